@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Compiles contracts/src/*.sol with solcjs (standard-JSON) and writes one
+// artifact per contract to tests/fixtures/contracts/<ContractName>.json.
+//
+// Usage: node compile.js <path-to-solc-module> <evmVersion>
+// Normally invoked via build.sh, which installs the pinned solc version.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+const solcModule = process.argv[2];
+const evmVersion = process.argv[3] || 'cancun';
+if (!solcModule) {
+  console.error('usage: node compile.js <path-to-solc-module> [evmVersion]');
+  process.exit(2);
+}
+const solc = require(solcModule);
+
+const contractsDir = __dirname;
+const srcDir = path.join(contractsDir, 'src');
+const outDir = path.join(contractsDir, '..', 'tests', 'fixtures', 'contracts');
+
+const sourceFiles = fs.readdirSync(srcDir).filter((f) => f.endsWith('.sol')).sort();
+const sources = {};
+for (const f of sourceFiles) {
+  // Relative keys keep absolute paths out of the metadata (reproducible output).
+  sources[`src/${f}`] = { content: fs.readFileSync(path.join(srcDir, f), 'utf8') };
+}
+
+const input = {
+  language: 'Solidity',
+  sources,
+  settings: {
+    optimizer: { enabled: true, runs: 200 },
+    evmVersion,
+    outputSelection: {
+      '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] },
+    },
+  },
+};
+
+const output = JSON.parse(solc.compile(JSON.stringify(input)));
+let failed = false;
+for (const e of output.errors || []) {
+  console.error(e.formattedMessage || e.message);
+  if (e.severity === 'error') failed = true;
+}
+if (failed) process.exit(1);
+
+const compiler = `solc ${solc.version()}`;
+fs.mkdirSync(outDir, { recursive: true });
+const written = [];
+for (const sourceFile of Object.keys(output.contracts).sort()) {
+  for (const name of Object.keys(output.contracts[sourceFile]).sort()) {
+    const c = output.contracts[sourceFile][name];
+    const artifact = {
+      contractName: name,
+      abi: c.abi,
+      bytecode: '0x' + c.evm.bytecode.object,
+      deployedBytecode: '0x' + c.evm.deployedBytecode.object,
+      compiler,
+      evmVersion,
+      sourceFile: `contracts/${sourceFile}`,
+    };
+    const outPath = path.join(outDir, `${name}.json`);
+    fs.writeFileSync(outPath, JSON.stringify(artifact, null, 2) + '\n');
+    written.push(path.relative(path.join(contractsDir, '..'), outPath));
+  }
+}
+console.log(`${compiler} (evmVersion=${evmVersion}, optimizer runs=200)`);
+for (const w of written) console.log(`wrote ${w}`);

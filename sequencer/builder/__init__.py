@@ -1,0 +1,1 @@
+"""Mini-block and EVM-block production."""

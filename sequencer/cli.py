@@ -1,0 +1,130 @@
+"""The ``sequencer`` command line."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+import sequencer
+from sequencer.config import load_config
+from sequencer.errors import ConfigError, StorageError
+from sequencer.logs import LEVELS, setup_logging
+
+DEFAULT_CONFIG = "configs/devnet.toml"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(sequencer.__version__, prog_name="sequencer")
+def main() -> None:
+    """A real-time Ethereum L2 sequencer: millisecond mini-blocks, 1 s EVM blocks, py-evm inside.
+
+    \b
+    Examples:
+      sequencer run --config configs/devnet.toml --data-dir data
+      sequencer run --data-dir /tmp/dev --rpc-port 0 --log-level debug
+    """
+
+
+@main.command()
+@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Chain and node config (TOML).")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory holding the chain database; created if missing.")
+@click.option("--rpc-host", default=None, help="Interface to bind the JSON-RPC server to [default: from config, 127.0.0.1].")
+@click.option("--rpc-port", default=None, type=click.IntRange(0, 65535),
+              help="JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545].")
+@click.option("--mini-block-ms", default=None, type=click.FloatRange(1, 60_000),
+              help="Override the mini-block interval in milliseconds.")
+@click.option("--evm-block-ms", default=None, type=click.FloatRange(1, 3_600_000),
+              help="Override the EVM block interval in milliseconds.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(LEVELS))
+@click.option("--log-format", default="kv", show_default=True, type=click.Choice(["kv", "json"]),
+              help="key=value lines or one JSON object per line.")
+def run(
+    config_path: Path,
+    data_dir: Path,
+    rpc_host: str | None,
+    rpc_port: int | None,
+    mini_block_ms: float | None,
+    evm_block_ms: float | None,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Run the sequencer daemon until SIGINT/SIGTERM.
+
+    On start it prints one line, `rpc=http://HOST:PORT`, with the bound address.
+
+    \b
+    Examples:
+      sequencer run --config configs/devnet.toml --data-dir data
+      sequencer run --data-dir /tmp/dev --rpc-port 0
+    """
+    setup_logging(log_level, log_format)
+    try:
+        config = load_config(config_path)
+        overrides: dict[str, Any] = {}
+        if rpc_host is not None:
+            overrides["rpc_host"] = rpc_host
+        if rpc_port is not None:
+            overrides["rpc_port"] = rpc_port
+        if mini_block_ms is not None:
+            overrides["mini_block_interval_ms"] = mini_block_ms
+        if evm_block_ms is not None:
+            overrides["evm_block_interval_ms"] = evm_block_ms
+        config = replace(config, **overrides)
+        if config.evm_block_interval_ms < config.mini_block_interval_ms:
+            raise ConfigError("the EVM block interval must not be shorter than the mini-block interval")
+        from sequencer.node import Node
+
+        node = Node(config, data_dir)
+    except (ConfigError, StorageError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+    def ready(n: Any) -> None:
+        click.echo(f"rpc={n.rpc_address.url}", err=False)
+        sys.stdout.flush()
+
+    import uvloop
+
+    try:
+        uvloop.run(node.run(on_ready=ready))
+    except OSError as exc:
+        click.echo(f"error: cannot start the RPC server: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.group("config")
+def config_group() -> None:
+    """Work with config files."""
+
+
+@config_group.command("check")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+def config_check(config_path: Path) -> None:
+    """Validate a config file and print a summary; exit 2 naming the bad key otherwise.
+
+    \b
+    Example:
+      sequencer config check configs/devnet.toml
+    """
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(
+        f"ok: chain_id={cfg.chain.chain_id} fork={cfg.chain.fork} gas_limit={cfg.chain.block_gas_limit} "
+        f"mini_block_ms={cfg.mini_block_interval_ms:g} evm_block_ms={cfg.evm_block_interval_ms:g} "
+        f"genesis_accounts={len(cfg.chain.genesis)}"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

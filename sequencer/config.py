@@ -1,0 +1,241 @@
+"""Chain and node configuration: parsed from TOML, validated, frozen.
+
+A bad config raises :class:`~sequencer.errors.ConfigError` naming the key and the problem,
+e.g. ``chain.mini_block_interval_ms: must be between 1 and 60000, got 0``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sequencer.errors import ConfigError
+
+SUPPORTED_FORKS = ("prague",)
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisAccount:
+    """One prefunded account (or predeployed contract) of the genesis allocation."""
+
+    address: bytes
+    balance: int
+    nonce: int = 0
+    code: bytes = b""
+    storage: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainConfig:
+    """Consensus-relevant parameters: every node of one chain must agree on all of them."""
+
+    chain_id: int
+    fork: str
+    block_gas_limit: int
+    initial_base_fee: int
+    base_fee_floor: int
+    coinbase: bytes
+    genesis_timestamp: int
+    genesis: tuple[GenesisAccount, ...]
+    devnet: bool
+    allow_unprotected_txs: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Operational parameters of one sequencer process."""
+
+    chain: ChainConfig
+    mini_block_interval_ms: float
+    evm_block_interval_ms: float
+    max_txs_per_mini_block: int
+    rpc_host: str
+    rpc_port: int
+    group_commit_ms: float
+
+
+def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in table:
+        raise ConfigError(f"{path}.{key}: missing required key")
+    value = table[key]
+    if isinstance(value, bool) and kind is not bool and bool not in (
+        kind if isinstance(kind, tuple) else (kind,)
+    ):
+        raise ConfigError(f"{path}.{key}: expected {_kind_name(kind)}, got a boolean")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{path}.{key}: expected {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _opt(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    if key not in table:
+        return default
+    return _get(table, key, path, kind)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(k.__name__ for k in kind)
+    return kind.__name__
+
+
+def _int_value(raw: Any, where: str) -> int:
+    """Accept TOML integers and decimal or 0x-hex strings (balances exceed TOML's int64)."""
+    if isinstance(raw, bool):
+        raise ConfigError(f"{where}: expected an integer, got a boolean")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str):
+        try:
+            value = int(raw, 16) if raw.lower().startswith("0x") else int(raw, 10)
+        except ValueError:
+            raise ConfigError(f"{where}: not an integer: {raw!r}") from None
+    else:
+        raise ConfigError(f"{where}: expected an integer or a string, got {type(raw).__name__}")
+    if value < 0:
+        raise ConfigError(f"{where}: must not be negative, got {value}")
+    if value >= 2**256:
+        raise ConfigError(f"{where}: does not fit in 256 bits")
+    return value
+
+
+def _address(raw: Any, where: str) -> bytes:
+    if not isinstance(raw, str) or not raw.startswith("0x") or len(raw) != 42:
+        raise ConfigError(f"{where}: expected a 0x-prefixed 20-byte hex address, got {raw!r}")
+    try:
+        return bytes.fromhex(raw[2:])
+    except ValueError:
+        raise ConfigError(f"{where}: not valid hex: {raw!r}") from None
+
+
+def _hex_bytes(raw: Any, where: str) -> bytes:
+    if not isinstance(raw, str) or not raw.startswith("0x"):
+        raise ConfigError(f"{where}: expected 0x-prefixed hex, got {raw!r}")
+    try:
+        return bytes.fromhex(raw[2:])
+    except ValueError:
+        raise ConfigError(f"{where}: not valid hex: {raw!r}") from None
+
+
+def _in_range(value: float, lo: float, hi: float, where: str) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{where}: must be between {lo:g} and {hi:g}, got {value:g}")
+
+
+def _parse_genesis(chain: dict[str, Any]) -> tuple[GenesisAccount, ...]:
+    alloc = _get(chain, "genesis", "chain", dict)
+    accounts: list[GenesisAccount] = []
+    seen: set[bytes] = set()
+    for key, entry in alloc.items():
+        where = f"chain.genesis.{key!s}"
+        address = _address(key, where)
+        if address in seen:
+            raise ConfigError(f"{where}: duplicate address")
+        seen.add(address)
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a table with a balance, got {type(entry).__name__}")
+        unknown = set(entry) - {"balance", "nonce", "code", "storage"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        balance = _int_value(entry.get("balance", 0), f"{where}.balance")
+        nonce = _int_value(entry.get("nonce", 0), f"{where}.nonce")
+        if nonce >= 2**64 - 1:
+            raise ConfigError(f"{where}.nonce: must be below 2**64-1")
+        code = _hex_bytes(entry["code"], f"{where}.code") if "code" in entry else b""
+        storage_raw = entry.get("storage", {})
+        if not isinstance(storage_raw, dict):
+            raise ConfigError(f"{where}.storage: expected a table of slot = value")
+        storage = tuple(
+            sorted(
+                (_int_value(k, f"{where}.storage.{k}"), _int_value(v, f"{where}.storage.{k}"))
+                for k, v in storage_raw.items()
+            )
+        )
+        accounts.append(GenesisAccount(address, balance, nonce, code, storage))
+    accounts.sort(key=lambda a: a.address)
+    return tuple(accounts)
+
+
+def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> NodeConfig:
+    """Validate a decoded TOML document and build a :class:`NodeConfig`."""
+    chain = _get(data, "chain", "<root>", dict)
+    fork = _get(chain, "fork", "chain", str).lower()
+    if fork not in SUPPORTED_FORKS:
+        raise ConfigError(f"chain.fork: unsupported fork {fork!r}; supported: {', '.join(SUPPORTED_FORKS)}")
+    chain_id = _get(chain, "chain_id", "chain", int)
+    _in_range(chain_id, 1, 2**63 - 1, "chain.chain_id")
+    gas_limit = _get(chain, "block_gas_limit", "chain", int)
+    _in_range(gas_limit, 5000, 2**63 - 1, "chain.block_gas_limit")
+    fees = _opt(chain, "base_fee", "chain", dict, {})
+    initial_base_fee = _int_value(fees.get("initial", 1_000_000_000), "chain.base_fee.initial")
+    floor = _int_value(fees.get("floor", 0), "chain.base_fee.floor")
+    if initial_base_fee < floor:
+        raise ConfigError("chain.base_fee.initial: must not be below chain.base_fee.floor")
+    coinbase = _address(_opt(chain, "coinbase", "chain", str, "0x" + "00" * 20), "chain.coinbase")
+    genesis_timestamp = _int_value(_opt(chain, "genesis_timestamp", "chain", int, 0), "chain.genesis_timestamp")
+    chain_cfg = ChainConfig(
+        chain_id=chain_id,
+        fork=fork,
+        block_gas_limit=gas_limit,
+        initial_base_fee=initial_base_fee,
+        base_fee_floor=floor,
+        coinbase=coinbase,
+        genesis_timestamp=genesis_timestamp,
+        genesis=_parse_genesis(chain),
+        devnet=_opt(chain, "devnet", "chain", bool, False),
+        allow_unprotected_txs=_opt(chain, "allow_unprotected_txs", "chain", bool, False),
+    )
+
+    blocks = _opt(data, "blocks", "<root>", dict, {})
+    mini_ms = float(_opt(blocks, "mini_block_interval_ms", "blocks", (int, float), 10))
+    _in_range(mini_ms, 1, 60_000, "blocks.mini_block_interval_ms")
+    evm_ms = float(_opt(blocks, "evm_block_interval_ms", "blocks", (int, float), 1000))
+    _in_range(evm_ms, 1, 3_600_000, "blocks.evm_block_interval_ms")
+    if evm_ms < mini_ms:
+        raise ConfigError(
+            "blocks.evm_block_interval_ms: must not be shorter than blocks.mini_block_interval_ms"
+        )
+    max_txs = _opt(blocks, "max_txs_per_mini_block", "blocks", int, 2000)
+    _in_range(max_txs, 1, 1_000_000, "blocks.max_txs_per_mini_block")
+
+    rpc = _opt(data, "rpc", "<root>", dict, {})
+    host = _opt(rpc, "host", "rpc", str, "127.0.0.1")
+    port = _opt(rpc, "port", "rpc", int, 8545)
+    _in_range(port, 0, 65535, "rpc.port")
+
+    storage = _opt(data, "storage", "<root>", dict, {})
+    group_commit_ms = float(_opt(storage, "group_commit_ms", "storage", (int, float), 0))
+    _in_range(group_commit_ms, 0, 1000, "storage.group_commit_ms")
+
+    cfg = NodeConfig(
+        chain=chain_cfg,
+        mini_block_interval_ms=mini_ms,
+        evm_block_interval_ms=evm_ms,
+        max_txs_per_mini_block=max_txs,
+        rpc_host=host,
+        rpc_port=port,
+        group_commit_ms=group_commit_ms,
+    )
+    if overrides:
+        from dataclasses import replace
+
+        cfg = replace(cfg, **overrides)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> NodeConfig:
+    """Read and validate a TOML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    return parse_config(data, overrides)

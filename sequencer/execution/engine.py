@@ -1,0 +1,295 @@
+"""The execution engine: runs transactions through py-evm's Prague state on the flat state.
+
+One long-lived py-evm ``State`` per EVM block drives ``apply_transaction`` directly (py-evm's
+``MiningChain.apply_transaction`` rebuilds the tx/receipt tries on every call, which is
+quadratic), so the block gas limit is enforced here. Nothing on this path computes a trie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from eth._utils.address import generate_contract_address
+from eth.exceptions import Revert
+from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.state import PragueState
+from eth.vm.spoof import SpoofTransaction
+from eth_abi import decode as abi_decode
+from eth_utils import ValidationError
+
+from sequencer.errors import CallFailed, ExecutionReverted, InvalidTransaction
+from sequencer.execution.flatdb import FlatAccountDB, WorldState
+from sequencer.execution.transactions import SignedTx, data_floor_gas
+from sequencer.types import BlockEnv, Log, StateDiff
+
+_BUILDER = PragueVM.get_transaction_builder()
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+
+class SequencerState(PragueState):
+    """py-evm's Prague state with the flat, trie-free account database."""
+
+    account_db_class = FlatAccountDB
+
+
+@dataclass(frozen=True, slots=True)
+class TxOutcome:
+    """What executing one transaction produced (its receipt fields, before indexing)."""
+
+    tx: SignedTx
+    status: int
+    gas_used: int
+    cumulative_gas_used: int
+    effective_gas_price: int
+    logs: tuple[Log, ...]
+    bloom: bytes
+    contract_address: bytes | None
+    encoded_receipt: bytes
+
+
+def _execution_context(env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes]) -> ExecutionContext:
+    return ExecutionContext(
+        coinbase=env.coinbase,
+        timestamp=env.timestamp,
+        block_number=env.number,
+        difficulty=0,
+        mix_hash=env.prev_randao,
+        gas_limit=env.gas_limit,
+        prev_hashes=tuple(prev_hashes),
+        chain_id=chain_id,
+        base_fee_per_gas=env.base_fee,
+        excess_blob_gas=0,
+    )
+
+
+def _translate_validation_error(exc: ValidationError) -> InvalidTransaction:
+    message = str(exc)
+    lowered = message.lower()
+    if "nonce" in lowered:
+        if "expected" in lowered:
+            try:
+                expected = int(lowered.split("expected")[1].split(",")[0].strip())
+                got = int(lowered.rsplit("got", 1)[1].strip())
+                return InvalidTransaction("nonce too low" if got < expected else "nonce too high")
+            except (IndexError, ValueError):
+                pass
+        return InvalidTransaction(f"invalid nonce: {message}")
+    if "balance" in lowered or "afford" in lowered or "insufficient" in lowered:
+        return InvalidTransaction("insufficient funds for gas * price + value")
+    if "base fee" in lowered:
+        return InvalidTransaction("max fee per gas less than block base fee")
+    if "intrinsic" in lowered:
+        return InvalidTransaction("intrinsic gas too low")
+    return InvalidTransaction(f"invalid transaction: {message}")
+
+
+def revert_message(output: bytes) -> str:
+    """geth's error text for revert data: decodes Error(string) and Panic(uint256)."""
+    if output[:4] == ERROR_SELECTOR:
+        try:
+            (reason,) = abi_decode(["string"], output[4:])
+            return f"execution reverted: {reason}"
+        except Exception:
+            pass
+    if output[:4] == PANIC_SELECTOR and len(output) == 36:
+        return f"execution reverted: panic code 0x{int.from_bytes(output[4:], 'big'):x}"
+    return "execution reverted"
+
+
+class BlockExecutor:
+    """Executes transactions for one EVM block, mini-block by mini-block.
+
+    The overlay holds the changes of the mini-block being built; :meth:`take_diff` drains it
+    as the mini-block's state diff, which the caller applies to the :class:`WorldState` once
+    the mini-block is durable.
+    """
+
+    def __init__(
+        self,
+        world: WorldState,
+        env: BlockEnv,
+        chain_id: int,
+        prev_hashes: Sequence[bytes],
+        gas_used: int = 0,
+    ) -> None:
+        self.env = env
+        self.chain_id = chain_id
+        self._world = world
+        self._state = SequencerState(world, _execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
+        self._db: FlatAccountDB = self._state._account_db  # type: ignore[assignment]
+        self.gas_used = gas_used
+
+    def fits(self, tx: SignedTx) -> bool:
+        return self.gas_used + tx.gas <= self.env.gas_limit
+
+    def apply(self, tx: SignedTx) -> TxOutcome:
+        """Execute one transaction; raises :class:`InvalidTransaction` and changes nothing if invalid."""
+        if not self.fits(tx):
+            raise InvalidTransaction("exceeds block gas limit")
+        if tx.max_fee_per_gas < self.env.base_fee:
+            raise InvalidTransaction("max fee per gas less than block base fee")
+        state = self._state
+        state.lock_changes()
+        checkpoint = self._db.record()
+        try:
+            computation = state.apply_transaction(tx.evm_tx)
+        except ValidationError as exc:
+            self._db.discard(checkpoint)
+            raise _translate_validation_error(exc) from None
+        except Exception:
+            self._db.discard(checkpoint)
+            raise
+        self._db.commit(checkpoint)
+        receipt = PragueVM.make_receipt(
+            SimpleNamespace(gas_used=self.gas_used),  # type: ignore[arg-type]
+            tx.evm_tx,
+            computation,
+            state,
+        )
+        gas_used = receipt.gas_used - self.gas_used
+        self.gas_used = receipt.gas_used
+        logs = tuple(
+            Log(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
+            for address, topics, data in computation.get_log_entries()
+        )
+        contract = generate_contract_address(tx.sender, tx.nonce) if tx.to is None else None
+        return TxOutcome(
+            tx=tx,
+            status=0 if computation.is_error else 1,
+            gas_used=gas_used,
+            cumulative_gas_used=receipt.gas_used,
+            effective_gas_price=tx.effective_gas_price(self.env.base_fee),
+            logs=logs,
+            bloom=receipt.bloom.to_bytes(256, "big"),
+            contract_address=bytes(contract) if contract else None,
+            encoded_receipt=receipt.encode(),
+        )
+
+    def take_diff(self) -> StateDiff:
+        return self._db.take_diff()
+
+    def discard_pending(self) -> None:
+        """Forget the uncommitted mini-block (e.g. its write failed)."""
+        self._db.reset()
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    sender: bytes
+    to: bytes | None
+    gas: int
+    gas_price: int
+    value: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    success: bool
+    output: bytes
+    gas_used: int
+    error: str | None
+
+
+def run_call(
+    world: WorldState,
+    env: BlockEnv,
+    chain_id: int,
+    prev_hashes: Sequence[bytes],
+    request: CallRequest,
+) -> CallResult:
+    """Execute a call on a throwaway overlay over ``world`` (eth_call / eth_estimateGas).
+
+    Like geth, a call without a gas price runs with a zero base fee, so it needs no funds for gas.
+    """
+    if request.gas_price == 0:
+        env = BlockEnv(env.number, env.timestamp, env.parent_hash, 0, env.gas_limit, env.coinbase, env.prev_randao)
+    state = SequencerState(world, _execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
+    nonce = state.get_nonce(request.sender)
+    unsigned = _BUILDER.create_unsigned_transaction(
+        nonce=nonce,
+        gas_price=request.gas_price,
+        gas=request.gas,
+        to=request.to or b"",
+        value=request.value,
+        data=request.data,
+    )
+    tx: Any = SpoofTransaction(unsigned, from_=request.sender)
+    if request.gas < max(unsigned.intrinsic_gas, data_floor_gas(request.data)):
+        return CallResult(False, b"", request.gas, "intrinsic gas too low")
+    state.lock_changes()
+    try:
+        computation = state.apply_transaction(tx)
+    except ValidationError as exc:
+        raise CallFailed(_translate_validation_error(exc).message) from None
+    gas_used = PragueVM.finalize_gas_used(tx, computation)
+    if computation.is_error:
+        error = computation.error
+        output = bytes(computation.output) if isinstance(error, Revert) else b""
+        message = revert_message(output) if isinstance(error, Revert) else _vm_error_text(error)
+        return CallResult(False, output, gas_used, message)
+    return CallResult(True, bytes(computation.output), gas_used, None)
+
+
+def _vm_error_text(error: Exception) -> str:
+    name = type(error).__name__
+    texts = {
+        "OutOfGas": "out of gas",
+        "InsufficientFunds": "insufficient balance for transfer",
+        "InvalidInstruction": "invalid opcode",
+        "StackDepthLimit": "max call depth exceeded",
+        "WriteProtection": "write protection",
+        "ContractCreationCollision": "contract address collision",
+    }
+    return texts.get(name, f"execution failed: {name}")
+
+
+def call(
+    world: WorldState, env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes], request: CallRequest
+) -> bytes:
+    """eth_call: the return data, or :class:`ExecutionReverted` / :class:`CallFailed`."""
+    result = run_call(world, env, chain_id, prev_hashes, request)
+    if result.success:
+        return result.output
+    if result.output or (result.error or "").startswith("execution reverted"):
+        raise ExecutionReverted(result.error or "execution reverted", data="0x" + result.output.hex())
+    raise CallFailed(result.error or "execution failed")
+
+
+def estimate_gas(
+    world: WorldState,
+    env: BlockEnv,
+    chain_id: int,
+    prev_hashes: Sequence[bytes],
+    request: CallRequest,
+    cap: int,
+) -> int:
+    """The smallest gas limit with which the call succeeds (binary search, like geth)."""
+    hi = min(request.gas or cap, cap)
+
+    def attempt(gas: int) -> CallResult:
+        req = CallRequest(request.sender, request.to, gas, request.gas_price, request.value, request.data)
+        return run_call(world, env, chain_id, prev_hashes, req)
+
+    top = attempt(hi)
+    if not top.success:
+        if top.output or (top.error or "").startswith("execution reverted"):
+            raise ExecutionReverted(top.error or "execution reverted", data="0x" + top.output.hex())
+        raise CallFailed(f"gas required exceeds allowance ({hi})" if top.error == "out of gas" else top.error or "execution failed")
+    lo = max(top.gas_used - 1, 21000 - 1)
+    # Most calls succeed with exactly what they used (plus the 63/64 rule's reserve).
+    guess = min(hi, max(top.gas_used * 64 // 63 + 2300, lo + 1))
+    if guess < hi and attempt(guess).success:
+        hi = guess
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if attempt(mid).success:
+            hi = mid
+        else:
+            lo = mid
+    return hi

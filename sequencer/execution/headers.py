@@ -1,0 +1,113 @@
+"""Standard Ethereum (Prague) block headers: building, encoding and hashing (py-evm adapter)."""
+
+from __future__ import annotations
+
+from hashlib import sha256
+from typing import Any
+
+import rlp
+from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH
+from eth.vm.forks.prague.blocks import PragueBlockHeader
+from eth_hash.auto import keccak
+
+ZERO_HASH = b"\x00" * 32
+POST_MERGE_NONCE = b"\x00" * 8
+EMPTY_REQUESTS_HASH = sha256(b"").digest()
+ELASTICITY_MULTIPLIER = 2
+BASE_FEE_MAX_CHANGE_DENOMINATOR = 8
+
+
+def next_base_fee(parent_base_fee: int, parent_gas_used: int, parent_gas_limit: int, floor: int) -> int:
+    """EIP-1559's base fee for a child block, never below the chain's configured floor."""
+    target = parent_gas_limit // ELASTICITY_MULTIPLIER
+    if parent_gas_used == target:
+        fee = parent_base_fee
+    elif parent_gas_used > target:
+        delta = parent_gas_used - target
+        change = max(parent_base_fee * delta // target // BASE_FEE_MAX_CHANGE_DENOMINATOR, 1)
+        fee = parent_base_fee + change
+    else:
+        delta = target - parent_gas_used
+        change = parent_base_fee * delta // target // BASE_FEE_MAX_CHANGE_DENOMINATOR
+        fee = max(parent_base_fee - change, 0)
+    return max(fee, floor)
+
+
+def genesis_header_params(
+    *, gas_limit: int, timestamp: int, base_fee: int, state_root: bytes
+) -> dict[str, Any]:
+    """The genesis header fields; also what py-evm's ``Chain.from_genesis`` takes."""
+    return {
+        "difficulty": 0,
+        "block_number": 0,
+        "gas_limit": gas_limit,
+        "timestamp": timestamp,
+        "coinbase": b"\x00" * 20,
+        "parent_hash": ZERO_HASH,
+        "state_root": state_root,
+        "extra_data": b"",
+        "mix_hash": ZERO_HASH,
+        "nonce": POST_MERGE_NONCE,
+        "base_fee_per_gas": base_fee,
+        "withdrawals_root": BLANK_ROOT_HASH,
+        "blob_gas_used": 0,
+        "excess_blob_gas": 0,
+        "parent_beacon_block_root": ZERO_HASH,
+        "requests_hash": EMPTY_REQUESTS_HASH,
+    }
+
+
+def make_header(
+    *,
+    number: int,
+    parent_hash: bytes,
+    coinbase: bytes,
+    state_root: bytes,
+    transactions_root: bytes,
+    receipts_root: bytes,
+    logs_bloom: int,
+    gas_limit: int,
+    gas_used: int,
+    timestamp: int,
+    prev_randao: bytes,
+    base_fee: int,
+) -> tuple[bytes, bytes]:
+    """Build a Prague header; returns ``(header_rlp, block_hash)``."""
+    header = PragueBlockHeader(
+        difficulty=0,
+        block_number=number,
+        gas_limit=gas_limit,
+        timestamp=timestamp,
+        coinbase=coinbase,
+        parent_hash=parent_hash,
+        uncles_hash=EMPTY_UNCLE_HASH,
+        state_root=state_root,
+        transaction_root=transactions_root,
+        receipt_root=receipts_root,
+        bloom=logs_bloom,
+        gas_used=gas_used,
+        extra_data=b"",
+        mix_hash=prev_randao,
+        nonce=POST_MERGE_NONCE,
+        base_fee_per_gas=base_fee,
+        withdrawals_root=BLANK_ROOT_HASH,
+        blob_gas_used=0,
+        excess_blob_gas=0,
+        parent_beacon_block_root=ZERO_HASH,
+        requests_hash=EMPTY_REQUESTS_HASH,
+    )
+    encoded = rlp.encode(header)
+    return encoded, keccak(encoded)
+
+
+def make_genesis_header(*, gas_limit: int, timestamp: int, base_fee: int, state_root: bytes) -> tuple[bytes, bytes]:
+    params = genesis_header_params(
+        gas_limit=gas_limit, timestamp=timestamp, base_fee=base_fee, state_root=state_root
+    )
+    header = PragueBlockHeader(**params)
+    encoded = rlp.encode(header)
+    return encoded, keccak(encoded)
+
+
+def decode_header(header_rlp: bytes) -> PragueBlockHeader:
+    return rlp.decode(header_rlp, sedes=PragueBlockHeader)

@@ -1,0 +1,44 @@
+"""Structured logging: ``key=value`` lines by default, one JSON object per line with ``json``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import orjson
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        line = f'ts={ts} level={record.levelname.lower()} logger={record.name} msg="{record.getMessage()}"'
+        if record.exc_info:
+            line += " exc=" + orjson.dumps(self.formatException(record.exc_info)).decode()
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": record.created,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def setup_logging(level: str = "info", fmt: str = "kv") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # py-evm logs at debug on every opcode path; keep it quiet unless asked for explicitly
+    for noisy in ("eth", "trie", "aiohttp.access", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

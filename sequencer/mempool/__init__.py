@@ -1,0 +1,1 @@
+"""Transaction pool: admission, nonce ordering, arrival-order selection."""

@@ -1,0 +1,144 @@
+"""The sequencer node: assembles storage, chain, pool, producer and RPC, and supervises them.
+
+Every long-lived task runs in one ``asyncio.TaskGroup``: if one fails the others are cancelled.
+SIGINT/SIGTERM stop accepting transactions, let the producer seal what it has (ready pooled
+transactions go into a last mini-block, the open EVM block is sealed), flush, and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+import sequencer
+from sequencer.builder.genesis import load_chain
+from sequencer.builder.producer import BlockProducer
+from sequencer.config import NodeConfig
+from sequencer.errors import NodeUnavailable
+from sequencer.mempool.pool import Mempool
+from sequencer.rpc.dispatch import Dispatcher
+from sequencer.rpc.encoding import d
+from sequencer.rpc.methods import EthApi
+from sequencer.rpc.server import make_app
+from sequencer.storage.store import ChainStore
+
+log = logging.getLogger("sequencer.node")
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAddress:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class Node:
+    def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.store = ChainStore(self.data_dir)
+        self.chain, trie = load_chain(config.chain, self.store)
+        self.pool = Mempool(self._state_nonce)
+        self.producer = BlockProducer(config, self.chain, trie, self.pool)
+        self.api = EthApi(self)
+        self.dispatcher = Dispatcher(self.api.methods())
+        self._accepting = True
+        self._started_at = time.time()
+        self._stop = asyncio.Event()
+        self.rpc_address: BoundAddress | None = None
+
+    def _state_nonce(self, sender: bytes) -> int:
+        account = self.chain.world.get_account(sender)
+        return account.nonce if account else 0
+
+    def check_accepting(self) -> None:
+        if not self._accepting:
+            raise NodeUnavailable("node is shutting down")
+        if not self.producer.healthy:
+            raise NodeUnavailable("node is unhealthy: storage writes are failing")
+
+    def healthy(self) -> bool:
+        return self._accepting and self.producer.healthy
+
+    def status(self) -> dict[str, Any]:
+        head = self.chain.head
+        mini = self.chain.head_mini
+        return {
+            "clientVersion": f"{sequencer.CLIENT_NAME}/v{sequencer.__version__}",
+            "chainId": self.config.chain.chain_id,
+            "healthy": self.healthy(),
+            "headBlock": {"number": head.number, "hash": d(head.hash), "timestamp": head.timestamp},
+            "headMiniBlock": {"number": mini.number, "blockNumber": mini.block_number, "hash": d(mini.hash)} if mini else None,
+            "openBlock": self.chain.open_env.number if self.chain.open_env else None,
+            "mempool": {"ready": self.pool.ready_count(), "queued": self.pool.queued_count()},
+            "miniBlockIntervalMs": self.config.mini_block_interval_ms,
+            "evmBlockIntervalMs": self.config.evm_block_interval_ms,
+            "uptimeS": round(time.time() - self._started_at, 3),
+            **self.producer.stats.summary(),
+        }
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info("shutdown requested")
+        self._stop.set()
+
+    async def run(self, on_ready: Any = None) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+            except (NotImplementedError, RuntimeError):
+                pass
+        app = make_app(self.dispatcher, self.healthy)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.rpc_host, self.config.rpc_port, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        host, port = sockets[0].getsockname()[:2]
+        self.rpc_address = BoundAddress(host, port)
+        log.info(
+            "sequencer started rpc=%s chain_id=%d head=%d mini_block_ms=%g evm_block_ms=%g data_dir=%s",
+            self.rpc_address.url, self.config.chain.chain_id, self.chain.head.number,
+            self.config.mini_block_interval_ms, self.config.evm_block_interval_ms, self.data_dir,
+        )
+        if on_ready is not None:
+            on_ready(self)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                producer_task = tg.create_task(self.producer.run(), name="block-producer")
+                await self._stop.wait()
+                self._accepting = False
+                self.producer.stop()
+                await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
+        finally:
+            await self._final_seal()
+            await runner.cleanup()
+            self.store.close()
+            log.info("sequencer stopped head=%d", self.chain.head.number)
+
+    async def _final_seal(self) -> None:
+        """Seal pooled ready transactions and the open EVM block, so acknowledged work is on disk."""
+        producer = self.producer
+        try:
+            for _ in range(100):
+                if not self.pool.ready_count() or not producer.healthy:
+                    break
+                await producer.seal_mini_block_now()
+            if self.chain.open_minis:
+                await producer.seal_evm_block_now()
+        except Exception:
+            log.exception("final seal failed; the open block will be resumed at next start")
+        finally:
+            producer.close()

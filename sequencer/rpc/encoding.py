@@ -1,0 +1,105 @@
+"""JSON-RPC value encoding: strict parsing of parameters, and the Ethereum hex formats."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sequencer.errors import InvalidParams
+
+_QUANTITY = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
+_DATA = re.compile(r"^0x([0-9a-fA-F]{2})*$")
+BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
+
+
+def q(n: int) -> str:
+    """A QUANTITY: ``0x``-prefixed hex without leading zeros."""
+    return hex(n)
+
+
+def d(b: bytes) -> str:
+    """DATA: ``0x``-prefixed hex, two digits per byte."""
+    return "0x" + b.hex()
+
+
+def parse_quantity(value: Any, name: str, max_bits: int = 256) -> int:
+    if not isinstance(value, str) or not _QUANTITY.match(value):
+        raise InvalidParams(f"invalid {name}: expected a hex quantity like 0x1a, got {value!r}")
+    n = int(value, 16)
+    if n.bit_length() > max_bits:
+        raise InvalidParams(f"invalid {name}: exceeds {max_bits} bits")
+    return n
+
+
+def parse_data(value: Any, name: str, max_len: int | None = None) -> bytes:
+    if not isinstance(value, str) or not _DATA.match(value):
+        raise InvalidParams(f"invalid {name}: expected 0x-prefixed hex bytes, got {_short(value)}")
+    raw = bytes.fromhex(value[2:])
+    if max_len is not None and len(raw) > max_len:
+        raise InvalidParams(f"invalid {name}: longer than {max_len} bytes")
+    return raw
+
+
+def parse_address(value: Any, name: str = "address") -> bytes:
+    raw = parse_data(value, name)
+    if len(raw) != 20:
+        raise InvalidParams(f"invalid {name}: expected 20 bytes, got {len(raw)}")
+    return raw
+
+
+def parse_hash(value: Any, name: str = "hash") -> bytes:
+    raw = parse_data(value, name)
+    if len(raw) != 32:
+        raise InvalidParams(f"invalid {name}: expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParams(f"invalid {name}: expected a boolean, got {_short(value)}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """A block parameter: a tag, a number, or a hash (EIP-1898)."""
+
+    tag: str | None = None
+    number: int | None = None
+    hash: bytes | None = None
+
+
+def parse_block_ref(value: Any, name: str = "block") -> BlockRef:
+    if value is None:
+        return BlockRef(tag="latest")
+    if isinstance(value, str):
+        if value in BLOCK_TAGS:
+            return BlockRef(tag=value)
+        return BlockRef(number=parse_quantity(value, name, 64))
+    if isinstance(value, dict):
+        if "blockHash" in value:
+            return BlockRef(hash=parse_hash(value["blockHash"], f"{name}.blockHash"))
+        if "blockNumber" in value:
+            return parse_block_ref(value["blockNumber"], f"{name}.blockNumber")
+    raise InvalidParams(f"invalid {name}: expected a block number, tag or {{blockHash}}, got {_short(value)}")
+
+
+def params_list(params: Any, method: str, minimum: int, maximum: int) -> list[Any]:
+    """Positional params with count checks; trailing optional params padded with None."""
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        raise InvalidParams(f"{method}: params must be an array")
+    if not minimum <= len(params) <= maximum:
+        if minimum == maximum:
+            expected = str(minimum)
+        else:
+            expected = f"{minimum} to {maximum}"
+        raise InvalidParams(f"{method}: expected {expected} params, got {len(params)}")
+    return params + [None] * (maximum - len(params))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,150 @@
+"""JSON shapes of blocks, transactions, receipts and logs (as in ethereum/execution-apis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rlp
+
+from sequencer.execution.headers import EMPTY_REQUESTS_HASH, EMPTY_UNCLE_HASH, POST_MERGE_NONCE
+from sequencer.execution.transactions import describe_transaction
+from sequencer.rpc.encoding import d, q
+from sequencer.trie.mpt import EMPTY_ROOT
+from sequencer.types import ZERO_HASH, EvmBlock, Log, Receipt
+
+JSON = dict[str, Any]
+
+
+def format_transaction(
+    raw: bytes,
+    block_hash: bytes | None,
+    block_number: int | None,
+    index: int | None,
+    base_fee: int | None,
+) -> JSON:
+    tx = describe_transaction(raw)
+    out: JSON = {
+        "type": q(tx.type),
+        "hash": d(tx.hash),
+        "nonce": q(tx.nonce),
+        "blockHash": d(block_hash) if block_hash is not None else None,
+        "blockNumber": q(block_number) if block_number is not None else None,
+        "transactionIndex": q(index) if index is not None else None,
+        "from": d(tx.sender),
+        "to": d(tx.to) if tx.to is not None else None,
+        "value": q(tx.value),
+        "gas": q(tx.gas),
+        "input": d(tx.data),
+        "v": q(tx.v),
+        "r": q(tx.r),
+        "s": q(tx.s),
+    }
+    if tx.chain_id is not None:
+        out["chainId"] = q(tx.chain_id)
+    if tx.type == 2:
+        assert tx.max_fee_per_gas is not None and tx.max_priority_fee_per_gas is not None
+        out["maxFeePerGas"] = q(tx.max_fee_per_gas)
+        out["maxPriorityFeePerGas"] = q(tx.max_priority_fee_per_gas)
+        if base_fee is not None:
+            price = min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas + base_fee)
+        else:
+            price = tx.max_fee_per_gas
+        out["gasPrice"] = q(price)
+    else:
+        assert tx.gas_price is not None
+        out["gasPrice"] = q(tx.gas_price)
+    if tx.access_list is not None:
+        out["accessList"] = [
+            {"address": d(address), "storageKeys": [d(slot.to_bytes(32, "big")) for slot in slots]}
+            for address, slots in tx.access_list
+        ]
+    if tx.type != 0:
+        out["yParity"] = q(tx.v)
+    return out
+
+
+def format_log(log: Log, receipt: Receipt, block_hash: bytes, log_index: int) -> JSON:
+    return {
+        "address": d(log.address),
+        "topics": [d(t) for t in log.topics],
+        "data": d(log.data),
+        "blockNumber": q(receipt.block_number),
+        "blockHash": d(block_hash),
+        "transactionHash": d(receipt.tx_hash),
+        "transactionIndex": q(receipt.tx_index),
+        "logIndex": q(log_index),
+        "removed": False,
+    }
+
+
+def format_receipt(receipt: Receipt, block_hash: bytes) -> JSON:
+    return {
+        "type": q(receipt.tx_type),
+        "transactionHash": d(receipt.tx_hash),
+        "transactionIndex": q(receipt.tx_index),
+        "blockHash": d(block_hash),
+        "blockNumber": q(receipt.block_number),
+        "from": d(receipt.sender),
+        "to": d(receipt.to) if receipt.to is not None else None,
+        "cumulativeGasUsed": q(receipt.cumulative_gas_used),
+        "gasUsed": q(receipt.gas_used),
+        "contractAddress": d(receipt.contract_address) if receipt.contract_address else None,
+        "logs": [
+            format_log(log, receipt, block_hash, receipt.first_log_index + i)
+            for i, log in enumerate(receipt.logs)
+        ],
+        "logsBloom": d(receipt.bloom),
+        "status": q(receipt.status),
+        "effectiveGasPrice": q(receipt.effective_gas_price),
+    }
+
+
+def block_size(block: EvmBlock, raw_txs: list[bytes]) -> int:
+    """Size of the RLP-encoded block (header, transactions, uncles, withdrawals)."""
+    body = [rlp.decode(block.header_rlp), [_tx_item(raw) for raw in raw_txs], [], []]
+    return len(rlp.encode(body))
+
+
+def _tx_item(raw: bytes) -> Any:
+    # legacy transactions are embedded as RLP lists, typed ones as byte strings
+    return rlp.decode(raw) if raw[0] >= 0xC0 else raw
+
+
+def format_block(block: EvmBlock, raw_txs: list[bytes], full: bool) -> JSON:
+    transactions: list[Any]
+    if full:
+        transactions = [
+            format_transaction(raw, block.hash, block.number, i, block.base_fee)
+            for i, raw in enumerate(raw_txs)
+        ]
+    else:
+        transactions = [d(h) for h in block.tx_hashes]
+    return {
+        "number": q(block.number),
+        "hash": d(block.hash),
+        "parentHash": d(block.parent_hash),
+        "nonce": d(POST_MERGE_NONCE),
+        "sha3Uncles": d(EMPTY_UNCLE_HASH),
+        "logsBloom": d(block.logs_bloom),
+        "transactionsRoot": d(block.transactions_root),
+        "stateRoot": d(block.state_root),
+        "receiptsRoot": d(block.receipts_root),
+        "miner": d(block.coinbase),
+        "difficulty": "0x0",
+        "totalDifficulty": "0x0",
+        "extraData": "0x",
+        "size": q(block_size(block, raw_txs)),
+        "gasLimit": q(block.gas_limit),
+        "gasUsed": q(block.gas_used),
+        "timestamp": q(block.timestamp),
+        "mixHash": d(block.prev_randao),
+        "baseFeePerGas": q(block.base_fee),
+        "withdrawalsRoot": d(EMPTY_ROOT),
+        "withdrawals": [],
+        "blobGasUsed": "0x0",
+        "excessBlobGas": "0x0",
+        "parentBeaconBlockRoot": d(ZERO_HASH),
+        "requestsHash": d(EMPTY_REQUESTS_HASH),
+        "transactions": transactions,
+        "uncles": [],
+    }

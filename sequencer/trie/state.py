@@ -1,0 +1,79 @@
+"""The Ethereum state trie, maintained incrementally from state diffs.
+
+Accounts live in a secure trie (key ``keccak(address)``, value ``rlp([nonce, balance,
+storage_root, code_hash])``); each account's storage in its own secure trie (key
+``keccak(slot)``, value ``rlp(value)``). :meth:`StateTrie.apply_diff` only records changes in
+the in-memory tries (cheap); :meth:`StateTrie.root` re-hashes the dirty paths, once per EVM
+block, off the mini-block path.
+"""
+
+from __future__ import annotations
+
+import rlp
+from eth_hash.auto import keccak
+
+from sequencer.trie.mpt import EMPTY_ROOT, MerklePatriciaTrie
+from sequencer.types import StateDiff
+
+EMPTY_CODE_HASH = keccak(b"")
+
+
+class StateTrie:
+    """Accounts trie plus per-account storage tries, fed from state diffs."""
+
+    def __init__(self) -> None:
+        self._accounts = MerklePatriciaTrie()
+        self._storage: dict[bytes, MerklePatriciaTrie] = {}
+        self._records: dict[bytes, tuple[int, int, bytes]] = {}
+        self._dirty: set[bytes] = set()
+
+    def set_account(self, address: bytes, nonce: int, balance: int, code_hash: bytes) -> None:
+        self._records[address] = (nonce, balance, code_hash)
+        self._dirty.add(address)
+
+    def set_storage(self, address: bytes, slot: int, value: int) -> None:
+        trie = self._storage.get(address)
+        if trie is None:
+            if not value:
+                return
+            trie = self._storage[address] = MerklePatriciaTrie()
+        key = keccak(slot.to_bytes(32, "big"))
+        if value:
+            trie.set(key, rlp.encode(value))
+        else:
+            trie.delete(key)
+        self._dirty.add(address)
+
+    def delete_account(self, address: bytes) -> None:
+        self._records.pop(address, None)
+        self._storage.pop(address, None)
+        self._dirty.add(address)
+
+    def apply_diff(self, diff: StateDiff) -> None:
+        for acc in diff.accounts:
+            if acc.deleted:
+                self.delete_account(acc.address)
+                continue
+            self.set_account(acc.address, acc.nonce, acc.balance, acc.code_hash)
+            for slot, value in acc.storage:
+                self.set_storage(acc.address, slot, value)
+
+    def root(self) -> bytes:
+        """The state root after every diff applied so far."""
+        for address in self._dirty:
+            record = self._records.get(address)
+            key = keccak(address)
+            if record is None:
+                self._accounts.delete(key)
+                continue
+            storage = self._storage.get(address)
+            storage_root = (
+                storage.root_hash() if storage is not None and len(storage) else EMPTY_ROOT
+            )
+            nonce, balance, code_hash = record
+            self._accounts.set(key, rlp.encode([nonce, balance, storage_root, code_hash]))
+        self._dirty.clear()
+        return self._accounts.root_hash()
+
+    def __len__(self) -> int:
+        return len(self._records)

@@ -1,0 +1,123 @@
+"""Frozen, typed values that cross module boundaries (execution -> builder -> storage -> RPC)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ZERO_HASH = b"\x00" * 32
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A transaction's receipt; every field is final once its mini-block is sealed."""
+
+    tx_hash: bytes
+    tx_type: int
+    sender: bytes
+    to: bytes | None
+    status: int
+    gas_used: int
+    cumulative_gas_used: int
+    effective_gas_price: int
+    logs: tuple[Log, ...]
+    bloom: bytes
+    contract_address: bytes | None
+    block_number: int
+    mini_block_number: int
+    tx_index: int
+    first_log_index: int
+    encoded: bytes
+    """The consensus encoding of the receipt (type byte + RLP), as it goes in the receipts trie."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDiff:
+    """The post-state of one account that a mini-block changed.
+
+    ``code`` is the full code when the code hash changed (e.g. creation), else ``None``.
+    ``storage`` lists the changed slots with their new values (0 = cleared), ascending by slot.
+    ``deleted`` means the account (and all its storage) no longer exists.
+    """
+
+    address: bytes
+    nonce: int
+    balance: int
+    code_hash: bytes
+    code: bytes | None
+    storage: tuple[tuple[int, int], ...]
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StateDiff:
+    """Every account a mini-block changed, ascending by address (the canonical order)."""
+
+    accounts: tuple[AccountDiff, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEnv:
+    """The execution context of an EVM block; fixed when the block opens."""
+
+    number: int
+    timestamp: int
+    parent_hash: bytes
+    base_fee: int
+    gas_limit: int
+    coinbase: bytes
+    prev_randao: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MiniBlock:
+    number: int
+    block_number: int
+    index: int
+    timestamp_us: int
+    parent_hash: bytes
+    hash: bytes
+    block_env: BlockEnv
+    raw_txs: tuple[bytes, ...]
+    tx_hashes: tuple[bytes, ...]
+    receipts: tuple[Receipt, ...]
+    diff: StateDiff
+    gas_used: int
+    """Gas used by this mini-block's transactions."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvmBlock:
+    number: int
+    hash: bytes
+    parent_hash: bytes
+    timestamp: int
+    state_root: bytes
+    transactions_root: bytes
+    receipts_root: bytes
+    logs_bloom: bytes
+    gas_used: int
+    gas_limit: int
+    base_fee: int
+    coinbase: bytes
+    prev_randao: bytes
+    header_rlp: bytes
+    tx_hashes: tuple[bytes, ...]
+    first_mini_block: int
+    """First mini-block number of this block; ``last_mini_block < first_mini_block`` when empty."""
+    last_mini_block: int
+    sealed_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxLocation:
+    block_number: int
+    mini_block_number: int
+    index_in_block: int
+    index_in_mini_block: int
