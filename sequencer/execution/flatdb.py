@@ -15,13 +15,13 @@ transaction's original storage values (EIP-2200).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
 from eth.abc import AccountDatabaseAPI, AtomicDatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+from eth.db.journal import get_next_checkpoint
 from eth.typing import JournalDBCheckpoint
 from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
@@ -101,7 +101,6 @@ class FlatAccountDB(AccountDatabaseAPI):
         self._code: dict[bytes, bytes] = {}
         self._journal: list[tuple[Any, ...]] = []
         self._checkpoints: dict[int, int] = {}
-        self._checkpoint_ids = itertools.count(1)
         self._warm: set[Any] = set()
         self._tx_original: dict[tuple[bytes, int], int] = {}
         self._tx_pre_wipe: dict[bytes, tuple[dict[int, int] | None, bool]] = {}
@@ -268,9 +267,11 @@ class FlatAccountDB(AccountDatabaseAPI):
 
     # -- journal ----------------------------------------------------------------------------
     def record(self) -> JournalDBCheckpoint:
-        checkpoint = next(self._checkpoint_ids)
+        # py-evm's journals (e.g. transient storage) share one checkpoint namespace: draw
+        # from its global counter so our checkpoints never collide with theirs.
+        checkpoint = get_next_checkpoint()
         self._checkpoints[checkpoint] = len(self._journal)
-        return JournalDBCheckpoint(checkpoint)
+        return checkpoint
 
     def commit(self, checkpoint: JournalDBCheckpoint) -> None:
         self._checkpoints.pop(checkpoint, None)

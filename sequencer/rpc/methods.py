@@ -84,6 +84,7 @@ class EthApi:
             "eth_sendRawTransaction": self.eth_send_raw_transaction,
             "eth_getTransactionByHash": self.eth_get_transaction_by_hash,
             "eth_getTransactionReceipt": self.eth_get_transaction_receipt,
+            "eth_getRawTransactionByHash": self.eth_get_raw_transaction_by_hash,
             "eth_getBlockByNumber": self.eth_get_block_by_number,
             "eth_getBlockByHash": self.eth_get_block_by_hash,
             "eth_getLogs": self.eth_get_logs,
@@ -334,6 +335,15 @@ class EthApi:
         if pooled is not None:
             return format_transaction(pooled.raw, None, None, None, None)
         return None
+
+    def eth_get_raw_transaction_by_hash(self, params: list[Any]) -> str | None:
+        (h,) = params_list(params, "eth_getRawTransactionByHash", 1, 1)
+        tx_hash = parse_hash(h, "transaction hash")
+        view = self.chain.find_receipt(tx_hash)
+        if view is not None:
+            return d(view.raw_tx)
+        pooled = self.node.pool.get(tx_hash)
+        return d(pooled.raw) if pooled is not None else None
 
     def eth_get_transaction_receipt(self, params: list[Any]) -> dict[str, Any] | None:
         (h,) = params_list(params, "eth_getTransactionReceipt", 1, 1)

@@ -1,0 +1,1 @@
+"""JSON-RPC transport and methods."""

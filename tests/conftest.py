@@ -1,0 +1,152 @@
+"""Shared fixtures: a real sequencer daemon as a subprocess, dev accounts, contract artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVNET = ROOT / "configs" / "devnet.toml"
+ARTIFACTS = ROOT / "tests" / "fixtures" / "contracts"
+DEV_KEYS = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+]
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class Daemon:
+    """A running ``sequencer run`` subprocess."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send ``sig`` and wait for the exit code (SIGKILL after a timeout is a failure)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(f"daemon did not stop within {STOP_TIMEOUT_S}s\n{self.log()}") from None
+        self._close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.proc.stdout.close()
+
+
+def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
+    """Start the daemon on a free port and wait for its ``rpc=`` line."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
+    args = [
+        sys.executable, "-m", "sequencer.cli", "run",
+        "--config", str(config), "--data-dir", str(data_dir), "--rpc-port", "0", *extra,
+    ]
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=log_file, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    url = None
+    os.set_blocking(proc.stdout.fileno(), False)
+    buf = b""
+    while time.monotonic() < deadline:
+        chunk = proc.stdout.read()
+        if chunk:
+            buf += chunk
+            m = re.search(rb"rpc=(http://\S+)", buf)
+            if m:
+                url = m.group(1).decode()
+                break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    if url is None:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise AssertionError(f"daemon did not start: {buf!r}\n{log_path.read_text(errors='replace')}")
+    return Daemon(proc, url, data_dir, log_path, args)
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[Daemon] = []
+
+    def factory(*extra: str, data_dir: Path | None = None, config: Path = DEVNET) -> Daemon:
+        d = start_daemon(data_dir or tmp_path / "data", *extra, config=config)
+        started.append(d)
+        return d
+
+    yield factory
+    for d in started:
+        d.kill()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One daemon shared by a test module (fast EVM blocks to keep tests short)."""
+    d = start_daemon(tmp_path_factory.mktemp("node") / "data", "--evm-block-ms", "250")
+    yield d
+    code = d.stop()
+    assert code == 0, f"daemon exited with {code}\n{d.log()}"
+
+
+@pytest.fixture(scope="session")
+def dev_accounts() -> list[LocalAccount]:
+    return [Account.from_key(k) for k in DEV_KEYS]
+
+
+def load_artifact(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ARTIFACTS / f"{name}.json").read_text())
+    return data
+
+
+def write_config(path: Path, **replacements: str) -> Path:
+    """A copy of the devnet config with ``key = value`` lines replaced (values as TOML text)."""
+    text = DEVNET.read_text()
+    for key, value in replacements.items():
+        text, n = re.subn(rf"(?m)^{re.escape(key)}\s*=\s*[^#\n]*", f"{key} = {value}", text)
+        assert n == 1, f"config key {key} not found exactly once"
+    path.write_text(text)
+    return path
