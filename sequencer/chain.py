@@ -100,7 +100,7 @@ class Chain:
 
     def block_receipts(self, block: EvmBlock) -> list[tuple[Receipt, bytes]]:
         """(receipt, raw tx) pairs of a sealed block, in order."""
-        out = []
+        out: list[tuple[Receipt, bytes]] = []
         for mb in self.block_mini_blocks(block):
             out.extend(zip(mb.receipts, mb.raw_txs, strict=True))
         return out

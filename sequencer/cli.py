@@ -30,20 +30,51 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Chain and node config (TOML).")
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory holding the chain database; created if missing.")
-@click.option("--rpc-host", default=None, help="Interface to bind the JSON-RPC server to [default: from config, 127.0.0.1].")
-@click.option("--rpc-port", default=None, type=click.IntRange(0, 65535),
-              help="JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545].")
-@click.option("--mini-block-ms", default=None, type=click.FloatRange(1, 60_000),
-              help="Override the mini-block interval in milliseconds.")
-@click.option("--evm-block-ms", default=None, type=click.FloatRange(1, 3_600_000),
-              help="Override the EVM block interval in milliseconds.")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Chain and node config (TOML).",
+)
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding the chain database; created if missing.",
+)
+@click.option(
+    "--rpc-host",
+    default=None,
+    help="Interface to bind the JSON-RPC server to [default: from config, 127.0.0.1].",
+)
+@click.option(
+    "--rpc-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545].",
+)
+@click.option(
+    "--mini-block-ms",
+    default=None,
+    type=click.FloatRange(1, 60_000),
+    help="Override the mini-block interval in milliseconds.",
+)
+@click.option(
+    "--evm-block-ms",
+    default=None,
+    type=click.FloatRange(1, 3_600_000),
+    help="Override the EVM block interval in milliseconds.",
+)
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(LEVELS))
-@click.option("--log-format", default="kv", show_default=True, type=click.Choice(["kv", "json"]),
-              help="key=value lines or one JSON object per line.")
+@click.option(
+    "--log-format",
+    default="kv",
+    show_default=True,
+    type=click.Choice(["kv", "json"]),
+    help="key=value lines or one JSON object per line.",
+)
 def run(
     config_path: Path,
     data_dir: Path,

@@ -17,6 +17,11 @@ from sequencer.types import AccountDiff, BlockEnv, EvmBlock, Log, MiniBlock, Rec
 CODEC_VERSION = 1
 
 
+def _rlp(item: object) -> bytes:
+    encoded: bytes = rlp.encode(item)
+    return encoded
+
+
 def _int(b: bytes) -> int:
     return int.from_bytes(b, "big")
 
@@ -60,7 +65,8 @@ def diff_from_list(items: list[list[object]]) -> StateDiff:
 
 
 def encode_diff(diff: StateDiff) -> bytes:
-    return rlp.encode(diff_to_list(diff))
+    encoded: bytes = rlp.encode(diff_to_list(diff))
+    return encoded
 
 
 # -- receipts -------------------------------------------------------------------------------
@@ -86,8 +92,24 @@ def receipt_to_list(r: Receipt) -> list[object]:
 
 
 def receipt_from_list(item: list[object]) -> Receipt:
-    (tx_hash, tx_type, sender, to, status, gas_used, cumulative, egp, logs, bloom, contract,
-     block_number, mini, tx_index, first_log_index, encoded) = item
+    (
+        tx_hash,
+        tx_type,
+        sender,
+        to,
+        status,
+        gas_used,
+        cumulative,
+        egp,
+        logs,
+        bloom,
+        contract,
+        block_number,
+        mini,
+        tx_index,
+        first_log_index,
+        encoded,
+    ) = item
     return Receipt(
         tx_hash=tx_hash,  # type: ignore[arg-type]
         tx_type=_int(tx_type),  # type: ignore[arg-type]
@@ -110,12 +132,22 @@ def receipt_from_list(item: list[object]) -> Receipt:
 
 # -- mini-blocks ----------------------------------------------------------------------------
 def env_to_list(env: BlockEnv) -> list[object]:
-    return [env.number, env.timestamp, env.parent_hash, env.base_fee, env.gas_limit, env.coinbase, env.prev_randao]
+    return [
+        env.number,
+        env.timestamp,
+        env.parent_hash,
+        env.base_fee,
+        env.gas_limit,
+        env.coinbase,
+        env.prev_randao,
+    ]
 
 
 def env_from_list(item: list[bytes]) -> BlockEnv:
     number, timestamp, parent_hash, base_fee, gas_limit, coinbase, prev_randao = item
-    return BlockEnv(_int(number), _int(timestamp), parent_hash, _int(base_fee), _int(gas_limit), coinbase, prev_randao)
+    return BlockEnv(
+        _int(number), _int(timestamp), parent_hash, _int(base_fee), _int(gas_limit), coinbase, prev_randao
+    )
 
 
 def mini_block_hash(
@@ -130,7 +162,7 @@ def mini_block_hash(
 ) -> bytes:
     """keccak(rlp([number, block_number, index, timestamp_us, parent_hash,
     keccak(concat(tx_hashes)), keccak(rlp([encoded receipts])), keccak(rlp(diff))]))."""
-    return keccak(
+    digest: bytes = keccak(
         rlp.encode(
             [
                 number,
@@ -144,10 +176,11 @@ def mini_block_hash(
             ]
         )
     )
+    return digest
 
 
 def encode_mini_block(mb: MiniBlock) -> bytes:
-    return rlp.encode(
+    return _rlp(
         [
             CODEC_VERSION,
             mb.number,
@@ -189,7 +222,7 @@ def decode_mini_block(data: bytes) -> MiniBlock:
 
 # -- EVM blocks -----------------------------------------------------------------------------
 def encode_evm_block(block: EvmBlock) -> bytes:
-    return rlp.encode(
+    return _rlp(
         [
             CODEC_VERSION,
             block.header_rlp,
@@ -219,7 +252,7 @@ def decode_evm_block(data: bytes) -> EvmBlock:
         logs_bloom=h.bloom.to_bytes(256, "big"),
         gas_used=h.gas_used,
         gas_limit=h.gas_limit,
-        base_fee=h.base_fee_per_gas,
+        base_fee=h.base_fee_per_gas or 0,
         coinbase=h.coinbase,
         prev_randao=h.mix_hash,
         header_rlp=header_rlp,

@@ -53,15 +53,16 @@ class NodeConfig:
     max_txs_per_mini_block: int
     rpc_host: str
     rpc_port: int
-    group_commit_ms: float
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
     if key not in table:
         raise ConfigError(f"{path}.{key}: missing required key")
     value = table[key]
-    if isinstance(value, bool) and kind is not bool and bool not in (
-        kind if isinstance(kind, tuple) else (kind,)
+    if (
+        isinstance(value, bool)
+        and kind is not bool
+        and bool not in (kind if isinstance(kind, tuple) else (kind,))
     ):
         raise ConfigError(f"{path}.{key}: expected {_kind_name(kind)}, got a boolean")
     if not isinstance(value, kind):
@@ -158,8 +159,41 @@ def _parse_genesis(chain: dict[str, Any]) -> tuple[GenesisAccount, ...]:
     return tuple(accounts)
 
 
+_KNOWN_KEYS = {
+    "chain": {
+        "chain_id",
+        "fork",
+        "block_gas_limit",
+        "base_fee",
+        "coinbase",
+        "genesis_timestamp",
+        "genesis",
+        "devnet",
+        "allow_unprotected_txs",
+    },
+    "chain.base_fee": {"initial", "floor"},
+    "blocks": {"mini_block_interval_ms", "evm_block_interval_ms", "max_txs_per_mini_block"},
+    "rpc": {"host", "port"},
+}
+
+
+def _check_known_keys(data: dict[str, Any]) -> None:
+    for path, known in _KNOWN_KEYS.items():
+        table: Any = data
+        for part in path.split("."):
+            table = table.get(part, {}) if isinstance(table, dict) else {}
+        if isinstance(table, dict):
+            unknown = set(table) - known
+            if unknown:
+                raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+
+
 def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> NodeConfig:
     """Validate a decoded TOML document and build a :class:`NodeConfig`."""
+    unknown = set(data) - {"chain", "blocks", "rpc"}
+    if unknown:
+        raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
+    _check_known_keys(data)
     chain = _get(data, "chain", "<root>", dict)
     fork = _get(chain, "fork", "chain", str).lower()
     if fork not in SUPPORTED_FORKS:
@@ -174,7 +208,9 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     if initial_base_fee < floor:
         raise ConfigError("chain.base_fee.initial: must not be below chain.base_fee.floor")
     coinbase = _address(_opt(chain, "coinbase", "chain", str, "0x" + "00" * 20), "chain.coinbase")
-    genesis_timestamp = _int_value(_opt(chain, "genesis_timestamp", "chain", int, 0), "chain.genesis_timestamp")
+    genesis_timestamp = _int_value(
+        _opt(chain, "genesis_timestamp", "chain", int, 0), "chain.genesis_timestamp"
+    )
     chain_cfg = ChainConfig(
         chain_id=chain_id,
         fork=fork,
@@ -205,10 +241,6 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     port = _opt(rpc, "port", "rpc", int, 8545)
     _in_range(port, 0, 65535, "rpc.port")
 
-    storage = _opt(data, "storage", "<root>", dict, {})
-    group_commit_ms = float(_opt(storage, "group_commit_ms", "storage", (int, float), 0))
-    _in_range(group_commit_ms, 0, 1000, "storage.group_commit_ms")
-
     cfg = NodeConfig(
         chain=chain_cfg,
         mini_block_interval_ms=mini_ms,
@@ -216,7 +248,6 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
         max_txs_per_mini_block=max_txs,
         rpc_host=host,
         rpc_port=port,
-        group_commit_ms=group_commit_ms,
     )
     if overrides:
         from dataclasses import replace

@@ -8,6 +8,7 @@ transactions go into a last mini-block, the open EVM block is sealed), flush, an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -79,7 +80,9 @@ class Node:
             "chainId": self.config.chain.chain_id,
             "healthy": self.healthy(),
             "headBlock": {"number": head.number, "hash": d(head.hash), "timestamp": head.timestamp},
-            "headMiniBlock": {"number": mini.number, "blockNumber": mini.block_number, "hash": d(mini.hash)} if mini else None,
+            "headMiniBlock": {"number": mini.number, "blockNumber": mini.block_number, "hash": d(mini.hash)}
+            if mini
+            else None,
             "openBlock": self.chain.open_env.number if self.chain.open_env else None,
             "mempool": {"ready": self.pool.ready_count(), "queued": self.pool.queued_count()},
             "miniBlockIntervalMs": self.config.mini_block_interval_ms,
@@ -96,22 +99,24 @@ class Node:
     async def run(self, on_ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-            except (NotImplementedError, RuntimeError):
-                pass
         app = make_app(self.dispatcher, self.healthy)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.config.rpc_host, self.config.rpc_port, reuse_address=True)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
         host, port = sockets[0].getsockname()[:2]
         self.rpc_address = BoundAddress(host, port)
         log.info(
             "sequencer started rpc=%s chain_id=%d head=%d mini_block_ms=%g evm_block_ms=%g data_dir=%s",
-            self.rpc_address.url, self.config.chain.chain_id, self.chain.head.number,
-            self.config.mini_block_interval_ms, self.config.evm_block_interval_ms, self.data_dir,
+            self.rpc_address.url,
+            self.config.chain.chain_id,
+            self.chain.head.number,
+            self.config.mini_block_interval_ms,
+            self.config.evm_block_interval_ms,
+            self.data_dir,
         )
         if on_ready is not None:
             on_ready(self)

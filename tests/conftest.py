@@ -78,12 +78,25 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
     args = [
-        sys.executable, "-m", "sequencer.cli", "run",
-        "--config", str(config), "--data-dir", str(data_dir), "--rpc-port", "0", *extra,
+        sys.executable,
+        "-m",
+        "sequencer.cli",
+        "run",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(data_dir),
+        "--rpc-port",
+        "0",
+        *extra,
     ]
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=log_file, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            args,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S

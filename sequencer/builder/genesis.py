@@ -74,7 +74,11 @@ def load_chain(config: ChainConfig, store: ChainStore) -> tuple[Chain, StateTrie
     expected_genesis = genesis_block(config, trie.root())
     if not store.is_initialized():
         store.write_genesis(expected_genesis, diff, config.chain_id)
-        log.info("genesis written hash=0x%s state_root=0x%s", expected_genesis.hash.hex(), expected_genesis.state_root.hex())
+        log.info(
+            "genesis written hash=0x%s state_root=0x%s",
+            expected_genesis.hash.hex(),
+            expected_genesis.state_root.hex(),
+        )
     else:
         stored_chain_id = store.get_meta("chain_id")
         if stored_chain_id != u64(config.chain_id):
@@ -116,7 +120,9 @@ def load_chain(config: ChainConfig, store: ChainStore) -> tuple[Chain, StateTrie
         chain.open_env = minis[0].block_env
         for mb in minis:
             if mb.block_number != head.number + 1:
-                raise StorageError(f"mini-block {mb.number} belongs to block {mb.block_number}, expected {head.number + 1}")
+                raise StorageError(
+                    f"mini-block {mb.number} belongs to block {mb.block_number}, expected {head.number + 1}"
+                )
             chain.publish_mini_block(mb)
         log.info("resuming open block number=%d mini_blocks=%d", head.number + 1, len(minis))
     else:

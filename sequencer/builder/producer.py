@@ -12,6 +12,7 @@ header, persist it, and open the next block.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -128,10 +129,8 @@ class BlockProducer:
                     self._block_deadline = time.monotonic()
                 continue
             self.pool.ready_event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.pool.ready_event.wait(), self._block_deadline - now)
-            except TimeoutError:
-                pass
 
     async def seal_mini_block_now(self) -> None:
         """Seal one mini-block from the ready transactions immediately (used at shutdown)."""
@@ -157,7 +156,9 @@ class BlockProducer:
                 number=parent.number + 1,
                 timestamp=max(parent.timestamp + 1, int(time.time())),
                 parent_hash=parent.hash,
-                base_fee=next_base_fee(parent.base_fee, parent.gas_used, parent.gas_limit, cfg.base_fee_floor),
+                base_fee=next_base_fee(
+                    parent.base_fee, parent.gas_used, parent.gas_limit, cfg.base_fee_floor
+                ),
                 gas_limit=cfg.block_gas_limit,
                 coinbase=cfg.coinbase,
                 prev_randao=parent.hash,
@@ -219,7 +220,9 @@ class BlockProducer:
         )
         while True:
             try:
-                await asyncio.get_running_loop().run_in_executor(self._writer, chain.store.write_evm_block, block)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._writer, chain.store.write_evm_block, block
+                )
                 break
             except StorageError as exc:
                 self._set_unhealthy(exc)
@@ -235,7 +238,13 @@ class BlockProducer:
         self.stats.block_seal_ms.append(seal_ms)
         log.info(
             "evm block sealed number=%d hash=0x%s txs=%d mini_blocks=%d gas_used=%d base_fee=%d seal_ms=%.2f",
-            block.number, block.hash.hex(), len(block.tx_hashes), len(minis), gas_used, block.base_fee, seal_ms,
+            block.number,
+            block.hash.hex(),
+            len(block.tx_hashes),
+            len(minis),
+            gas_used,
+            block.base_fee,
+            seal_ms,
         )
         for fn in self._block_listeners:
             fn(block)
@@ -252,7 +261,11 @@ class BlockProducer:
         included: list[SignedTx] = []
         outcomes: list[TxOutcome] = []
         full = False
+        # execution time per mini-block is bounded by the interval, so the cadence holds under load
+        budget_ends = time.perf_counter() + self.config.mini_block_interval_ms / 1000
         for tx in candidates:
+            if included and time.perf_counter() >= budget_ends:
+                break
             if not executor.fits(tx):
                 full = True
                 break
@@ -306,7 +319,16 @@ class BlockProducer:
             index=len(chain.open_minis),
             timestamp_us=timestamp_us,
             parent_hash=parent_hash,
-            hash=mini_block_hash(number, chain.open_env.number, len(chain.open_minis), timestamp_us, parent_hash, tx_hashes, receipts_t, diff),
+            hash=mini_block_hash(
+                number,
+                chain.open_env.number,
+                len(chain.open_minis),
+                timestamp_us,
+                parent_hash,
+                tx_hashes,
+                receipts_t,
+                diff,
+            ),
             block_env=chain.open_env,
             raw_txs=tuple(tx.raw for tx in included),
             tx_hashes=tx_hashes,
@@ -315,7 +337,9 @@ class BlockProducer:
             gas_used=sum(o.gas_used for o in outcomes),
         )
         try:
-            await asyncio.get_running_loop().run_in_executor(self._writer, chain.store.write_mini_blocks, [mb])
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer, chain.store.write_mini_blocks, [mb]
+            )
         except StorageError as exc:
             # Nothing of this mini-block is visible or acknowledged: roll the executor back and
             # leave its transactions in the pool to be retried.
@@ -342,7 +366,13 @@ class BlockProducer:
 
     def _reject(self, tx: SignedTx, reason: str) -> None:
         self.stats.dropped_txs += 1
-        log.info("transaction dropped hash=0x%s sender=0x%s nonce=%d reason=%r", tx.hash.hex(), tx.sender.hex(), tx.nonce, reason)
+        log.info(
+            "transaction dropped hash=0x%s sender=0x%s nonce=%d reason=%r",
+            tx.hash.hex(),
+            tx.sender.hex(),
+            tx.nonce,
+            reason,
+        )
         self.pool.drop(tx)
         for fn in self._rejection_listeners:
             fn(tx, reason)

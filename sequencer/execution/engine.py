@@ -18,8 +18,9 @@ from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.spoof import SpoofTransaction
-from eth_abi import decode as abi_decode
-from eth_utils import ValidationError
+from eth_abi.abi import decode as abi_decode
+from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.exceptions import ValidationError
 
 from sequencer.errors import CallFailed, ExecutionReverted, InvalidTransaction
 from sequencer.execution.flatdb import FlatAccountDB, WorldState
@@ -54,13 +55,13 @@ class TxOutcome:
 
 def _execution_context(env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes]) -> ExecutionContext:
     return ExecutionContext(
-        coinbase=env.coinbase,
+        coinbase=Address(env.coinbase),
         timestamp=env.timestamp,
-        block_number=env.number,
+        block_number=BlockNumber(env.number),
         difficulty=0,
-        mix_hash=env.prev_randao,
+        mix_hash=Hash32(env.prev_randao),
         gas_limit=env.gas_limit,
-        prev_hashes=tuple(prev_hashes),
+        prev_hashes=tuple(Hash32(h) for h in prev_hashes),
         chain_id=chain_id,
         base_fee_per_gas=env.base_fee,
         excess_blob_gas=0,
@@ -157,7 +158,7 @@ class BlockExecutor:
             Log(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
             for address, topics, data in computation.get_log_entries()
         )
-        contract = generate_contract_address(tx.sender, tx.nonce) if tx.to is None else None
+        contract = generate_contract_address(Address(tx.sender), tx.nonce) if tx.to is None else None
         return TxOutcome(
             tx=tx,
             status=0 if computation.is_error else 1,
@@ -208,14 +209,16 @@ def run_call(
     Like geth, a call without a gas price runs with a zero base fee, so it needs no funds for gas.
     """
     if request.gas_price == 0:
-        env = BlockEnv(env.number, env.timestamp, env.parent_hash, 0, env.gas_limit, env.coinbase, env.prev_randao)
+        env = BlockEnv(
+            env.number, env.timestamp, env.parent_hash, 0, env.gas_limit, env.coinbase, env.prev_randao
+        )
     state = SequencerState(world, _execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
-    nonce = state.get_nonce(request.sender)
+    nonce = state.get_nonce(Address(request.sender))
     unsigned = _BUILDER.create_unsigned_transaction(
         nonce=nonce,
         gas_price=request.gas_price,
         gas=request.gas,
-        to=request.to or b"",
+        to=Address(request.to or b""),
         value=request.value,
         data=request.data,
     )
@@ -280,7 +283,11 @@ def estimate_gas(
     if not top.success:
         if top.output or (top.error or "").startswith("execution reverted"):
             raise ExecutionReverted(top.error or "execution reverted", data="0x" + top.output.hex())
-        raise CallFailed(f"gas required exceeds allowance ({hi})" if top.error == "out of gas" else top.error or "execution failed")
+        raise CallFailed(
+            f"gas required exceeds allowance ({hi})"
+            if top.error == "out of gas"
+            else top.error or "execution failed"
+        )
     lo = max(top.gas_used - 1, 21000 - 1)
     # Most calls succeed with exactly what they used (plus the 63/64 rule's reserve).
     guess = min(hi, max(top.gas_used * 64 // 63 + 2300, lo + 1))

@@ -110,7 +110,7 @@ class FlatAccountDB(AccountDatabaseAPI):
     def state_root(self) -> Hash32:
         # py-evm snapshots read this and revert writes it back; the real root comes from the
         # diffs (sequencer.trie), so a constant placeholder keeps snapshot/revert consistent.
-        return cast(Hash32, BLANK_ROOT_HASH)
+        return BLANK_ROOT_HASH
 
     @state_root.setter
     def state_root(self, value: Hash32) -> None:
@@ -162,7 +162,7 @@ class FlatAccountDB(AccountDatabaseAPI):
         self.set_nonce(address, self.get_nonce(address) + 1)
 
     def get_code_hash(self, address: Address) -> Hash32:
-        return cast(Hash32, self._get(address).code_hash)
+        return Hash32(self._get(address).code_hash)
 
     def get_code(self, address: Address) -> bytes:
         code_hash = self._get(address).code_hash
@@ -342,18 +342,14 @@ class FlatAccountDB(AccountDatabaseAPI):
                     changed[slot] = 0
             for slot, value in self._storage.get(address, {}).items():
                 changed[slot] = value
-            storage = tuple(
-                sorted((s, v) for s, v in changed.items() if base_slots.get(s, 0) != v)
-            )
+            storage = tuple(sorted((s, v) for s, v in changed.items() if base_slots.get(s, 0) != v))
             code_changed = pre is None or pre.code_hash != post.code_hash
             if pre is not None and not storage and pre == post:
                 continue
             code = None
             if code_changed and post.code_hash != EMPTY_SHA3:
                 code = self._code.get(post.code_hash) or base.code[post.code_hash]
-            out.append(
-                AccountDiff(address, post.nonce, post.balance, post.code_hash, code, storage, False)
-            )
+            out.append(AccountDiff(address, post.nonce, post.balance, post.code_hash, code, storage, False))
         self.reset()
         return StateDiff(tuple(out))
 

@@ -9,6 +9,9 @@ import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH
 from eth.vm.forks.prague.blocks import PragueBlockHeader
 from eth_hash.auto import keccak
+from eth_typing import Address, BlockNumber, Hash32
+
+__all__ = ["EMPTY_REQUESTS_HASH", "EMPTY_UNCLE_HASH", "POST_MERGE_NONCE", "ZERO_HASH"]
 
 ZERO_HASH = b"\x00" * 32
 POST_MERGE_NONCE = b"\x00" * 8
@@ -75,32 +78,34 @@ def make_header(
     """Build a Prague header; returns ``(header_rlp, block_hash)``."""
     header = PragueBlockHeader(
         difficulty=0,
-        block_number=number,
+        block_number=BlockNumber(number),
         gas_limit=gas_limit,
         timestamp=timestamp,
-        coinbase=coinbase,
-        parent_hash=parent_hash,
+        coinbase=Address(coinbase),
+        parent_hash=Hash32(parent_hash),
         uncles_hash=EMPTY_UNCLE_HASH,
-        state_root=state_root,
-        transaction_root=transactions_root,
-        receipt_root=receipts_root,
+        state_root=Hash32(state_root),
+        transaction_root=Hash32(transactions_root),
+        receipt_root=Hash32(receipts_root),
         bloom=logs_bloom,
         gas_used=gas_used,
         extra_data=b"",
-        mix_hash=prev_randao,
+        mix_hash=Hash32(prev_randao),
         nonce=POST_MERGE_NONCE,
         base_fee_per_gas=base_fee,
         withdrawals_root=BLANK_ROOT_HASH,
         blob_gas_used=0,
         excess_blob_gas=0,
-        parent_beacon_block_root=ZERO_HASH,
-        requests_hash=EMPTY_REQUESTS_HASH,
+        parent_beacon_block_root=Hash32(ZERO_HASH),
+        requests_hash=Hash32(EMPTY_REQUESTS_HASH),
     )
     encoded = rlp.encode(header)
     return encoded, keccak(encoded)
 
 
-def make_genesis_header(*, gas_limit: int, timestamp: int, base_fee: int, state_root: bytes) -> tuple[bytes, bytes]:
+def make_genesis_header(
+    *, gas_limit: int, timestamp: int, base_fee: int, state_root: bytes
+) -> tuple[bytes, bytes]:
     params = genesis_header_params(
         gas_limit=gas_limit, timestamp=timestamp, base_fee=base_fee, state_root=state_root
     )
@@ -110,4 +115,5 @@ def make_genesis_header(*, gas_limit: int, timestamp: int, base_fee: int, state_
 
 
 def decode_header(header_rlp: bytes) -> PragueBlockHeader:
-    return rlp.decode(header_rlp, sedes=PragueBlockHeader)
+    header: PragueBlockHeader = rlp.decode(header_rlp, sedes=PragueBlockHeader)
+    return header

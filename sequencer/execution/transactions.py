@@ -11,7 +11,7 @@ from typing import Any
 
 import rlp
 from eth.vm.forks.prague import PragueVM
-from eth_utils import ValidationError
+from eth_utils.exceptions import ValidationError
 
 from sequencer.errors import InvalidTransaction
 

@@ -75,7 +75,9 @@ class Mempool:
                 raise InvalidTransaction("nonce too low")
             raise InvalidTransaction("replacement transaction underpriced")
         if tx.nonce > expected + self.max_nonce_gap:
-            raise InvalidTransaction(f"nonce too high: more than {self.max_nonce_gap} ahead of the next nonce")
+            raise InvalidTransaction(
+                f"nonce too high: more than {self.max_nonce_gap} ahead of the next nonce"
+            )
         queued = self._queued.setdefault(tx.sender, {})
         if tx.nonce in queued:
             raise InvalidTransaction("replacement transaction underpriced")

@@ -59,7 +59,9 @@ class Dispatcher:
             if not payload:
                 return error_object(InvalidRequest("empty batch"), None)
             if len(payload) > self.max_batch:
-                return error_object(InvalidRequest(f"batch too large: {len(payload)} > {self.max_batch}"), None)
+                return error_object(
+                    InvalidRequest(f"batch too large: {len(payload)} > {self.max_batch}"), None
+                )
             responses = [await self.handle_request(item) for item in payload]
             answered = [r for r in responses if r is not None]
             return answered or None
@@ -71,7 +73,9 @@ class Dispatcher:
         request_id = request.get("id")
         is_notification = "id" not in request
         if request.get("jsonrpc") != "2.0":
-            return error_object(InvalidRequest('invalid request: "jsonrpc" must be "2.0"'), _safe_id(request_id))
+            return error_object(
+                InvalidRequest('invalid request: "jsonrpc" must be "2.0"'), _safe_id(request_id)
+            )
         if request_id is not None and not isinstance(request_id, str | int | float):
             return error_object(InvalidRequest("invalid request: id must be a string, number or null"), None)
         method = request.get("method")

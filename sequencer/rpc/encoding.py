@@ -92,10 +92,7 @@ def params_list(params: Any, method: str, minimum: int, maximum: int) -> list[An
     if not isinstance(params, list):
         raise InvalidParams(f"{method}: params must be an array")
     if not minimum <= len(params) <= maximum:
-        if minimum == maximum:
-            expected = str(minimum)
-        else:
-            expected = f"{minimum} to {maximum}"
+        expected = str(minimum) if minimum == maximum else f"{minimum} to {maximum}"
         raise InvalidParams(f"{method}: expected {expected} params, got {len(params)}")
     return params + [None] * (maximum - len(params))
 

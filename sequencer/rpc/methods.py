@@ -233,7 +233,8 @@ class EthApi:
         percentiles: list[float] = []
         if percentiles_raw is not None:
             if not isinstance(percentiles_raw, list) or not all(
-                isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 100 for p in percentiles_raw
+                isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 100
+                for p in percentiles_raw
             ):
                 raise InvalidParams("invalid rewardPercentiles: expected numbers between 0 and 100")
             if percentiles_raw != sorted(percentiles_raw):
@@ -256,7 +257,11 @@ class EthApi:
         if last is not None:
             floor = self.config.chain.base_fee_floor
             base_fees.append(q(next_base_fee(last.base_fee, last.gas_used, last.gas_limit, floor)))
-        result: dict[str, Any] = {"oldestBlock": q(oldest), "baseFeePerGas": base_fees, "gasUsedRatio": ratios}
+        result: dict[str, Any] = {
+            "oldestBlock": q(oldest),
+            "baseFeePerGas": base_fees,
+            "gasUsedRatio": ratios,
+        }
         if percentiles:
             result["reward"] = rewards
         return result
@@ -288,7 +293,9 @@ class EthApi:
         self._check_state_block(parse_block_ref(block))
         env = self._call_env()
         if request.gas == 0:
-            request = CallRequest(request.sender, request.to, env.gas_limit, request.gas_price, request.value, request.data)
+            request = CallRequest(
+                request.sender, request.to, env.gas_limit, request.gas_price, request.value, request.data
+            )
         return d(call(self.chain.world, env, self.chain.chain_id, list(self.chain.prev_hashes), request))
 
     def eth_estimate_gas(self, params: list[Any]) -> str:
@@ -308,8 +315,13 @@ class EthApi:
 
             head = self.chain.head
             env = BlockEnv(
-                head.number + 1, head.timestamp + 1, head.hash, self._next_base_fee(),
-                head.gas_limit, self.config.chain.coinbase, head.hash,
+                head.number + 1,
+                head.timestamp + 1,
+                head.hash,
+                self._next_base_fee(),
+                head.gas_limit,
+                self.config.chain.coinbase,
+                head.hash,
             )
         return env
 
@@ -326,11 +338,15 @@ class EthApi:
         tx_hash = parse_hash(h, "transaction hash")
         view = self.chain.find_receipt(tx_hash)
         if view is not None:
-            base_fee = self.chain.open_env.base_fee if view.block_hash == ZERO_HASH and self.chain.open_env else None
+            base_fee = (
+                self.chain.open_env.base_fee if view.block_hash == ZERO_HASH and self.chain.open_env else None
+            )
             if base_fee is None:
                 block = self.chain.get_block(view.receipt.block_number)
                 base_fee = block.base_fee if block else None
-            return format_transaction(view.raw_tx, view.block_hash, view.receipt.block_number, view.receipt.tx_index, base_fee)
+            return format_transaction(
+                view.raw_tx, view.block_hash, view.receipt.block_number, view.receipt.tx_index, base_fee
+            )
         pooled = self.node.pool.get(tx_hash)
         if pooled is not None:
             return format_transaction(pooled.raw, None, None, None, None)
@@ -368,7 +384,9 @@ class EthApi:
 
     def eth_get_block_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
         h, full = params_list(params, "eth_getBlockByHash", 2, 2)
-        return self._format(self.chain.get_block_by_hash(parse_hash(h, "block hash")), parse_bool(full, "hydrated"))
+        return self._format(
+            self.chain.get_block_by_hash(parse_hash(h, "block hash")), parse_bool(full, "hydrated")
+        )
 
     # -- logs ---------------------------------------------------------------------------------
     def eth_get_logs(self, params: list[Any]) -> list[dict[str, Any]]:
@@ -393,7 +411,9 @@ class EthApi:
                     return []
                 raise InvalidParams("eth_getLogs: fromBlock is after toBlock")
             if end - start + 1 > self.log_range_cap:
-                raise InvalidParams(f"eth_getLogs: block range exceeds the cap of {self.log_range_cap} blocks")
+                raise InvalidParams(
+                    f"eth_getLogs: block range exceeds the cap of {self.log_range_cap} blocks"
+                )
             blocks = [b for n in range(start, end + 1) if (b := self.chain.get_block(n)) is not None]
         out: list[dict[str, Any]] = []
         for block in blocks:

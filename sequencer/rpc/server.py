@@ -12,6 +12,7 @@ from sequencer.rpc.dispatch import Dispatcher
 log = logging.getLogger("sequencer.rpc")
 DEFAULT_MAX_BODY = 5 * 1024 * 1024  # geth's default HTTP body limit
 JSON_HEADERS = {"Content-Type": "application/json"}
+TOO_LARGE = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"request body too large"}}'
 
 
 def make_app(
@@ -31,7 +32,7 @@ def make_app(
         except web.HTTPRequestEntityTooLarge:
             return web.Response(
                 status=413,
-                body=b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"request body too large"}}',
+                body=TOO_LARGE,
                 headers=JSON_HEADERS,
             )
         answer = await dispatcher.handle_body(body)
@@ -46,7 +47,9 @@ def make_app(
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 answer = await dispatcher.handle_body(msg.data)
                 if answer is not None:
-                    await ws.send_bytes(answer) if msg.type == WSMsgType.BINARY else await ws.send_str(answer.decode())
+                    await ws.send_bytes(answer) if msg.type == WSMsgType.BINARY else await ws.send_str(
+                        answer.decode()
+                    )
             elif msg.type == WSMsgType.ERROR:
                 log.debug("websocket closed with error: %s", ws.exception())
         return ws

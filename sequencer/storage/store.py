@@ -202,7 +202,9 @@ class ChainStore:
                 )
             for key, value in txn.cursor(db=self._storage):
                 k = bytes(key)
-                world.storage.setdefault(k[:20], {})[int.from_bytes(k[20:], "big")] = int.from_bytes(value, "big")
+                world.storage.setdefault(k[:20], {})[int.from_bytes(k[20:], "big")] = int.from_bytes(
+                    value, "big"
+                )
             for key, value in txn.cursor(db=self._code):
                 world.code[bytes(key)] = bytes(value)
         return world

@@ -49,15 +49,11 @@ def _load_keccak() -> Callable[[bytes], bytes]:
     return keccak  # pragma: no cover
 
 
-_KECCAK_EMPTY: Final = bytes.fromhex(
-    "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-)
+_KECCAK_EMPTY: Final = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 _keccak: Final = _load_keccak()
 
 #: Root hash of the empty trie: keccak(rlp(b"")) == keccak(b"\x80").
-EMPTY_ROOT: Final[bytes] = bytes.fromhex(
-    "56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"
-)
+EMPTY_ROOT: Final[bytes] = bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
 
 # --------------------------------------------------------------------------
 # Nibble / hex-prefix / RLP helpers
@@ -85,9 +81,7 @@ def _hex_prefix(path: bytes, leaf: bool) -> bytes:
     if len(path) & 1:
         packed = unhexlify(((b"\x03" if leaf else b"\x01") + path).translate(_NIBBLE_TO_HEX))
     else:
-        packed = unhexlify(
-            ((b"\x02\x00" if leaf else b"\x00\x00") + path).translate(_NIBBLE_TO_HEX)
-        )
+        packed = unhexlify(((b"\x02\x00" if leaf else b"\x00\x00") + path).translate(_NIBBLE_TO_HEX))
     return _rlp_str(packed)
 
 
@@ -161,10 +155,7 @@ def _reference(node: _Node) -> bytes:
     Assumes ``node.ref`` is stale; children with a cached ref are reused.
     """
     if type(node) is _Branch:
-        parts = [
-            _RLP_EMPTY if child is None else (child.ref or _reference(child))
-            for child in node.children
-        ]
+        parts = [_RLP_EMPTY if child is None else (child.ref or _reference(child)) for child in node.children]
         parts.append(_rlp_str(node.value))
         rlp = _rlp_list(b"".join(parts))
     elif type(node) is _Leaf:

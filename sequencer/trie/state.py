@@ -67,9 +67,7 @@ class StateTrie:
                 self._accounts.delete(key)
                 continue
             storage = self._storage.get(address)
-            storage_root = (
-                storage.root_hash() if storage is not None and len(storage) else EMPTY_ROOT
-            )
+            storage_root = storage.root_hash() if storage is not None and len(storage) else EMPTY_ROOT
             nonce, balance, code_hash = record
             self._accounts.set(key, rlp.encode([nonce, balance, storage_root, code_hash]))
         self._dirty.clear()

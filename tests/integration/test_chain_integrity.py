@@ -12,8 +12,8 @@ JSON-RPC answers, py-trie and py-evm:
 
 from __future__ import annotations
 
+import itertools
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,7 +44,12 @@ class Workload:
         self.sent: list[bytes] = []
 
     def send(self, sender: LocalAccount, wait: bool = True, **fields: Any) -> Any:
-        tx: dict[str, Any] = {"chainId": CHAIN_ID, "nonce": self.nonces[sender.address], "gas": 21_000, **fields}
+        tx: dict[str, Any] = {
+            "chainId": CHAIN_ID,
+            "nonce": self.nonces[sender.address],
+            "gas": 21_000,
+            **fields,
+        }
         if "gasPrice" not in tx and tx.get("type") != 1:
             tx.setdefault("maxFeePerGas", 10 * GWEI)
             tx.setdefault("maxPriorityFeePerGas", 1)
@@ -79,18 +84,35 @@ def run_workload(w3: Web3) -> None:
     f_addr = wl.send(a[5], data=factory_art["bytecode"], gas=1_000_000)["contractAddress"]
     factory = w3.eth.contract(address=f_addr, abi=factory_art["abi"])
     wl.send(a[5], to=f_addr, data=factory.encode_abi("deploy", [b"\x01" * 32]), gas=500_000)
-    wl.send(a[5], to=f_addr, data=factory.encode_abi("deploy", [b"\x01" * 32]), gas=500_000)  # collides: reverts
+    wl.send(
+        a[5], to=f_addr, data=factory.encode_abi("deploy", [b"\x01" * 32]), gas=500_000
+    )  # collides: reverts
     wl.send(a[5], to=f_addr, data=factory.encode_abi("deployPlain", []), gas=500_000)
     token_art = load_artifact("TestToken")
-    t_addr = wl.send(a[6], data=w3.eth.contract(abi=token_art["abi"], bytecode=token_art["bytecode"])
-                     .constructor(10**24).data_in_transaction, gas=2_000_000)["contractAddress"]
+    t_addr = wl.send(
+        a[6],
+        data=w3.eth.contract(abi=token_art["abi"], bytecode=token_art["bytecode"])
+        .constructor(10**24)
+        .data_in_transaction,
+        gas=2_000_000,
+    )["contractAddress"]
     token = w3.eth.contract(address=t_addr, abi=token_art["abi"])
     # a burst of ERC-20 transfers and plain transfers in the same mini-blocks
     hashes = []
     for i in range(20):
-        hashes.append(wl.send(a[6], wait=False, to=t_addr, data=token.encode_abi("transfer", [a[7].address, i + 1]), gas=100_000))
+        hashes.append(
+            wl.send(
+                a[6],
+                wait=False,
+                to=t_addr,
+                data=token.encode_abi("transfer", [a[7].address, i + 1]),
+                gas=100_000,
+            )
+        )
         hashes.append(wl.send(a[8], wait=False, to=a[9].address, value=i + 1))
-    wl.send(a[7], to=t_addr, data=token.encode_abi("transfer", [a[8].address, 10**30]), gas=100_000)  # reverts
+    wl.send(
+        a[7], to=t_addr, data=token.encode_abi("transfer", [a[8].address, 10**30]), gas=100_000
+    )  # reverts
     for h in hashes:
         assert w3.eth.wait_for_transaction_receipt(h, timeout=10, poll_latency=0.005)["status"] == 1
 
@@ -114,7 +136,9 @@ def produced_chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def fetch_chain(w3: Web3) -> list[dict[str, Any]]:
     head = w3.eth.block_number
-    return [w3.provider.make_request("eth_getBlockByNumber", [hex(n), True])["result"] for n in range(head + 1)]
+    return [
+        w3.provider.make_request("eth_getBlockByNumber", [hex(n), True])["result"] for n in range(head + 1)
+    ]
 
 
 def _int(v: str) -> int:
@@ -166,7 +190,10 @@ def encode_receipt(r: dict[str, Any]) -> bytes:
 
 
 def raw_transactions(w3: Web3, block: dict[str, Any]) -> list[bytes]:
-    return [_b(w3.provider.make_request("eth_getRawTransactionByHash", [tx["hash"]])["result"]) for tx in block["transactions"]]
+    return [
+        _b(w3.provider.make_request("eth_getRawTransactionByHash", [tx["hash"]])["result"])
+        for tx in block["transactions"]
+    ]
 
 
 def test_every_block_hash_recomputes_from_its_header_rlp(produced_chain: Any) -> None:
@@ -182,14 +209,17 @@ def test_parent_links_and_roots_recompute_with_an_independent_trie(produced_chai
     _daemon, w3, _ = produced_chain
     blocks = fetch_chain(w3)
     assert sum(len(b["transactions"]) for b in blocks) >= 50
-    for parent, block in zip(blocks, blocks[1:], strict=False):
+    for parent, block in itertools.pairwise(blocks):
         assert block["parentHash"] == parent["hash"]
         assert _int(block["number"]) == _int(parent["number"]) + 1
         assert _int(block["timestamp"]) > _int(parent["timestamp"])
         raws = raw_transactions(w3, block)
         assert [("0x" + keccak(r).hex()) for r in raws] == [tx["hash"] for tx in block["transactions"]]
         assert "0x" + trie_root(raws).hex() == block["transactionsRoot"]
-        receipts = [w3.provider.make_request("eth_getTransactionReceipt", [tx["hash"]])["result"] for tx in block["transactions"]]
+        receipts = [
+            w3.provider.make_request("eth_getTransactionReceipt", [tx["hash"]])["result"]
+            for tx in block["transactions"]
+        ]
         assert "0x" + trie_root([encode_receipt(r) for r in receipts]).hex() == block["receiptsRoot"]
         assert sum(_int(r["gasUsed"]) for r in receipts) == _int(block["gasUsed"])
         bloom = 0
@@ -208,11 +238,24 @@ def test_py_evm_reference_path_agrees_on_every_block(produced_chain: Any) -> Non
         for a in (Account.from_key(k) for k in DEV_KEYS)
     }
     genesis_header = header_from_json(genesis)
-    accepted = ("gas_limit", "difficulty", "timestamp", "coinbase", "nonce", "extra_data", "mix_hash",
-                "base_fee_per_gas", "blob_gas_used", "excess_blob_gas", "parent_beacon_block_root",
-                "requests_hash")
+    accepted = (
+        "gas_limit",
+        "difficulty",
+        "timestamp",
+        "coinbase",
+        "nonce",
+        "extra_data",
+        "mix_hash",
+        "base_fee_per_gas",
+        "blob_gas_used",
+        "excess_blob_gas",
+        "parent_beacon_block_root",
+        "requests_hash",
+    )
     params = {k: v for k, v in genesis_header.as_dict().items() if k in accepted}
-    chain_class = MiningChain.configure(__name__="ReferenceChain", vm_configuration=((0, PragueVM),), chain_id=CHAIN_ID)
+    chain_class = MiningChain.configure(
+        __name__="ReferenceChain", vm_configuration=((0, PragueVM),), chain_id=CHAIN_ID
+    )
     chain = chain_class.from_genesis(AtomicDB(), params, genesis_state)
     assert chain.get_canonical_head().hash == _b(genesis["hash"]), "genesis differs"
     builder = PragueVM.get_transaction_builder()

@@ -129,23 +129,41 @@ def test_deploy_call_and_events(w3: Web3, dev_accounts: list[LocalAccount]) -> N
     assert decoded["args"]["newValue"] == 42
 
 
-def test_reverted_transaction_is_included_with_status_zero(w3: Web3, dev_accounts: list[LocalAccount]) -> None:
+def test_reverted_transaction_is_included_with_status_zero(
+    w3: Web3, dev_accounts: list[LocalAccount]
+) -> None:
     sender = dev_accounts[6]
     art = load_artifact("Reverter")
     deploy = send_signed(
-        w3, sender,
-        {"chainId": CHAIN_ID, "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-         "data": art["bytecode"], "gas": 1_000_000, "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": 0, "type": 2},
+        w3,
+        sender,
+        {
+            "chainId": CHAIN_ID,
+            "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+            "data": art["bytecode"],
+            "gas": 1_000_000,
+            "maxFeePerGas": 10 * GWEI,
+            "maxPriorityFeePerGas": 0,
+            "type": 2,
+        },
     )
     contract = w3.eth.contract(address=deploy["contractAddress"], abi=art["abi"])
     data = contract.encode_abi("failRequire", [])
     before = w3.eth.get_balance(sender.address)
 
     receipt = send_signed(
-        w3, sender,
-        {"chainId": CHAIN_ID, "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-         "to": contract.address, "data": data, "gas": 100_000, "maxFeePerGas": 10 * GWEI,
-         "maxPriorityFeePerGas": 0, "type": 2},
+        w3,
+        sender,
+        {
+            "chainId": CHAIN_ID,
+            "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+            "to": contract.address,
+            "data": data,
+            "gas": 100_000,
+            "maxFeePerGas": 10 * GWEI,
+            "maxPriorityFeePerGas": 0,
+            "type": 2,
+        },
     )
 
     assert receipt["status"] == 0
@@ -161,9 +179,17 @@ def test_estimate_gas_and_call(w3: Web3, dev_accounts: list[LocalAccount]) -> No
     data = factory.constructor(10**24).data_in_transaction
     estimate = w3.eth.estimate_gas({"from": sender.address, "data": data})
     receipt = send_signed(
-        w3, sender,
-        {"chainId": CHAIN_ID, "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-         "data": data, "gas": estimate, "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": 0, "type": 2},
+        w3,
+        sender,
+        {
+            "chainId": CHAIN_ID,
+            "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+            "data": data,
+            "gas": estimate,
+            "maxFeePerGas": 10 * GWEI,
+            "maxPriorityFeePerGas": 0,
+            "type": 2,
+        },
     )
     assert receipt["status"] == 1, "the estimate must be enough gas"
     token = w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
@@ -172,29 +198,54 @@ def test_estimate_gas_and_call(w3: Web3, dev_accounts: list[LocalAccount]) -> No
 
 
 def test_fee_methods(w3: Web3) -> None:
-    head = w3.eth.get_block("latest")
-    assert w3.eth.gas_price >= 0
-    assert w3.eth.max_priority_fee >= 0
-    history = w3.eth.fee_history(4, "latest", [10, 90])
-    assert len(history["baseFeePerGas"]) == len(history["gasUsedRatio"]) + 1
-    assert history["baseFeePerGas"][-2] == head["baseFeePerGas"] or history["oldestBlock"] + len(history["gasUsedRatio"]) - 1 != head["number"]
-    assert all(len(r) == 2 for r in history["reward"])
+    _wait_for_block(w3, 4)
+    newest = w3.eth.block_number
+    history = w3.eth.fee_history(4, newest, [10, 90])
+    blocks = [w3.eth.get_block(n) for n in range(newest - 3, newest + 1)]
+
+    assert history["oldestBlock"] == newest - 3
+    assert history["baseFeePerGas"][:-1] == [b["baseFeePerGas"] for b in blocks]
+    assert history["gasUsedRatio"] == [b["gasUsed"] / b["gasLimit"] for b in blocks]
+    assert len(history["reward"]) == 4 and all(len(r) == 2 for r in history["reward"])
+    # the extra entry is the next block's base fee; eth_gasPrice suggests at least that much
+    assert w3.eth.gas_price >= history["baseFeePerGas"][-1] or w3.eth.block_number > newest
+    assert w3.eth.max_priority_fee == 0, "first-come-first-served: a tip buys no priority"
 
 
 def test_receipt_fields_match_the_sealed_block(w3: Web3, dev_accounts: list[LocalAccount]) -> None:
     sender = dev_accounts[8]
     receipt = send_signed(
-        w3, sender,
-        {"chainId": CHAIN_ID, "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-         "to": Account.create().address, "value": 1, "gas": 21_000,
-         "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": 0, "type": 2},
+        w3,
+        sender,
+        {
+            "chainId": CHAIN_ID,
+            "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+            "to": Account.create().address,
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 10 * GWEI,
+            "maxPriorityFeePerGas": 0,
+            "type": 2,
+        },
     )
     _wait_for_block(w3, receipt["blockNumber"])
     block = w3.eth.get_block(receipt["blockNumber"], full_transactions=True)
     later = w3.eth.get_transaction_receipt(receipt["transactionHash"])
 
-    for key in ("blockNumber", "transactionIndex", "cumulativeGasUsed", "gasUsed", "status",
-                "effectiveGasPrice", "logs", "from", "to", "contractAddress", "logsBloom", "type"):
+    for key in (
+        "blockNumber",
+        "transactionIndex",
+        "cumulativeGasUsed",
+        "gasUsed",
+        "status",
+        "effectiveGasPrice",
+        "logs",
+        "from",
+        "to",
+        "contractAddress",
+        "logsBloom",
+        "type",
+    ):
         assert later[key] == receipt[key], key
     assert later["blockHash"] == block["hash"]
     tx_in_block = block["transactions"][receipt["transactionIndex"]]

@@ -1,0 +1,263 @@
+"""End-to-end benchmark of the sequencer daemon through JSON-RPC (not part of CI).
+
+Starts the real daemon on a temporary data dir and measures:
+  1. send -> receipt latency at a paced rate on an otherwise idle node (poll after send);
+  2. throughput: N pre-signed transfers from K senders (signed outside the timed window),
+     sent as JSON-RPC batches; accepted tx/s and included tx/s;
+  3. the naive ceiling: the same transactions through py-evm's plain chain API in this process
+     (MiningChain.mine_all, one block per 1,000 transactions), and the ratio.
+
+Usage:
+  .venv/bin/python bench/bench_node.py [--txs 3000] [--senders 20] [--latency-samples 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from eth_account import Account
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.conftest import DEV_KEYS  # noqa: E402
+
+CHAIN_ID = 1337
+GWEI = 10**9
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_daemon(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "run",
+            "--config",
+            str(ROOT / "configs/devnet.toml"),
+            "--data-dir",
+            str(data_dir),
+            "--rpc-port",
+            "0",
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    m = re.search(r"rpc=(\S+)", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"daemon did not start: {line!r}")
+    return proc, m.group(1)
+
+
+async def rpc(session: aiohttp.ClientSession, url: str, method: str, params: list[Any]) -> Any:
+    async with session.post(
+        url, data=orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    ) as r:
+        body = orjson.loads(await r.read())
+    if "error" in body:
+        raise RuntimeError(f"{method}: {body['error']}")
+    return body["result"]
+
+
+async def rpc_batch(
+    session: aiohttp.ClientSession, url: str, calls: list[tuple[str, list[Any]]]
+) -> list[Any]:
+    payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+    async with session.post(url, data=orjson.dumps(payload)) as r:
+        body = orjson.loads(await r.read())
+    return sorted(body, key=lambda x: x["id"])
+
+
+def transfer(acct: Any, nonce: int, to: str, value: int = 1) -> bytes:
+    return bytes(
+        acct.sign_transaction(
+            {
+                "chainId": CHAIN_ID,
+                "nonce": nonce,
+                "to": to,
+                "value": value,
+                "gas": 21_000,
+                "maxFeePerGas": 10 * GWEI,
+                "maxPriorityFeePerGas": 0,
+                "type": 2,
+            }
+        ).raw_transaction
+    )
+
+
+async def measure_latency(url: str, samples: int) -> list[float]:
+    acct = Account.from_key(DEV_KEYS[0])
+    async with aiohttp.ClientSession() as s:
+        nonce = int(await rpc(s, url, "eth_getTransactionCount", [acct.address, "pending"]), 16)
+        raws = [transfer(acct, nonce + i, acct.address, 0) for i in range(samples)]
+        out = []
+        for raw in raws:
+            t0 = time.perf_counter()
+            h = await rpc(s, url, "eth_sendRawTransaction", ["0x" + raw.hex()])
+            while await rpc(s, url, "eth_getTransactionReceipt", [h]) is None:
+                pass
+            out.append((time.perf_counter() - t0) * 1000)
+            await asyncio.sleep(0.02)
+        return out
+
+
+async def fund_senders(url: str, senders: list[Any]) -> None:
+    async with aiohttp.ClientSession() as s:
+        funders = [Account.from_key(k) for k in DEV_KEYS]
+        calls = []
+        for i, acct in enumerate(senders):
+            funder = funders[i % len(funders)]
+            nonce = int(
+                await rpc(s, url, "eth_getTransactionCount", [funder.address, "pending"]), 16
+            ) + i // len(funders)
+            calls.append(
+                ("eth_sendRawTransaction", ["0x" + transfer(funder, nonce, acct.address, 10**20).hex()])
+            )
+        for r in await rpc_batch(s, url, calls):
+            assert "result" in r, r
+        last = calls[-1][1][0]
+        from eth_hash.auto import keccak
+
+        h = "0x" + keccak(bytes.fromhex(last[2:])).hex()
+        while await rpc(s, url, "eth_getTransactionReceipt", [h]) is None:
+            await asyncio.sleep(0.01)
+
+
+async def measure_throughput(
+    url: str, raws: list[bytes], batch: int, concurrency: int
+) -> tuple[float, float]:
+    from eth_hash.auto import keccak
+
+    chunks = [raws[i : i + batch] for i in range(0, len(raws), batch)]
+    async with aiohttp.ClientSession() as s:
+        sem = asyncio.Semaphore(concurrency)
+        t0 = time.perf_counter()
+
+        async def send(chunk: list[bytes]) -> None:
+            async with sem:
+                res = await rpc_batch(s, url, [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in chunk])
+                bad = [r for r in res if "error" in r]
+                assert not bad, bad[:3]
+
+        await asyncio.gather(*(send(c) for c in chunks))
+        accepted = time.perf_counter() - t0
+        last_hashes = ["0x" + keccak(r).hex() for r in raws[-concurrency * batch :]]
+        for h in last_hashes:
+            while await rpc(s, url, "eth_getTransactionReceipt", [h]) is None:
+                await asyncio.sleep(0.005)
+        included = time.perf_counter() - t0
+    return len(raws) / accepted, len(raws) / included
+
+
+def naive_ceiling(raws: list[bytes], senders: list[Any]) -> float:
+    """The same transfers through py-evm's plain MiningChain in one process."""
+    from eth.chains.base import MiningChain
+    from eth.consensus.noproof import NoProofConsensus
+    from eth.db.atomic import AtomicDB
+    from eth.vm.forks.prague import PragueVM
+
+    vm = PragueVM.configure(consensus_class=NoProofConsensus)
+    chain_class = MiningChain.configure(__name__="Naive", vm_configuration=((0, vm),), chain_id=CHAIN_ID)
+    state = {
+        bytes.fromhex(a.address[2:]): {"balance": 10**21, "nonce": 0, "code": b"", "storage": {}}
+        for a in senders
+    }
+    chain = chain_class.from_genesis(
+        AtomicDB(), {"difficulty": 0, "gas_limit": 10**9, "timestamp": 1, "base_fee_per_gas": GWEI}, state
+    )
+    builder = PragueVM.get_transaction_builder()
+    txs = [builder.decode(r) for r in raws]
+    for tx in txs:
+        _ = tx.sender  # sender recovery is not what we compare
+    t0 = time.perf_counter()
+    for i in range(0, len(txs), 1000):
+        chain.mine_all(txs[i : i + 1000], timestamp=2 + i)
+    return len(txs) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--txs", type=int, default=3000)
+    ap.add_argument("--senders", type=int, default=20)
+    ap.add_argument("--latency-samples", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--naive-txs", type=int, default=2000, help="transactions for the naive py-evm run")
+    args = ap.parse_args()
+
+    senders = [Account.create() for _ in range(args.senders)]
+    per_sender = args.txs // args.senders
+    sink = Account.create().address
+    raws = [
+        transfer(senders[i % len(senders)], i // len(senders), sink) for i in range(per_sender * len(senders))
+    ]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_daemon(Path(tmp) / "data")
+        try:
+            lat = asyncio.run(measure_latency(url, args.latency_samples))
+            asyncio.run(fund_senders(url, senders))
+            cpu0 = os.times()
+            accepted, included = asyncio.run(measure_throughput(url, raws, args.batch, args.concurrency))
+            status = asyncio.run(_status(url))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    del cpu0
+    naive = naive_ceiling(raws[: args.naive_txs], senders)
+
+    print(
+        f"send->receipt latency (idle, {len(lat)} samples, 10 ms mini-blocks): "
+        f"p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 0.99):.1f} ms"
+    )
+    print(
+        f"transfers: {len(raws)} from {len(senders)} senders, "
+        f"batches of {args.batch}, concurrency {args.concurrency}"
+    )
+    print(f"  accepted {accepted:,.0f} tx/s, included {included:,.0f} tx/s")
+    print(
+        f"  mini-block interval p50 {status['miniBlockIntervalP50Ms']} ms, "
+        f"p99 {status['miniBlockIntervalP99Ms']} ms; "
+        f"EVM block seal p50 {status['evmBlockSealP50Ms']} ms, state root p50 {status['stateRootP50Ms']} ms"
+    )
+    print(
+        f"  daemon peak RSS {child.ru_maxrss / 1024:.0f} MiB, "
+        f"CPU {child.ru_utime + child.ru_stime:.1f} s total"
+    )
+    print(f"naive py-evm chain API (same transfers, one process): {naive:,.0f} tx/s")
+    print(f"end-to-end included / naive ratio: {included / naive:.2f}x")
+
+
+async def _status(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as s:
+        result: dict[str, Any] = await rpc(s, url, "sequencer_status", [])
+        return result
+
+
+if __name__ == "__main__":
+    main()

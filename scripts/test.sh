@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs (idempotent) and run it: lint, types, tests.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k wallet`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+if command -v npm >/dev/null 2>&1 && [ -f tests/js/package-lock.json ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --silent)
+fi
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
