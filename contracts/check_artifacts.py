@@ -240,7 +240,8 @@ def main() -> int:
     caller, code = abi_decode(["address", "uint256"], comp.output[4:])
     assert caller.lower() == SENDER.address.lower() and code == 7
     print(
-        f"OK Reverter.failCustom(7) reverts Unauthorized(sender, 7), data 0x{comp.output.hex()[:8]}... (selector 0x{sel.hex()})"
+        "OK Reverter.failCustom(7) reverts Unauthorized(sender, 7), "
+        f"data 0x{comp.output.hex()[:8]}... (selector 0x{sel.hex()})"
     )
 
     receipt, comp = h.send(rev_addr, enc(rev, "failRequire"), gas=100_000)
@@ -322,7 +323,8 @@ def main() -> int:
     assert "0x" + state.get_code(child).hex() == child_art["deployedBytecode"]
     assert state.get_storage(child, 0) == int.from_bytes(fac_addr, "big")
     print(
-        f"OK Factory.deploy(salt) CREATE2 -> 0x{child.hex()} (matches keccak(0xff++factory++salt++initcode)); Child slot0 = factory"
+        f"OK Factory.deploy(salt) CREATE2 -> 0x{child.hex()} "
+        "(matches keccak(0xff++factory++salt++initcode)); Child slot0 = factory"
     )
 
     receipt, comp = h.send(fac_addr, enc(fac, "deploy", salt), gas=500_000)

@@ -156,12 +156,15 @@ def mini_block_hash(
     index: int,
     timestamp_us: int,
     parent_hash: bytes,
+    block_env: BlockEnv,
     tx_hashes: tuple[bytes, ...],
     receipts: tuple[Receipt, ...],
     diff: StateDiff,
+    gas_used: int,
 ) -> bytes:
-    """keccak(rlp([number, block_number, index, timestamp_us, parent_hash,
-    keccak(concat(tx_hashes)), keccak(rlp([encoded receipts])), keccak(rlp(diff))]))."""
+    """keccak(rlp([number, block_number, index, timestamp_us, parent_hash, env, gas_used,
+    keccak(concat(tx_hashes)), keccak(rlp(receipts)), keccak(rlp(diff))])): commits to every
+    field a follower is sent, including the block environment and all receipt fields."""
     digest: bytes = keccak(
         rlp.encode(
             [
@@ -170,8 +173,10 @@ def mini_block_hash(
                 index,
                 timestamp_us,
                 parent_hash,
+                env_to_list(block_env),
+                gas_used,
                 keccak(b"".join(tx_hashes)),
-                keccak(rlp.encode([r.encoded for r in receipts])),
+                keccak(rlp.encode([receipt_to_list(r) for r in receipts])),
                 keccak(encode_diff(diff)),
             ]
         )

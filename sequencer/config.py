@@ -6,6 +6,7 @@ e.g. ``chain.mini_block_interval_ms: must be between 1 and 60000, got 0``.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 from sequencer.errors import ConfigError
 
 SUPPORTED_FORKS = ("prague",)
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,26 +106,24 @@ def _int_value(raw: Any, where: str) -> int:
 
 
 def _address(raw: Any, where: str) -> bytes:
-    if not isinstance(raw, str) or not raw.startswith("0x") or len(raw) != 42:
+    if not isinstance(raw, str) or not _ADDRESS.fullmatch(raw):
         raise ConfigError(f"{where}: expected a 0x-prefixed 20-byte hex address, got {raw!r}")
-    try:
-        return bytes.fromhex(raw[2:])
-    except ValueError:
-        raise ConfigError(f"{where}: not valid hex: {raw!r}") from None
+    return bytes.fromhex(raw[2:])
 
 
 def _hex_bytes(raw: Any, where: str) -> bytes:
-    if not isinstance(raw, str) or not raw.startswith("0x"):
-        raise ConfigError(f"{where}: expected 0x-prefixed hex, got {raw!r}")
-    try:
-        return bytes.fromhex(raw[2:])
-    except ValueError:
-        raise ConfigError(f"{where}: not valid hex: {raw!r}") from None
+    if not isinstance(raw, str) or not _HEX.fullmatch(raw):
+        raise ConfigError(f"{where}: expected 0x-prefixed hex bytes, got {raw!r}")
+    return bytes.fromhex(raw[2:])
 
 
 def _in_range(value: float, lo: float, hi: float, where: str) -> None:
     if not lo <= value <= hi:
-        raise ConfigError(f"{where}: must be between {lo:g} and {hi:g}, got {value:g}")
+        raise ConfigError(f"{where}: must be between {_num(lo)} and {_num(hi)}, got {_num(value)}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _parse_genesis(chain: dict[str, Any]) -> tuple[GenesisAccount, ...]:

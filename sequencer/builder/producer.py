@@ -311,6 +311,7 @@ class BlockProducer:
             )
             log_offset += len(o.logs)
         timestamp_us = time.time_ns() // 1000
+        mini_gas = sum(o.gas_used for o in outcomes)
         tx_hashes = tuple(tx.hash for tx in included)
         receipts_t = tuple(receipts)
         mb = MiniBlock(
@@ -325,16 +326,18 @@ class BlockProducer:
                 len(chain.open_minis),
                 timestamp_us,
                 parent_hash,
+                chain.open_env,
                 tx_hashes,
                 receipts_t,
                 diff,
+                mini_gas,
             ),
             block_env=chain.open_env,
             raw_txs=tuple(tx.raw for tx in included),
             tx_hashes=tx_hashes,
             receipts=receipts_t,
             diff=diff,
-            gas_used=sum(o.gas_used for o in outcomes),
+            gas_used=mini_gas,
         )
         try:
             await asyncio.get_running_loop().run_in_executor(

@@ -110,7 +110,7 @@ def decode_transaction(raw: bytes, chain_id: int, allow_unprotected: bool) -> Si
         tx.validate()
     except ValidationError as exc:
         message = str(exc)
-        if "intrinsic" in message.lower():
+        if "intrinsic" in message.lower() or "insufficient gas" in message.lower():
             raise InvalidTransaction("intrinsic gas too low") from None
         raise InvalidTransaction(f"invalid transaction: {message}") from None
     try:

@@ -129,21 +129,38 @@ class Mempool:
             self.ready_event.clear()
 
     def drop(self, tx: SignedTx) -> list[SignedTx]:
-        """Remove an invalid transaction; its sender's later ready ones go back to the queue."""
+        """Remove an invalid transaction; the sender's later ready ones go back to the queue.
+
+        Returns the demoted transactions. The sender's next nonce becomes the dropped one, so
+        a replacement with that nonce is accepted and promotes the queue again.
+        """
         self._by_hash.pop(tx.hash, None)
-        self._ready.pop(tx.hash, None)
+        sender = tx.sender
+        if self._ready.pop(tx.hash, None) is None:
+            queued = self._queued.get(sender)
+            if queued is not None and queued.get(tx.nonce) is tx:
+                del queued[tx.nonce]
+                if not queued:
+                    del self._queued[sender]
+            return []
         demoted: list[SignedTx] = []
-        for other in list(self._ready.values()):
-            if other.sender == tx.sender and other.nonce > tx.nonce:
-                del self._ready[other.hash]
-                self._queued.setdefault(other.sender, {})[other.nonce] = other
-                demoted.append(other)
-        self._ready_next.pop(tx.sender, None)
-        if tx.sender in self._queued:
-            self._ready_next[tx.sender] = self._state_nonce(tx.sender)
-            self._promote(tx.sender)
-            if self._ready_next.get(tx.sender) == self._state_nonce(tx.sender):
-                self._ready_next.pop(tx.sender, None)
+        for other in [t for t in self._ready.values() if t.sender == sender and t.nonce > tx.nonce]:
+            del self._ready[other.hash]
+            self._queued.setdefault(sender, {})[other.nonce] = other
+            demoted.append(other)
+        state_nonce = self._state_nonce(sender)
+        earlier_ready = any(t.sender == sender for t in self._ready.values())
+        if earlier_ready or tx.nonce > state_nonce:
+            self._ready_next[sender] = max(tx.nonce, state_nonce)
+        else:
+            self._ready_next.pop(sender, None)
+            self._promote_from_state(sender)
         if not self._ready:
             self.ready_event.clear()
         return demoted
+
+    def _promote_from_state(self, sender: bytes) -> None:
+        queued = self._queued.get(sender)
+        if queued and self._state_nonce(sender) in queued:
+            self._ready_next[sender] = self._state_nonce(sender)
+            self._promote(sender)

@@ -52,7 +52,13 @@ class Dispatcher:
         except orjson.JSONDecodeError as exc:
             return orjson.dumps(error_object(ParseError(f"parse error: {exc}"), None))
         result = await self.handle_payload(payload)
-        return orjson.dumps(result) if result is not None else None
+        if result is None:
+            return None
+        try:
+            return orjson.dumps(result)
+        except TypeError:
+            log.exception("unserializable JSON-RPC result")
+            return orjson.dumps(error_object(InternalError("internal error"), None))
 
     async def handle_payload(self, payload: Any) -> Any:
         if isinstance(payload, list):
@@ -76,7 +82,9 @@ class Dispatcher:
             return error_object(
                 InvalidRequest('invalid request: "jsonrpc" must be "2.0"'), _safe_id(request_id)
             )
-        if request_id is not None and not isinstance(request_id, str | int | float):
+        if isinstance(request_id, bool) or (
+            request_id is not None and not isinstance(request_id, str | int | float)
+        ):
             return error_object(InvalidRequest("invalid request: id must be a string, number or null"), None)
         method = request.get("method")
         if not isinstance(method, str):
@@ -110,6 +118,8 @@ class Dispatcher:
 
 
 def _safe_id(value: Any) -> Any:
+    if isinstance(value, bool):
+        return None
     return value if isinstance(value, str | int | float) or value is None else None
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sequencer.errors import InvalidParams
 
-_QUANTITY = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
-_DATA = re.compile(r"^0x([0-9a-fA-F]{2})*$")
+_QUANTITY = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)")
+_DATA = re.compile(r"0x([0-9a-fA-F]{2})*")
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
 
 
@@ -24,7 +24,7 @@ def d(b: bytes) -> str:
 
 
 def parse_quantity(value: Any, name: str, max_bits: int = 256) -> int:
-    if not isinstance(value, str) or not _QUANTITY.match(value):
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise InvalidParams(f"invalid {name}: expected a hex quantity like 0x1a, got {value!r}")
     n = int(value, 16)
     if n.bit_length() > max_bits:
@@ -33,7 +33,7 @@ def parse_quantity(value: Any, name: str, max_bits: int = 256) -> int:
 
 
 def parse_data(value: Any, name: str, max_len: int | None = None) -> bytes:
-    if not isinstance(value, str) or not _DATA.match(value):
+    if not isinstance(value, str) or not _DATA.fullmatch(value):
         raise InvalidParams(f"invalid {name}: expected 0x-prefixed hex bytes, got {_short(value)}")
     raw = bytes.fromhex(value[2:])
     if max_len is not None and len(raw) > max_len:

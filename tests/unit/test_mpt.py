@@ -36,9 +36,7 @@ def _hexary(items: dict[bytes, bytes]) -> HexaryTrie:
     return h
 
 
-def _check_against_model(
-    t: MerklePatriciaTrie, model: dict[bytes, bytes], probe: Sequence[bytes]
-) -> None:
+def _check_against_model(t: MerklePatriciaTrie, model: dict[bytes, bytes], probe: Sequence[bytes]) -> None:
     assert len(t) == len(model)
     # items() walks the node structure, so this checks the trie itself, not
     # only the key/value mirror.
@@ -116,9 +114,7 @@ _key32 = st.builds(
     st.binary(min_size=32, max_size=32),
 )
 _account = st.builds(
-    lambda nonce, balance, storage_root, code_hash: rlp.encode(
-        [nonce, balance, storage_root, code_hash]
-    ),
+    lambda nonce, balance, storage_root, code_hash: rlp.encode([nonce, balance, storage_root, code_hash]),
     st.integers(0, 2**64 - 1),
     st.integers(0, 2**128),
     st.binary(min_size=32, max_size=32),
@@ -309,9 +305,7 @@ def test_delete_branch_child_becomes_extension(value: bytes) -> None:
 def test_branch_left_with_only_value_becomes_leaf(value: bytes) -> None:
     # b"\x12" is a prefix of b"\x12\x34": its value lives in a branch.
     _check_delete_sequence({b"\x12": value, b"\x12\x34": value}, [b"\x12\x34"])
-    _check_delete_sequence(
-        {b"\x12": value, b"\x12\x34": value, b"\x22": value}, [b"\x12\x34", b"\x22"]
-    )
+    _check_delete_sequence({b"\x12": value, b"\x12\x34": value, b"\x22": value}, [b"\x12\x34", b"\x22"])
     # Removing the branch value instead leaves a single leaf child.
     _check_delete_sequence({b"\x12": value, b"\x12\x34": value, b"\x22": value}, [b"\x12", b"\x22"])
 
