@@ -69,6 +69,19 @@ class NodeUnavailable(RpcError):
     """The node cannot accept work right now (shutting down, storage unhealthy)."""
 
 
+class LimitExceeded(RpcError):
+    """A per-connection or per-request limit was hit (EIP-1474 -32005)."""
+
+
+class ReceiptTimeout(RpcError):
+    """Send-and-wait: the transaction was accepted but not sealed in time (EIP-7966 code 4)."""
+
+
+class TransactionNotProcessed(RpcError):
+    """Send-and-wait: the transaction cannot be processed now (EIP-7966 code 5), e.g. it waits
+    for a missing nonce or was dropped at execution."""
+
+
 # One place maps exceptions to JSON-RPC codes. Order matters: first match wins.
 JSONRPC_CODES: tuple[tuple[type[RpcError], int], ...] = (
     (ParseError, -32700),
@@ -79,7 +92,10 @@ JSONRPC_CODES: tuple[tuple[type[RpcError], int], ...] = (
     (InvalidTransaction, -32000),
     (CallFailed, -32000),
     (ResourceNotFound, -32001),
-    (NodeUnavailable, -32005),
+    (LimitExceeded, -32005),
+    (NodeUnavailable, -32000),
+    (ReceiptTimeout, 4),
+    (TransactionNotProcessed, 5),
     (InternalError, -32603),
 )
 

@@ -28,6 +28,8 @@ from sequencer.rpc.dispatch import Dispatcher
 from sequencer.rpc.encoding import d
 from sequencer.rpc.methods import EthApi
 from sequencer.rpc.server import make_app
+from sequencer.rpc.subscriptions import SubscriptionHub
+from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.storage.store import ChainStore
 
 log = logging.getLogger("sequencer.node")
@@ -52,6 +54,12 @@ class Node:
         self.chain, trie = load_chain(config.chain, self.store)
         self.pool = Mempool(self._state_nonce)
         self.producer = BlockProducer(config, self.chain, trie, self.pool)
+        self.hub = SubscriptionHub()
+        self.waiters = ReceiptWaiters()
+        self.producer.on_mini_block(self.waiters.on_mini_block)
+        self.producer.on_mini_block(self.hub.on_mini_block)
+        self.producer.on_block(self.hub.on_block)
+        self.producer.on_rejected(lambda tx, reason: self.waiters.on_rejected(tx.hash, reason))
         self.api = EthApi(self)
         self.dispatcher = Dispatcher(self.api.methods())
         self._accepting = True
@@ -101,7 +109,7 @@ class Node:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-        app = make_app(self.dispatcher, self.healthy)
+        app = make_app(self.dispatcher, self.healthy, self.hub)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.config.rpc_host, self.config.rpc_port, reuse_address=True)

@@ -44,6 +44,10 @@ class Mempool:
     def get(self, tx_hash: bytes) -> SignedTx | None:
         return self._by_hash.get(tx_hash)
 
+    def is_ready(self, tx_hash: bytes) -> bool:
+        """Whether the pooled transaction is executable now (not waiting for a missing nonce)."""
+        return tx_hash in self._ready
+
     def ready_count(self) -> int:
         return len(self._ready)
 

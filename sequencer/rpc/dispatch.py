@@ -45,6 +45,10 @@ class Dispatcher:
         self.max_batch = max_batch
         self._observe = observe
 
+    def with_methods(self, extra: Mapping[str, Handler]) -> Dispatcher:
+        """A dispatcher that also answers ``extra`` (e.g. a WebSocket session's methods)."""
+        return Dispatcher({**self.methods, **extra}, self.max_batch, self._observe)
+
     async def handle_body(self, body: bytes | str) -> bytes | None:
         """Answer a request body; ``None`` when nothing is to be sent (only notifications)."""
         try:

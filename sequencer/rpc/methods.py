@@ -11,6 +11,7 @@ Block tags (see README, "Block tags"):
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,9 +19,16 @@ from typing import TYPE_CHECKING, Any
 from eth_hash.auto import keccak
 
 import sequencer
-from sequencer.errors import CallFailed, InvalidParams, ResourceNotFound
+from sequencer.errors import (
+    CallFailed,
+    InvalidParams,
+    ReceiptTimeout,
+    ResourceNotFound,
+    TransactionNotProcessed,
+)
 from sequencer.execution.engine import CallRequest, call, estimate_gas
 from sequencer.execution.headers import next_base_fee
+from sequencer.execution.transactions import SignedTx
 from sequencer.mempool.admission import admit
 from sequencer.rpc.encoding import (
     BlockRef,
@@ -41,6 +49,8 @@ if TYPE_CHECKING:
     from sequencer.node import Node
 
 Handler = Callable[[list[Any]], Any]
+SYNC_DEFAULT_TIMEOUT_MS = 2_000  # EIP-7966's recommendation
+SYNC_MAX_TIMEOUT_MS = 10_000
 SUGGESTED_PRIORITY_FEE = 0  # first-come-first-served ordering: a tip buys no priority
 DEFAULT_LOG_RANGE_CAP = 10_000
 MAX_FEE_HISTORY_BLOCKS = 1024
@@ -82,6 +92,8 @@ class EthApi:
             "eth_estimateGas": self.eth_estimate_gas,
             "eth_call": self.eth_call,
             "eth_sendRawTransaction": self.eth_send_raw_transaction,
+            "eth_sendRawTransactionSync": self.eth_send_raw_transaction_sync,
+            "realtime_sendRawTransaction": self.eth_send_raw_transaction_sync,
             "eth_getTransactionByHash": self.eth_get_transaction_by_hash,
             "eth_getTransactionReceipt": self.eth_get_transaction_receipt,
             "eth_getRawTransactionByHash": self.eth_get_raw_transaction_by_hash,
@@ -325,12 +337,76 @@ class EthApi:
             )
         return env
 
+    def _submit(self, raw: bytes) -> SignedTx:
+        self.node.check_accepting()
+        known = keccak(raw) in self.node.pool
+        tx = admit(raw, self.chain, self.node.pool, self.config.chain, self._next_base_fee())
+        if not known and tx.hash in self.node.pool:
+            self.node.hub.on_pending(tx)
+        return tx
+
     def eth_send_raw_transaction(self, params: list[Any]) -> str:
         (raw_hex,) = params_list(params, "eth_sendRawTransaction", 1, 1)
+        return d(self._submit(parse_data(raw_hex, "transaction")).hash)
+
+    async def eth_send_raw_transaction_sync(self, params: list[Any]) -> dict[str, Any]:
+        """EIP-7966: submit, then wait for the receipt (sealed mini-block) or the timeout.
+
+        The waiter is registered before the transaction is submitted, so a receipt published in
+        between is never missed. Errors: code 4 (timeout) and 5 (queued behind a missing nonce,
+        or dropped at execution), both with the transaction hash as ``data``.
+        """
+        raw_hex, timeout_raw = params_list(params, "eth_sendRawTransactionSync", 1, 2)
         raw = parse_data(raw_hex, "transaction")
-        self.node.check_accepting()
-        tx = admit(raw, self.chain, self.node.pool, self.config.chain, self._next_base_fee())
-        return d(tx.hash)
+        timeout_ms = self._sync_timeout_ms(timeout_raw)
+        tx_hash = keccak(raw)
+        waiters = self.node.waiters
+        fut = waiters.register(tx_hash)
+        try:
+            tx = self._submit(raw)
+            view = self.chain.find_receipt(tx.hash)
+            if view is not None:
+                return format_receipt(view.receipt, view.block_hash)
+            if not self.node.pool.is_ready(tx.hash):
+                raise TransactionNotProcessed(
+                    "The transaction was added to the mempool but wasn't processed: it waits for a "
+                    f"missing nonce (next expected nonce {q(self.node.pool.next_nonce(tx.sender))})",
+                    data=d(tx.hash),
+                )
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(fut), timeout_ms / 1000)
+            except TimeoutError:
+                raise ReceiptTimeout(
+                    f"The transaction was added to the mempool but wasn't processed in {timeout_ms} ms.",
+                    data=d(tx.hash),
+                ) from None
+        finally:
+            waiters.release(tx_hash, fut)
+        if outcome.receipt is None:
+            raise TransactionNotProcessed(
+                f"The transaction was added to the mempool but wasn't processed: {outcome.rejection}",
+                data=d(tx_hash),
+            )
+        view = self.chain.find_receipt(tx_hash)
+        block_hash = view.block_hash if view is not None else ZERO_HASH
+        return format_receipt(outcome.receipt, block_hash)
+
+    def _sync_timeout_ms(self, value: Any) -> int:
+        """The client's timeout if valid, else the node default (EIP-7966), capped at the max."""
+        if value is None:
+            return SYNC_DEFAULT_TIMEOUT_MS
+        if isinstance(value, int) and not isinstance(value, bool):
+            ms = value
+        elif isinstance(value, str):
+            try:
+                ms = parse_quantity(value, "timeoutMs", 64)
+            except InvalidParams:
+                return SYNC_DEFAULT_TIMEOUT_MS
+        else:
+            return SYNC_DEFAULT_TIMEOUT_MS
+        if ms <= 0 or ms > SYNC_MAX_TIMEOUT_MS:
+            return SYNC_DEFAULT_TIMEOUT_MS
+        return ms
 
     # -- transactions and receipts ------------------------------------------------------------
     def eth_get_transaction_by_hash(self, params: list[Any]) -> dict[str, Any] | None:

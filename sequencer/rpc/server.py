@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
-from aiohttp import WSMsgType, web
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from sequencer.rpc.dispatch import Dispatcher
+from sequencer.rpc.subscriptions import DEFAULT_MAX_SUBSCRIPTIONS, Session, SubscriptionHub
 
 log = logging.getLogger("sequencer.rpc")
 DEFAULT_MAX_BODY = 5 * 1024 * 1024  # geth's default HTTP body limit
@@ -18,9 +21,19 @@ TOO_LARGE = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"reque
 def make_app(
     dispatcher: Dispatcher,
     health: Callable[[], bool],
+    hub: SubscriptionHub | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
 ) -> web.Application:
     app = web.Application(client_max_size=max_body)
+    hub = hub or SubscriptionHub()
+    sockets: set[web.WebSocketResponse] = set()
+
+    async def close_websockets(_app: web.Application) -> None:
+        for ws in list(sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    app.on_shutdown.append(close_websockets)
 
     async def rpc_http(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -30,11 +43,7 @@ def make_app(
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return web.Response(
-                status=413,
-                body=TOO_LARGE,
-                headers=JSON_HEADERS,
-            )
+            return web.Response(status=413, body=TOO_LARGE, headers=JSON_HEADERS)
         answer = await dispatcher.handle_body(body)
         if answer is None:
             return web.Response(status=200, body=b"", headers=JSON_HEADERS)
@@ -43,15 +52,38 @@ def make_app(
     async def rpc_ws(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)
-        async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                answer = await dispatcher.handle_body(msg.data)
-                if answer is not None:
-                    await ws.send_bytes(answer) if msg.type == WSMsgType.BINARY else await ws.send_str(
-                        answer.decode()
-                    )
-            elif msg.type == WSMsgType.ERROR:
-                log.debug("websocket closed with error: %s", ws.exception())
+        sockets.add(ws)
+        session = Session(hub, max_subscriptions=max_subscriptions)
+        session_dispatcher = dispatcher.with_methods(session.methods())
+
+        async def writer() -> None:
+            while True:
+                message = await session.queue.get()
+                await ws.send_str(orjson.dumps(message).decode())
+
+        async def watchdog() -> None:
+            await session.overflowed.wait()
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"subscriber too slow")
+
+        tasks = [asyncio.create_task(writer()), asyncio.create_task(watchdog())]
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    answer = await session_dispatcher.handle_body(msg.data)
+                    if answer is not None:
+                        await ws.send_str(answer.decode())
+                elif msg.type == WSMsgType.BINARY:
+                    answer = await session_dispatcher.handle_body(msg.data)
+                    if answer is not None:
+                        await ws.send_bytes(answer)
+                elif msg.type == WSMsgType.ERROR:
+                    log.debug("websocket closed with error: %s", ws.exception())
+        finally:
+            sockets.discard(ws)
+            session.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return ws
 
     async def health_check(_request: web.Request) -> web.Response:

@@ -1,0 +1,233 @@
+"""WebSocket subscriptions (``eth_subscribe``): standard and MegaETH real-time streams.
+
+Kinds:
+  * ``newHeads``                  every sealed EVM block's header
+  * ``logs`` {address, topics}    matching logs, as soon as their mini-block is durable
+  * ``newPendingTransactions``    hashes (or full objects with ``true``) of admitted transactions
+  * ``miniBlocks``                every mini-block: number, EVM block number, index, microsecond
+                                  timestamp, gas used, transactions and receipts
+  * ``stateChanges`` [addresses]  per mini-block, every changed account (optionally filtered):
+                                  address, nonce, balance, changed storage slots
+
+Each connection has a bounded outbound queue; a subscriber that falls that far behind is
+disconnected rather than allowed to slow the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sequencer.errors import InvalidParams, LimitExceeded
+from sequencer.execution.transactions import SignedTx
+from sequencer.rpc.encoding import d, parse_address, parse_bool, parse_hash, q
+from sequencer.rpc.formatting import format_block, format_log, format_receipt, format_transaction
+from sequencer.types import ZERO_HASH, EvmBlock, MiniBlock
+
+log = logging.getLogger("sequencer.rpc.ws")
+KINDS = ("newHeads", "logs", "newPendingTransactions", "miniBlocks", "stateChanges")
+DEFAULT_MAX_SUBSCRIPTIONS = 100
+DEFAULT_QUEUE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    addresses: frozenset[bytes] | None
+    topics: tuple[frozenset[bytes] | None, ...]
+
+    def matches(self, address: bytes, topics: tuple[bytes, ...]) -> bool:
+        if self.addresses is not None and address not in self.addresses:
+            return False
+        if len(self.topics) > len(topics):
+            return False
+        return all(opts is None or topics[i] in opts for i, opts in enumerate(self.topics))
+
+
+def parse_log_filter(obj: Any) -> LogFilter:
+    if obj is None:
+        return LogFilter(None, ())
+    if not isinstance(obj, dict):
+        raise InvalidParams("logs filter must be an object")
+    raw_addr = obj.get("address")
+    addresses: frozenset[bytes] | None = None
+    if isinstance(raw_addr, list):
+        addresses = frozenset(parse_address(a) for a in raw_addr)
+    elif raw_addr is not None:
+        addresses = frozenset({parse_address(raw_addr)})
+    raw_topics = obj.get("topics") or []
+    if not isinstance(raw_topics, list) or len(raw_topics) > 4:
+        raise InvalidParams("invalid topics: expected an array of at most 4 entries")
+    topics: list[frozenset[bytes] | None] = []
+    for entry in raw_topics:
+        if entry is None or entry == []:
+            topics.append(None)
+        elif isinstance(entry, list):
+            topics.append(frozenset(parse_hash(t, "topic") for t in entry))
+        else:
+            topics.append(frozenset({parse_hash(entry, "topic")}))
+    return LogFilter(addresses, tuple(topics))
+
+
+@dataclass(slots=True)
+class Subscription:
+    id: str
+    kind: str
+    log_filter: LogFilter | None = None
+    addresses: frozenset[bytes] | None = None
+    full: bool = False
+
+
+class Session:
+    """One WebSocket connection's subscriptions and outbound queue."""
+
+    def __init__(
+        self,
+        hub: SubscriptionHub,
+        max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> None:
+        self.hub = hub
+        self.subs: dict[str, Subscription] = {}
+        self.max_subscriptions = max_subscriptions
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        self.overflowed = asyncio.Event()
+
+    def methods(self) -> dict[str, Callable[[list[Any]], Any]]:
+        return {"eth_subscribe": self.subscribe, "eth_unsubscribe": self.unsubscribe}
+
+    def subscribe(self, params: list[Any]) -> str:
+        if not params or not isinstance(params[0], str):
+            raise InvalidParams("eth_subscribe: expected a subscription kind")
+        kind = params[0]
+        if kind not in KINDS:
+            raise InvalidParams(
+                f"eth_subscribe: unknown subscription kind {kind!r}; one of {', '.join(KINDS)}"
+            )
+        if len(params) > 2:
+            raise InvalidParams("eth_subscribe: expected at most 2 params")
+        if len(self.subs) >= self.max_subscriptions:
+            raise LimitExceeded(f"too many subscriptions on this connection (max {self.max_subscriptions})")
+        arg = params[1] if len(params) > 1 else None
+        sub = Subscription(id="0x" + secrets.token_hex(16), kind=kind)
+        if kind == "logs":
+            sub.log_filter = parse_log_filter(arg)
+        elif kind == "stateChanges" and arg is not None:
+            if not isinstance(arg, list):
+                raise InvalidParams("stateChanges: expected a list of addresses")
+            sub.addresses = frozenset(parse_address(a) for a in arg)
+        elif kind == "newPendingTransactions" and arg is not None:
+            sub.full = parse_bool(arg, "fullTransactions")
+        elif arg is not None:
+            raise InvalidParams(f"eth_subscribe: {kind} takes no parameters")
+        self.subs[sub.id] = sub
+        self.hub.sessions.add(self)
+        return sub.id
+
+    def unsubscribe(self, params: list[Any]) -> bool:
+        if len(params) != 1 or not isinstance(params[0], str):
+            raise InvalidParams("eth_unsubscribe: expected a subscription id")
+        return self.subs.pop(params[0], None) is not None
+
+    def notify(self, sub: Subscription, result: Any) -> None:
+        if self.overflowed.is_set():
+            return
+        message = {
+            "jsonrpc": "2.0",
+            "method": "eth_subscription",
+            "params": {"subscription": sub.id, "result": result},
+        }
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("websocket subscriber too slow, disconnecting queue=%d", self.queue.qsize())
+            self.overflowed.set()
+
+    def close(self) -> None:
+        self.subs.clear()
+        self.hub.sessions.discard(self)
+
+
+class SubscriptionHub:
+    """Fans producer events out to every session with a matching subscription."""
+
+    def __init__(self) -> None:
+        self.sessions: set[Session] = set()
+
+    def _subs(self, kind: str) -> list[tuple[Session, Subscription]]:
+        return [(s, sub) for s in self.sessions for sub in s.subs.values() if sub.kind == kind]
+
+    def subscription_count(self) -> int:
+        return sum(len(s.subs) for s in self.sessions)
+
+    def on_block(self, block: EvmBlock) -> None:
+        subs = self._subs("newHeads")
+        if not subs:
+            return
+        header = format_block(block, [], False)
+        for key in ("transactions", "uncles", "withdrawals", "size"):
+            header.pop(key, None)
+        for session, sub in subs:
+            session.notify(sub, header)
+
+    def on_pending(self, tx: SignedTx) -> None:
+        subs = self._subs("newPendingTransactions")
+        if not subs:
+            return
+        full = None
+        for session, sub in subs:
+            if sub.full:
+                full = full or format_transaction(tx.raw, None, None, None, None)
+                session.notify(sub, full)
+            else:
+                session.notify(sub, d(tx.hash))
+
+    def on_mini_block(self, mb: MiniBlock) -> None:
+        if not self.sessions:
+            return
+        for session, sub in self._subs("logs"):
+            assert sub.log_filter is not None
+            for receipt in mb.receipts:
+                for i, entry in enumerate(receipt.logs):
+                    if sub.log_filter.matches(entry.address, entry.topics):
+                        session.notify(
+                            sub, format_log(entry, receipt, ZERO_HASH, receipt.first_log_index + i)
+                        )
+        minis = self._subs("miniBlocks")
+        if minis:
+            payload = {
+                "number": q(mb.number),
+                "blockNumber": q(mb.block_number),
+                "index": q(mb.index),
+                "timestamp": q(mb.timestamp_us),
+                "hash": d(mb.hash),
+                "parentHash": d(mb.parent_hash),
+                "gasUsed": q(mb.gas_used),
+                "transactions": [
+                    format_transaction(raw, ZERO_HASH, mb.block_number, r.tx_index, mb.block_env.base_fee)
+                    for raw, r in zip(mb.raw_txs, mb.receipts, strict=True)
+                ],
+                "receipts": [format_receipt(r, ZERO_HASH) for r in mb.receipts],
+            }
+            for session, sub in minis:
+                session.notify(sub, payload)
+        changes = self._subs("stateChanges")
+        if changes:
+            for acc in mb.diff.accounts:
+                item: dict[str, Any] = {
+                    "address": d(acc.address),
+                    "nonce": q(acc.nonce),
+                    "balance": q(acc.balance),
+                    "storage": {
+                        d(slot.to_bytes(32, "big")): d(value.to_bytes(32, "big"))
+                        for slot, value in acc.storage
+                    },
+                }
+                if acc.deleted:
+                    item["deleted"] = True
+                for session, sub in changes:
+                    if sub.addresses is None or acc.address in sub.addresses:
+                        session.notify(sub, item)

@@ -1,0 +1,51 @@
+"""Receipt waiters for send-and-wait: registered *before* a transaction is submitted, so a
+receipt published between submission and waiting is never missed."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sequencer.types import MiniBlock, Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    receipt: Receipt | None
+    rejection: str | None
+
+
+class ReceiptWaiters:
+    def __init__(self) -> None:
+        self._waiting: dict[bytes, list[asyncio.Future[Outcome]]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._waiting.values())
+
+    def register(self, tx_hash: bytes) -> asyncio.Future[Outcome]:
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tx_hash, []).append(fut)
+        return fut
+
+    def release(self, tx_hash: bytes, fut: asyncio.Future[Outcome]) -> None:
+        futs = self._waiting.get(tx_hash)
+        if futs is None:
+            return
+        if fut in futs:
+            futs.remove(fut)
+        if not futs:
+            del self._waiting[tx_hash]
+
+    def on_mini_block(self, mb: MiniBlock) -> None:
+        if not self._waiting:
+            return
+        for receipt in mb.receipts:
+            self._resolve(receipt.tx_hash, Outcome(receipt, None))
+
+    def on_rejected(self, tx_hash: bytes, reason: str) -> None:
+        self._resolve(tx_hash, Outcome(None, reason))
+
+    def _resolve(self, tx_hash: bytes, outcome: Outcome) -> None:
+        for fut in self._waiting.pop(tx_hash, ()):
+            if not fut.done():
+                fut.set_result(outcome)
