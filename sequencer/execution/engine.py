@@ -23,7 +23,7 @@ from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 
 from sequencer.errors import CallFailed, ExecutionReverted, InvalidTransaction
-from sequencer.execution.flatdb import FlatAccountDB, WorldState
+from sequencer.execution.flatdb import FlatAccountDB, StateReader, WorldState
 from sequencer.execution.transactions import SignedTx, data_floor_gas
 from sequencer.types import BlockEnv, Log, StateDiff
 
@@ -198,7 +198,7 @@ class CallResult:
 
 
 def run_call(
-    world: WorldState,
+    world: StateReader,
     env: BlockEnv,
     chain_id: int,
     prev_hashes: Sequence[bytes],
@@ -253,7 +253,7 @@ def _vm_error_text(error: Exception) -> str:
 
 
 def call(
-    world: WorldState, env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes], request: CallRequest
+    world: StateReader, env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes], request: CallRequest
 ) -> bytes:
     """eth_call: the return data, or :class:`ExecutionReverted` / :class:`CallFailed`."""
     result = run_call(world, env, chain_id, prev_hashes, request)
@@ -265,7 +265,7 @@ def call(
 
 
 def estimate_gas(
-    world: WorldState,
+    world: StateReader,
     env: BlockEnv,
     chain_id: int,
     prev_hashes: Sequence[bytes],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from eth.abc import AccountDatabaseAPI, AtomicDatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
@@ -40,6 +40,18 @@ class AccountRecord:
 
 
 EMPTY_ACCOUNT = AccountRecord(0, 0, EMPTY_SHA3)
+
+
+class StateReader(Protocol):
+    """Read access to a state: the live :class:`WorldState` or a historical view of it."""
+
+    def get_account(self, address: bytes) -> AccountRecord | None: ...
+
+    def get_storage(self, address: bytes, slot: int) -> int: ...
+
+    def get_code_by_hash(self, code_hash: bytes) -> bytes: ...
+
+    def get_code(self, address: bytes) -> bytes: ...
 
 
 class WorldState:
@@ -68,6 +80,9 @@ class WorldState:
             return b""
         return self.code[account.code_hash]
 
+    def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        return self.code[code_hash]
+
     def apply_diff(self, diff: StateDiff) -> None:
         for acc in diff.accounts:
             if acc.deleted:
@@ -91,10 +106,10 @@ class WorldState:
 class FlatAccountDB(AccountDatabaseAPI):
     """py-evm ``AccountDatabaseAPI`` over a :class:`WorldState`, with a journaled overlay."""
 
-    def __init__(self, db: AtomicDatabaseAPI | WorldState, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
-        if not isinstance(db, WorldState):
-            raise TypeError("FlatAccountDB runs over a WorldState, not a py-evm database")
-        self._base = db
+    def __init__(self, db: AtomicDatabaseAPI | StateReader, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
+        if not hasattr(db, "get_code_by_hash"):
+            raise TypeError("FlatAccountDB runs over a StateReader (WorldState), not a py-evm database")
+        self._base: StateReader = cast(StateReader, db)
         self._accounts: dict[bytes, AccountRecord | None] = {}
         self._storage: dict[bytes, dict[int, int]] = {}
         self._wiped: set[bytes] = set()
@@ -129,7 +144,7 @@ class FlatAccountDB(AccountDatabaseAPI):
     def _get(self, address: bytes) -> AccountRecord:
         acc = self._accounts.get(address, _MISSING)
         if acc is _MISSING:
-            acc = self._base.accounts.get(address)
+            acc = self._base.get_account(address)
         return acc if acc is not None else EMPTY_ACCOUNT
 
     def _set(self, address: bytes, record: AccountRecord) -> None:
@@ -139,7 +154,7 @@ class FlatAccountDB(AccountDatabaseAPI):
     def account_exists(self, address: Address) -> bool:
         acc = self._accounts.get(address, _MISSING)
         if acc is _MISSING:
-            return address in self._base.accounts
+            return self._base.get_account(address) is not None
         return acc is not None
 
     def get_balance(self, address: Address) -> int:
@@ -169,7 +184,7 @@ class FlatAccountDB(AccountDatabaseAPI):
         if code_hash == EMPTY_SHA3:
             return b""
         code = self._code.get(code_hash)
-        return code if code is not None else self._base.code[code_hash]
+        return code if code is not None else self._base.get_code_by_hash(code_hash)
 
     def set_code(self, address: Address, code: bytes) -> None:
         code_hash = keccak(code)
@@ -327,6 +342,8 @@ class FlatAccountDB(AccountDatabaseAPI):
         balance, code or any storage slot); a slot appears iff its value changed.
         """
         base = self._base
+        if not isinstance(base, WorldState):
+            raise TypeError("only an overlay over the live WorldState yields state diffs")
         out: list[AccountDiff] = []
         for address in sorted(self._accounts.keys() | self._storage.keys()):
             pre = base.accounts.get(address)

@@ -14,19 +14,20 @@ from __future__ import annotations
 import asyncio
 import platform
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eth_hash.auto import keccak
 
 import sequencer
 from sequencer.errors import (
-    CallFailed,
     InvalidParams,
     ReceiptTimeout,
     ResourceNotFound,
     TransactionNotProcessed,
 )
 from sequencer.execution.engine import CallRequest, call, estimate_gas
+from sequencer.execution.flatdb import StateReader
 from sequencer.execution.headers import next_base_fee
 from sequencer.execution.transactions import SignedTx
 from sequencer.mempool.admission import admit
@@ -43,12 +44,22 @@ from sequencer.rpc.encoding import (
     q,
 )
 from sequencer.rpc.formatting import format_block, format_log, format_receipt, format_transaction
-from sequencer.types import ZERO_HASH, EvmBlock
+from sequencer.storage.history import HistoricalState
+from sequencer.types import ZERO_HASH, BlockEnv, EvmBlock
 
 if TYPE_CHECKING:
     from sequencer.node import Node
 
 Handler = Callable[[list[Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StateView:
+    state: StateReader
+    env: BlockEnv
+    prev_hashes: list[bytes]
+
+
 SYNC_DEFAULT_TIMEOUT_MS = 2_000  # EIP-7966's recommendation
 SYNC_MAX_TIMEOUT_MS = 10_000
 SUGGESTED_PRIORITY_FEE = 0  # first-come-first-served ordering: a tip buys no priority
@@ -111,25 +122,49 @@ class EthApi:
         head = self.chain.head
         return next_base_fee(head.base_fee, head.gas_used, head.gas_limit, self.config.chain.base_fee_floor)
 
-    def _check_state_block(self, ref: BlockRef) -> None:
-        """Only the newest state is kept: reject older block numbers and hashes clearly."""
-        head = self.chain.head
-        if ref.tag is not None:
-            if ref.tag == "earliest" and head.number != 0:
-                raise CallFailed("historical state is not available: this node keeps only the newest state")
-            return
-        if ref.hash is not None:
-            block = self.chain.get_block_by_hash(ref.hash)
+    def _state_at(self, ref: BlockRef) -> StateView:
+        """The state a query reads, and the block context a call runs in.
+
+        Tags read the newest state (after the newest sealed mini-block). A block number or hash
+        reads the state after that EVM block, from the history tables; the open block's number
+        reads the newest state.
+        """
+        chain = self.chain
+        head = chain.head
+        if ref.tag is not None and ref.tag != "earliest":
+            return StateView(chain.world, self._call_env(), list(chain.prev_hashes))
+        if ref.tag == "earliest":
+            block: EvmBlock | None = chain.get_block(0)
+        elif ref.hash is not None:
+            block = chain.get_block_by_hash(ref.hash)
             if block is None:
                 raise ResourceNotFound(f"block 0x{ref.hash.hex()} not found")
-            number = block.number
         else:
             assert ref.number is not None
-            number = ref.number
-            if number > head.number + 1:
-                raise ResourceNotFound(f"block {number} not found: head is {head.number}")
-        if number < head.number:
-            raise CallFailed("historical state is not available: this node keeps only the newest state")
+            if ref.number == head.number + 1:
+                return StateView(chain.world, self._call_env(), list(chain.prev_hashes))
+            block = chain.get_block(ref.number)
+            if block is None:
+                raise ResourceNotFound(f"block {ref.number} not found: the newest block is {head.number}")
+        assert block is not None
+        seq = block.last_mini_block + 1
+        env = BlockEnv(
+            block.number,
+            block.timestamp,
+            block.parent_hash,
+            block.base_fee,
+            block.gas_limit,
+            block.coinbase,
+            block.prev_randao,
+        )
+        prev = [
+            h
+            for n in range(block.number - 1, max(-1, block.number - 257), -1)
+            if (h := chain.store.get_block_hash(n)) is not None
+        ]
+        if seq == chain.head_mini_number + 1:
+            return StateView(chain.world, env, prev)
+        return StateView(HistoricalState(chain.store, seq), env, prev)
 
     def _resolve_block(self, ref: BlockRef) -> EvmBlock | None:
         chain = self.chain
@@ -193,25 +228,22 @@ class EthApi:
     def eth_get_balance(self, params: list[Any]) -> str:
         address, block = params_list(params, "eth_getBalance", 1, 2)
         addr = parse_address(address)
-        self._check_state_block(parse_block_ref(block))
-        account = self.chain.world.get_account(addr)
+        account = self._state_at(parse_block_ref(block)).state.get_account(addr)
         return q(account.balance if account else 0)
 
     def eth_get_transaction_count(self, params: list[Any]) -> str:
         address, block = params_list(params, "eth_getTransactionCount", 1, 2)
         addr = parse_address(address)
         ref = parse_block_ref(block)
-        self._check_state_block(ref)
         if ref.tag == "pending":
             return q(self.node.pool.next_nonce(addr))
-        account = self.chain.world.get_account(addr)
+        account = self._state_at(ref).state.get_account(addr)
         return q(account.nonce if account else 0)
 
     def eth_get_code(self, params: list[Any]) -> str:
         address, block = params_list(params, "eth_getCode", 1, 2)
         addr = parse_address(address)
-        self._check_state_block(parse_block_ref(block))
-        return d(self.chain.world.get_code(addr))
+        return d(self._state_at(parse_block_ref(block)).state.get_code(addr))
 
     def eth_get_storage_at(self, params: list[Any]) -> str:
         address, slot, block = params_list(params, "eth_getStorageAt", 2, 3)
@@ -220,8 +252,8 @@ class EthApi:
             key = int(parse_hash(slot, "slot").hex(), 16)
         else:
             key = parse_quantity(slot, "slot")
-        self._check_state_block(parse_block_ref(block))
-        return d(self.chain.world.get_storage(addr, key).to_bytes(32, "big"))
+        value = self._state_at(parse_block_ref(block)).state.get_storage(addr, key)
+        return d(value.to_bytes(32, "big"))
 
     # -- fees ---------------------------------------------------------------------------------
     def eth_gas_price(self, params: list[Any]) -> str:
@@ -302,29 +334,25 @@ class EthApi:
     def eth_call(self, params: list[Any]) -> str:
         obj, block, _overrides = params_list(params, "eth_call", 1, 3)
         request = self._call_request(obj)
-        self._check_state_block(parse_block_ref(block))
-        env = self._call_env()
+        view = self._state_at(parse_block_ref(block))
         if request.gas == 0:
             request = CallRequest(
-                request.sender, request.to, env.gas_limit, request.gas_price, request.value, request.data
+                request.sender, request.to, view.env.gas_limit, request.gas_price, request.value, request.data
             )
-        return d(call(self.chain.world, env, self.chain.chain_id, list(self.chain.prev_hashes), request))
+        return d(call(view.state, view.env, self.chain.chain_id, view.prev_hashes, request))
 
     def eth_estimate_gas(self, params: list[Any]) -> str:
         obj, block, _overrides = params_list(params, "eth_estimateGas", 1, 3)
         request = self._call_request(obj)
-        self._check_state_block(parse_block_ref(block))
-        env = self._call_env()
+        view = self._state_at(parse_block_ref(block))
         gas = estimate_gas(
-            self.chain.world, env, self.chain.chain_id, list(self.chain.prev_hashes), request, env.gas_limit
+            view.state, view.env, self.chain.chain_id, view.prev_hashes, request, view.env.gas_limit
         )
         return q(gas)
 
-    def _call_env(self) -> Any:
+    def _call_env(self) -> BlockEnv:
         env = self.chain.open_env
         if env is None:
-            from sequencer.types import BlockEnv
-
             head = self.chain.head
             env = BlockEnv(
                 head.number + 1,

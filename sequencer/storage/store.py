@@ -16,6 +16,14 @@ Tables (LMDB named databases):
   accounts    address               -> rlp([nonce, balance, code_hash])
   storage     address ++ slot (32)  -> value (big-endian, never zero)
   code        code hash             -> code
+  canon       u64 block number      -> block hash
+  acct_hist   address ++ u64 seq    -> rlp([nonce, balance, code_hash]), b"" when deleted
+  slot_hist   address ++ slot ++ u64 seq -> value (b"" = zero)
+  acct_wipe   address ++ u64 seq    -> b"" (the account and its storage were deleted)
+
+History tables make the state at any block readable (``storage/history.py``): ``seq`` is 0 for
+genesis and ``n + 1`` for mini-block ``n``; the state after EVM block N is the newest entry with
+``seq <= last_mini_block(N) + 1``.
 """
 
 from __future__ import annotations
@@ -79,6 +87,10 @@ class ChainStore:
         self._accounts = env.open_db(b"accounts")
         self._storage = env.open_db(b"storage")
         self._code = env.open_db(b"code")
+        self._canon = env.open_db(b"canon")
+        self._acct_hist = env.open_db(b"acct_hist")
+        self._slot_hist = env.open_db(b"slot_hist")
+        self._acct_wipe = env.open_db(b"acct_wipe")
 
     def close(self) -> None:
         self._env.close()
@@ -99,7 +111,7 @@ class ChainStore:
             txn.put(b"chain_id", u64(chain_id), db=self._meta)
             txn.put(b"genesis_hash", block.hash, db=self._meta)
             self._put_block(txn, block)
-            self._put_diff(txn, diff)
+            self._put_diff(txn, diff, 0)
 
     def write_mini_blocks(self, minis: Iterable[MiniBlock]) -> None:
         """Commit mini-blocks with their tx index entries and state diffs (one fsync'd txn)."""
@@ -110,7 +122,7 @@ class ChainStore:
                     for i, (tx_hash, receipt) in enumerate(zip(mb.tx_hashes, mb.receipts, strict=True)):
                         loc = TxLocation(mb.block_number, mb.number, receipt.tx_index, i)
                         txn.put(tx_hash, encode_location(loc), db=self._tx_index)
-                    self._put_diff(txn, mb.diff)
+                    self._put_diff(txn, mb.diff, mb.number + 1)
         except lmdb.Error as exc:
             raise StorageError(f"mini-block write failed: {exc}") from None
 
@@ -124,22 +136,30 @@ class ChainStore:
     def _put_block(self, txn: lmdb.Transaction, block: EvmBlock) -> None:
         txn.put(u64(block.number), encode_evm_block(block), db=self._blocks)
         txn.put(block.hash, u64(block.number), db=self._block_hash)
+        txn.put(u64(block.number), block.hash, db=self._canon)
 
-    def _put_diff(self, txn: lmdb.Transaction, diff: StateDiff) -> None:
+    def _put_diff(self, txn: lmdb.Transaction, diff: StateDiff, seq: int) -> None:
+        tag = u64(seq)
         for acc in diff.accounts:
             if acc.deleted:
                 txn.delete(acc.address, db=self._accounts)
                 self._delete_storage_of(txn, acc.address)
+                txn.put(acc.address + tag, b"", db=self._acct_hist)
+                txn.put(acc.address + tag, b"", db=self._acct_wipe)
                 continue
-            txn.put(acc.address, rlp.encode([acc.nonce, acc.balance, acc.code_hash]), db=self._accounts)
+            record = rlp.encode([acc.nonce, acc.balance, acc.code_hash])
+            txn.put(acc.address, record, db=self._accounts)
+            txn.put(acc.address + tag, record, db=self._acct_hist)
             if acc.code is not None:
                 txn.put(acc.code_hash, acc.code, db=self._code)
             for slot, value in acc.storage:
                 key = acc.address + slot.to_bytes(32, "big")
+                encoded = value.to_bytes((value.bit_length() + 7) // 8, "big")
                 if value:
-                    txn.put(key, value.to_bytes((value.bit_length() + 7) // 8, "big"), db=self._storage)
+                    txn.put(key, encoded, db=self._storage)
                 else:
                     txn.delete(key, db=self._storage)
+                txn.put(key + tag, encoded, db=self._slot_hist)
 
     def _delete_storage_of(self, txn: lmdb.Transaction, address: bytes) -> None:
         cursor = txn.cursor(db=self._storage)
@@ -181,6 +201,11 @@ class ChainStore:
             data = txn.get(u64(number))
             return decode_evm_block(bytes(data)) if data is not None else None
 
+    def get_block_hash(self, number: int) -> bytes | None:
+        with self._env.begin(db=self._canon) as txn:
+            data = txn.get(u64(number))
+            return bytes(data) if data is not None else None
+
     def get_block_number_by_hash(self, block_hash: bytes) -> int | None:
         with self._env.begin(db=self._block_hash) as txn:
             data = txn.get(block_hash)
@@ -190,6 +215,38 @@ class ChainStore:
         with self._env.begin(db=self._tx_index) as txn:
             data = txn.get(tx_hash)
             return decode_location(bytes(data)) if data is not None else None
+
+    # -- history ----------------------------------------------------------------------------
+    def _latest_at(self, db: object, prefix: bytes, seq: int) -> tuple[int, bytes] | None:
+        """The newest (seq, value) under ``prefix`` with seq <= ``seq``."""
+        with self._env.begin(db=db) as txn:  # type: ignore[call-overload]
+            cursor = txn.cursor()
+            found = cursor.prev() if cursor.set_range(prefix + u64(seq + 1)) else cursor.last()
+            if not found:
+                return None
+            key = bytes(cursor.key())
+            if len(key) != len(prefix) + 8 or key[: len(prefix)] != prefix:
+                return None
+            return _U64.unpack(key[-8:])[0], bytes(cursor.value())
+
+    def account_at(self, address: bytes, seq: int) -> AccountRecord | None:
+        found = self._latest_at(self._acct_hist, address, seq)
+        if found is None or not found[1]:
+            return None
+        nonce, balance, code_hash = rlp.decode(found[1])
+        return AccountRecord(int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), bytes(code_hash))
+
+    def storage_at(self, address: bytes, slot: int, seq: int) -> int:
+        written = self._latest_at(self._slot_hist, address + slot.to_bytes(32, "big"), seq)
+        wiped = self._latest_at(self._acct_wipe, address, seq)
+        if written is None or (wiped is not None and wiped[0] > written[0]):
+            return 0
+        return int.from_bytes(written[1], "big")
+
+    def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        with self._env.begin(db=self._code) as txn:
+            data = txn.get(code_hash)
+            return bytes(data) if data is not None else b""
 
     def load_state(self) -> WorldState:
         """Read the whole flat state into memory (at start-up)."""

@@ -229,15 +229,16 @@ def test_parent_links_and_roots_recompute_with_an_independent_trie(produced_chai
         assert bloom == _int(block["logsBloom"])
 
 
-def test_py_evm_reference_path_agrees_on_every_block(produced_chain: Any) -> None:
+@pytest.fixture(scope="module")
+def reference_chain(produced_chain: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """Every produced block imported through py-evm's chain API (which re-executes it and
+    validates state root, receipts root, gas used and bloom)."""
     _daemon, w3, _ = produced_chain
     blocks = fetch_chain(w3)
-    genesis = blocks[0]
     genesis_state = {
         _b(a.address): {"balance": 10_000 * 10**18, "nonce": 0, "code": b"", "storage": {}}
         for a in (Account.from_key(k) for k in DEV_KEYS)
     }
-    genesis_header = header_from_json(genesis)
     accepted = (
         "gas_limit",
         "difficulty",
@@ -252,15 +253,13 @@ def test_py_evm_reference_path_agrees_on_every_block(produced_chain: Any) -> Non
         "parent_beacon_block_root",
         "requests_hash",
     )
-    params = {k: v for k, v in genesis_header.as_dict().items() if k in accepted}
+    params = {k: v for k, v in header_from_json(blocks[0]).as_dict().items() if k in accepted}
     chain_class = MiningChain.configure(
         __name__="ReferenceChain", vm_configuration=((0, PragueVM),), chain_id=CHAIN_ID
     )
     chain = chain_class.from_genesis(AtomicDB(), params, genesis_state)
-    assert chain.get_canonical_head().hash == _b(genesis["hash"]), "genesis differs"
+    assert chain.get_canonical_head().hash == _b(blocks[0]["hash"]), "genesis differs"
     builder = PragueVM.get_transaction_builder()
-
-    checked_txs = 0
     for block in blocks[1:]:
         header = header_from_json(block)
         txs = [builder.decode(raw) for raw in raw_transactions(w3, block)]
@@ -270,8 +269,42 @@ def test_py_evm_reference_path_agrees_on_every_block(produced_chain: Any) -> Non
         assert ref.receipt_root == header.receipt_root
         assert ref.gas_used == header.gas_used
         assert ref.hash == _b(block["hash"])
-        checked_txs += len(txs)
-    assert checked_txs >= 50
+    return chain, blocks
+
+
+def test_py_evm_reference_path_agrees_on_every_block(reference_chain: Any) -> None:
+    chain, blocks = reference_chain
+    assert chain.get_canonical_head().hash == _b(blocks[-1]["hash"])
+    assert sum(len(b["transactions"]) for b in blocks) >= 50
+
+
+def test_state_at_every_block_matches_py_evm(produced_chain: Any, reference_chain: Any) -> None:
+    """eth_getBalance / eth_getTransactionCount / eth_getCode / eth_getStorageAt at a block
+    number read the state after that block, as py-evm has it."""
+    _daemon, w3, _ = produced_chain
+    chain, blocks = reference_chain
+    addresses = {Account.from_key(k).address for k in DEV_KEYS}
+    for block in blocks:
+        for tx in block["transactions"]:
+            receipt = w3.eth.get_transaction_receipt(tx["hash"])
+            if receipt["contractAddress"]:
+                addresses.add(receipt["contractAddress"])
+    for block in blocks:
+        number = _int(block["number"])
+        state = chain.get_vm(chain.get_canonical_block_header_by_number(number)).state
+        for address in sorted(addresses):
+            raw = _b(address)
+            assert w3.eth.get_balance(address, number) == state.get_balance(raw), (address, number)
+            assert w3.eth.get_transaction_count(address, number) == state.get_nonce(raw), (address, number)
+            assert w3.eth.get_code(address, number) == state.get_code(raw), (address, number)
+            for slot in (0, 1, 2):
+                got = int.from_bytes(w3.eth.get_storage_at(address, slot, number), "big")
+                assert got == state.get_storage(raw, slot), (address, slot, number)
+    # a block hash selects the same state as its number (EIP-1898)
+    middle = blocks[len(blocks) // 2]
+    probe = Account.from_key(DEV_KEYS[0]).address
+    by_hash = w3.provider.make_request("eth_getBalance", [probe, {"blockHash": middle["hash"]}])["result"]
+    assert int(by_hash, 16) == w3.eth.get_balance(probe, _int(middle["number"]))
 
 
 def test_restart_on_the_same_data_dir_continues_the_chain(produced_chain: Any) -> None:

@@ -1,0 +1,44 @@
+"""The state as of a past point of the chain, read lazily from the store's history tables."""
+
+from __future__ import annotations
+
+from eth_hash.auto import keccak
+
+from sequencer.execution.flatdb import AccountRecord
+from sequencer.storage.store import ChainStore
+
+EMPTY_CODE_HASH = keccak(b"")
+
+
+class HistoricalState:
+    """A :class:`~sequencer.execution.flatdb.StateReader` for the state after history ``seq``.
+
+    ``seq`` is 0 for genesis and ``n + 1`` after mini-block ``n`` (see ``storage/store.py``).
+    Reads are cached for the life of the view (one RPC call).
+    """
+
+    def __init__(self, store: ChainStore, seq: int) -> None:
+        self._store = store
+        self.seq = seq
+        self._accounts: dict[bytes, AccountRecord | None] = {}
+        self._slots: dict[tuple[bytes, int], int] = {}
+
+    def get_account(self, address: bytes) -> AccountRecord | None:
+        if address not in self._accounts:
+            self._accounts[address] = self._store.account_at(address, self.seq)
+        return self._accounts[address]
+
+    def get_storage(self, address: bytes, slot: int) -> int:
+        key = (address, slot)
+        if key not in self._slots:
+            self._slots[key] = self._store.storage_at(address, slot, self.seq)
+        return self._slots[key]
+
+    def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        if code_hash == EMPTY_CODE_HASH:
+            return b""
+        return self._store.get_code_by_hash(code_hash)
+
+    def get_code(self, address: bytes) -> bytes:
+        account = self.get_account(address)
+        return self.get_code_by_hash(account.code_hash) if account is not None else b""
