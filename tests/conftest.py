@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -73,6 +74,15 @@ class Daemon:
             self.proc.stdout.close()
 
 
+def _die_with_parent() -> None:
+    """Runs in the child: a daemon never outlives the test process (Linux PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
     """Start the daemon on a free port and wait for its ``rpc=`` line."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -140,9 +150,12 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """One daemon shared by a test module (fast EVM blocks to keep tests short)."""
     d = start_daemon(tmp_path_factory.mktemp("node") / "data", "--evm-block-ms", "250")
-    yield d
-    code = d.stop()
-    assert code == 0, f"daemon exited with {code}\n{d.log()}"
+    try:
+        yield d
+        code = d.stop()
+        assert code == 0, f"daemon exited with {code}\n{d.log()}"
+    finally:
+        d.kill()
 
 
 @pytest.fixture(scope="session")

@@ -123,15 +123,17 @@ def produced_chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # floor 0: the base fee follows plain EIP-1559, which py-evm's reference path computes itself
     config = write_config(base / "chain.toml", floor="0")
     daemon = start_daemon(base / "data", "--evm-block-ms", "200", config=config)
-    w3 = Web3(Web3.HTTPProvider(daemon.url, request_kwargs={"timeout": 10}))
-    run_workload(w3)
-    target = w3.eth.block_number + 2  # let the last transactions' block be sealed
-    deadline = time.monotonic() + 10
-    while w3.eth.block_number < target:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield daemon, w3, config
-    daemon.kill()
+    try:
+        w3 = Web3(Web3.HTTPProvider(daemon.url, request_kwargs={"timeout": 10}))
+        run_workload(w3)
+        target = w3.eth.block_number + 2  # let the last transactions' block be sealed
+        deadline = time.monotonic() + 10
+        while w3.eth.block_number < target:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        yield daemon, w3, config
+    finally:
+        daemon.kill()
 
 
 def fetch_chain(w3: Web3) -> list[dict[str, Any]]:
