@@ -56,6 +56,10 @@ class NodeConfig:
     max_txs_per_mini_block: int
     rpc_host: str
     rpc_port: int
+    rpc_max_body_bytes: int = 5 * 1024 * 1024
+    rpc_max_batch: int = 1000
+    rpc_max_ws_subscriptions: int = 100
+    rpc_max_logs_block_range: int = 10_000
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
@@ -174,7 +178,7 @@ _KNOWN_KEYS = {
     },
     "chain.base_fee": {"initial", "floor"},
     "blocks": {"mini_block_interval_ms", "evm_block_interval_ms", "max_txs_per_mini_block"},
-    "rpc": {"host", "port"},
+    "rpc": {"host", "port", "max_body_bytes", "max_batch", "max_ws_subscriptions", "max_logs_block_range"},
 }
 
 
@@ -241,6 +245,14 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     host = _opt(rpc, "host", "rpc", str, "127.0.0.1")
     port = _opt(rpc, "port", "rpc", int, 8545)
     _in_range(port, 0, 65535, "rpc.port")
+    max_body = _opt(rpc, "max_body_bytes", "rpc", int, 5 * 1024 * 1024)
+    _in_range(max_body, 1024, 1024**3, "rpc.max_body_bytes")
+    max_batch = _opt(rpc, "max_batch", "rpc", int, 1000)
+    _in_range(max_batch, 1, 100_000, "rpc.max_batch")
+    max_subs = _opt(rpc, "max_ws_subscriptions", "rpc", int, 100)
+    _in_range(max_subs, 1, 100_000, "rpc.max_ws_subscriptions")
+    max_range = _opt(rpc, "max_logs_block_range", "rpc", int, 10_000)
+    _in_range(max_range, 1, 10_000_000, "rpc.max_logs_block_range")
 
     cfg = NodeConfig(
         chain=chain_cfg,
@@ -249,6 +261,10 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
         max_txs_per_mini_block=max_txs,
         rpc_host=host,
         rpc_port=port,
+        rpc_max_body_bytes=max_body,
+        rpc_max_batch=max_batch,
+        rpc_max_ws_subscriptions=max_subs,
+        rpc_max_logs_block_range=max_range,
     )
     if overrides:
         from dataclasses import replace

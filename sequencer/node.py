@@ -60,8 +60,8 @@ class Node:
         self.producer.on_mini_block(self.hub.on_mini_block)
         self.producer.on_block(self.hub.on_block)
         self.producer.on_rejected(lambda tx, reason: self.waiters.on_rejected(tx.hash, reason))
-        self.api = EthApi(self)
-        self.dispatcher = Dispatcher(self.api.methods())
+        self.api = EthApi(self, log_range_cap=config.rpc_max_logs_block_range)
+        self.dispatcher = Dispatcher(self.api.methods(), max_batch=config.rpc_max_batch)
         self._accepting = True
         self._started_at = time.time()
         self._stop = asyncio.Event()
@@ -109,7 +109,13 @@ class Node:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-        app = make_app(self.dispatcher, self.healthy, self.hub)
+        app = make_app(
+            self.dispatcher,
+            self.healthy,
+            self.hub,
+            max_body=self.config.rpc_max_body_bytes,
+            max_subscriptions=self.config.rpc_max_ws_subscriptions,
+        )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.config.rpc_host, self.config.rpc_port, reuse_address=True)

@@ -111,6 +111,15 @@ class EthApi:
             "eth_getBlockByNumber": self.eth_get_block_by_number,
             "eth_getBlockByHash": self.eth_get_block_by_hash,
             "eth_getLogs": self.eth_get_logs,
+            "eth_getBlockTransactionCountByHash": self.eth_get_block_transaction_count_by_hash,
+            "eth_getBlockTransactionCountByNumber": self.eth_get_block_transaction_count_by_number,
+            "eth_getTransactionByBlockHashAndIndex": self.eth_get_transaction_by_block_hash_and_index,
+            "eth_getTransactionByBlockNumberAndIndex": self.eth_get_transaction_by_block_number_and_index,
+            "eth_getBlockReceipts": self.eth_get_block_receipts,
+            "eth_syncing": self.eth_syncing,
+            "eth_accounts": self.eth_accounts,
+            "net_listening": self.net_listening,
+            "net_peerCount": self.net_peer_count,
             "sequencer_status": self.sequencer_status,
         }
 
@@ -491,6 +500,64 @@ class EthApi:
         return self._format(
             self.chain.get_block_by_hash(parse_hash(h, "block hash")), parse_bool(full, "hydrated")
         )
+
+    def _block_param(self, value: Any, name: str) -> EvmBlock | None:
+        ref = parse_block_ref(value, name)
+        if ref.hash is not None:
+            raise InvalidParams(f"invalid {name}: expected a block number or tag")
+        return self._resolve_block(ref)
+
+    def eth_get_block_transaction_count_by_hash(self, params: list[Any]) -> str | None:
+        (h,) = params_list(params, "eth_getBlockTransactionCountByHash", 1, 1)
+        block = self.chain.get_block_by_hash(parse_hash(h, "block hash"))
+        return q(len(block.tx_hashes)) if block is not None else None
+
+    def eth_get_block_transaction_count_by_number(self, params: list[Any]) -> str | None:
+        (number,) = params_list(params, "eth_getBlockTransactionCountByNumber", 1, 1)
+        block = self._block_param(number, "block")
+        return q(len(block.tx_hashes)) if block is not None else None
+
+    def _transaction_at(self, block: EvmBlock | None, index: int) -> dict[str, Any] | None:
+        if block is None or index >= len(block.tx_hashes):
+            return None
+        raws = [raw for mb in self.chain.block_mini_blocks(block) for raw in mb.raw_txs]
+        return format_transaction(raws[index], block.hash, block.number, index, block.base_fee)
+
+    def eth_get_transaction_by_block_hash_and_index(self, params: list[Any]) -> dict[str, Any] | None:
+        h, index = params_list(params, "eth_getTransactionByBlockHashAndIndex", 2, 2)
+        block = self.chain.get_block_by_hash(parse_hash(h, "block hash"))
+        return self._transaction_at(block, parse_quantity(index, "index", 64))
+
+    def eth_get_transaction_by_block_number_and_index(self, params: list[Any]) -> dict[str, Any] | None:
+        number, index = params_list(params, "eth_getTransactionByBlockNumberAndIndex", 2, 2)
+        block = self._block_param(number, "block")
+        return self._transaction_at(block, parse_quantity(index, "index", 64))
+
+    def eth_get_block_receipts(self, params: list[Any]) -> list[dict[str, Any]] | None:
+        (block_ref,) = params_list(params, "eth_getBlockReceipts", 1, 1)
+        if isinstance(block_ref, str) and len(block_ref) == 66:
+            block = self.chain.get_block_by_hash(parse_hash(block_ref, "block hash"))
+        else:
+            block = self._resolve_block(parse_block_ref(block_ref, "block"))
+        if block is None:
+            return None
+        return [format_receipt(r, block.hash) for r, _raw in self.chain.block_receipts(block)]
+
+    def eth_syncing(self, params: list[Any]) -> bool:
+        params_list(params, "eth_syncing", 0, 0)
+        return False  # the sequencer produces the chain; it never syncs
+
+    def eth_accounts(self, params: list[Any]) -> list[str]:
+        params_list(params, "eth_accounts", 0, 0)
+        return []  # the node holds no keys: sign in the wallet
+
+    def net_listening(self, params: list[Any]) -> bool:
+        params_list(params, "net_listening", 0, 0)
+        return True
+
+    def net_peer_count(self, params: list[Any]) -> str:
+        params_list(params, "net_peerCount", 0, 0)
+        return "0x0"  # a sequencer has followers on its feed, not devp2p peers
 
     # -- logs ---------------------------------------------------------------------------------
     def eth_get_logs(self, params: list[Any]) -> list[dict[str, Any]]:
