@@ -576,11 +576,12 @@ class EthApi:
         else:
             head = self.chain.head.number
             start = self._block_number_of(flt.get("fromBlock"), "fromBlock")
-            end = min(self._block_number_of(flt.get("toBlock"), "toBlock"), head)
+            end = self._block_number_of(flt.get("toBlock"), "toBlock")
             if start > end:
-                if start > head:
-                    return []
-                raise InvalidParams("eth_getLogs: fromBlock is after toBlock")
+                raise InvalidParams("eth_getLogs: invalid block range: fromBlock is after toBlock")
+            if start > head:
+                return []
+            end = min(end, head)
             if end - start + 1 > self.log_range_cap:
                 raise InvalidParams(
                     f"eth_getLogs: block range exceeds the cap of {self.log_range_cap} blocks"
