@@ -137,7 +137,8 @@ def test_batch_with_mixed_results_keeps_ids_and_order(daemon: Daemon) -> None:
 
 
 def test_batch_length_is_capped(daemon: Daemon) -> None:
-    batch = "[" + ",".join('{"jsonrpc":"2.0","id":%d,"method":"eth_chainId"}' % i for i in range(1001)) + "]"
+    items = [f'{{"jsonrpc":"2.0","id":{i},"method":"eth_chainId"}}' for i in range(1001)]
+    batch = "[" + ",".join(items) + "]"
     assert post(daemon, batch).json()["error"]["code"] == -32600
 
 
