@@ -1,7 +1,8 @@
 """End-to-end benchmark of the sequencer daemon through JSON-RPC (not part of CI).
 
 Starts the real daemon on a temporary data dir and measures:
-  1. send -> receipt latency at a paced rate on an otherwise idle node (poll after send);
+  1. send -> receipt latency at a paced rate on an otherwise idle node: polling after
+     eth_sendRawTransaction, and one eth_sendRawTransactionSync round trip;
   2. throughput: N pre-signed transfers from K senders (signed outside the timed window),
      sent as JSON-RPC batches; accepted tx/s and included tx/s;
   3. the naive ceiling: the same transactions through py-evm's plain chain API in this process
@@ -125,6 +126,22 @@ async def measure_latency(url: str, samples: int) -> list[float]:
         return out
 
 
+async def measure_sync_latency(url: str, samples: int) -> list[float]:
+    """eth_sendRawTransactionSync round trips at a paced rate on an idle node."""
+    acct = Account.from_key(DEV_KEYS[1])
+    async with aiohttp.ClientSession() as s:
+        nonce = int(await rpc(s, url, "eth_getTransactionCount", [acct.address, "pending"]), 16)
+        raws = [transfer(acct, nonce + i, acct.address, 0) for i in range(samples)]
+        out = []
+        for raw in raws:
+            t0 = time.perf_counter()
+            receipt = await rpc(s, url, "eth_sendRawTransactionSync", ["0x" + raw.hex()])
+            out.append((time.perf_counter() - t0) * 1000)
+            assert receipt["status"] == "0x1"
+            await asyncio.sleep(0.02)
+        return out
+
+
 async def fund_senders(url: str, senders: list[Any]) -> None:
     async with aiohttp.ClientSession() as s:
         funders = [Account.from_key(k) for k in DEV_KEYS]
@@ -220,6 +237,7 @@ def main() -> None:
         proc, url = start_daemon(Path(tmp) / "data")
         try:
             lat = asyncio.run(measure_latency(url, args.latency_samples))
+            sync_lat = asyncio.run(measure_sync_latency(url, args.latency_samples))
             asyncio.run(fund_senders(url, senders))
             cpu0 = os.times()
             accepted, included = asyncio.run(measure_throughput(url, raws, args.batch, args.concurrency))
@@ -234,6 +252,10 @@ def main() -> None:
     print(
         f"send->receipt latency (idle, {len(lat)} samples, 10 ms mini-blocks): "
         f"p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 0.99):.1f} ms"
+    )
+    print(
+        f"eth_sendRawTransactionSync latency (idle, {len(sync_lat)} samples): "
+        f"p50 {statistics.median(sync_lat):.1f} ms, p99 {pct(sync_lat, 0.99):.1f} ms"
     )
     print(
         f"transfers: {len(raws)} from {len(senders)} senders, "
