@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ import sequencer
 from sequencer.builder.genesis import load_chain
 from sequencer.builder.producer import BlockProducer
 from sequencer.config import NodeConfig
-from sequencer.errors import NodeUnavailable
+from sequencer.errors import NodeUnavailable, SequencerError
+from sequencer.mempool.admission import admit
+from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
 from sequencer.rpc.dispatch import Dispatcher
 from sequencer.rpc.encoding import d
@@ -30,10 +33,11 @@ from sequencer.rpc.methods import EthApi
 from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
-from sequencer.storage.store import ChainStore
+from sequencer.storage.durable import ChainDB
 
 log = logging.getLogger("sequencer.node")
 SHUTDOWN_TIMEOUT_S = 10.0
+FORCED_EXIT_CODE = 130
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +54,12 @@ class Node:
     def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
-        self.store = ChainStore(self.data_dir)
-        self.chain, trie = load_chain(config.chain, self.store)
+        self.db = ChainDB(self.data_dir)
+        self.recovery = self.db.recover()
+        self.chain, trie = load_chain(config.chain, self.db)
         self.pool = Mempool(self._state_nonce)
-        self.producer = BlockProducer(config, self.chain, trie, self.pool)
+        self.producer = BlockProducer(config, self.chain, trie, self.pool, self.db)
+        self.journal = PoolJournal(lambda raws: self.producer.write(self.db.persist_pool_txs, raws))
         self.hub = SubscriptionHub()
         self.waiters = ReceiptWaiters()
         self.producer.on_mini_block(self.waiters.on_mini_block)
@@ -61,11 +67,25 @@ class Node:
         self.producer.on_block(self.hub.on_block)
         self.producer.on_rejected(lambda tx, reason: self.waiters.on_rejected(tx.hash, reason))
         self.api = EthApi(self, log_range_cap=config.rpc_max_logs_block_range)
+        self._restore_pool()
         self.dispatcher = Dispatcher(self.api.methods(), max_batch=config.rpc_max_batch)
         self._accepting = True
         self._started_at = time.time()
         self._stop = asyncio.Event()
         self.rpc_address: BoundAddress | None = None
+
+    def _restore_pool(self) -> None:
+        """Re-admit journaled transactions that no block includes (they were acknowledged)."""
+        restored = dropped = 0
+        for raw in self.recovery.pool_txs:
+            try:
+                admit(raw, self.chain, self.pool, self.config.chain, self.api.next_base_fee())
+                restored += 1
+            except SequencerError as exc:
+                dropped += 1
+                log.info("journaled transaction no longer valid, dropped reason=%r", str(exc))
+        if restored or dropped:
+            log.info("mempool restored from the journal restored=%d dropped=%d", restored, dropped)
 
     def _state_nonce(self, sender: bytes) -> int:
         account = self.chain.world.get_account(sender)
@@ -100,8 +120,13 @@ class Node:
         }
 
     def request_stop(self) -> None:
-        if not self._stop.is_set():
-            log.info("shutdown requested")
+        """First SIGINT/SIGTERM: graceful stop. A second one exits at once: everything
+        acknowledged is already in the fsync'd log, so a forced exit loses nothing."""
+        if self._stop.is_set():
+            log.warning("second stop signal: exiting now without the final seal")
+            logging.shutdown()
+            os._exit(FORCED_EXIT_CODE)
+        log.info("shutdown requested")
         self._stop.set()
 
     async def run(self, on_ready: Any = None) -> None:
@@ -144,7 +169,7 @@ class Node:
         finally:
             await self._final_seal()
             await runner.cleanup()
-            self.store.close()
+            self.db.close()
             log.info("sequencer stopped head=%d", self.chain.head.number)
 
     async def _final_seal(self) -> None:

@@ -11,7 +11,8 @@ from sequencer.chain import Chain
 from sequencer.config import ChainConfig
 from sequencer.errors import StorageError
 from sequencer.execution.headers import make_genesis_header
-from sequencer.storage.store import ChainStore, u64
+from sequencer.storage.durable import ChainDB
+from sequencer.storage.store import u64
 from sequencer.trie.mpt import EMPTY_ROOT
 from sequencer.trie.state import StateTrie
 from sequencer.types import AccountDiff, EvmBlock, StateDiff
@@ -66,14 +67,15 @@ def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:
     )
 
 
-def load_chain(config: ChainConfig, store: ChainStore) -> tuple[Chain, StateTrie]:
-    """Open the chain in ``store``, writing genesis first if the data dir is new."""
+def load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
+    """Open the chain in ``db`` (already recovered), writing genesis first if the data dir is new."""
+    store = db.index
     diff = genesis_diff(config)
     trie = StateTrie()
     trie.apply_diff(diff)
     expected_genesis = genesis_block(config, trie.root())
     if not store.is_initialized():
-        store.write_genesis(expected_genesis, diff, config.chain_id)
+        db.commit_genesis(expected_genesis, diff, config.chain_id)
         log.info(
             "genesis written hash=0x%s state_root=0x%s",
             expected_genesis.hash.hex(),

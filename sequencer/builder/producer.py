@@ -30,6 +30,7 @@ from sequencer.execution.engine import BlockExecutor, TxOutcome
 from sequencer.execution.headers import make_header, next_base_fee
 from sequencer.execution.transactions import SignedTx
 from sequencer.mempool.pool import Mempool
+from sequencer.storage.durable import ChainDB
 from sequencer.trie.mpt import compute_root
 from sequencer.trie.state import StateTrie
 from sequencer.types import BlockEnv, EvmBlock, MiniBlock, Receipt
@@ -76,8 +77,9 @@ class ProducerStats:
 
 
 class BlockProducer:
-    def __init__(self, config: NodeConfig, chain: Chain, trie: StateTrie, pool: Mempool) -> None:
+    def __init__(self, config: NodeConfig, chain: Chain, trie: StateTrie, pool: Mempool, db: ChainDB) -> None:
         self.config = config
+        self.db = db
         self.chain = chain
         self.trie = trie
         self.pool = pool
@@ -143,6 +145,10 @@ class BlockProducer:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+
+    async def write(self, fn: Callable[..., None], *args: object) -> None:
+        """Run a storage write on the single writer thread (writes never run concurrently)."""
+        await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
 
     # -- EVM blocks ---------------------------------------------------------------------------
     def _open_block(self) -> None:
@@ -220,9 +226,7 @@ class BlockProducer:
         )
         while True:
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    self._writer, chain.store.write_evm_block, block
-                )
+                await asyncio.get_running_loop().run_in_executor(self._writer, self.db.commit_block, block)
                 break
             except StorageError as exc:
                 self._set_unhealthy(exc)
@@ -340,9 +344,7 @@ class BlockProducer:
             gas_used=mini_gas,
         )
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._writer, chain.store.write_mini_blocks, [mb]
-            )
+            await asyncio.get_running_loop().run_in_executor(self._writer, self.db.commit_mini_blocks, [mb])
         except StorageError as exc:
             # Nothing of this mini-block is visible or acknowledged: roll the executor back and
             # leave its transactions in the pool to be retried.

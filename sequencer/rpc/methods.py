@@ -22,8 +22,10 @@ from eth_hash.auto import keccak
 import sequencer
 from sequencer.errors import (
     InvalidParams,
+    NodeUnavailable,
     ReceiptTimeout,
     ResourceNotFound,
+    StorageError,
     TransactionNotProcessed,
 )
 from sequencer.execution.engine import CallRequest, call, estimate_gas
@@ -124,7 +126,7 @@ class EthApi:
         }
 
     # -- helpers ------------------------------------------------------------------------------
-    def _next_base_fee(self) -> int:
+    def next_base_fee(self) -> int:
         env = self.chain.open_env
         if env is not None:
             return env.base_fee
@@ -267,7 +269,7 @@ class EthApi:
     # -- fees ---------------------------------------------------------------------------------
     def eth_gas_price(self, params: list[Any]) -> str:
         params_list(params, "eth_gasPrice", 0, 0)
-        return q(self._next_base_fee() + SUGGESTED_PRIORITY_FEE)
+        return q(self.next_base_fee() + SUGGESTED_PRIORITY_FEE)
 
     def eth_max_priority_fee_per_gas(self, params: list[Any]) -> str:
         params_list(params, "eth_maxPriorityFeePerGas", 0, 0)
@@ -367,24 +369,29 @@ class EthApi:
                 head.number + 1,
                 head.timestamp + 1,
                 head.hash,
-                self._next_base_fee(),
+                self.next_base_fee(),
                 head.gas_limit,
                 self.config.chain.coinbase,
                 head.hash,
             )
         return env
 
-    def _submit(self, raw: bytes) -> SignedTx:
+    async def _submit(self, raw: bytes) -> SignedTx:
+        """Admit a transaction and journal it durably before it is acknowledged."""
         self.node.check_accepting()
         known = keccak(raw) in self.node.pool
-        tx = admit(raw, self.chain, self.node.pool, self.config.chain, self._next_base_fee())
+        tx = admit(raw, self.chain, self.node.pool, self.config.chain, self.next_base_fee())
         if not known and tx.hash in self.node.pool:
+            try:
+                await self.node.journal.persist(raw)
+            except StorageError:
+                raise NodeUnavailable("transaction not accepted: the node cannot write to disk") from None
             self.node.hub.on_pending(tx)
         return tx
 
-    def eth_send_raw_transaction(self, params: list[Any]) -> str:
+    async def eth_send_raw_transaction(self, params: list[Any]) -> str:
         (raw_hex,) = params_list(params, "eth_sendRawTransaction", 1, 1)
-        return d(self._submit(parse_data(raw_hex, "transaction")).hash)
+        return d((await self._submit(parse_data(raw_hex, "transaction"))).hash)
 
     async def eth_send_raw_transaction_sync(self, params: list[Any]) -> dict[str, Any]:
         """EIP-7966: submit, then wait for the receipt (sealed mini-block) or the timeout.
@@ -400,7 +407,7 @@ class EthApi:
         waiters = self.node.waiters
         fut = waiters.register(tx_hash)
         try:
-            tx = self._submit(raw)
+            tx = await self._submit(raw)
             view = self.chain.find_receipt(tx.hash)
             if view is not None:
                 return format_receipt(view.receipt, view.block_hash)

@@ -1,4 +1,8 @@
-"""The durable chain store: one LMDB environment holding blocks, mini-blocks, indexes and state.
+"""The index and state store: one LMDB environment holding blocks, mini-blocks, indexes and state.
+
+It is derived from the durable block log (``log.py``), which is written and fsync'd first; so
+the store itself is not fsync'd per commit (``sync=False``) and is caught up from the log (or
+rebuilt) at start-up by ``durable.py``.
 
 Why LMDB: it is an embedded, memory-mapped B+tree with ACID transactions and a single writer
 (reth uses MDBX, its descendant). A commit is one fsync; readers never block the writer and see
@@ -28,6 +32,7 @@ genesis and ``n + 1`` for mini-block ``n``; the state after EVM block N is the n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -69,8 +74,8 @@ class ChainStore:
                 map_size=map_size,
                 max_dbs=16,
                 subdir=True,
-                sync=True,
-                metasync=True,
+                sync=False,
+                metasync=False,
                 readahead=False,
                 lock=True,
             )
@@ -93,6 +98,8 @@ class ChainStore:
         self._acct_wipe = env.open_db(b"acct_wipe")
 
     def close(self) -> None:
+        with contextlib.suppress(lmdb.Error):
+            self._env.sync(True)
         self._env.close()
 
     # -- metadata -------------------------------------------------------------------------
