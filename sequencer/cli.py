@@ -157,5 +157,48 @@ def config_check(config_path: Path) -> None:
     )
 
 
+@main.group("db")
+def db_group() -> None:
+    """Inspect and verify a data directory."""
+
+
+@db_group.command("check")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+def db_check(data_dir: Path) -> None:
+    """Verify the whole data dir (log frames and CRCs, hashes, parent links, roots, state
+    roots by replay, index consistency) without changing anything. Exit 0 if sound, 1 if not.
+
+    \b
+    Example:
+      sequencer db check --data-dir data
+    """
+    from sequencer.storage.check import check_data_dir
+
+    with click.progressbar(length=1, label="checking", file=sys.stderr, show_pos=False) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - last[0])
+            last[0] = done
+
+        report = check_data_dir(data_dir, progress)
+    click.echo(
+        f"records={report.records} mini_blocks={report.mini_blocks} blocks={report.blocks} "
+        f"pool_records={report.pool_records}"
+    )
+    if report.torn_tail is not None:
+        click.echo(
+            f"torn tail: {report.torn_tail.dropped_bytes} bytes at {report.torn_tail.position} "
+            "(repaired automatically at the next start)"
+        )
+    for problem in report.problems:
+        click.echo(f"DAMAGED: {problem}")
+    if report.ok:
+        click.echo("ok: the data dir is sound")
+    else:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -131,6 +131,8 @@ class Node:
 
     async def run(self, on_ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
+        # a file-size limit (RLIMIT_FSIZE) must surface as a write error, not kill the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
@@ -180,7 +182,7 @@ class Node:
                 if not self.pool.ready_count() or not producer.healthy:
                     break
                 await producer.seal_mini_block_now()
-            if self.chain.open_minis:
+            if self.chain.open_minis and producer.healthy:
                 await producer.seal_evm_block_now()
         except Exception:
             log.exception("final seal failed; the open block will be resumed at next start")

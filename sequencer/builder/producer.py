@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import rlp
 
@@ -30,12 +31,13 @@ from sequencer.execution.engine import BlockExecutor, TxOutcome
 from sequencer.execution.headers import make_header, next_base_fee
 from sequencer.execution.transactions import SignedTx
 from sequencer.mempool.pool import Mempool
-from sequencer.storage.durable import ChainDB
+from sequencer.storage.durable import ChainDB, IndexWriteFailed
 from sequencer.trie.mpt import compute_root
 from sequencer.trie.state import StateTrie
 from sequencer.types import BlockEnv, EvmBlock, MiniBlock, Receipt
 
 log = logging.getLogger("sequencer.builder")
+RETRY_S = 0.2  # pause between attempts while storage writes fail
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -172,7 +174,7 @@ class BlockProducer:
             chain.open_block(env)
         self._executor = BlockExecutor(chain.world, env, chain.chain_id, list(chain.prev_hashes), gas_used)
 
-    async def _seal_evm_block(self) -> EvmBlock:
+    async def _seal_evm_block(self) -> EvmBlock | None:
         started = time.perf_counter()
         chain = self.chain
         env = chain.open_env
@@ -224,14 +226,11 @@ class BlockProducer:
             last_mini_block=first + len(minis) - 1,
             sealed_at_us=time.time_ns() // 1000,
         )
-        while True:
-            try:
-                await asyncio.get_running_loop().run_in_executor(self._writer, self.db.commit_block, block)
-                break
-            except StorageError as exc:
-                self._set_unhealthy(exc)
-                await asyncio.sleep(0.5)
-        self._set_healthy()
+        while not await self._make_durable(self.db.commit_block, self.db.index.write_evm_block, block):
+            if self._stopping.is_set():
+                log.error("stopping while block writes fail: the open block is sealed at the next start")
+                return None
+            await asyncio.sleep(RETRY_S)
         chain.publish_block(block)
         now = time.monotonic()
         if self.stats.last_block_at is not None:
@@ -343,17 +342,13 @@ class BlockProducer:
             diff=diff,
             gas_used=mini_gas,
         )
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._writer, self.db.commit_mini_blocks, [mb])
-        except StorageError as exc:
-            # Nothing of this mini-block is visible or acknowledged: roll the executor back and
-            # leave its transactions in the pool to be retried.
+        if not await self._make_durable(self.db.commit_mini_blocks, self.db.index.write_mini_blocks, [mb]):
+            # Nothing of this mini-block is durable, visible or acknowledged: roll the executor
+            # back and leave its transactions in the pool to be retried.
             executor.discard_pending()
             executor.gas_used -= mb.gas_used
-            self._set_unhealthy(exc)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(RETRY_S)
             return False
-        self._set_healthy()
         chain.world.apply_diff(diff)
         self.trie.apply_diff(diff)
         chain.publish_mini_block(mb)
@@ -368,6 +363,34 @@ class BlockProducer:
         for fn in self._mini_listeners:
             fn(mb)
         return full
+
+    async def _make_durable(
+        self, commit: Callable[[Any], None], index_only: Callable[[Any], None], item: Any
+    ) -> bool:
+        """Commit through the log; False if nothing became durable (the caller may retry).
+
+        If the log append succeeded but the index store failed, the record *is* durable: the
+        index write alone is retried until it succeeds (or the node stops, after which the
+        index is caught up from the log at the next start), and True is returned.
+        """
+        try:
+            await self.write(commit, item)
+        except IndexWriteFailed as exc:
+            self._set_unhealthy(exc)
+            while True:
+                await asyncio.sleep(RETRY_S)
+                try:
+                    await self.write(index_only, item)
+                    break
+                except StorageError as again:
+                    if self._stopping.is_set():
+                        log.error("index store still failing at shutdown (caught up at start): %s", again)
+                        return True
+        except StorageError as exc:
+            self._set_unhealthy(exc)
+            return False
+        self._set_healthy()
+        return True
 
     def _reject(self, tx: SignedTx, reason: str) -> None:
         self.stats.dropped_txs += 1

@@ -43,6 +43,10 @@ from sequencer.types import EvmBlock, MiniBlock, StateDiff
 log = logging.getLogger("sequencer.storage")
 
 
+class IndexWriteFailed(StorageError):
+    """The record is durable in the log, but the index store could not be updated."""
+
+
 @dataclass
 class RecoveryReport:
     records: int = 0
@@ -77,12 +81,21 @@ class ChainDB:
         self.index.write_genesis(block, diff, chain_id)
 
     def commit_mini_blocks(self, minis: list[MiniBlock]) -> None:
+        """Log (durable) then index. :class:`StorageError`: nothing is durable;
+        :class:`IndexWriteFailed`: durable, retry :meth:`ChainStore.write_mini_blocks` only."""
         self.log.append([(KIND_MINI_BLOCK, encode_mini_block(mb)) for mb in minis])
-        self.index.write_mini_blocks(minis)
+        try:
+            self.index.write_mini_blocks(minis)
+        except StorageError as exc:
+            raise IndexWriteFailed(str(exc)) from None
 
     def commit_block(self, block: EvmBlock) -> None:
+        """Like :meth:`commit_mini_blocks`, for an EVM block."""
         self.log.append([(KIND_EVM_BLOCK, encode_evm_block(block))])
-        self.index.write_evm_block(block)
+        try:
+            self.index.write_evm_block(block)
+        except StorageError as exc:
+            raise IndexWriteFailed(str(exc)) from None
 
     def persist_pool_txs(self, raws: list[bytes]) -> None:
         self.log.append([(KIND_POOL_ADD, raw) for raw in raws])

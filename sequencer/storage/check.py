@@ -1,0 +1,158 @@
+"""``sequencer db check``: verify a data directory end to end without changing it.
+
+Checks every log record's frame and CRC, mini-block numbering, parent links and hashes, every
+EVM block's header hash, parent link, transactions root, receipts root, gas used and (by
+replaying the state diffs into a fresh state trie) its state root, and that the index store
+agrees with the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rlp
+from eth_hash.auto import keccak
+
+from sequencer.codec import decode_evm_block, decode_mini_block, mini_block_hash
+from sequencer.errors import StorageError
+from sequencer.storage.durable import decode_genesis
+from sequencer.storage.log import (
+    KIND_EVM_BLOCK,
+    KIND_GENESIS,
+    KIND_MINI_BLOCK,
+    KIND_POOL_ADD,
+    BlockLog,
+    TornTail,
+)
+from sequencer.storage.store import ChainStore
+from sequencer.trie.mpt import compute_root
+from sequencer.trie.state import StateTrie
+from sequencer.types import MiniBlock
+
+
+@dataclass
+class CheckReport:
+    records: int = 0
+    mini_blocks: int = 0
+    blocks: int = 0
+    pool_records: int = 0
+    torn_tail: TornTail | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    data = Path(data_dir)
+    report = CheckReport()
+    if not (data / "log").is_dir():
+        report.problems.append(f"{data}: no log/ directory: not a sequencer data dir")
+        return report
+    blog = BlockLog(data / "log")
+
+    def torn(t: TornTail) -> None:
+        report.torn_tail = t
+
+    trie = StateTrie()
+    prev_mini: MiniBlock | None = None
+    pending: list[MiniBlock] = []
+    last_block_hash: bytes | None = None
+    last_block_number = -1
+    block_hashes: dict[int, bytes] = {}
+    try:
+        for rec in blog.scan(repair=False, on_torn=torn, progress=progress):
+            report.records += 1
+            if rec.kind == KIND_GENESIS:
+                _chain_id, genesis, diff = decode_genesis(rec.payload)
+                trie.apply_diff(diff)
+                if trie.root() != genesis.state_root:
+                    report.problems.append("genesis: state root does not match its allocation")
+                last_block_hash, last_block_number = genesis.hash, 0
+                block_hashes[0] = genesis.hash
+            elif rec.kind == KIND_MINI_BLOCK:
+                mb = decode_mini_block(rec.payload)
+                report.mini_blocks += 1
+                expected_parent = prev_mini.hash if prev_mini is not None else last_block_hash
+                if prev_mini is not None and mb.number != prev_mini.number + 1:
+                    report.problems.append(
+                        f"mini-block {mb.number} at {rec.position} follows {prev_mini.number}"
+                    )
+                if mb.parent_hash != expected_parent:
+                    report.problems.append(f"mini-block {mb.number}: parent hash does not link")
+                recomputed = mini_block_hash(
+                    mb.number,
+                    mb.block_number,
+                    mb.index,
+                    mb.timestamp_us,
+                    mb.parent_hash,
+                    mb.block_env,
+                    mb.tx_hashes,
+                    mb.receipts,
+                    mb.diff,
+                    mb.gas_used,
+                )
+                if recomputed != mb.hash:
+                    report.problems.append(f"mini-block {mb.number}: hash does not match its content")
+                trie.apply_diff(mb.diff)
+                pending.append(mb)
+                prev_mini = mb
+            elif rec.kind == KIND_EVM_BLOCK:
+                block = decode_evm_block(rec.payload)
+                report.blocks += 1
+                where = f"block {block.number}"
+                if block.number != last_block_number + 1:
+                    report.problems.append(f"{where} at {rec.position} follows block {last_block_number}")
+                if keccak(block.header_rlp) != block.hash:
+                    report.problems.append(f"{where}: hash does not match its header")
+                if block.parent_hash != last_block_hash:
+                    report.problems.append(f"{where}: parent hash does not link")
+                minis = [mb for mb in pending if mb.block_number == block.number]
+                pending = [mb for mb in pending if mb.block_number != block.number]
+                raws = [raw for mb in minis for raw in mb.raw_txs]
+                receipts = [r for mb in minis for r in mb.receipts]
+                if (
+                    compute_root((rlp.encode(i), raw) for i, raw in enumerate(raws))
+                    != block.transactions_root
+                ):
+                    report.problems.append(f"{where}: transactions root does not match")
+                if (
+                    compute_root((rlp.encode(i), r.encoded) for i, r in enumerate(receipts))
+                    != block.receipts_root
+                ):
+                    report.problems.append(f"{where}: receipts root does not match")
+                if sum(mb.gas_used for mb in minis) != block.gas_used:
+                    report.problems.append(f"{where}: gas used does not match its mini-blocks")
+                if trie.root() != block.state_root:
+                    report.problems.append(f"{where}: state root does not match the replayed state diffs")
+                last_block_hash, last_block_number = block.hash, block.number
+                block_hashes[block.number] = block.hash
+            elif rec.kind == KIND_POOL_ADD:
+                report.pool_records += 1
+    except StorageError as exc:
+        report.problems.append(str(exc))
+        return report
+    except Exception as exc:  # an undecodable payload behind a valid CRC
+        report.problems.append(f"undecodable record: {type(exc).__name__}: {exc}")
+        return report
+    finally:
+        blog.close()
+
+    if (data / "chain.lmdb").exists():
+        index = ChainStore(data)
+        try:
+            head = index.head_block_number()
+            if head is not None and head > last_block_number:
+                report.problems.append(
+                    f"index store is ahead of the log (block {head} > {last_block_number})"
+                )
+            for number, block_hash in block_hashes.items():
+                stored = index.get_block_hash(number)
+                if stored is not None and stored != block_hash:
+                    report.problems.append(f"index store: block {number} hash differs from the log")
+        finally:
+            index.close()
+    return report
