@@ -12,7 +12,6 @@ import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,105 +21,7 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.conftest import DEV_KEYS, ROOT, start_daemon
-
-CHAIN_ID = 1337
-GWEI = 10**9
-RECEIPT_FIELDS = (
-    "transactionHash",
-    "transactionIndex",
-    "blockNumber",
-    "from",
-    "to",
-    "cumulativeGasUsed",
-    "gasUsed",
-    "contractAddress",
-    "logs",
-    "logsBloom",
-    "status",
-    "effectiveGasPrice",
-    "type",
-)
-
-
-def raw_transfer(key: str, nonce: int, value: int = 1) -> str:
-    acct = Account.from_key(key)
-    tx = {
-        "chainId": CHAIN_ID,
-        "nonce": nonce,
-        "to": acct.address,
-        "value": value,
-        "gas": 21_000,
-        "maxFeePerGas": 10 * GWEI,
-        "maxPriorityFeePerGas": 0,
-        "type": 2,
-    }
-    return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
-
-
-def comparable(receipt: dict[str, Any]) -> dict[str, Any]:
-    """Receipt fields that are final when the receipt is served (blockHash may still be zero)."""
-    out = {k: receipt[k] for k in RECEIPT_FIELDS}
-    out["logs"] = [{k: v for k, v in log.items() if k != "blockHash"} for log in receipt["logs"]]
-    return out
-
-
-class Load:
-    """Several senders sending transfers until stopped; records what the node acknowledged."""
-
-    def __init__(self, url: str, keys: list[str]) -> None:
-        self.url = url
-        self.keys = keys
-        self.receipts: dict[str, dict[str, Any]] = {}  # send-and-wait answers
-        self.acked: set[str] = set()  # eth_sendRawTransaction answers
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(k, i % 2 == 0), daemon=True) for i, k in enumerate(keys)
-        ]
-
-    def _run(self, key: str, sync: bool) -> None:
-        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 5}))
-        try:
-            nonce = w3.eth.get_transaction_count(Account.from_key(key).address, "pending")
-        except Exception:
-            return
-        while not self._stop.is_set():
-            raw = raw_transfer(key, nonce)
-            try:
-                if sync:
-                    response = w3.provider.make_request("eth_sendRawTransactionSync", [raw])
-                    if "result" in response:
-                        self.receipts[response["result"]["transactionHash"]] = response["result"]
-                else:
-                    response = w3.provider.make_request("eth_sendRawTransaction", [raw])
-                    if "result" in response:
-                        self.acked.add(response["result"])
-            except Exception:
-                return  # the node died
-            if "result" in response:
-                nonce += 1
-
-    def start(self) -> None:
-        for t in self._threads:
-            t.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(10)
-
-
-def wait_for_receipts(w3: Web3, hashes: set[str], timeout: float = 15.0) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout
-    while len(found) < len(hashes):
-        for h in hashes - set(found):
-            r = w3.provider.make_request("eth_getTransactionReceipt", [h])["result"]
-            if r is not None:
-                found[h] = r
-        if len(found) < len(hashes):
-            assert time.monotonic() < deadline, f"{len(hashes) - len(found)} acknowledged transactions lost"
-            time.sleep(0.05)
-    return found
+from tests.loadgen import Load, comparable, raw_transfer, wait_for_receipts
 
 
 def assert_chain_links(w3: Web3) -> None:
