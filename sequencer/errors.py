@@ -61,6 +61,10 @@ class CallFailed(RpcError):
     """eth_call / eth_estimateGas failed without revert data (out of gas, invalid opcode...)."""
 
 
+class FilterNotFound(RpcError):
+    """An unknown, expired or uninstalled filter id (geth: -32000 "filter not found")."""
+
+
 class InvalidTransaction(RpcError):
     """A submitted transaction is rejected; the message follows geth's wording."""
 
@@ -91,6 +95,7 @@ JSONRPC_CODES: tuple[tuple[type[RpcError], int], ...] = (
     (ExecutionReverted, 3),
     (InvalidTransaction, -32000),
     (CallFailed, -32000),
+    (FilterNotFound, -32000),
     (ResourceNotFound, -32001),
     (LimitExceeded, -32005),
     (NodeUnavailable, -32000),

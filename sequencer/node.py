@@ -29,6 +29,7 @@ from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
 from sequencer.rpc.dispatch import Dispatcher
 from sequencer.rpc.encoding import d
+from sequencer.rpc.filters import FilterManager
 from sequencer.rpc.methods import EthApi
 from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
@@ -67,8 +68,13 @@ class Node:
         self.producer.on_block(self.hub.on_block)
         self.producer.on_rejected(lambda tx, reason: self.waiters.on_rejected(tx.hash, reason))
         self.api = EthApi(self, log_range_cap=config.rpc_max_logs_block_range)
+        self.filters = FilterManager(self.chain.block_receipts, lambda flt: self.api.eth_get_logs([flt]))
+        self.producer.on_mini_block(self.filters.on_mini_block)
+        self.producer.on_block(self.filters.on_block)
         self._restore_pool()
-        self.dispatcher = Dispatcher(self.api.methods(), max_batch=config.rpc_max_batch)
+        self.dispatcher = Dispatcher(
+            {**self.api.methods(), **self.filters.methods()}, max_batch=config.rpc_max_batch
+        )
         self._accepting = True
         self._started_at = time.time()
         self._stop = asyncio.Event()
@@ -113,6 +119,8 @@ class Node:
             else None,
             "openBlock": self.chain.open_env.number if self.chain.open_env else None,
             "mempool": {"ready": self.pool.ready_count(), "queued": self.pool.queued_count()},
+            "filters": self.filters.filter_count(),
+            "subscriptions": self.hub.subscription_count(),
             "miniBlockIntervalMs": self.config.mini_block_interval_ms,
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
             "uptimeS": round(time.time() - self._started_at, 3),

@@ -387,6 +387,7 @@ class EthApi:
             except StorageError:
                 raise NodeUnavailable("transaction not accepted: the node cannot write to disk") from None
             self.node.hub.on_pending(tx)
+            self.node.filters.on_pending(tx.hash)
         return tx
 
     async def eth_send_raw_transaction(self, params: list[Any]) -> str:
@@ -609,8 +610,8 @@ class EthApi:
 
     @staticmethod
     def _parse_addresses(value: Any) -> set[bytes] | None:
-        if value is None:
-            return None
+        if value is None or value == []:
+            return None  # geth: an empty address list matches any address
         if isinstance(value, list):
             return {parse_address(v, "address") for v in value}
         return {parse_address(value, "address")}

@@ -142,3 +142,34 @@ async def test_transfer_events_arrive_on_a_logs_subscription(
     assert log["transactionHash"] == tx_hash
     decoded = contract.events.Transfer().process_log(log)
     assert decoded["args"]["to"] == bob and decoded["args"]["value"] == 55
+
+
+def test_transfer_events_through_polling_filters(
+    daemon: Daemon, dev_accounts: list[LocalAccount], token: Any
+) -> None:
+    w3 = wallet(daemon, dev_accounts[0])
+    contract = w3.eth.contract(address=token.address, abi=token.abi)
+    carol = dev_accounts[6].address
+    event_filter = contract.events.Transfer().create_filter(
+        from_block="latest", argument_filters={"to": carol}
+    )
+    block_filter = w3.eth.filter("latest")
+    pending_filter = w3.eth.filter("pending")
+
+    tx_hash = contract.functions.transfer(carol, 77).transact()
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.005)
+    assert tx_hash in w3.eth.get_filter_changes(pending_filter.filter_id)
+    wait_sealed(w3, receipt["blockNumber"])
+
+    entries = event_filter.get_new_entries()
+    assert [(e["args"]["to"], e["args"]["value"]) for e in entries] == [(carol, 77)]
+    assert entries[0]["blockHash"] == w3.eth.get_block(receipt["blockNumber"])["hash"]
+    assert event_filter.get_new_entries() == [], "each log is delivered once"
+    assert [e["transactionHash"] for e in event_filter.get_all_entries()] == [tx_hash]
+    new_blocks = w3.eth.get_filter_changes(block_filter.filter_id)
+    assert w3.eth.get_block(receipt["blockNumber"])["hash"] in new_blocks
+
+    assert w3.eth.uninstall_filter(block_filter.filter_id) is True
+    assert w3.eth.uninstall_filter(block_filter.filter_id) is False
+    gone = w3.provider.make_request("eth_getFilterChanges", [block_filter.filter_id])
+    assert gone["error"] == {"code": -32000, "message": "filter not found"}

@@ -1,0 +1,341 @@
+"""Polling filters, with geth's semantics.
+
+Methods: ``eth_newFilter``, ``eth_newBlockFilter``, ``eth_newPendingTransactionFilter``,
+``eth_getFilterChanges``, ``eth_getFilterLogs`` and ``eth_uninstallFilter``.
+
+  * A filter id is ``0x`` + 16 random bytes in hex. An unknown (or expired, or uninstalled) id
+    answers "filter not found".
+  * Kinds of filter and what ``eth_getFilterChanges`` returns since the previous poll (or since
+    installation): a block filter, the hashes of newly sealed EVM blocks; a pending-transaction
+    filter, the hashes of newly admitted transactions; a log filter, the new matching logs.
+  * Logs are delivered when their EVM block is sealed, so ``blockHash`` is final (never the zero
+    hash of a still-open block) and ``logIndex`` is the index in the block. A log filter's
+    numeric ``fromBlock``/``toBlock`` bound the blocks it delivers; a tag (``latest``,
+    ``pending``, ``safe``, ``finalized``) leaves that side open and ``earliest`` is block 0,
+    as in geth. ``blockHash`` is not accepted in a filter; an empty ``address`` array matches
+    every address.
+  * ``eth_getFilterLogs`` answers every matching log of the filter's range over sealed blocks
+    by running the filter object through ``eth_getLogs``, so range caps and tag resolution are
+    the same as there.
+  * A filter not polled with ``eth_getFilterChanges`` for ``timeout_s`` is removed (as in geth,
+    ``eth_getFilterLogs`` does not count as a poll). Expiry is checked on every call and on
+    every producer event; :meth:`FilterManager.prune` is there for a periodic sweep too.
+  * At most ``max_filters`` filters are installed at once; each keeps at most ``buffer_size``
+    undelivered entries, the oldest being dropped first.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sequencer.errors import FilterNotFound, InvalidParams, LimitExceeded
+from sequencer.rpc.encoding import d, params_list, parse_block_ref, parse_bool
+from sequencer.rpc.formatting import format_log
+from sequencer.rpc.subscriptions import LogFilter, parse_log_filter
+from sequencer.types import EvmBlock, MiniBlock, Receipt
+
+log = logging.getLogger("sequencer.rpc.filters")
+
+DEFAULT_TIMEOUT_S = 300.0  # geth's 5 minutes
+DEFAULT_MAX_FILTERS = 10_000
+DEFAULT_BUFFER_SIZE = 10_000
+FILTER_NOT_FOUND = "filter not found"  # geth's wording
+
+LOGS = "logs"
+BLOCKS = "blocks"
+PENDING = "pending"
+KINDS = (LOGS, BLOCKS, PENDING)
+
+BlockReceipts = Callable[[EvmBlock], Iterable[tuple[Receipt, bytes]]]
+GetLogs = Callable[[dict[str, Any]], list[dict[str, Any]]]
+Handler = Callable[[list[Any]], Any]
+
+
+@dataclass(slots=True)
+class Filter:
+    id: str
+    kind: str
+    last_poll: float
+    buffer: deque[Any]
+    log_filter: LogFilter | None = None
+    from_block: int | None = None
+    """Lowest block number whose logs are delivered; ``None``: unbounded."""
+    to_block: int | None = None
+    """Highest block number whose logs are delivered; ``None``: unbounded."""
+    criteria: dict[str, Any] = field(default_factory=dict)
+    """The filter object as ``eth_getLogs`` takes it (for ``eth_getFilterLogs``)."""
+    dropped: int = 0
+    """Entries dropped from a full buffer since the previous poll."""
+
+    def in_range(self, number: int) -> bool:
+        return (self.from_block is None or number >= self.from_block) and (
+            self.to_block is None or number <= self.to_block
+        )
+
+
+class FilterManager:
+    """The node's installed polling filters, fed by the block producer."""
+
+    def __init__(
+        self,
+        block_receipts: BlockReceipts,
+        get_logs: GetLogs,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_filters: int = DEFAULT_MAX_FILTERS,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        if max_filters < 1 or buffer_size < 1:
+            raise ValueError("max_filters and buffer_size must be at least 1")
+        self._block_receipts = block_receipts
+        self._get_logs = get_logs
+        self.timeout_s = timeout_s
+        self.max_filters = max_filters
+        self.buffer_size = buffer_size
+        self._clock = clock
+        # ordered by last poll, oldest first: expiry pops from the front
+        self._filters: OrderedDict[str, Filter] = OrderedDict()
+        self._by_kind: dict[str, dict[str, Filter]] = {kind: {} for kind in KINDS}
+        # the open block's mini-blocks, kept while log filters exist (receipts without a lookup)
+        self._open_minis: list[MiniBlock] = []
+
+    def methods(self) -> dict[str, Handler]:
+        return {
+            "eth_newFilter": self.eth_new_filter,
+            "eth_newBlockFilter": self.eth_new_block_filter,
+            "eth_newPendingTransactionFilter": self.eth_new_pending_transaction_filter,
+            "eth_getFilterChanges": self.eth_get_filter_changes,
+            "eth_getFilterLogs": self.eth_get_filter_logs,
+            "eth_uninstallFilter": self.eth_uninstall_filter,
+        }
+
+    def filter_count(self, kind: str | None = None) -> int:
+        """Installed filters (expired ones may still count until the next call or prune)."""
+        return len(self._filters) if kind is None else len(self._by_kind[kind])
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def prune(self, now: float | None = None) -> int:
+        """Remove the filters not polled for ``timeout_s``; returns how many were removed."""
+        if now is None:
+            now = self._clock()
+        removed = 0
+        while self._filters:
+            oldest = next(iter(self._filters.values()))
+            if now - oldest.last_poll < self.timeout_s:
+                break
+            self._remove(oldest.id)
+            removed += 1
+            log.debug("filter expired id=%s kind=%s", oldest.id, oldest.kind)
+        return removed
+
+    def _remove(self, filter_id: str) -> Filter | None:
+        f = self._filters.pop(filter_id, None)
+        if f is not None:
+            del self._by_kind[f.kind][filter_id]
+            if f.kind == LOGS and not self._by_kind[LOGS]:
+                self._open_minis = []
+        return f
+
+    def _install(self, f: Filter) -> str:
+        if len(self._filters) >= self.max_filters:
+            raise LimitExceeded(
+                f"too many filters installed (max {self.max_filters}); "
+                "uninstall unused ones with eth_uninstallFilter"
+            )
+        while f.id in self._filters:  # 128 random bits: never in practice
+            f.id = _new_id()
+        self._filters[f.id] = f
+        self._by_kind[f.kind][f.id] = f
+        log.debug("filter installed id=%s kind=%s", f.id, f.kind)
+        return f.id
+
+    def _new_filter(self, kind: str, now: float) -> Filter:
+        return Filter(id=_new_id(), kind=kind, last_poll=now, buffer=deque())
+
+    def _lookup(self, params: list[Any], method: str) -> tuple[Filter, float]:
+        now = self._clock()
+        self.prune(now)
+        filter_id = _parse_id(params, method)
+        f = self._filters.get(filter_id)
+        if f is None:
+            raise FilterNotFound(FILTER_NOT_FOUND)
+        return f, now
+
+    # -- handlers -------------------------------------------------------------------------------
+    def eth_new_filter(self, params: list[Any]) -> str:
+        (obj,) = params_list(params, "eth_newFilter", 1, 1)
+        now = self._clock()
+        self.prune(now)
+        f = self._new_filter(LOGS, now)
+        _parse_criteria(obj, f)
+        return self._install(f)
+
+    def eth_new_block_filter(self, params: list[Any]) -> str:
+        params_list(params, "eth_newBlockFilter", 0, 0)
+        now = self._clock()
+        self.prune(now)
+        return self._install(self._new_filter(BLOCKS, now))
+
+    def eth_new_pending_transaction_filter(self, params: list[Any]) -> str:
+        (full,) = params_list(params, "eth_newPendingTransactionFilter", 0, 1)
+        if full is not None and parse_bool(full, "fullTx"):
+            raise InvalidParams(
+                "eth_newPendingTransactionFilter: full transaction objects are not supported; "
+                "omit the parameter or pass false (use eth_subscribe newPendingTransactions with true)"
+            )
+        now = self._clock()
+        self.prune(now)
+        return self._install(self._new_filter(PENDING, now))
+
+    def eth_get_filter_changes(self, params: list[Any]) -> list[Any]:
+        f, now = self._lookup(params, "eth_getFilterChanges")
+        f.last_poll = now
+        self._filters.move_to_end(f.id)
+        out = list(f.buffer)
+        f.buffer.clear()
+        f.dropped = 0
+        return out
+
+    def eth_get_filter_logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        f, _now = self._lookup(params, "eth_getFilterLogs")
+        if f.kind != LOGS:
+            raise FilterNotFound(FILTER_NOT_FOUND)  # geth: only log filters have logs
+        return self._get_logs(dict(f.criteria))
+
+    def eth_uninstall_filter(self, params: list[Any]) -> bool:
+        filter_id = _parse_id(params, "eth_uninstallFilter")
+        self.prune()
+        removed = self._remove(filter_id) is not None
+        if removed:
+            log.debug("filter uninstalled id=%s", filter_id)
+        return removed
+
+    # -- producer events ------------------------------------------------------------------------
+    def on_mini_block(self, mb: MiniBlock) -> None:
+        """Keep the open block's mini-blocks while log filters exist (their receipts then need no
+        lookup when the block seals)."""
+        if not self._by_kind[LOGS]:
+            self._open_minis = []
+            return
+        if self._open_minis and self._open_minis[-1].block_number != mb.block_number:
+            self._open_minis = []  # a seal was missed: start over (on_block then falls back)
+        self._open_minis.append(mb)
+
+    def on_block(self, block: EvmBlock) -> None:
+        """A sealed EVM block: its hash to block filters, its matching logs to log filters."""
+        self.prune()
+        minis, self._open_minis = self._open_minis, []
+        blocks = self._by_kind[BLOCKS]
+        if blocks:
+            block_hash = d(block.hash)
+            for f in blocks.values():
+                self._push(f, block_hash)
+        if not block.tx_hashes:
+            return
+        targets = [f for f in self._by_kind[LOGS].values() if f.in_range(block.number)]
+        if not targets:
+            return
+        try:
+            receipts = self._receipts_of(block, minis)
+        except Exception:  # a listener must never break block production
+            log.exception(
+                "log filters: cannot read the receipts of block %d; its logs are skipped", block.number
+            )
+            return
+        for receipt in receipts:
+            for i, entry in enumerate(receipt.logs):
+                formatted: dict[str, Any] | None = None
+                for f in targets:
+                    assert f.log_filter is not None
+                    if f.log_filter.matches(entry.address, entry.topics):
+                        if formatted is None:
+                            formatted = format_log(entry, receipt, block.hash, receipt.first_log_index + i)
+                        self._push(f, formatted)
+
+    def on_pending(self, tx_hash: bytes) -> None:
+        """A transaction newly admitted to the pool."""
+        self.prune()
+        pending = self._by_kind[PENDING]
+        if not pending:
+            return
+        item = d(tx_hash)
+        for f in pending.values():
+            self._push(f, item)
+
+    def _receipts_of(self, block: EvmBlock, minis: list[MiniBlock]) -> list[Receipt]:
+        expected = range(block.first_mini_block, block.last_mini_block + 1)
+        if [mb.number for mb in minis] == list(expected) and all(
+            mb.block_number == block.number for mb in minis
+        ):
+            return [r for mb in minis for r in mb.receipts]
+        return [r for r, _raw in self._block_receipts(block)]
+
+    def _push(self, f: Filter, item: Any) -> None:
+        if len(f.buffer) >= self.buffer_size:
+            f.buffer.popleft()
+            f.dropped += 1
+            if f.dropped == 1:
+                log.warning(
+                    "filter not polled fast enough, dropping its oldest entries id=%s kind=%s buffer=%d",
+                    f.id,
+                    f.kind,
+                    self.buffer_size,
+                )
+        f.buffer.append(item)
+
+
+def _new_id() -> str:
+    return "0x" + secrets.token_hex(16)
+
+
+def _parse_id(params: list[Any], method: str) -> str:
+    (filter_id,) = params_list(params, method, 1, 1)
+    if not isinstance(filter_id, str):
+        raise InvalidParams(f"{method}: expected a filter id string, got {type(filter_id).__name__}")
+    return filter_id
+
+
+def _parse_bound(value: Any, name: str) -> int | None:
+    ref = parse_block_ref(value, name)
+    if ref.hash is not None:
+        raise InvalidParams(f"eth_newFilter: invalid {name}: a block hash is not allowed here")
+    if ref.tag is not None:
+        return 0 if ref.tag == "earliest" else None
+    return ref.number
+
+
+def _parse_criteria(obj: Any, f: Filter) -> None:
+    """Validate an ``eth_newFilter`` object and fill the log filter's fields."""
+    if not isinstance(obj, dict):
+        raise InvalidParams("eth_newFilter: filter must be an object")
+    if obj.get("blockHash") is not None:
+        raise InvalidParams("eth_newFilter: blockHash is not allowed in a filter; use eth_getLogs")
+    address = obj.get("address")
+    if address is not None and not isinstance(address, str | list):
+        raise InvalidParams("invalid address: expected an address or an array of addresses")
+    if address == []:
+        address = None  # geth: an empty list matches every address
+    topics = obj.get("topics")
+    if topics is not None and not isinstance(topics, list):
+        raise InvalidParams("invalid topics: expected an array of at most 4 entries")
+    f.log_filter = parse_log_filter({"address": address, "topics": topics})
+    f.from_block = _parse_bound(obj.get("fromBlock"), "fromBlock")
+    f.to_block = _parse_bound(obj.get("toBlock"), "toBlock")
+    if f.from_block is not None and f.to_block is not None and f.from_block > f.to_block:
+        raise InvalidParams("eth_newFilter: invalid block range: fromBlock is after toBlock")
+    criteria = {
+        "fromBlock": obj.get("fromBlock"),
+        "toBlock": obj.get("toBlock"),
+        "address": address,
+        "topics": topics,
+    }
+    f.criteria = {k: v for k, v in criteria.items() if v is not None}
