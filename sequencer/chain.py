@@ -21,6 +21,8 @@ class ReceiptView:
     receipt: Receipt
     block_hash: bytes
     """The EVM block's hash, or ``ZERO_HASH`` while that block is still open."""
+    env: BlockEnv
+    """The EVM block's environment (number, timestamp, base fee...), known when it opened."""
     raw_tx: bytes
 
 
@@ -115,4 +117,4 @@ class Chain:
         receipt = mb.receipts[loc.index_in_mini_block]
         block = self.get_block(loc.block_number)
         block_hash = block.hash if block is not None else ZERO_HASH
-        return ReceiptView(receipt, block_hash, mb.raw_txs[loc.index_in_mini_block])
+        return ReceiptView(receipt, block_hash, mb.block_env, mb.raw_txs[loc.index_in_mini_block])

@@ -258,7 +258,9 @@ class FilterManager:
                     assert f.log_filter is not None
                     if f.log_filter.matches(entry.address, entry.topics):
                         if formatted is None:
-                            formatted = format_log(entry, receipt, block.hash, receipt.first_log_index + i)
+                            formatted = format_log(
+                                entry, receipt, block.hash, receipt.first_log_index + i, block.timestamp
+                            )
                         self._push(f, formatted)
 
     def on_pending(self, tx_hash: bytes) -> None:

@@ -21,6 +21,7 @@ def format_transaction(
     block_number: int | None,
     index: int | None,
     base_fee: int | None,
+    block_timestamp: int | None = None,
 ) -> JSON:
     tx = describe_transaction(raw)
     out: JSON = {
@@ -30,6 +31,7 @@ def format_transaction(
         "blockHash": d(block_hash) if block_hash is not None else None,
         "blockNumber": q(block_number) if block_number is not None else None,
         "transactionIndex": q(index) if index is not None else None,
+        "blockTimestamp": q(block_timestamp) if block_timestamp is not None else None,
         "from": d(tx.sender),
         "to": d(tx.to) if tx.to is not None else None,
         "value": q(tx.value),
@@ -63,13 +65,14 @@ def format_transaction(
     return out
 
 
-def format_log(log: Log, receipt: Receipt, block_hash: bytes, log_index: int) -> JSON:
+def format_log(log: Log, receipt: Receipt, block_hash: bytes, log_index: int, block_timestamp: int) -> JSON:
     return {
         "address": d(log.address),
         "topics": [d(t) for t in log.topics],
         "data": d(log.data),
         "blockNumber": q(receipt.block_number),
         "blockHash": d(block_hash),
+        "blockTimestamp": q(block_timestamp),
         "transactionHash": d(receipt.tx_hash),
         "transactionIndex": q(receipt.tx_index),
         "logIndex": q(log_index),
@@ -77,7 +80,7 @@ def format_log(log: Log, receipt: Receipt, block_hash: bytes, log_index: int) ->
     }
 
 
-def format_receipt(receipt: Receipt, block_hash: bytes) -> JSON:
+def format_receipt(receipt: Receipt, block_hash: bytes, block_timestamp: int) -> JSON:
     return {
         "type": q(receipt.tx_type),
         "transactionHash": d(receipt.tx_hash),
@@ -90,7 +93,7 @@ def format_receipt(receipt: Receipt, block_hash: bytes) -> JSON:
         "gasUsed": q(receipt.gas_used),
         "contractAddress": d(receipt.contract_address) if receipt.contract_address else None,
         "logs": [
-            format_log(log, receipt, block_hash, receipt.first_log_index + i)
+            format_log(log, receipt, block_hash, receipt.first_log_index + i, block_timestamp)
             for i, log in enumerate(receipt.logs)
         ],
         "logsBloom": d(receipt.bloom),
@@ -114,7 +117,7 @@ def format_block(block: EvmBlock, raw_txs: list[bytes], full: bool) -> JSON:
     transactions: list[Any]
     if full:
         transactions = [
-            format_transaction(raw, block.hash, block.number, i, block.base_fee)
+            format_transaction(raw, block.hash, block.number, i, block.base_fee, block.timestamp)
             for i, raw in enumerate(raw_txs)
         ]
     else:

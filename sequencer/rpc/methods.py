@@ -47,7 +47,7 @@ from sequencer.rpc.encoding import (
 )
 from sequencer.rpc.formatting import format_block, format_log, format_receipt, format_transaction
 from sequencer.storage.history import HistoricalState
-from sequencer.types import ZERO_HASH, BlockEnv, EvmBlock
+from sequencer.types import BlockEnv, EvmBlock
 
 if TYPE_CHECKING:
     from sequencer.node import Node
@@ -411,7 +411,7 @@ class EthApi:
             tx = await self._submit(raw)
             view = self.chain.find_receipt(tx.hash)
             if view is not None:
-                return format_receipt(view.receipt, view.block_hash)
+                return format_receipt(view.receipt, view.block_hash, view.env.timestamp)
             if not self.node.pool.is_ready(tx.hash):
                 raise TransactionNotProcessed(
                     "The transaction was added to the mempool but wasn't processed: it waits for a "
@@ -433,8 +433,8 @@ class EthApi:
                 data=d(tx_hash),
             )
         view = self.chain.find_receipt(tx_hash)
-        block_hash = view.block_hash if view is not None else ZERO_HASH
-        return format_receipt(outcome.receipt, block_hash)
+        assert view is not None, "a published receipt is always indexed"
+        return format_receipt(view.receipt, view.block_hash, view.env.timestamp)
 
     def _sync_timeout_ms(self, value: Any) -> int:
         """The client's timeout if valid, else the node default (EIP-7966), capped at the max."""
@@ -459,14 +459,14 @@ class EthApi:
         tx_hash = parse_hash(h, "transaction hash")
         view = self.chain.find_receipt(tx_hash)
         if view is not None:
-            base_fee = (
-                self.chain.open_env.base_fee if view.block_hash == ZERO_HASH and self.chain.open_env else None
-            )
-            if base_fee is None:
-                block = self.chain.get_block(view.receipt.block_number)
-                base_fee = block.base_fee if block else None
+            r = view.receipt
             return format_transaction(
-                view.raw_tx, view.block_hash, view.receipt.block_number, view.receipt.tx_index, base_fee
+                view.raw_tx,
+                view.block_hash,
+                r.block_number,
+                r.tx_index,
+                view.env.base_fee,
+                view.env.timestamp,
             )
         pooled = self.node.pool.get(tx_hash)
         if pooled is not None:
@@ -487,7 +487,7 @@ class EthApi:
         view = self.chain.find_receipt(parse_hash(h, "transaction hash"))
         if view is None:
             return None
-        return format_receipt(view.receipt, view.block_hash)
+        return format_receipt(view.receipt, view.block_hash, view.env.timestamp)
 
     # -- blocks -------------------------------------------------------------------------------
     def _format(self, block: EvmBlock | None, full: bool) -> dict[str, Any] | None:
@@ -529,7 +529,9 @@ class EthApi:
         if block is None or index >= len(block.tx_hashes):
             return None
         raws = [raw for mb in self.chain.block_mini_blocks(block) for raw in mb.raw_txs]
-        return format_transaction(raws[index], block.hash, block.number, index, block.base_fee)
+        return format_transaction(
+            raws[index], block.hash, block.number, index, block.base_fee, block.timestamp
+        )
 
     def eth_get_transaction_by_block_hash_and_index(self, params: list[Any]) -> dict[str, Any] | None:
         h, index = params_list(params, "eth_getTransactionByBlockHashAndIndex", 2, 2)
@@ -549,7 +551,9 @@ class EthApi:
             block = self._resolve_block(parse_block_ref(block_ref, "block"))
         if block is None:
             return None
-        return [format_receipt(r, block.hash) for r, _raw in self.chain.block_receipts(block)]
+        return [
+            format_receipt(r, block.hash, block.timestamp) for r, _raw in self.chain.block_receipts(block)
+        ]
 
     def eth_syncing(self, params: list[Any]) -> bool:
         params_list(params, "eth_syncing", 0, 0)
@@ -605,7 +609,9 @@ class EthApi:
                         continue
                     if not _topics_match(log.topics, topics):
                         continue
-                    out.append(format_log(log, receipt, block.hash, receipt.first_log_index + i))
+                    out.append(
+                        format_log(log, receipt, block.hash, receipt.first_log_index + i, block.timestamp)
+                    )
         return out
 
     @staticmethod

@@ -194,7 +194,10 @@ class SubscriptionHub:
                 for i, entry in enumerate(receipt.logs):
                     if sub.log_filter.matches(entry.address, entry.topics):
                         session.notify(
-                            sub, format_log(entry, receipt, ZERO_HASH, receipt.first_log_index + i)
+                            sub,
+                            format_log(
+                                entry, receipt, ZERO_HASH, receipt.first_log_index + i, mb.block_env.timestamp
+                            ),
                         )
         minis = self._subs("miniBlocks")
         if minis:
@@ -207,10 +210,17 @@ class SubscriptionHub:
                 "parentHash": d(mb.parent_hash),
                 "gasUsed": q(mb.gas_used),
                 "transactions": [
-                    format_transaction(raw, ZERO_HASH, mb.block_number, r.tx_index, mb.block_env.base_fee)
+                    format_transaction(
+                        raw,
+                        ZERO_HASH,
+                        mb.block_number,
+                        r.tx_index,
+                        mb.block_env.base_fee,
+                        mb.block_env.timestamp,
+                    )
                     for raw, r in zip(mb.raw_txs, mb.receipts, strict=True)
                 ],
-                "receipts": [format_receipt(r, ZERO_HASH) for r in mb.receipts],
+                "receipts": [format_receipt(r, ZERO_HASH, mb.block_env.timestamp) for r in mb.receipts],
             }
             for session, sub in minis:
                 session.notify(sub, payload)

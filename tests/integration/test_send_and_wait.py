@@ -71,17 +71,14 @@ def test_a_transaction_waiting_for_a_missing_nonce_answers_code_5(daemon: Daemon
     assert "missing nonce" in error["message"]
 
 
-def test_a_transaction_dropped_at_execution_answers_code_5(daemon: Daemon) -> None:
-    w3 = Web3(Web3.HTTPProvider(daemon.url))
+def test_a_transaction_dropped_at_execution_answers_code_5(daemon_factory: Any) -> None:
+    # slow mini-blocks, so both transactions are pooled before the next one is sealed
+    d: Daemon = daemon_factory("--mini-block-ms", "400")
+    w3 = Web3(Web3.HTTPProvider(d.url))
     poor = Account.create()
     funder = DEV_KEYS[2]
     fee = 21_000 * 10 * GWEI
-    fund = raw_transfer(
-        funder,
-        w3.eth.get_transaction_count(Account.from_key(funder).address, "pending"),
-        poor.address,
-        value=2 * fee + 10,
-    )
+    fund = raw_transfer(funder, 0, poor.address, value=2 * fee + 10)
     assert rpc(w3, "eth_sendRawTransactionSync", [fund])["result"]["status"] == "0x1"
     # both are admitted (each is affordable alone); the first spends what the second needs
     first = raw_transfer(poor.key.hex(), 0, Account.create().address, value=fee)
@@ -90,6 +87,7 @@ def test_a_transaction_dropped_at_execution_answers_code_5(daemon: Daemon) -> No
     error = rpc(w3, "eth_sendRawTransactionSync", [second])["error"]
     assert error["code"] == 5
     assert "insufficient funds" in error["message"]
+    assert error["data"] == "0x" + keccak(bytes.fromhex(second[2:])).hex()
 
 
 def test_an_invalid_transaction_fails_at_once_with_the_standard_error(daemon: Daemon) -> None:

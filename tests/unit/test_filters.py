@@ -273,6 +273,7 @@ def test_log_filter_delivers_each_log_once_at_seal_with_final_block_hash() -> No
         "data": "0x",
         "blockNumber": "0x1",
         "blockHash": h(block.hash),
+        "blockTimestamp": hex(block.timestamp),
         "transactionHash": h(keccak(b"tx 1 1")),
         "transactionIndex": "0x1",
         "logIndex": "0x1",
@@ -386,8 +387,9 @@ def test_log_receipts_from_mini_blocks_or_lookup() -> None:
     assert t.receipt_calls == [2]
     via_lookup = t.changes(fid)
     for a, b in zip(via_minis, via_lookup, strict=True):
-        assert {k: v for k, v in a.items() if k not in ("blockHash", "blockNumber", "transactionHash")} == {
-            k: v for k, v in b.items() if k not in ("blockHash", "blockNumber", "transactionHash")
+        per_block = ("blockHash", "blockNumber", "blockTimestamp", "transactionHash")
+        assert {k: v for k, v in a.items() if k not in per_block} == {
+            k: v for k, v in b.items() if k not in per_block
         }
     # a partial set of mini-blocks (a log filter installed mid-block) falls back to the lookup
     t2 = Harness()
