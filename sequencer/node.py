@@ -30,9 +30,11 @@ from sequencer.mempool.pool import Mempool
 from sequencer.rpc.dispatch import Dispatcher
 from sequencer.rpc.encoding import d
 from sequencer.rpc.filters import FilterManager
+from sequencer.rpc.formatting import format_transaction
 from sequencer.rpc.methods import EthApi
 from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
+from sequencer.rpc.txpool import txpool_methods
 from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.storage.durable import ChainDB
 
@@ -72,8 +74,9 @@ class Node:
         self.producer.on_mini_block(self.filters.on_mini_block)
         self.producer.on_block(self.filters.on_block)
         self._restore_pool()
+        txpool = txpool_methods(self.pool, lambda raw: format_transaction(raw, None, None, None, None))
         self.dispatcher = Dispatcher(
-            {**self.api.methods(), **self.filters.methods()}, max_batch=config.rpc_max_batch
+            {**self.api.methods(), **self.filters.methods(), **txpool}, max_batch=config.rpc_max_batch
         )
         self._accepting = True
         self._started_at = time.time()

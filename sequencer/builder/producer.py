@@ -257,6 +257,12 @@ class BlockProducer:
     # -- mini-blocks --------------------------------------------------------------------------
     async def _seal_mini_block(self) -> bool:
         """Execute and persist one mini-block; returns True when the EVM block is full."""
+        try:
+            return await self._build_mini_block()
+        finally:
+            self.pool.end_seal()
+
+    async def _build_mini_block(self) -> bool:
         executor = self._executor
         chain = self.chain
         assert executor is not None and chain.open_env is not None

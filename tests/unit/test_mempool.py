@@ -345,3 +345,90 @@ def test_drop_keeps_the_nonces_of_earlier_ready_transactions(pool: Mempool, stat
     state.include(tx("alice", 0))
     pool.remove_included([tx("alice", 0)])
     assert names(pool.take(10)) == ["alice1", "alice2"]
+
+
+# -- replacement, caps and eviction ------------------------------------------------------------------
+
+
+@cache
+def priced(who: str, nonce: int, tip: int, max_fee: int) -> SignedTx:
+    signed = Account.from_key(KEYS[who]).sign_transaction(
+        {
+            "type": 2,
+            "chainId": CHAIN_ID,
+            "nonce": nonce,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "gas": 21_000,
+            "to": TO,
+            "value": 1,
+        }
+    )
+    return decode_transaction(bytes(signed.raw_transaction), CHAIN_ID, False)
+
+
+def test_replacement_needs_both_fees_raised_by_ten_percent(pool: Mempool) -> None:
+    pool.add(priced("alice", 0, 100, 1000))
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 109, 1100))  # the tip is only 9% higher
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 110, 1099))  # the fee cap is only 9.9% higher
+    assert pool.add(priced("alice", 0, 110, 1100)) is True  # exactly 10% is enough
+    assert priced("alice", 0, 100, 1000).hash not in pool
+    assert pool.take(5) == [priced("alice", 0, 110, 1100)]
+
+
+def test_a_replaced_ready_transaction_keeps_its_place(pool: Mempool) -> None:
+    pool.add(priced("alice", 0, 100, 1000))
+    pool.add(priced("bob", 0, 100, 1000))
+    pool.add(priced("alice", 0, 200, 2000))
+    assert names(pool.take(5)) == ["alice0", "bob0"]
+
+
+def test_a_transaction_being_sealed_cannot_be_replaced(pool: Mempool) -> None:
+    pool.add(priced("alice", 0, 100, 1000))
+    pool.take(5)
+    with pytest.raises(InvalidTransaction, match="being sealed"):
+        pool.add(priced("alice", 0, 200, 2000))
+    pool.end_seal()
+    assert pool.add(priced("alice", 0, 200, 2000)) is True
+
+
+def test_a_queued_transaction_can_be_replaced(pool: Mempool) -> None:
+    pool.add(priced("alice", 2, 100, 1000))
+    pool.add(priced("alice", 2, 120, 1200))
+    assert pool.queued_count() == 1
+    assert list(pool.queued_transactions()) == [priced("alice", 2, 120, 1200)]
+
+
+def test_the_account_cap_counts_ready_and_queued(state: State) -> None:
+    pool = Mempool(state, account_cap=3)
+    pool.add(tx("alice", 0))
+    pool.add(tx("alice", 1))
+    pool.add(tx("alice", 5))
+    with pytest.raises(InvalidTransaction, match="account limit exceeded"):
+        pool.add(tx("alice", 2))
+    assert pool.add(tx("bob", 0)) is True
+
+
+def test_a_full_pool_evicts_the_cheapest_queued_transaction_for_a_better_one(state: State) -> None:
+    pool = Mempool(state, capacity=3)
+    pool.add(priced("alice", 0, 100, 1000))
+    pool.add(priced("bob", 3, 50, 1000))  # queued, cheapest
+    pool.add(priced("bob", 4, 80, 1000))  # queued, the last of bob's queue: the eviction candidate
+    with pytest.raises(InvalidTransaction, match=r"^txpool is full$"):
+        pool.add(priced("carol", 0, 80, 1000))  # not strictly better than the candidate
+    assert pool.add(priced("carol", 0, 90, 1000)) is True
+    assert priced("bob", 4, 80, 1000).hash not in pool
+    assert priced("bob", 3, 50, 1000).hash in pool, "eviction never opens a nonce gap"
+    assert len(pool) == 3
+
+
+def test_a_full_pool_without_queued_transactions_evicts_a_senders_last_ready_one(state: State) -> None:
+    pool = Mempool(state, capacity=3)
+    pool.add(priced("alice", 0, 100, 1000))
+    pool.add(priced("alice", 1, 10, 1000))
+    pool.add(priced("bob", 0, 50, 1000))
+    assert pool.add(priced("carol", 0, 60, 1000)) is True
+    assert names(pool.take(10)) == ["alice0", "bob0", "carol0"]
+    assert pool.next_nonce(sender("alice")) == 1, "alice's evicted nonce is free again"
