@@ -10,8 +10,8 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from tests import openrpc_schema
 from tests.conftest import DEV_KEYS, Daemon
+from tests.support.openrpc import load_spec
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -119,7 +119,7 @@ async def test_http_and_websocket_answer_every_method_alike(
 
 
 def test_every_answer_matches_the_execution_apis_spec(daemon: Daemon, chain_facts: dict[str, Any]) -> None:
-    """Results validated against ethereum/execution-apis (tests/fixtures/openrpc)."""
+    """Results validated against ethereum/execution-apis (tests/fixtures/execution-apis)."""
     w3 = Web3(Web3.HTTPProvider(daemon.url))
     requests = [
         *calls(chain_facts),
@@ -135,11 +135,11 @@ def test_every_answer_matches_the_execution_apis_spec(daemon: Daemon, chain_fact
     ]
     checked = set()
     for method, params in requests:
-        if method not in openrpc_schema.methods():
+        if method not in load_spec().methods():
             continue
         response = w3.provider.make_request(method, params)  # type: ignore[arg-type]
         assert "result" in response, (method, response)
-        openrpc_schema.validate_result(method, response["result"])
+        load_spec().validate_result(method, response["result"])
         checked.add(method)
     assert len(checked) >= 25, sorted(checked)
     # a freshly sealed mini-block's receipt and transaction (zero blockHash) conform too
@@ -157,12 +157,12 @@ def test_every_answer_matches_the_execution_apis_spec(daemon: Daemon, chain_fact
         }
     ).raw_transaction
     sent = w3.provider.make_request("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])["result"]
-    openrpc_schema.validate_result("eth_sendRawTransaction", sent)
+    load_spec().validate_result("eth_sendRawTransaction", sent)
     receipt = w3.eth.wait_for_transaction_receipt(sent, timeout=10, poll_latency=0.005)
     del receipt
-    openrpc_schema.validate_result(
+    load_spec().validate_result(
         "eth_getTransactionReceipt", w3.provider.make_request("eth_getTransactionReceipt", [sent])["result"]
     )
-    openrpc_schema.validate_result(
+    load_spec().validate_result(
         "eth_getTransactionByHash", w3.provider.make_request("eth_getTransactionByHash", [sent])["result"]
     )
