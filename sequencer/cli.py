@@ -56,6 +56,12 @@ def main() -> None:
     help="JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545].",
 )
 @click.option(
+    "--feed-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
+)
+@click.option(
     "--mini-block-ms",
     default=None,
     type=click.FloatRange(1, 60_000),
@@ -80,6 +86,7 @@ def run(
     data_dir: Path,
     rpc_host: str | None,
     rpc_port: int | None,
+    feed_port: int | None,
     mini_block_ms: float | None,
     evm_block_ms: float | None,
     log_level: str,
@@ -87,7 +94,7 @@ def run(
 ) -> None:
     """Run the sequencer daemon until SIGINT/SIGTERM.
 
-    On start it prints one line, `rpc=http://HOST:PORT`, with the bound address.
+    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`.
 
     \b
     Examples:
@@ -102,6 +109,8 @@ def run(
             overrides["rpc_host"] = rpc_host
         if rpc_port is not None:
             overrides["rpc_port"] = rpc_port
+        if feed_port is not None:
+            overrides["feed_port"] = feed_port
         if mini_block_ms is not None:
             overrides["mini_block_interval_ms"] = mini_block_ms
         if evm_block_ms is not None:
@@ -117,7 +126,8 @@ def run(
         sys.exit(2)
 
     def ready(n: Any) -> None:
-        click.echo(f"rpc={n.rpc_address.url}", err=False)
+        click.echo(f"rpc={n.rpc_address.url}")
+        click.echo(f"feed=ws://{n.feed_address.host}:{n.feed_address.port}")
         sys.stdout.flush()
 
     import uvloop

@@ -60,6 +60,8 @@ class NodeConfig:
     rpc_max_batch: int = 1000
     rpc_max_ws_subscriptions: int = 100
     rpc_max_logs_block_range: int = 10_000
+    feed_host: str = "127.0.0.1"
+    feed_port: int = 8546
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
@@ -179,6 +181,7 @@ _KNOWN_KEYS = {
     "chain.base_fee": {"initial", "floor"},
     "blocks": {"mini_block_interval_ms", "evm_block_interval_ms", "max_txs_per_mini_block"},
     "rpc": {"host", "port", "max_body_bytes", "max_batch", "max_ws_subscriptions", "max_logs_block_range"},
+    "feed": {"host", "port"},
 }
 
 
@@ -195,7 +198,7 @@ def _check_known_keys(data: dict[str, Any]) -> None:
 
 def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> NodeConfig:
     """Validate a decoded TOML document and build a :class:`NodeConfig`."""
-    unknown = set(data) - {"chain", "blocks", "rpc"}
+    unknown = set(data) - {"chain", "blocks", "rpc", "feed"}
     if unknown:
         raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
     _check_known_keys(data)
@@ -254,6 +257,11 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     max_range = _opt(rpc, "max_logs_block_range", "rpc", int, 10_000)
     _in_range(max_range, 1, 10_000_000, "rpc.max_logs_block_range")
 
+    feed = _opt(data, "feed", "<root>", dict, {})
+    feed_host = _opt(feed, "host", "feed", str, "127.0.0.1")
+    feed_port = _opt(feed, "port", "feed", int, 8546)
+    _in_range(feed_port, 0, 65535, "feed.port")
+
     cfg = NodeConfig(
         chain=chain_cfg,
         mini_block_interval_ms=mini_ms,
@@ -265,6 +273,8 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
         rpc_max_batch=max_batch,
         rpc_max_ws_subscriptions=max_subs,
         rpc_max_logs_block_range=max_range,
+        feed_host=feed_host,
+        feed_port=feed_port,
     )
     if overrides:
         from dataclasses import replace

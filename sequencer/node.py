@@ -24,6 +24,7 @@ from sequencer.builder.genesis import load_chain
 from sequencer.builder.producer import BlockProducer
 from sequencer.config import NodeConfig
 from sequencer.errors import NodeUnavailable, SequencerError
+from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.mempool.admission import admit
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
@@ -39,6 +40,28 @@ from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.storage.durable import ChainDB
 
 log = logging.getLogger("sequencer.node")
+
+
+def _bound(site: web.TCPSite) -> BoundAddress:
+    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
+    host, port = sockets[0].getsockname()[:2]
+    return BoundAddress(host, port)
+
+
+def genesis_alloc(config: NodeConfig) -> list[dict[str, Any]]:
+    """The genesis allocation as the feed's genesis message carries it."""
+    return [
+        {
+            "address": d(a.address),
+            "balance": hex(a.balance),
+            "nonce": hex(a.nonce),
+            "code": d(a.code),
+            "storage": [[hex(s), hex(v)] for s, v in a.storage],
+        }
+        for a in config.chain.genesis
+    ]
+
+
 SHUTDOWN_TIMEOUT_S = 10.0
 FORCED_EXIT_CODE = 130
 
@@ -68,6 +91,9 @@ class Node:
         self.producer.on_mini_block(self.waiters.on_mini_block)
         self.producer.on_mini_block(self.hub.on_mini_block)
         self.producer.on_block(self.hub.on_block)
+        self.feed = FeedHub(self.chain, genesis_alloc(config))
+        self.producer.on_mini_block(self.feed.on_mini_block)
+        self.producer.on_block(self.feed.on_block)
         self.producer.on_rejected(lambda tx, reason: self.waiters.on_rejected(tx.hash, reason))
         self.api = EthApi(self, log_range_cap=config.rpc_max_logs_block_range)
         self.filters = FilterManager(self.chain.block_receipts, lambda flt: self.api.eth_get_logs([flt]))
@@ -82,6 +108,7 @@ class Node:
         self._started_at = time.time()
         self._stop = asyncio.Event()
         self.rpc_address: BoundAddress | None = None
+        self.feed_address: BoundAddress | None = None
 
     def _restore_pool(self) -> None:
         """Re-admit journaled transactions that no block includes (they were acknowledged)."""
@@ -158,12 +185,18 @@ class Node:
         await runner.setup()
         site = web.TCPSite(runner, self.config.rpc_host, self.config.rpc_port, reuse_address=True)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
-        host, port = sockets[0].getsockname()[:2]
-        self.rpc_address = BoundAddress(host, port)
+        self.rpc_address = _bound(site)
+        feed_runner = web.AppRunner(make_feed_app(self.feed), access_log=None, handle_signals=False)
+        await feed_runner.setup()
+        feed_site = web.TCPSite(feed_runner, self.config.feed_host, self.config.feed_port, reuse_address=True)
+        await feed_site.start()
+        self.feed_address = _bound(feed_site)
         log.info(
-            "sequencer started rpc=%s chain_id=%d head=%d mini_block_ms=%g evm_block_ms=%g data_dir=%s",
+            "sequencer started rpc=%s feed=ws://%s:%d chain_id=%d head=%d mini_block_ms=%g "
+            "evm_block_ms=%g data_dir=%s",
             self.rpc_address.url,
+            self.feed_address.host,
+            self.feed_address.port,
             self.config.chain.chain_id,
             self.chain.head.number,
             self.config.mini_block_interval_ms,
@@ -182,6 +215,7 @@ class Node:
         finally:
             await self._final_seal()
             await runner.cleanup()
+            await feed_runner.cleanup()
             self.db.close()
             log.info("sequencer stopped head=%d", self.chain.head.number)
 

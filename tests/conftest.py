@@ -47,6 +47,7 @@ class Daemon:
     data_dir: Path
     log_path: Path
     args: list[str] = field(default_factory=list)
+    feed_url: str = ""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -98,6 +99,8 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
         str(data_dir),
         "--rpc-port",
         "0",
+        "--feed-port",
+        "0",
         *extra,
     ]
     with log_path.open("wb") as log_file:
@@ -107,6 +110,7 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
             stderr=log_file,
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_die_with_parent,
         )
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -117,9 +121,9 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
         chunk = proc.stdout.read()
         if chunk:
             buf += chunk
-            m = re.search(rb"rpc=(http://\S+)", buf)
+            m = re.search(rb"rpc=(http://\S+)\s+feed=(ws://\S+)", buf)
             if m:
-                url = m.group(1).decode()
+                url, feed_url = m.group(1).decode(), m.group(2).decode()
                 break
         if proc.poll() is not None:
             break
@@ -129,7 +133,7 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
         proc.wait()
         proc.stdout.close()
         raise AssertionError(f"daemon did not start: {buf!r}\n{log_path.read_text(errors='replace')}")
-    return Daemon(proc, url, data_dir, log_path, args)
+    return Daemon(proc, url, data_dir, log_path, args, feed_url)
 
 
 @pytest.fixture

@@ -117,6 +117,9 @@ def test_a_second_signal_forces_exit_without_losing_anything(tmp_path: Path) -> 
         restarted.stop()
 
 
+CLI = [sys.executable, "-m", "sequencer.cli"]
+
+
 def _last_segment(data: Path) -> Path:
     return sorted((data / "log").glob("*.seg"))[-1]
 
@@ -193,7 +196,7 @@ def test_corruption_in_the_middle_refuses_to_start_and_db_check_names_it(tmp_pat
     segment.write_bytes(bytes(blob))
 
     run = subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", "run", "--data-dir", str(data), "--rpc-port", "0"],
+        [*CLI, "run", "--data-dir", str(data), "--rpc-port", "0", "--feed-port", "0"],
         capture_output=True,
         text=True,
         cwd=ROOT,

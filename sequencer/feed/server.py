@@ -1,0 +1,167 @@
+"""The feed server: a WebSocket endpoint on its own port streaming feed messages (docs/feed.md).
+
+A follower connects to ``ws://HOST:PORT/?from=SEQ`` (default 0, genesis). History is served
+from disk, then the live stream; both are numbered by ``seq`` and the follower sees every
+position exactly once, in order. Each follower has a bounded queue: one that falls too far
+behind is disconnected (close code 4001, reason naming the position to resume from) instead of
+slowing the sequencer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from sequencer.chain import Chain
+from sequencer.feed.wire import block_message, genesis_message, mini_block_message, seq_of_block, seq_of_mini
+from sequencer.types import EvmBlock, MiniBlock
+
+log = logging.getLogger("sequencer.feed")
+DEFAULT_QUEUE = 10_000
+CLOSE_TOO_SLOW = 4001
+
+
+class FeedHub:
+    """History from the chain store plus live events from the producer, per follower."""
+
+    def __init__(
+        self, chain: Chain, genesis_alloc: list[dict[str, Any]], queue_size: int = DEFAULT_QUEUE
+    ) -> None:
+        self.chain = chain
+        self.genesis_alloc = genesis_alloc
+        self.queue_size = queue_size
+        self.followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+
+    # -- live events (producer listeners) -----------------------------------------------------
+    def on_mini_block(self, mb: MiniBlock) -> None:
+        self._publish(mini_block_message(mb))
+
+    def on_block(self, block: EvmBlock) -> None:
+        self._publish(block_message(block))
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        for queue in list(self.followers):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:
+                self.followers.discard(queue)
+                queue.get_nowait()  # make room for the end marker
+                queue.put_nowait(None)
+
+    # -- history ------------------------------------------------------------------------------
+    def _first_block_at_or_after(self, seq: int) -> int:
+        """The smallest block number whose ``seq`` is >= ``seq`` (binary search)."""
+        lo, hi = 0, self.chain.head.number
+        while lo < hi:
+            mid = (lo + hi) // 2
+            block = self.chain.get_block(mid)
+            assert block is not None
+            if seq_of_block(block) >= seq:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    def history(self, start: int) -> Iterator[dict[str, Any]]:
+        """Messages with ``seq >= start`` from the store, up to what is published now."""
+        chain = self.chain
+        if start == 0:
+            genesis = chain.get_block(0)
+            assert genesis is not None
+            yield genesis_message(genesis, self.genesis_alloc)
+        number = max(1, self._first_block_at_or_after(start)) if start <= seq_of_block(chain.head) else None
+        if number is not None:
+            while number <= chain.head.number:
+                block = chain.get_block(number)
+                assert block is not None
+                for mb in chain.block_mini_blocks(block):
+                    message = mini_block_message(mb)
+                    if message["seq"] >= start:
+                        yield message
+                if seq_of_block(block) >= start:
+                    yield block_message(block)
+                number += 1
+        for mb in list(chain.open_minis):
+            message = mini_block_message(mb)
+            if message["seq"] >= start:
+                yield message
+
+    def head_seq(self) -> int:
+        """The position of the newest published event."""
+        mini = self.chain.head_mini
+        return max(seq_of_block(self.chain.head), seq_of_mini(mini) if mini is not None else 0)
+
+
+def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None) -> web.Application:
+    app = web.Application()
+    sockets: set[web.WebSocketResponse] = set()
+
+    async def close_all(_app: web.Application) -> None:
+        for ws in list(sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"sequencer shutting down")
+
+    app.on_shutdown.append(close_all)
+
+    async def follow(request: web.Request) -> web.StreamResponse:
+        try:
+            start = int(request.query.get("from", "0"))
+            if start < 0:
+                raise ValueError
+        except ValueError:
+            return web.json_response({"error": "from must be a non-negative integer position"}, status=400)
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        sockets.add(ws)
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=hub.queue_size)
+        hub.followers.add(queue)  # live first, so nothing published during catch-up is missed
+        if on_follower:
+            on_follower(len(hub.followers))
+        log.info("feed follower connected from=%d followers=%d", start, len(hub.followers))
+        next_seq = start
+        reader = asyncio.create_task(_drain_incoming(ws))
+        try:
+            for message in hub.history(start):
+                await ws.send_str(orjson.dumps(message).decode())
+                next_seq = message["seq"] + 1
+                await asyncio.sleep(0)
+            while True:
+                live = await queue.get()
+                if live is None:
+                    await ws.close(code=CLOSE_TOO_SLOW, message=f"too slow: resume from {next_seq}".encode())
+                    log.warning("feed follower too slow, disconnected resume_from=%d", next_seq)
+                    break
+                if live["seq"] < next_seq:
+                    continue
+                if live["seq"] != next_seq:  # cannot happen unless the queue lost events
+                    await ws.close(code=CLOSE_TOO_SLOW, message=f"gap: resume from {next_seq}".encode())
+                    break
+                await ws.send_str(orjson.dumps(live).decode())
+                next_seq += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            hub.followers.discard(queue)
+            sockets.discard(ws)
+            reader.cancel()
+            if on_follower:
+                on_follower(len(hub.followers))
+        return ws
+
+    async def status(_request: web.Request) -> web.Response:
+        return web.json_response({"version": 1, "headSeq": hub.head_seq(), "followers": len(hub.followers)})
+
+    app.router.add_get("/", follow)
+    app.router.add_get("/status", status)
+    return app
+
+
+async def _drain_incoming(ws: web.WebSocketResponse) -> None:
+    """Followers send nothing; reading keeps pings answered and notices a closed socket."""
+    async for msg in ws:
+        if msg.type == WSMsgType.ERROR:
+            break
