@@ -1,0 +1,143 @@
+"""The ``verifier`` command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+
+import verifier
+from verifier.store import load_progress
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(verifier.__version__, prog_name="verifier")
+def main() -> None:
+    """Follow a sequencer's state-diff feed, re-execute everything, and raise an alarm on any lie.
+
+    \b
+    Examples:
+      verifier run --feed ws://127.0.0.1:8546 --config configs/devnet.toml --data-dir vdata
+      verifier status --data-dir vdata --json
+    """
+
+
+@main.command()
+@click.option("--feed", required=True, help="The sequencer's feed, e.g. ws://127.0.0.1:8546.")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The chain config (TOML) of the chain being verified.",
+)
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The verifier's own state and progress; created if missing.",
+)
+@click.option(
+    "--on-mismatch",
+    type=click.Choice(["halt", "continue"]),
+    default="halt",
+    show_default=True,
+    help="Stop at the first mismatch (exit code 3), or record it and go on.",
+)
+@click.option(
+    "--status-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /status (JSON) and /metrics (Prometheus) on 127.0.0.1; 0 picks a free port.",
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+def run(
+    feed: str, config_path: Path, data_dir: Path, on_mismatch: str, status_port: int | None, log_level: str
+) -> None:
+    """Verify the feed from the verifier's own progress (genesis the first time) and follow it.
+
+    \b
+    Example:
+      verifier run --feed ws://127.0.0.1:8546 --config configs/devnet.toml --data-dir vdata
+    """
+    import asyncio
+    import logging
+
+    logging.basicConfig(
+        level=log_level.upper(),
+        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
+        stream=sys.stderr,
+    )
+    for noisy in ("eth", "trie", "asyncio", "aiohttp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        chain_id = int(tomllib.loads(config_path.read_text())["chain"]["chain_id"])
+    except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
+        click.echo(f"error: {config_path}: cannot read chain.chain_id: {exc}", err=True)
+        sys.exit(2)
+    if not feed.startswith(("ws://", "wss://")):
+        click.echo(f"error: --feed must be a ws:// or wss:// URL, got {feed!r}", err=True)
+        sys.exit(2)
+    from verifier.follower import Verifier
+
+    node = Verifier(feed, chain_id, data_dir, halt_on_mismatch=on_mismatch == "halt", status_port=status_port)
+
+    async def main_task() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, node.stop)
+        task = asyncio.create_task(node.run())
+        while node.status_address is None and status_port is not None and not task.done():
+            await asyncio.sleep(0.01)
+        if node.status_address is not None:
+            click.echo(f"status=http://{node.status_address[0]}:{node.status_address[1]}")
+            sys.stdout.flush()
+        return await task
+
+    sys.exit(asyncio.run(main_task()))
+
+
+@main.command()
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(data_dir: Path, as_json: bool) -> None:
+    """Show a verifier's height, lag, verified counts and verdict (from its data dir).
+
+    \b
+    Example:
+      verifier status --data-dir vdata --json
+    """
+    p = load_progress(data_dir)
+    info = {
+        "height": p.block_number,
+        "blockHash": p.block_hash,
+        "nextSeq": p.next_seq,
+        "verifiedBlocks": p.verified_blocks,
+        "verifiedMiniBlocks": p.verified_mini_blocks,
+        "verifiedTxs": p.verified_txs,
+        "lagBlocks": max(0, p.head_block - p.block_number),
+        "verdict": p.verdict,
+        "mismatches": p.mismatches,
+    }
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        for key, value in info.items():
+            if key != "mismatches":
+                click.echo(f"{key:>20}: {value}")
+        for m in p.mismatches:
+            click.echo(
+                f"{'MISMATCH':>20}: block {m['evm_block']} mini-block {m['mini_block']} tx {m['tx_index']} "
+                f"{m['field']}: claimed {m['claimed']}, recomputed {m['recomputed']}"
+            )
+    sys.exit(0 if p.verdict == "ok" else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

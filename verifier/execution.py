@@ -1,0 +1,216 @@
+"""The verifier's py-evm adapter: the only verifier module that imports py-evm.
+
+Deliberately *not* the sequencer's flat state: the verifier runs py-evm's own trie-backed
+``AccountDB`` (the reference implementation), so a bug in the sequencer's execution path is
+caught by independent code. State roots here are py-evm's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import rlp
+from eth._utils.address import generate_contract_address
+from eth.constants import BLANK_ROOT_HASH
+from eth.db.atomic import AtomicDB
+from eth.db.trie import make_trie_root_and_nodes
+from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.blocks import PragueBlockHeader
+from eth.vm.forks.prague.state import PragueState
+from eth_hash.auto import keccak
+from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.exceptions import ValidationError
+
+_BUILDER = PragueVM.get_transaction_builder()
+
+
+@dataclass(frozen=True, slots=True)
+class Env:
+    number: int
+    timestamp: int
+    parent_hash: bytes
+    base_fee: int
+    gas_limit: int
+    coinbase: bytes
+    prev_randao: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedTx:
+    tx_hash: bytes
+    valid: bool
+    error: str | None
+    status: int
+    gas_used: int
+    cumulative_gas_used: int
+    logs: tuple[tuple[bytes, tuple[bytes, ...], bytes], ...]
+    contract_address: bytes | None
+    encoded_receipt: bytes
+    bloom: int
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    number: int
+    parent_hash: bytes
+    state_root: bytes
+    transactions_root: bytes
+    receipts_root: bytes
+    bloom: int
+    gas_used: int
+    timestamp: int
+    base_fee: int
+    gas_limit: int
+    coinbase: bytes
+    prev_randao: bytes
+
+
+def decode_header(header_rlp: bytes) -> Header:
+    h = rlp.decode(header_rlp, sedes=PragueBlockHeader)
+    return Header(
+        number=h.block_number,
+        parent_hash=h.parent_hash,
+        state_root=h.state_root,
+        transactions_root=h.transaction_root,
+        receipts_root=h.receipt_root,
+        bloom=h.bloom,
+        gas_used=h.gas_used,
+        timestamp=h.timestamp,
+        base_fee=h.base_fee_per_gas or 0,
+        gas_limit=h.gas_limit,
+        coinbase=h.coinbase,
+        prev_randao=h.mix_hash,
+    )
+
+
+def trie_root(items: Sequence[bytes]) -> bytes:
+    """Root of an index-keyed trie (transactions, receipts), via py-evm."""
+
+    class _Item:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def encode(self) -> bytes:
+            return self.data
+
+    root, _ = make_trie_root_and_nodes(tuple(_Item(i) for i in items))  # type: ignore[arg-type]
+    return bytes(root)
+
+
+class Executor:
+    """Executes mini-blocks on py-evm's Prague state over the verifier's own database."""
+
+    def __init__(self, db: AtomicDB, chain_id: int) -> None:
+        self.db = db
+        self.chain_id = chain_id
+
+    def _state(self, root: bytes, env: Env | None = None, prev_hashes: Sequence[bytes] = ()) -> PragueState:
+        env = env or Env(0, 0, b"\x00" * 32, 0, 30_000_000, b"\x00" * 20, b"\x00" * 32)
+        context = ExecutionContext(
+            coinbase=Address(env.coinbase),
+            timestamp=env.timestamp,
+            block_number=BlockNumber(env.number),
+            difficulty=0,
+            mix_hash=Hash32(env.prev_randao),
+            gas_limit=env.gas_limit,
+            prev_hashes=tuple(Hash32(h) for h in prev_hashes),
+            chain_id=self.chain_id,
+            base_fee_per_gas=env.base_fee,
+            excess_blob_gas=0,
+        )
+        return PragueState(self.db, context, Hash32(root))
+
+    def reader(self, root: bytes) -> PragueState:
+        return self._state(root)
+
+    def genesis(self, alloc: Sequence[dict[str, Any]]) -> bytes:
+        state = self._state(BLANK_ROOT_HASH)
+        for entry in alloc:
+            address = Address(bytes.fromhex(entry["address"][2:]))
+            state.set_balance(address, int(entry["balance"], 16))
+            state.set_nonce(address, int(entry["nonce"], 16))
+            code = bytes.fromhex(entry["code"][2:])
+            if code:
+                state.set_code(address, code)
+            for slot, value in entry["storage"]:
+                state.set_storage(address, int(slot, 16), int(value, 16))
+        state.persist()
+        return bytes(state.state_root)
+
+    def execute(
+        self, root: bytes, env: Env, prev_hashes: Sequence[bytes], raw_txs: Sequence[bytes], gas_before: int
+    ) -> tuple[PragueState, list[ExecutedTx]]:
+        """Run the transactions on the state at ``root``; the state is returned *unpersisted*."""
+        state = self._state(root, env, prev_hashes)
+        out: list[ExecutedTx] = []
+        cumulative = gas_before
+        for raw in raw_txs:
+            tx_hash = keccak(raw)
+            try:
+                tx = _BUILDER.decode(raw)
+                state.lock_changes()
+                snapshot = state.snapshot()
+                try:
+                    computation = state.apply_transaction(tx)
+                except ValidationError as exc:
+                    state.revert(snapshot)
+                    out.append(ExecutedTx(tx_hash, False, str(exc), 0, 0, cumulative, (), None, b"", 0))
+                    continue
+                state.commit(snapshot)
+            except Exception as exc:
+                out.append(
+                    ExecutedTx(
+                        tx_hash, False, f"{type(exc).__name__}: {exc}", 0, 0, cumulative, (), None, b"", 0
+                    )
+                )
+                continue
+            receipt = PragueVM.make_receipt(SimpleNamespace(gas_used=cumulative), tx, computation, state)  # type: ignore[arg-type]
+            gas_used = receipt.gas_used - cumulative
+            cumulative = receipt.gas_used
+            logs = tuple(
+                (bytes(a), tuple(t.to_bytes(32, "big") for t in topics), bytes(data))
+                for a, topics, data in computation.get_log_entries()
+            )
+            contract = bytes(generate_contract_address(Address(tx.sender), tx.nonce)) if not tx.to else None
+            out.append(
+                ExecutedTx(
+                    tx_hash,
+                    True,
+                    None,
+                    0 if computation.is_error else 1,
+                    gas_used,
+                    cumulative,
+                    logs,
+                    contract,
+                    receipt.encode(),
+                    receipt.bloom,
+                )
+            )
+        return state, out
+
+    @staticmethod
+    def commit(state: PragueState) -> bytes:
+        state.persist()
+        return bytes(state.state_root)
+
+    def apply_diff(self, root: bytes, diff: Sequence[dict[str, Any]]) -> bytes:
+        """The root after applying a stream's claimed diff (no execution)."""
+        state = self._state(root)
+        for acc in diff:
+            address = Address(bytes.fromhex(acc["address"][2:]))
+            if acc["deleted"]:
+                state.delete_account(address)
+                continue
+            state.touch_account(address)
+            state.set_nonce(address, int(acc["nonce"], 16))
+            state.set_balance(address, int(acc["balance"], 16))
+            if acc.get("code") is not None:
+                state.set_code(address, bytes.fromhex(acc["code"][2:]))
+            for slot, value in acc["storage"]:
+                state.set_storage(address, int(slot, 16), int(value, 16))
+        state.persist()
+        return bytes(state.state_root)

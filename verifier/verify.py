@@ -1,0 +1,293 @@
+"""Checking a feed, message by message (docs/feed.md): re-execute, compare, decide.
+
+Every check that fails produces a :class:`Verdict` naming the EVM block, the mini-block, the
+transaction index (when one is at fault), the field, the claimed and the recomputed value.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from verifier.execution import Env, ExecutedTx, Executor, decode_header, trie_root
+from verifier.store import Progress
+
+MAX_RECENT_HASHES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    seq: int
+    evm_block: int | None
+    mini_block: int | None
+    tx_index: int | None
+    field: str
+    claimed: str
+    recomputed: str
+    detected_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["verdict"] = "mismatch"
+        return out
+
+
+class Mismatch(Exception):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(f"{verdict.field}: claimed {verdict.claimed}, recomputed {verdict.recomputed}")
+        self.verdict = verdict
+
+
+def _h(b: bytes | None) -> str:
+    return "0x" + b.hex() if b is not None else "null"
+
+
+def _int(v: str) -> int:
+    return int(v, 16)
+
+
+def _b(v: str) -> bytes:
+    return bytes.fromhex(v[2:])
+
+
+class Checker:
+    """Verifies a stream of feed messages against its own re-execution."""
+
+    def __init__(self, executor: Executor, progress: Progress) -> None:
+        self.executor = executor
+        self.progress = progress
+        self.root = _b(progress.state_root) if progress.state_root else b""
+        self.last_mini_hash: bytes | None = None
+        self._block_txs: list[bytes] = []
+        self._block_receipts: list[bytes] = []
+        self._block_gas = 0
+        self._block_bloom = 0
+        self._block_minis = 0
+
+    # -- entry point --------------------------------------------------------------------------
+    def check(self, message: dict[str, Any]) -> None:
+        raw_seq = message.get("seq")
+        seq: int = raw_seq if isinstance(raw_seq, int) else -1
+        if message.get("version") != 1:
+            self._fail(seq, None, None, None, "stream.version", str(message.get("version")), "1")
+        if seq != self.progress.next_seq:
+            self._fail(
+                seq,
+                None,
+                None,
+                None,
+                "stream.seq",
+                str(seq),
+                str(self.progress.next_seq),
+            )
+        kind = message.get("type")
+        if kind == "genesis":
+            self._genesis(message["genesis"])
+        elif kind == "miniBlock":
+            self._mini_block(seq, message["miniBlock"])
+        elif kind == "block":
+            self._block(seq, message["block"])
+        else:
+            self._fail(seq, None, None, None, "stream.type", str(kind), "genesis|miniBlock|block")
+        self.progress.next_seq = seq + 1
+
+    def _fail(
+        self,
+        seq: int,
+        block: int | None,
+        mini: int | None,
+        tx: int | None,
+        field: str,
+        claimed: str,
+        recomputed: str,
+    ) -> None:
+        raise Mismatch(Verdict(seq, block, mini, tx, field, claimed, recomputed, time.time()))
+
+    # -- genesis ------------------------------------------------------------------------------
+    def _genesis(self, g: dict[str, Any]) -> None:
+        root = self.executor.genesis(g["alloc"])
+        header_rlp = _b(g["header"])
+        header = decode_header(header_rlp)
+        if keccak(header_rlp) != _b(g["hash"]):
+            self._fail(0, 0, None, None, "genesis.hash", g["hash"], _h(keccak(header_rlp)))
+        if header.state_root != root:
+            self._fail(0, 0, None, None, "genesis.stateRoot", _h(header.state_root), _h(root))
+        self.root = root
+        self.progress.block_number = 0
+        self.progress.block_hash = g["hash"]
+        self.progress.state_root = _h(root)
+        self.progress.recent_hashes = [g["hash"]]
+
+    # -- mini-blocks --------------------------------------------------------------------------
+    def _mini_block(self, seq: int, mb: dict[str, Any]) -> None:
+        number, block = _int(mb["number"]), _int(mb["blockNumber"])
+        env = mb["env"]
+        environment = Env(
+            _int(env["number"]),
+            _int(env["timestamp"]),
+            _b(env["parentHash"]),
+            _int(env["baseFee"]),
+            _int(env["gasLimit"]),
+            _b(env["coinbase"]),
+            _b(env["prevRandao"]),
+        )
+
+        def fail(field: str, claimed: Any, recomputed: Any, tx: int | None = None) -> None:
+            self._fail(seq, block, number, tx, field, str(claimed), str(recomputed))
+
+        if block != self.progress.block_number + 1 or environment.number != block:
+            fail("miniBlock.blockNumber", block, self.progress.block_number + 1)
+        if environment.parent_hash != _b(self.progress.block_hash):
+            fail("miniBlock.env.parentHash", env["parentHash"], self.progress.block_hash)
+        expected_parent = self.last_mini_hash or _b(self.progress.block_hash)
+        if self.last_mini_hash is not None and _b(mb["parentHash"]) != expected_parent:
+            fail("miniBlock.parentHash", mb["parentHash"], _h(expected_parent))
+        raws = [_b(t) for t in mb["transactions"]]
+        receipts = mb["receipts"]
+        if len(receipts) != len(raws):
+            fail("miniBlock.receipts", len(receipts), len(raws))
+        prev_hashes = [_b(h) for h in self.progress.recent_hashes]
+        state, executed = self.executor.execute(self.root, environment, prev_hashes, raws, self._block_gas)
+        tx_offset = len(self._block_txs)
+        for i, (ex, claimed) in enumerate(zip(executed, receipts, strict=False)):
+            self._compare_receipt(fail, i, ex, claimed, tx_offset + i)
+        gas = sum(ex.gas_used for ex in executed)
+        if _int(mb["gasUsed"]) != gas:
+            fail("miniBlock.gasUsed", mb["gasUsed"], hex(gas))
+        self._compare_diff(fail, state, mb["stateDiff"])
+        post_root = self.executor.commit(state)
+        claimed_root = self.executor.apply_diff(self.root, mb["stateDiff"])
+        if claimed_root != post_root:
+            fail("stateDiff.missing", "an incomplete state diff", "changes not listed in the diff")
+        self.root = post_root
+        self._block_txs.extend(raws)
+        self._block_receipts.extend(ex.encoded_receipt for ex in executed)
+        self._block_gas += gas
+        for ex in executed:
+            self._block_bloom |= ex.bloom
+        self._block_minis += 1
+        self.last_mini_hash = _b(mb["hash"])
+        self.progress.verified_mini_blocks += 1
+        self.progress.verified_txs += len(raws)
+        self.progress.last_mini_block_us = _int(mb["timestampUs"])
+
+    @staticmethod
+    def _compare_receipt(fail: Any, i: int, ex: ExecutedTx, claimed: dict[str, Any], index: int) -> None:
+        if claimed["transactionHash"] != _h(ex.tx_hash):
+            fail("receipt.transactionHash", claimed["transactionHash"], _h(ex.tx_hash), i)
+        if not ex.valid:
+            fail("transaction.valid", "included", f"invalid: {ex.error}", i)
+        if _int(claimed["transactionIndex"]) != index:
+            fail("receipt.transactionIndex", claimed["transactionIndex"], hex(index), i)
+        if _int(claimed["status"]) != ex.status:
+            fail("receipt.status", claimed["status"], hex(ex.status), i)
+        if _int(claimed["gasUsed"]) != ex.gas_used:
+            fail("receipt.gasUsed", claimed["gasUsed"], hex(ex.gas_used), i)
+        if _int(claimed["cumulativeGasUsed"]) != ex.cumulative_gas_used:
+            fail("receipt.cumulativeGasUsed", claimed["cumulativeGasUsed"], hex(ex.cumulative_gas_used), i)
+        logs = tuple(
+            (_b(lg["address"]), tuple(_b(t) for t in lg["topics"]), _b(lg["data"])) for lg in claimed["logs"]
+        )
+        if logs != ex.logs:
+            fail(
+                "receipt.logs",
+                claimed["logs"],
+                [(_h(a), [_h(t) for t in ts], _h(d)) for a, ts, d in ex.logs],
+                i,
+            )
+        contract = claimed.get("contractAddress")
+        if (contract and _b(contract)) != (ex.contract_address or None):
+            fail("receipt.contractAddress", contract, _h(ex.contract_address), i)
+
+    def _compare_diff(self, fail: Any, post: Any, diff: list[dict[str, Any]]) -> None:
+        pre: Any = self.executor.reader(self.root)
+        addresses = [acc["address"] for acc in diff]
+        if addresses != sorted(addresses) or len(set(addresses)) != len(addresses):
+            fail("stateDiff.order", addresses, sorted(set(addresses)))
+        for acc in diff:
+            address = _b(acc["address"])
+            where = acc["address"]
+            if acc["deleted"]:
+                if post.account_exists(address):
+                    fail("stateDiff.deleted", f"{where} deleted", f"{where} exists")
+                continue
+            nonce, balance, code_hash = _int(acc["nonce"]), _int(acc["balance"]), _b(acc["codeHash"])
+            if post.get_nonce(address) != nonce:
+                fail("stateDiff.nonce", f"{where}: {nonce}", f"{where}: {post.get_nonce(address)}")
+            if post.get_balance(address) != balance:
+                fail("stateDiff.balance", f"{where}: {balance}", f"{where}: {post.get_balance(address)}")
+            if bytes(post.get_code_hash(address)) != code_hash:
+                fail(
+                    "stateDiff.codeHash",
+                    f"{where}: {_h(code_hash)}",
+                    f"{where}: {_h(post.get_code_hash(address))}",
+                )
+            if acc.get("code") is not None and keccak(_b(acc["code"])) != code_hash:
+                fail("stateDiff.code", f"{where}: code does not hash to codeHash", _h(code_hash))
+            slots = [_int(s) for s, _ in acc["storage"]]
+            if slots != sorted(slots):
+                fail("stateDiff.storage.order", slots, sorted(slots))
+            changed_slot = False
+            for slot_hex, value_hex in acc["storage"]:
+                slot, value = _int(slot_hex), _int(value_hex)
+                actual = post.get_storage(address, slot)
+                if actual != value:
+                    fail(
+                        "stateDiff.storage",
+                        f"{where}[{slot_hex}] = {value_hex}",
+                        f"{where}[{slot_hex}] = {hex(actual)}",
+                    )
+                if pre.get_storage(address, slot) != value:
+                    changed_slot = True
+            unchanged = (
+                pre.account_exists(address)
+                and pre.get_nonce(address) == nonce
+                and pre.get_balance(address) == balance
+                and bytes(pre.get_code_hash(address)) == code_hash
+                and not changed_slot
+            )
+            if unchanged:
+                fail("stateDiff.unchanged", f"{where} listed", f"{where} did not change")
+
+    # -- EVM blocks ---------------------------------------------------------------------------
+    def _block(self, seq: int, b: dict[str, Any]) -> None:
+        number = _int(b["number"])
+        header_rlp = _b(b["header"])
+        header = decode_header(header_rlp)
+
+        def fail(field: str, claimed: Any, recomputed: Any) -> None:
+            self._fail(seq, number, None, None, field, str(claimed), str(recomputed))
+
+        if number != self.progress.block_number + 1 or header.number != number:
+            fail("block.number", number, self.progress.block_number + 1)
+        if keccak(header_rlp) != _b(b["hash"]):
+            fail("block.hash", b["hash"], _h(keccak(header_rlp)))
+        if header.parent_hash != _b(self.progress.block_hash):
+            fail("block.parentHash", _h(header.parent_hash), self.progress.block_hash)
+        if _int(b["miniBlockCount"]) != self._block_minis:
+            fail("block.miniBlockCount", b["miniBlockCount"], hex(self._block_minis))
+        tx_hashes = [_h(keccak(raw)) for raw in self._block_txs]
+        if b["transactions"] != tx_hashes:
+            fail("block.transactions", len(b["transactions"]), len(tx_hashes))
+        tx_root = trie_root(self._block_txs)
+        if header.transactions_root != tx_root:
+            fail("block.transactionsRoot", _h(header.transactions_root), _h(tx_root))
+        receipts_root = trie_root(self._block_receipts)
+        if header.receipts_root != receipts_root:
+            fail("block.receiptsRoot", _h(header.receipts_root), _h(receipts_root))
+        if header.gas_used != self._block_gas:
+            fail("block.gasUsed", header.gas_used, self._block_gas)
+        if header.bloom != self._block_bloom:
+            fail("block.logsBloom", hex(header.bloom), hex(self._block_bloom))
+        if header.state_root != self.root:
+            fail("block.stateRoot", _h(header.state_root), _h(self.root))
+        self.progress.block_number = number
+        self.progress.block_hash = b["hash"]
+        self.progress.state_root = _h(self.root)
+        self.progress.recent_hashes = [b["hash"], *self.progress.recent_hashes][:MAX_RECENT_HASHES]
+        self.progress.verified_blocks += 1
+        self._block_txs, self._block_receipts = [], []
+        self._block_gas = self._block_bloom = self._block_minis = 0
