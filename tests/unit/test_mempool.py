@@ -7,14 +7,19 @@ sender; a queued transaction is promoted as soon as the gap before it fills.
 
 from __future__ import annotations
 
+import random
 from functools import cache
+from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_hash.auto import keccak
 
-from sequencer.errors import InvalidTransaction
+from sequencer.errors import InvalidParams, InvalidTransaction
 from sequencer.execution.transactions import SignedTx, decode_transaction
+from sequencer.mempool import pool as pool_module
 from sequencer.mempool.pool import Mempool
+from sequencer.rpc.txpool import txpool_methods
 
 CHAIN_ID = 1337
 KEYS = {
@@ -22,6 +27,8 @@ KEYS = {
     "bob": "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
     "carol": "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
 }
+EXTRA = [f"extra{i}" for i in range(6)]
+KEYS.update({name: "0x" + keccak(name.encode()).hex() for name in EXTRA})
 TO = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
 
 
@@ -432,3 +439,421 @@ def test_a_full_pool_without_queued_transactions_evicts_a_senders_last_ready_one
     assert pool.add(priced("carol", 0, 60, 1000)) is True
     assert names(pool.take(10)) == ["alice0", "bob0", "carol0"]
     assert pool.next_nonce(sender("alice")) == 1, "alice's evicted nonce is free again"
+
+
+# -- replacement: the exact fee-bump rule ----------------------------------------------------------
+
+
+def test_a_bump_just_under_ten_percent_is_refused(pool: Mempool) -> None:
+    pool.add(priced("alice", 0, 10_000, 100_000))
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 10_999, 110_000))  # tip +9.99%
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 11_000, 109_999))  # fee cap +9.999%
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 20_000, 100_000))  # only the tip is bumped
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 10_000, 200_000))  # only the fee cap is bumped
+    assert pool.add(priced("alice", 0, 11_000, 110_000)) is True
+
+
+def test_a_replacement_must_raise_a_zero_tip(pool: Mempool) -> None:
+    # geth also requires both fees to be strictly higher: 0 * 110% is still 0.
+    pool.add(priced("alice", 0, 0, 1000))
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 0, 2000))
+    assert pool.add(priced("alice", 0, 1, 2000)) is True
+
+
+def test_a_replacement_keeps_its_place_between_other_senders(pool: Mempool) -> None:
+    pool.add(priced("bob", 0, 100, 1000))
+    pool.add(priced("alice", 0, 100, 1000))
+    pool.add(priced("alice", 1, 100, 1000))
+    pool.add(priced("carol", 0, 100, 1000))
+    pool.add(priced("alice", 0, 500, 5000))
+    pool.add(priced("alice", 1, 500, 5000))
+    taken = pool.take(10)
+    assert names(taken) == ["bob0", "alice0", "alice1", "carol0"]
+    assert [t.max_priority_fee_per_gas for t in taken] == [100, 500, 500, 100]
+    assert (len(pool), pool.ready_count()) == (4, 4)
+    assert pool.next_nonce(sender("alice")) == 2
+
+
+def test_the_replaced_transaction_is_forgotten(pool: Mempool) -> None:
+    old, new = priced("alice", 3, 100, 1000), priced("alice", 3, 200, 2000)
+    pool.add(old)
+    pool.add(new)
+    assert old.hash not in pool and pool.get(old.hash) is None
+    assert pool.get(new.hash) is new
+    assert pool.pooled_count(sender("alice")) == 1
+    assert (len(pool), pool.ready_count(), pool.queued_count()) == (1, 0, 1)
+
+
+def test_resubmitting_the_replaced_transaction_is_underpriced(pool: Mempool) -> None:
+    pool.add(priced("alice", 0, 100, 1000))
+    pool.add(priced("alice", 0, 200, 2000))
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 100, 1000))
+
+
+# -- in flight: what the builder is sealing -------------------------------------------------------
+
+
+def test_take_marks_transactions_in_flight_until_released(pool: Mempool) -> None:
+    a0, b0 = priced("alice", 0, 100, 1000), priced("bob", 0, 100, 1000)
+    pool.add(a0)
+    pool.add(b0)
+    assert pool.take(1) == [a0]
+    assert pool.is_in_flight(a0.hash) and not pool.is_in_flight(b0.hash)
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced: .*being sealed"):
+        pool.add(priced("alice", 0, 200, 2000))
+    assert pool.add(priced("bob", 0, 200, 2000)) is True  # not taken: replaceable
+    pool.release([a0])
+    assert not pool.is_in_flight(a0.hash)
+    assert pool.add(priced("alice", 0, 200, 2000)) is True
+
+
+def test_an_underpriced_replacement_of_an_in_flight_transaction_says_underpriced(pool: Mempool) -> None:
+    pool.add(priced("alice", 0, 100, 1000))
+    pool.take(1)
+    with pytest.raises(InvalidTransaction, match=r"^replacement transaction underpriced$"):
+        pool.add(priced("alice", 0, 101, 1010))
+
+
+def test_remove_included_and_drop_clear_the_in_flight_mark(pool: Mempool, state: State) -> None:
+    a0, a1 = priced("alice", 0, 100, 1000), priced("alice", 1, 100, 1000)
+    b0 = priced("bob", 0, 100, 1000)
+    for t in (a0, a1, b0):
+        pool.add(t)
+    assert pool.take(10) == [a0, a1, b0]
+    pool.drop(b0)  # failed in execution
+    assert pool.add(priced("bob", 0, 200, 2000)) is True  # the fix is not in flight
+    state.include(a0)
+    pool.remove_included([a0])
+    assert pool.is_in_flight(a1.hash)  # taken, not sealed: still in flight until end_seal
+    pool.end_seal()
+    assert not pool.is_in_flight(a1.hash)
+    assert pool.add(priced("alice", 1, 200, 2000)) is True
+
+
+def test_a_transaction_in_flight_is_never_evicted(state: State) -> None:
+    pool = Mempool(state, capacity=2)
+    cheap, dear = priced("alice", 0, 10, 1000), priced("bob", 0, 50, 1000)
+    pool.add(cheap)
+    pool.add(dear)
+    pool.take(1)  # cheap is being sealed
+    assert pool.add(priced("carol", 0, 60, 1000)) is True
+    assert cheap.hash in pool and dear.hash not in pool
+    pool.take(10)
+    with pytest.raises(InvalidTransaction, match=r"^txpool is full$"):
+        pool.add(priced("bob", 0, 100, 1000))  # everything is in flight
+    pool.end_seal()
+    assert pool.add(priced("bob", 0, 100, 1000)) is True
+    assert cheap.hash not in pool
+
+
+# -- caps and eviction -----------------------------------------------------------------------------
+
+
+def test_the_default_account_cap_is_500(pool: Mempool) -> None:
+    alice = Account.from_key(KEYS["alice"])
+    for n in range(501):
+        signed = alice.sign_transaction(
+            {
+                "type": 2,
+                "chainId": CHAIN_ID,
+                "nonce": n,
+                "maxFeePerGas": 2 * 10**9,
+                "maxPriorityFeePerGas": 10**9,
+                "gas": 21_000,
+                "to": TO,
+                "value": 1,
+            }
+        )
+        t = decode_transaction(bytes(signed.raw_transaction), CHAIN_ID, False)
+        if n < 500:
+            assert pool.add(t) is True
+        else:
+            with pytest.raises(
+                InvalidTransaction, match=r"^account limit exceeded: 500 pooled transactions$"
+            ):
+                pool.add(t)
+    assert (len(pool), pool.ready_count(), pool.pooled_count(sender("alice"))) == (500, 500, 500)
+    assert pool.next_nonce(sender("alice")) == 500
+    assert pool.add(tx("bob", 0)) is True  # other accounts are not affected
+    pool.add(priced("alice", 499, 2 * 10**9, 4 * 10**9))  # a replacement is not a new transaction
+    assert pool.pooled_count(sender("alice")) == 500
+
+
+def test_the_default_capacity_is_100_000(pool: Mempool) -> None:
+    assert (pool.capacity, pool.account_cap, pool.max_nonce_gap) == (100_000, 500, 64)
+
+
+def test_eviction_takes_the_cheapest_last_queued_transaction_of_all_senders(state: State) -> None:
+    pool = Mempool(state, capacity=5)
+    pool.add(priced("alice", 0, 10, 1000))  # ready, cheapest, but a queued one goes first
+    pool.add(priced("alice", 2, 70, 1000))
+    pool.add(priced("bob", 1, 40, 1000))
+    pool.add(priced("bob", 2, 30, 1000))  # bob's last queued one
+    pool.add(priced("carol", 5, 60, 1000))
+    assert pool.add(priced(EXTRA[0], 0, 31, 1000)) is True
+    assert priced("bob", 2, 30, 1000).hash not in pool
+    assert pool.add(priced(EXTRA[1], 0, 41, 1000)) is True
+    assert priced("bob", 1, 40, 1000).hash not in pool, "bob1 became bob's last queued one"
+    assert pool.queued_count() == 2
+    with pytest.raises(InvalidTransaction, match=r"^txpool is full$"):
+        pool.add(priced(EXTRA[2], 0, 60, 1000))  # carol5 pays as much
+    assert pool.add(priced(EXTRA[2], 0, 61, 1000)) is True
+    assert priced("carol", 5, 60, 1000).hash not in pool
+    assert len(pool) == 5
+
+
+def test_eviction_never_takes_from_the_newcomers_own_sender(state: State) -> None:
+    pool = Mempool(state, capacity=2)
+    pool.add(priced("alice", 3, 1, 1000))
+    pool.add(priced("bob", 0, 50, 1000))
+    # alice's own queued transaction is not a candidate: bob0 is, and it pays more
+    with pytest.raises(InvalidTransaction, match=r"^txpool is full$"):
+        pool.add(priced("alice", 0, 40, 1000))
+    assert pool.add(priced("alice", 0, 60, 1000)) is True
+    assert priced("bob", 0, 50, 1000).hash not in pool
+    assert names(pool.take(10)) == ["alice0"]
+
+
+def test_equal_tips_evict_the_most_recent_arrival(state: State) -> None:
+    pool = Mempool(state, capacity=3)
+    pool.add(priced("alice", 0, 10, 1000))
+    pool.add(priced("bob", 0, 10, 1000))
+    pool.add(priced("carol", 0, 10, 1000))
+    assert pool.add(priced(EXTRA[0], 0, 11, 1000)) is True
+    assert names(pool.take(10)) == ["alice0", "bob0", "extra00"]
+
+
+def test_a_replacement_changes_the_eviction_candidate(state: State) -> None:
+    pool = Mempool(state, capacity=2)
+    pool.add(priced("alice", 0, 10, 1000))
+    pool.add(priced("bob", 0, 20, 1000))
+    pool.add(priced("alice", 0, 30, 3000))  # alice0 is no longer the cheapest
+    assert pool.add(priced("carol", 0, 25, 1000)) is True
+    assert names(pool.take(10)) == ["alice0", "carol0"]
+
+
+def test_evicting_a_ready_transaction_frees_its_nonce(state: State) -> None:
+    pool = Mempool(state, capacity=3)
+    pool.add(priced("alice", 0, 10, 1000))
+    pool.add(priced("alice", 1, 10, 1000))
+    pool.add(priced("bob", 0, 50, 1000))
+    assert pool.add(priced("carol", 0, 60, 1000)) is True  # evicts alice1, alice's last ready
+    assert pool.next_nonce(sender("alice")) == 1
+    assert pool.add(priced(EXTRA[0], 0, 70, 1000)) is True  # evicts alice0, now alice's last
+    assert pool.pooled_count(sender("alice")) == 0
+    assert pool.next_nonce(sender("alice")) == 0
+    assert names(pool.take(10)) == ["bob0", "carol0", "extra00"]
+    pool.end_seal()
+    with pytest.raises(InvalidTransaction, match=r"^txpool is full$"):
+        pool.add(priced("alice", 1, 10, 1000))  # bob0 (50) is the cheapest candidate
+    assert pool.add(priced("alice", 0, 55, 1000)) is True  # ready again at the state nonce
+    assert names(pool.take(10)) == ["carol0", "extra00", "alice0"]
+
+
+def test_evicting_the_last_ready_transaction_clears_the_ready_event(state: State) -> None:
+    pool = Mempool(state, capacity=1)
+    pool.add(priced("alice", 0, 10, 1000))
+    assert pool.ready_event.is_set()
+    assert pool.add(priced("bob", 5, 20, 1000)) is True  # queued; evicts alice0
+    assert (pool.ready_count(), pool.queued_count()) == (0, 1)
+    assert not pool.ready_event.is_set()
+
+
+# -- nonce order from any arrival order ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_twenty_transactions_in_random_order_all_end_ready_in_nonce_order(pool: Mempool, seed: int) -> None:
+    order = list(range(20))
+    random.Random(seed).shuffle(order)
+    for i, n in enumerate(order):
+        assert pool.add(tx("alice", n)) is True
+        assert pool.next_nonce(sender("alice")) == next(k for k in range(21) if k not in order[: i + 1])
+    assert (pool.ready_count(), pool.queued_count()) == (20, 0)
+    assert [t.nonce for t in pool.take(100)] == list(range(20))
+
+
+def test_senders_interleave_by_readiness_not_by_fee(pool: Mempool) -> None:
+    pool.add(priced("alice", 0, 1, 1000))
+    pool.add(priced("bob", 0, 900, 1000))  # a far higher tip does not jump the queue
+    pool.add(priced("carol", 1, 900, 1000))
+    pool.add(priced("alice", 1, 1, 1000))
+    pool.add(priced("carol", 0, 900, 1000))
+    assert names(pool.take(10)) == ["alice0", "bob0", "alice1", "carol0", "carol1"]
+
+
+# -- invariants under a random mix of operations ------------------------------------------------------
+
+
+SENDERS = ["alice", "bob", "carol", *EXTRA[:3]]
+TIPS = [10, 11, 20, 30, 50]
+
+
+def cheap(who: str, nonce: int, tip: int) -> SignedTx:
+    return priced(who, nonce, tip, tip * 10)
+
+
+def check_invariants(pool: Mempool, state: State, pooled: dict[bytes, SignedTx]) -> None:
+    ready, queued = list(pool.ready_transactions()), list(pool.queued_transactions())
+    assert {t.hash: t for t in ready + queued} == pooled
+    assert len(ready) + len(queued) == len(pool) == len(pooled) <= pool.capacity
+    assert (pool.ready_count(), pool.queued_count()) == (len(ready), len(queued))
+    assert pool.ready_event.is_set() == bool(ready)
+    for who in SENDERS:
+        address = sender(who)
+        mine = [t.nonce for t in ready if t.sender == address]
+        expected_next = mine[-1] + 1 if mine else state(address)
+        assert mine == list(range(state(address), expected_next)), "ready: contiguous from the state"
+        waiting = sorted(t.nonce for t in queued if t.sender == address)
+        assert not waiting or waiting[0] > expected_next, "a queued transaction behind no gap"
+        assert pool.next_nonce(address) == expected_next
+        assert pool.pooled_count(address) == len(mine) + len(waiting) <= pool.account_cap
+
+
+def eviction_candidates(pool: Mempool, newcomer: SignedTx) -> list[SignedTx]:
+    """The reference rule, by brute force: each other sender's last queued transaction, else
+    each other sender's last ready one; never one in flight."""
+    for txs in (list(pool.queued_transactions()), list(pool.ready_transactions())):
+        last: dict[bytes, SignedTx] = {}
+        for t in txs:
+            if t.sender != newcomer.sender and (t.sender not in last or t.nonce > last[t.sender].nonce):
+                last[t.sender] = t
+        candidates = [t for t in last.values() if not pool.is_in_flight(t.hash)]
+        if candidates:
+            return candidates
+    return []
+
+
+@pytest.mark.parametrize(("seed", "slack"), [(s, 1024) for s in range(6)] + [(s, 0) for s in range(6, 10)])
+def test_random_operations_keep_every_invariant(
+    state: State, seed: int, slack: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "_HEAP_SLACK", slack)  # 0: the heaps are rebuilt often
+    rng = random.Random(seed)
+    pool = Mempool(state, max_nonce_gap=4, capacity=8, account_cap=5)
+    pooled: dict[bytes, SignedTx] = {}
+    taken: list[SignedTx] = []  # in flight: executed, waiting to become durable
+    included: list[SignedTx] = []
+    evictions = refusals = 0
+    for _ in range(400):
+        op = rng.random()
+        if op < 0.7:
+            who = rng.choice(SENDERS)
+            t = cheap(who, state(sender(who)) + rng.randrange(6), rng.choice(TIPS))
+            before = dict(pooled)
+            full = len(pool) >= pool.capacity
+            candidates = eviction_candidates(pool, t)
+            in_flight = [h for h in before if pool.is_in_flight(h)]
+            try:
+                added = pool.add(t)
+            except InvalidTransaction as exc:
+                assert {x.hash for x in [*pool.ready_transactions(), *pool.queued_transactions()]} == set(
+                    before
+                )
+                if exc.message == "txpool is full":
+                    refusals += 1
+                    assert full
+                    assert all(t.max_priority_fee_per_gas <= c.max_priority_fee_per_gas for c in candidates)
+            else:
+                pooled = {x.hash: x for x in [*pool.ready_transactions(), *pool.queued_transactions()]}
+                gone = [x for h, x in before.items() if h not in pooled]
+                assert added == (t.hash not in before)
+                assert len(gone) <= 1 and all(h in pooled for h in in_flight)
+                if gone and (gone[0].sender, gone[0].nonce) != (t.sender, t.nonce):
+                    evictions += 1
+                    assert full and gone[0] in candidates
+                    cheapest = min(c.max_priority_fee_per_gas for c in candidates)
+                    assert gone[0].max_priority_fee_per_gas == cheapest < t.max_priority_fee_per_gas
+        elif op < 0.8 and not taken:
+            # the producer: take, execute (a few fail), then wait for durability
+            executed: dict[bytes, int] = {}
+            for t in pool.take(rng.randrange(1, 6)):
+                nonce = executed.get(t.sender, state(t.sender))
+                if t.nonce != nonce or rng.random() < 0.15:
+                    pool.drop(t)
+                else:
+                    executed[t.sender] = nonce + 1
+                    included.append(t)
+                taken.append(t)
+            pooled = {x.hash: x for x in [*pool.ready_transactions(), *pool.queued_transactions()]}
+        elif op < 0.9 and taken:
+            state.include(*included)
+            pool.remove_included(included)
+            pool.end_seal()
+            for t in included:
+                pooled.pop(t.hash)
+            taken, included = [], []
+        check_invariants(pool, state, pooled)
+    assert evictions and refusals, "the run exercised eviction"
+
+
+# -- txpool_* (geth's operator views) ----------------------------------------------------------------
+
+
+def fake_format(raw: bytes) -> dict[str, Any]:
+    t = decode_transaction(raw, CHAIN_ID, False)
+    return {"hash": "0x" + t.hash.hex(), "nonce": hex(t.nonce), "blockHash": None}
+
+
+def checksum(who: str) -> str:
+    return str(Account.from_key(KEYS[who]).address)
+
+
+def test_txpool_status_counts_pending_and_queued(pool: Mempool) -> None:
+    methods = txpool_methods(pool, fake_format)
+    assert methods["txpool_status"]([]) == {"pending": "0x0", "queued": "0x0"}
+    pool.add(tx("alice", 0))
+    pool.add(tx("alice", 1))
+    pool.add(tx("bob", 2))
+    assert methods["txpool_status"]([]) == {"pending": "0x2", "queued": "0x1"}
+
+
+def test_txpool_content_groups_by_sender_and_decimal_nonce(pool: Mempool) -> None:
+    for t in (tx("alice", 0), tx("alice", 1), tx("bob", 12), tx("alice", 10)):
+        pool.add(t)
+    content = txpool_methods(pool, fake_format)["txpool_content"]([])
+    alice = {"0": fake_format(tx("alice", 0).raw), "1": fake_format(tx("alice", 1).raw)}
+    assert content == {
+        "pending": {checksum("alice"): alice},
+        "queued": {
+            checksum("alice"): {"10": fake_format(tx("alice", 10).raw)},
+            checksum("bob"): {"12": fake_format(tx("bob", 12).raw)},
+        },
+    }
+
+
+def test_txpool_content_from_one_address(pool: Mempool) -> None:
+    for t in (tx("alice", 0), tx("alice", 3), tx("bob", 0)):
+        pool.add(t)
+    content_from = txpool_methods(pool, fake_format)["txpool_contentFrom"]
+    assert content_from([checksum("alice")]) == {
+        "pending": {"0": fake_format(tx("alice", 0).raw)},
+        "queued": {"3": fake_format(tx("alice", 3).raw)},
+    }
+    assert content_from([checksum("carol").lower()]) == {"pending": {}, "queued": {}}
+    for bad in ([], ["0x1234"], [checksum("alice"), 1]):
+        with pytest.raises(InvalidParams):
+            content_from(bad)
+
+
+def test_txpool_inspect_summarises_like_geth(pool: Mempool) -> None:
+    pool.add(tx("alice", 0, value=7))
+    inspect = txpool_methods(pool, fake_format)["txpool_inspect"]([])
+    line = f"{TO}: 7 wei + 21000 gas \u00d7 {2 * 10**9} wei"
+    assert inspect == {"pending": {checksum("alice"): {"0": line}}, "queued": {}}
+
+
+@pytest.mark.parametrize("method", ["txpool_status", "txpool_content", "txpool_inspect"])
+def test_txpool_methods_take_no_params(pool: Mempool, method: str) -> None:
+    handler = txpool_methods(pool, fake_format)[method]
+    handler([])
+    with pytest.raises(InvalidParams, match="expected 0 params, got 1"):
+        handler(["latest"])
+    with pytest.raises(InvalidParams):
+        handler({"a": 1})  # type: ignore[arg-type]
