@@ -12,9 +12,19 @@ import click
 import sequencer
 from sequencer.config import load_config
 from sequencer.errors import ConfigError, StorageError
+from sequencer.feed.faults import KINDS, DevFault, parse_dev_fault
 from sequencer.logs import LEVELS, setup_logging
 
 DEFAULT_CONFIG = "configs/devnet.toml"
+
+
+def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> DevFault | None:
+    if value is None:
+        return None
+    try:
+        return parse_dev_fault(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,6 +91,15 @@ def main() -> None:
     type=click.Choice(["kv", "json"]),
     help="key=value lines or one JSON object per line.",
 )
+@click.option(
+    "--dev-fault",
+    default=None,
+    metavar="KIND[@N]",
+    callback=_dev_fault_option,
+    help="Devnet fire drill: corrupt one thing on the feed stream only (chain and RPC untouched) in "
+    "the first mini-block (EVM block for state-root) at or after number N (default 0) that has "
+    f"one. KIND: {', '.join(KINDS)}. Refused unless chain.devnet = true.",
+)
 def run(
     config_path: Path,
     data_dir: Path,
@@ -91,6 +110,7 @@ def run(
     evm_block_ms: float | None,
     log_level: str,
     log_format: str,
+    dev_fault: DevFault | None,
 ) -> None:
     """Run the sequencer daemon until SIGINT/SIGTERM.
 
@@ -118,9 +138,13 @@ def run(
         config = replace(config, **overrides)
         if config.evm_block_interval_ms < config.mini_block_interval_ms:
             raise ConfigError("the EVM block interval must not be shorter than the mini-block interval")
+        if dev_fault is not None and not config.chain.devnet:
+            raise ConfigError(
+                "--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)"
+            )
         from sequencer.node import Node
 
-        node = Node(config, data_dir)
+        node = Node(config, data_dir, dev_fault=dev_fault)
     except (ConfigError, StorageError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

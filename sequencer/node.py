@@ -23,7 +23,8 @@ import sequencer
 from sequencer.builder.genesis import load_chain
 from sequencer.builder.producer import BlockProducer
 from sequencer.config import NodeConfig
-from sequencer.errors import NodeUnavailable, SequencerError
+from sequencer.errors import ConfigError, NodeUnavailable, SequencerError
+from sequencer.feed.faults import DevFault, FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.mempool.admission import admit
 from sequencer.mempool.journal import PoolJournal
@@ -77,7 +78,11 @@ class BoundAddress:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
+    def __init__(self, config: NodeConfig, data_dir: str | Path, dev_fault: DevFault | None = None) -> None:
+        if dev_fault is not None and not config.chain.devnet:
+            raise ConfigError(
+                "--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)"
+            )
         self.config = config
         self.data_dir = Path(data_dir)
         self.db = ChainDB(self.data_dir)
@@ -91,7 +96,11 @@ class Node:
         self.producer.on_mini_block(self.waiters.on_mini_block)
         self.producer.on_mini_block(self.hub.on_mini_block)
         self.producer.on_block(self.hub.on_block)
-        self.feed = FeedHub(self.chain, genesis_alloc(config))
+        injector = None
+        if dev_fault is not None:
+            log.warning("dev fault armed kind=%s at=%d", dev_fault.kind, dev_fault.at)
+            injector = FaultInjector(dev_fault)
+        self.feed = FeedHub(self.chain, genesis_alloc(config), injector=injector)
         self.producer.on_mini_block(self.feed.on_mini_block)
         self.producer.on_block(self.feed.on_block)
         self.producer.on_rejected(lambda tx, reason: self.waiters.on_rejected(tx.hash, reason))

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from sequencer.chain import Chain
+from sequencer.feed.faults import FaultInjector
 from sequencer.feed.wire import block_message, genesis_message, mini_block_message, seq_of_block, seq_of_mini
 from sequencer.types import EvmBlock, MiniBlock
 
@@ -30,12 +31,25 @@ class FeedHub:
     """History from the chain store plus live events from the producer, per follower."""
 
     def __init__(
-        self, chain: Chain, genesis_alloc: list[dict[str, Any]], queue_size: int = DEFAULT_QUEUE
+        self,
+        chain: Chain,
+        genesis_alloc: list[dict[str, Any]],
+        queue_size: int = DEFAULT_QUEUE,
+        injector: FaultInjector | None = None,
     ) -> None:
         self.chain = chain
         self.genesis_alloc = genesis_alloc
         self.queue_size = queue_size
         self.followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        # devnet fire drill (--dev-fault): applied to every message, history and live alike
+        self.injector = injector
+        if injector is not None:
+            injector.bind_source(self._raw_history)
+
+    @property
+    def skipped_seq(self) -> int | None:
+        """A position deliberately not sent (``--dev-fault skip-seq``), else None."""
+        return self.injector.skipped_seq if self.injector is not None else None
 
     # -- live events (producer listeners) -----------------------------------------------------
     def on_mini_block(self, mb: MiniBlock) -> None:
@@ -44,7 +58,10 @@ class FeedHub:
     def on_block(self, block: EvmBlock) -> None:
         self._publish(block_message(block))
 
-    def _publish(self, message: dict[str, Any]) -> None:
+    def _publish(self, built: dict[str, Any]) -> None:
+        message = built if self.injector is None else self.injector.apply(built)
+        if message is None:
+            return
         for queue in list(self.followers):
             try:
                 queue.put_nowait(message)
@@ -69,6 +86,15 @@ class FeedHub:
 
     def history(self, start: int) -> Iterator[dict[str, Any]]:
         """Messages with ``seq >= start`` from the store, up to what is published now."""
+        if self.injector is None:
+            yield from self._raw_history(start)
+            return
+        for built in self._raw_history(start):
+            message = self.injector.apply(built)
+            if message is not None:
+                yield message
+
+    def _raw_history(self, start: int) -> Iterator[dict[str, Any]]:
         chain = self.chain
         if start == 0:
             genesis = chain.get_block(0)
@@ -137,6 +163,8 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                     break
                 if live["seq"] < next_seq:
                     continue
+                if live["seq"] > next_seq == hub.skipped_seq:  # a dev fault drill's deliberate gap
+                    next_seq += 1
                 if live["seq"] != next_seq:  # cannot happen unless the queue lost events
                     await ws.close(code=CLOSE_TOO_SLOW, message=f"gap: resume from {next_seq}".encode())
                     break

@@ -1,0 +1,258 @@
+"""Developer fault injection on the feed: the operators' fire drill (``sequencer run --dev-fault``).
+
+A :class:`FaultInjector` corrupts exactly one message of the state-diff feed, so operators can
+check that their verifiers and alerts notice. Only the stream is touched: the chain, the store
+and the JSON-RPC keep the true data. The node refuses it unless the chain config is a devnet.
+
+The target is a pure function of the chain: *the first message at or after number N that
+qualifies for the fault kind* ("number" is the mini-block number for the mini-block kinds, the
+EVM block number for ``state-root``). Every follower, whether it reads that message from
+history or live, and the same process after a restart, sees the same message corrupted in the
+same way. The injector examines messages in seq order as they pass; when a qualifying message
+arrives while earlier positions have not been examined yet (a follower starting from a later
+``from``, or a process started over an existing chain), it first scans those positions from
+``source`` (the hub's uncorrupted history) so an earlier qualifying message is not missed.
+
+Kinds and what they do to the target message (``hash`` fields are left as sent unless noted;
+for mini-blocks that means a verifier recomputing the mini-block hash notices too):
+
+* ``balance``: the first stateDiff entry that is not ``deleted`` gets balance + 1 wei.
+* ``storage``: the first storage slot (of the first non-deleted entry with a non-empty
+  ``storage`` list) gets value + 1 (mod 2**256).
+* ``receipt-gas``: the first receipt's ``gasUsed`` + 1 (``cumulativeGasUsed`` untouched).
+* ``receipt-status``: the first receipt's ``status`` flipped, ``0x1`` <-> ``0x0``.
+* ``log``: the first log (receipt order) gets its ``data`` changed: ``0x`` becomes ``0x01``,
+  otherwise the last byte is XOR-ed with 0x01.
+* ``state-root``: the state root (field 3) inside the block's RLP ``header`` has its last byte
+  XOR-ed with 0x01, and ``hash`` is recomputed as keccak of the new header, so the header stays
+  self-consistent and the fault reads as "state root wrong" (the next block's ``parentHash``
+  still names the true hash).
+* ``drop-tx``: the last transaction and its receipt are removed from the mini-block.
+* ``reorder-tx``: the first two transactions are swapped, and their receipts with them (each
+  receipt keeps its own fields, ``transactionIndex`` included).
+* ``skip-seq``: the first mini-block at or after N is not sent at all, so followers see a gap
+  (and see it again when they reconnect from the missing position).
+
+Qualifying: ``balance`` needs a non-deleted stateDiff entry, ``storage`` a non-empty storage
+list on one, ``receipt-gas``/``receipt-status``/``drop-tx`` at least one transaction, ``log``
+a receipt with a log, ``reorder-tx`` at least two transactions, ``skip-seq`` any mini-block,
+``state-root`` any EVM block (``block`` message; genesis never).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import rlp
+from eth_hash.auto import keccak
+
+log = logging.getLogger("sequencer.feed.faults")
+
+KINDS = (
+    "balance",
+    "storage",
+    "receipt-gas",
+    "receipt-status",
+    "log",
+    "state-root",
+    "drop-tx",
+    "reorder-tx",
+    "skip-seq",
+)
+_SPEC = re.compile(r"([a-z-]+)(?:@([0-9]+))?")
+_WORD = 2**256
+STATE_ROOT_FIELD = 3
+"""Index of the state root in an Ethereum header's RLP list."""
+
+Message = dict[str, Any]
+Source = Callable[[int], Iterable[Message]]
+
+
+@dataclass(frozen=True)
+class DevFault:
+    """One fault to inject: its kind and the number at or after which it hits."""
+
+    kind: str
+    at: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown dev fault kind {self.kind!r}; valid kinds: {', '.join(KINDS)}")
+        if self.at < 0:
+            raise ValueError(f"dev fault number must not be negative, got {self.at}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.at}"
+
+
+def parse_dev_fault(text: str) -> DevFault:
+    """Parse ``KIND`` or ``KIND@N`` (N a non-negative decimal, default 0)."""
+    match = _SPEC.fullmatch(text.strip())
+    if match is None:
+        kind, _, number = text.strip().partition("@")
+        if kind not in KINDS:
+            raise ValueError(f"unknown dev fault kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        raise ValueError(
+            f"bad dev fault number {number!r} in {text!r}: expected KIND@N with N a non-negative "
+            f"decimal; valid kinds: {', '.join(KINDS)}"
+        )
+    kind, number = match.group(1), match.group(2)
+    return DevFault(kind, int(number) if number is not None else 0)
+
+
+def _q(n: int) -> str:
+    return hex(n)
+
+
+def _int(text: str) -> int:
+    return int(text, 16)
+
+
+def _live_accounts(mb: Message) -> list[Message]:
+    return [a for a in mb["stateDiff"] if not a.get("deleted")]
+
+
+def _first_log(mb: Message) -> Message | None:
+    for receipt in mb["receipts"]:
+        if receipt["logs"]:
+            first: Message = receipt["logs"][0]
+            return first
+    return None
+
+
+class FaultInjector:
+    """Corrupts the one target message of a :class:`DevFault`; passes every other one through."""
+
+    def __init__(self, fault: DevFault, source: Source | None = None) -> None:
+        self.fault = fault
+        self.source = source
+        self._target: int | None = None
+        # every position below the frontier has been examined and is not the target; nothing
+        # below ``at`` can qualify (a message's number never exceeds its seq)
+        self._frontier = fault.at
+
+    @property
+    def target_seq(self) -> int | None:
+        """The seq of the corrupted message, once known."""
+        return self._target
+
+    @property
+    def skipped_seq(self) -> int | None:
+        """For ``skip-seq``, the position deliberately not sent (once known), else None."""
+        return self._target if self.fault.kind == "skip-seq" else None
+
+    def bind_source(self, source: Source) -> None:
+        """Where to read uncorrupted messages from a seq on (the feed hub's history)."""
+        if self.source is None:
+            self.source = source
+
+    # -- choosing the target ------------------------------------------------------------------
+    def qualifies(self, message: Message) -> bool:
+        """Whether ``message`` could be the target (ignoring whether an earlier one is)."""
+        kind = self.fault.kind
+        if kind == "state-root":
+            return message.get("type") == "block" and _int(message["block"]["number"]) >= self.fault.at
+        if message.get("type") != "miniBlock":
+            return False
+        mb = message["miniBlock"]
+        if _int(mb["number"]) < self.fault.at:
+            return False
+        if kind == "skip-seq":
+            return True
+        if kind == "balance":
+            return bool(_live_accounts(mb))
+        if kind == "storage":
+            return any(a["storage"] for a in _live_accounts(mb))
+        if kind == "log":
+            return _first_log(mb) is not None
+        if kind == "reorder-tx":
+            return len(mb["transactions"]) >= 2
+        return len(mb["transactions"]) >= 1  # receipt-gas, receipt-status, drop-tx
+
+    def _examine(self, message: Message) -> None:
+        seq: int = message["seq"]
+        if seq < self._frontier:
+            return
+        if not self.qualifies(message):
+            if seq == self._frontier:
+                self._frontier += 1
+            return
+        if seq > self._frontier and self.source is not None:
+            for earlier in self.source(self._frontier):
+                earlier_seq: int = earlier["seq"]
+                if earlier_seq >= seq:
+                    break
+                if earlier_seq < self._frontier:
+                    continue
+                if self.qualifies(earlier):
+                    self._choose(earlier_seq)
+                    return
+                self._frontier = earlier_seq + 1
+        self._choose(seq)
+
+    def _choose(self, seq: int) -> None:
+        self._target = seq
+        self._frontier = seq + 1
+        log.warning("dev fault target chosen kind=%s at=%d seq=%d", self.fault.kind, self.fault.at, seq)
+
+    # -- applying -------------------------------------------------------------------------------
+    def apply(self, message: Message) -> Message | None:
+        """The message to send: ``message`` itself, a corrupted copy, or None to suppress it."""
+        if self._target is None:
+            self._examine(message)
+        if message["seq"] != self._target:
+            return message
+        if self.fault.kind == "skip-seq":
+            return None
+        return self._corrupt(copy.deepcopy(message))
+
+    def _corrupt(self, message: Message) -> Message:
+        kind = self.fault.kind
+        if kind == "state-root":
+            block = message["block"]
+            fields = rlp.decode(bytes.fromhex(block["header"][2:]))
+            root = bytearray(fields[STATE_ROOT_FIELD])
+            root[-1] ^= 0x01
+            fields[STATE_ROOT_FIELD] = bytes(root)
+            header = rlp.encode(fields)
+            block["header"] = "0x" + header.hex()
+            block["hash"] = "0x" + keccak(header).hex()
+            return message
+        mb = message["miniBlock"]
+        if kind == "balance":
+            account = _live_accounts(mb)[0]
+            account["balance"] = _q((_int(account["balance"]) + 1) % _WORD)
+        elif kind == "storage":
+            account = next(a for a in _live_accounts(mb) if a["storage"])
+            slot = account["storage"][0]
+            slot[1] = _q((_int(slot[1]) + 1) % _WORD)
+        elif kind == "receipt-gas":
+            receipt = mb["receipts"][0]
+            receipt["gasUsed"] = _q(_int(receipt["gasUsed"]) + 1)
+        elif kind == "receipt-status":
+            receipt = mb["receipts"][0]
+            receipt["status"] = "0x1" if _int(receipt["status"]) == 0 else "0x0"
+        elif kind == "log":
+            entry = _first_log(mb)
+            assert entry is not None
+            data = bytearray.fromhex(entry["data"][2:])
+            if data:
+                data[-1] ^= 0x01
+            else:
+                data = bytearray(b"\x01")
+            entry["data"] = "0x" + data.hex()
+        elif kind == "drop-tx":
+            del mb["transactions"][-1]
+            del mb["receipts"][-1]
+        elif kind == "reorder-tx":
+            for key in ("transactions", "receipts"):
+                items = mb[key]
+                items[0], items[1] = items[1], items[0]
+        else:  # pragma: no cover - DevFault validates the kind
+            raise AssertionError(kind)
+        return message
