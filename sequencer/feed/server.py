@@ -156,7 +156,12 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 next_seq = message["seq"] + 1
                 await asyncio.sleep(0)
             while True:
-                live = await queue.get()
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():  # the follower went away (or the server is closing it)
+                    getter.cancel()
+                    break
+                live = getter.result()
                 if live is None:
                     await ws.close(code=CLOSE_TOO_SLOW, message=f"too slow: resume from {next_seq}".encode())
                     log.warning("feed follower too slow, disconnected resume_from=%d", next_seq)
@@ -181,7 +186,14 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
         return ws
 
     async def status(_request: web.Request) -> web.Response:
-        return web.json_response({"version": 1, "headSeq": hub.head_seq(), "followers": len(hub.followers)})
+        return web.json_response(
+            {
+                "version": 1,
+                "headSeq": hub.head_seq(),
+                "headBlock": hub.chain.head.number,
+                "followers": len(hub.followers),
+            }
+        )
 
     app.router.add_get("/", follow)
     app.router.add_get("/status", status)
