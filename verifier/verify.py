@@ -178,10 +178,10 @@ class Checker:
     def _compare_receipt(fail: Any, i: int, ex: ExecutedTx, claimed: dict[str, Any], index: int) -> None:
         if claimed["transactionHash"] != _h(ex.tx_hash):
             fail("receipt.transactionHash", claimed["transactionHash"], _h(ex.tx_hash), i)
-        if not ex.valid:
-            fail("transaction.valid", "included", f"invalid: {ex.error}", i)
         if _int(claimed["transactionIndex"]) != index:
             fail("receipt.transactionIndex", claimed["transactionIndex"], hex(index), i)
+        if not ex.valid:
+            fail("transaction.valid", "included", f"invalid: {ex.error}", i)
         if _int(claimed["status"]) != ex.status:
             fail("receipt.status", claimed["status"], hex(ex.status), i)
         if _int(claimed["gasUsed"]) != ex.gas_used:

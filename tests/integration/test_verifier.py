@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from eth_account import Account
 from web3 import Web3
@@ -230,3 +231,112 @@ def test_a_late_verifier_catches_up_from_genesis_over_2000_blocks(
         assert v.stop() == 0
     finally:
         d.stop()
+
+
+EXPECTED_VERDICTS = {
+    # kind: (field, mini-block number or None, tx index or None, block-level?)
+    "balance": ("stateDiff.balance", 1, None),
+    "storage": ("stateDiff.storage", 2, None),
+    "receipt-gas": ("receipt.gasUsed", 1, 0),
+    "receipt-status": ("receipt.status", 1, 0),
+    "log": ("receipt.logs", 2, 0),
+    "drop-tx": ("miniBlock.gasUsed", 1, None),
+    "reorder-tx": ("receipt.transactionIndex", 2, 0),
+    "skip-seq": ("stream.seq", None, None),
+    "state-root": ("block.stateRoot", None, None),
+}
+
+
+def fire_drill_workload(w3: Web3) -> tuple[dict[int, float], dict[int, int]]:
+    """mini-block 0: a deployment; 1: one transfer; 2: an event-emitting storage write and a
+    transfer together. Returns when each mini-block was known sealed (epoch seconds) and the
+    EVM block each belongs to."""
+    key = DEV_KEYS[0]
+    acct = Account.from_key(key)
+    art = load_artifact("Reverter")
+    nonce = 0
+
+    def raw(**fields: Any) -> str:
+        nonlocal nonce
+        tx = {
+            "chainId": CHAIN_ID,
+            "nonce": nonce,
+            "gas": 21_000,
+            "maxFeePerGas": 10 * GWEI,
+            "maxPriorityFeePerGas": 0,
+            "type": 2,
+            "value": 0,
+            **fields,
+        }
+        nonce += 1
+        return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
+
+    sealed: dict[int, float] = {}
+    owner: dict[int, int] = {}
+    deploy = w3.provider.make_request(
+        "eth_sendRawTransactionSync", [raw(data=art["bytecode"], gas=1_000_000)]
+    )
+    sealed[0], owner[0] = time.time(), int(deploy["result"]["blockNumber"], 16)
+    contract = w3.eth.contract(
+        address=Web3.to_checksum_address(deploy["result"]["contractAddress"]), abi=art["abi"]
+    )
+    transfer = w3.provider.make_request(
+        "eth_sendRawTransactionSync", [raw(to=Account.create().address, value=5)]
+    )
+    sealed[1], owner[1] = time.time(), int(transfer["result"]["blockNumber"], 16)
+    # right after a seal: the next mini-block is an interval away, so both land in it
+    batch = [
+        (
+            "eth_sendRawTransaction",
+            [raw(to=contract.address, data=contract.encode_abi("increment", []), gas=100_000)],
+        ),
+        ("eth_sendRawTransaction", [raw(to=Account.create().address, value=6)]),
+    ]
+    hashes = [a["result"] for a in w3.provider.make_batch_request(batch)]
+    receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=10, poll_latency=0.005) for h in hashes]
+    sealed[2], owner[2] = time.time(), receipts[0]["blockNumber"]
+    assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
+    return sealed, owner
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_VERDICTS))
+def test_the_fire_drill_is_caught_naming_block_transaction_and_field(
+    daemon_factory: Any, tmp_path: Path, kind: str
+) -> None:
+    d: Daemon = daemon_factory("--evm-block-ms", "400", "--mini-block-ms", "150", "--dev-fault", f"{kind}@1")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    v = start_verifier(d.feed_url, tmp_path / "v")
+    sealed, owner = fire_drill_workload(w3)
+    block_sealed_at = None
+    deadline = time.monotonic() + 10
+    while True:
+        if block_sealed_at is None and w3.eth.block_number >= 1:
+            block_sealed_at = time.time()
+        if v.proc.poll() is not None:
+            break
+        assert time.monotonic() < deadline, f"no verdict for {kind}\n{v.log()}"
+        time.sleep(0.02)
+    assert v.proc.returncode == 3, v.log()
+    v.stop()
+    (verdict,) = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "verifier.cli", "status", "--data-dir", str(v.data_dir), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=30,
+        ).stdout
+    )["mismatches"]
+    field, mini, tx = EXPECTED_VERDICTS[kind]
+    assert verdict["field"] == field, verdict
+    assert verdict["tx_index"] == tx, verdict
+    if kind == "state-root":
+        assert verdict["evm_block"] == 1
+        assert block_sealed_at is not None and verdict["detected_at"] - block_sealed_at < 1.0
+    elif kind == "skip-seq":
+        assert int(verdict["claimed"]) == int(verdict["recomputed"]) + 1, "the gap is named"
+    else:
+        assert verdict["mini_block"] == mini, verdict
+        assert verdict["evm_block"] == owner[mini], verdict
+        assert verdict["detected_at"] - sealed[mini] < 1.0, (verdict, sealed)
+    assert f'"field": "{field}"' in v.log(), "the verdict is one machine-readable log line"
