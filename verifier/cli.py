@@ -55,10 +55,29 @@ def main() -> None:
     help="Serve /status (JSON) and /metrics (Prometheus) on 127.0.0.1; 0 picks a free port.",
 )
 @click.option(
+    "--shard",
+    default="0/1",
+    show_default=True,
+    metavar="I/N",
+    help="Re-execute only mini-blocks whose number mod N is I; N processes split the work.",
+)
+@click.option(
+    "--replica",
+    is_flag=True,
+    help="Apply state diffs without re-executing (still checks block roots); answers reads on --status-port.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def run(
-    feed: str, config_path: Path, data_dir: Path, on_mismatch: str, status_port: int | None, log_level: str
+    feed: str,
+    config_path: Path,
+    data_dir: Path,
+    on_mismatch: str,
+    status_port: int | None,
+    shard: str,
+    replica: bool,
+    log_level: str,
 ) -> None:
     """Verify the feed from the verifier's own progress (genesis the first time) and follow it.
 
@@ -84,9 +103,25 @@ def run(
     if not feed.startswith(("ws://", "wss://")):
         click.echo(f"error: --feed must be a ws:// or wss:// URL, got {feed!r}", err=True)
         sys.exit(2)
+    try:
+        index_text, count_text = shard.split("/")
+        shard_spec = (int(index_text), int(count_text))
+        if not 0 <= shard_spec[0] < shard_spec[1]:
+            raise ValueError
+    except ValueError:
+        click.echo(f"error: --shard must be I/N with 0 <= I < N, got {shard!r}", err=True)
+        sys.exit(2)
     from verifier.follower import Verifier
 
-    node = Verifier(feed, chain_id, data_dir, halt_on_mismatch=on_mismatch == "halt", status_port=status_port)
+    node = Verifier(
+        feed,
+        chain_id,
+        data_dir,
+        halt_on_mismatch=on_mismatch == "halt",
+        status_port=status_port,
+        shard=shard_spec,
+        replica=replica,
+    )
 
     async def main_task() -> int:
         loop = asyncio.get_running_loop()

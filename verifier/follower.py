@@ -55,13 +55,18 @@ class Verifier:
         data_dir: Path,
         halt_on_mismatch: bool = True,
         status_port: int | None = None,
+        shard: tuple[int, int] = (0, 1),
+        replica: bool = False,
     ) -> None:
         self.feed = feed.rstrip("/")
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.db, self._raw = open_state_db(data_dir)
         self.progress = load_progress(data_dir)
-        self.checker = Checker(Executor(self.db, chain_id), self.progress)
+        self.executor = Executor(self.db, chain_id)
+        self.checker = Checker(self.executor, self.progress, shard=shard, replica=replica)
+        self.shard = shard
+        self.replica = replica
         self.halt_on_mismatch = halt_on_mismatch
         self.status_port = status_port
         self.metrics = Metrics()
@@ -76,6 +81,7 @@ class Verifier:
     def status(self) -> dict[str, Any]:
         p = self.progress
         return {
+            "mode": "replica" if self.replica else f"shard {self.shard[0]}/{self.shard[1]}",
             "height": p.block_number,
             "nextSeq": p.next_seq,
             "verifiedBlocks": p.verified_blocks,
@@ -183,6 +189,40 @@ class Verifier:
         self.progress.updated_at = time.time()
         save_progress(self.data_dir, self.progress)
 
+    def answer_read(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Minimal JSON-RPC reads on the last verified state (for replicas): eth_blockNumber,
+        eth_getBalance, eth_getTransactionCount, eth_getCode, eth_getStorageAt."""
+        rid, method, params = request.get("id"), request.get("method"), request.get("params") or []
+        try:
+            state: Any = self.executor.reader(bytes.fromhex(self.progress.state_root[2:]))
+            if method == "eth_blockNumber":
+                result: Any = hex(self.progress.block_number)
+            elif method in ("eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt"):
+                address = bytes.fromhex(params[0][2:])
+                if len(address) != 20:
+                    raise ValueError("address must be 20 bytes")
+                if method == "eth_getBalance":
+                    result = hex(state.get_balance(address))
+                elif method == "eth_getTransactionCount":
+                    result = hex(state.get_nonce(address))
+                elif method == "eth_getCode":
+                    result = "0x" + bytes(state.get_code(address)).hex()
+                else:
+                    result = "0x" + state.get_storage(address, int(params[1], 16)).to_bytes(32, "big").hex()
+            else:
+                return {
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "error": {"code": -32601, "message": f"{method} is not served"},
+                }
+        except (ValueError, IndexError, TypeError) as exc:
+            return {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "error": {"code": -32602, "message": f"invalid params: {exc}"},
+            }
+        return {"jsonrpc": "2.0", "id": rid, "result": result}
+
     async def _serve_status(self) -> web.AppRunner | None:
         if self.status_port is None:
             return None
@@ -194,7 +234,11 @@ class Verifier:
         async def metrics(_request: web.Request) -> web.Response:
             return web.Response(body=generate_latest(self.metrics.registry), content_type="text/plain")
 
+        async def rpc(request: web.Request) -> web.Response:
+            return web.json_response(self.answer_read(await request.json()))
+
         app.router.add_get("/status", status)
+        app.router.add_post("/", rpc)
         app.router.add_get("/metrics", metrics)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

@@ -340,3 +340,69 @@ def test_the_fire_drill_is_caught_naming_block_transaction_and_field(
         assert verdict["evm_block"] == owner[mini], verdict
         assert verdict["detected_at"] - sealed[mini] < 1.0, (verdict, sealed)
     assert f'"field": "{field}"' in v.log(), "the verdict is one machine-readable log line"
+
+
+def test_two_shards_split_the_work_and_together_verify_everything(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    d: Daemon = daemon_factory("--evm-block-ms", "200")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    shards = [start_verifier(d.feed_url, tmp_path / f"s{i}", "--shard", f"{i}/2") for i in range(2)]
+    try:
+        send_load(w3, rounds=6)
+        time.sleep(0.5)
+        head = w3.eth.block_number
+        total = sum(len(w3.eth.get_block(n)["transactions"]) for n in range(head + 1))
+        for s in shards:
+            wait_until(lambda s=s: s.status()["height"] >= head, 30, "a shard to reach the head")
+        statuses = [s.status() for s in shards]
+        assert all(st["verdict"] == "ok" for st in statuses)
+        assert [st["mode"] for st in statuses] == ["shard 0/2", "shard 1/2"]
+        executed = [st["verifiedTxs"] for st in statuses]
+        assert all(0 < n < total for n in executed), executed
+        assert sum(executed) == total, "every transaction re-executed by exactly one shard"
+    finally:
+        for s in shards:
+            assert s.stop() == 0, s.log()
+
+
+def test_the_shard_that_owns_a_mini_block_catches_its_fault(daemon_factory: Any, tmp_path: Path) -> None:
+    d: Daemon = daemon_factory(
+        "--evm-block-ms", "400", "--mini-block-ms", "150", "--dev-fault", "receipt-gas@1"
+    )
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    owner = start_verifier(d.feed_url, tmp_path / "owner", "--shard", "1/2")
+    fire_drill_workload(w3)
+    wait_until(lambda: owner.proc.poll() is not None, 10, "the owning shard's verdict")
+    assert owner.proc.returncode == 3
+    verdict = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "verifier.cli", "status", "--data-dir", str(owner.data_dir), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=30,
+        ).stdout
+    )["mismatches"][0]
+    assert (verdict["field"], verdict["mini_block"], verdict["tx_index"]) == ("receipt.gasUsed", 1, 0)
+    owner.stop()
+
+
+def test_a_replica_follows_without_executing_and_answers_reads(daemon_factory: Any, tmp_path: Path) -> None:
+    d: Daemon = daemon_factory("--evm-block-ms", "200")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    replica = start_verifier(d.feed_url, tmp_path / "replica", "--replica")
+    try:
+        send_load(w3, rounds=3)
+        time.sleep(0.5)
+        head = w3.eth.block_number
+        wait_until(lambda: replica.status()["height"] >= head, 30, "the replica to reach the head")
+        status = replica.status()
+        assert status["mode"] == "replica" and status["verdict"] == "ok" and status["verifiedTxs"] == 0
+        reader = Web3(Web3.HTTPProvider(replica.status_url))
+        for key in DEV_KEYS[:4]:
+            address = Account.from_key(key).address
+            assert reader.eth.get_balance(address) == w3.eth.get_balance(address, head)
+            assert reader.eth.get_transaction_count(address) == w3.eth.get_transaction_count(address, head)
+    finally:
+        assert replica.stop() == 0, replica.log()
