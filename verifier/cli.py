@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def status(data_dir: Path, as_json: bool) -> None:
         "verifiedMiniBlocks": p.verified_mini_blocks,
         "verifiedTxs": p.verified_txs,
         "lagBlocks": max(0, p.head_block - p.block_number),
+        "lagMs": _age_ms(p.last_mini_block_us),
         "verdict": p.verdict,
         "mismatches": p.mismatches,
     }
@@ -172,6 +174,11 @@ def status(data_dir: Path, as_json: bool) -> None:
                 f"{m['field']}: claimed {m['claimed']}, recomputed {m['recomputed']}"
             )
     sys.exit(0 if p.verdict == "ok" else 1)
+
+
+def _age_ms(timestamp_us: int) -> int | None:
+    """Milliseconds since the newest verified mini-block was sealed (None before the first)."""
+    return max(0, int(time.time() * 1000 - timestamp_us / 1000)) if timestamp_us else None
 
 
 if __name__ == "__main__":  # pragma: no cover
