@@ -127,6 +127,10 @@ class Executor:
     def reader(self, root: bytes) -> PragueState:
         return self._state(root)
 
+    def block_state(self, root: bytes, env: Env, prev_hashes: Sequence[bytes]) -> PragueState:
+        """A state for one EVM block: mini-blocks run on it in turn; roots only at the end."""
+        return self._state(root, env, prev_hashes)
+
     def genesis(self, alloc: Sequence[dict[str, Any]]) -> bytes:
         state = self._state(BLANK_ROOT_HASH)
         for entry in alloc:
@@ -141,11 +145,8 @@ class Executor:
         state.persist()
         return bytes(state.state_root)
 
-    def execute(
-        self, root: bytes, env: Env, prev_hashes: Sequence[bytes], raw_txs: Sequence[bytes], gas_before: int
-    ) -> tuple[PragueState, list[ExecutedTx]]:
-        """Run the transactions on the state at ``root``; the state is returned *unpersisted*."""
-        state = self._state(root, env, prev_hashes)
+    def execute(self, state: PragueState, raw_txs: Sequence[bytes], gas_before: int) -> list[ExecutedTx]:
+        """Run the transactions on ``state`` (a block state), in order."""
         out: list[ExecutedTx] = []
         cumulative = gas_before
         for raw in raw_txs:
@@ -190,16 +191,16 @@ class Executor:
                     receipt.bloom,
                 )
             )
-        return state, out
+        return out
 
     @staticmethod
     def commit(state: PragueState) -> bytes:
         state.persist()
         return bytes(state.state_root)
 
-    def apply_diff(self, root: bytes, diff: Sequence[dict[str, Any]]) -> bytes:
-        """The root after applying a stream's claimed diff (no execution)."""
-        state = self._state(root)
+    @staticmethod
+    def apply_diff(state: PragueState, diff: Sequence[dict[str, Any]]) -> None:
+        """Apply a stream's claimed diff to ``state`` (no execution)."""
         for acc in diff:
             address = Address(bytes.fromhex(acc["address"][2:]))
             if acc["deleted"]:
@@ -212,5 +213,8 @@ class Executor:
                 state.set_code(address, bytes.fromhex(acc["code"][2:]))
             for slot, value in acc["storage"]:
                 state.set_storage(address, int(slot, 16), int(value, 16))
-        state.persist()
-        return bytes(state.state_root)
+        state.lock_changes()
+
+    @staticmethod
+    def root_of(state: PragueState) -> bytes:
+        return bytes(state.make_state_root())

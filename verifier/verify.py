@@ -89,6 +89,8 @@ class Checker:
         self._block_gas = 0
         self._block_bloom = 0
         self._block_minis = 0
+        self._state: Any = None  # the open EVM block's re-executed state
+        self._claimed: Any = None  # the same block with the stream's claimed diffs applied
 
     # -- entry point --------------------------------------------------------------------------
     def check(self, message: dict[str, Any]) -> None:
@@ -172,8 +174,12 @@ class Checker:
         receipts = mb["receipts"]
         if len(receipts) != len(raws):
             fail("miniBlock.receipts", len(receipts), len(raws))
+        if self._state is None:
+            prev_hashes = [_b(h) for h in self.progress.recent_hashes]
+            self._state = self.executor.block_state(self.root, environment, prev_hashes)
+            self._claimed = self.executor.block_state(self.root, environment, prev_hashes)
         if self.executes(number):
-            gas, encoded, bloom = self._execute_and_compare(fail, environment, raws, receipts, mb)
+            gas, encoded, bloom = self._execute_and_compare(fail, raws, receipts, mb)
             self.progress.verified_txs += len(raws)
         else:
             gas, encoded, bloom = self._trust_claims(fail, receipts, mb)
@@ -191,27 +197,18 @@ class Checker:
         return not self.replica and number % self.shard_count == self.shard_index
 
     def _execute_and_compare(
-        self,
-        fail: Any,
-        environment: Env,
-        raws: list[bytes],
-        receipts: list[dict[str, Any]],
-        mb: dict[str, Any],
+        self, fail: Any, raws: list[bytes], receipts: list[dict[str, Any]], mb: dict[str, Any]
     ) -> tuple[int, list[bytes], int]:
-        prev_hashes = [_b(h) for h in self.progress.recent_hashes]
-        state, executed = self.executor.execute(self.root, environment, prev_hashes, raws, self._block_gas)
+        pre = self._pre_values(mb["stateDiff"])
+        executed = self.executor.execute(self._state, raws, self._block_gas)
         tx_offset = len(self._block_txs)
         for i, (ex, claimed) in enumerate(zip(executed, receipts, strict=False)):
             self._compare_receipt(fail, i, ex, claimed, tx_offset + i)
         gas = sum(ex.gas_used for ex in executed)
         if _int(mb["gasUsed"]) != gas:
             fail("miniBlock.gasUsed", mb["gasUsed"], hex(gas))
-        self._compare_diff(fail, state, mb["stateDiff"])
-        post_root = self.executor.commit(state)
-        claimed_root = self.executor.apply_diff(self.root, mb["stateDiff"])
-        if claimed_root != post_root:
-            fail("stateDiff.missing", "an incomplete state diff", "changes not listed in the diff")
-        self.root = post_root
+        self._compare_diff(fail, self._state, pre, mb["stateDiff"])
+        self.executor.apply_diff(self._claimed, mb["stateDiff"])
         bloom = 0
         for ex in executed:
             bloom |= ex.bloom
@@ -231,8 +228,27 @@ class Checker:
             receipt_bytes, receipt_bloom = encode_claimed_receipt(r)
             encoded.append(receipt_bytes)
             bloom |= receipt_bloom
-        self.root = self.executor.apply_diff(self.root, mb["stateDiff"])
+        self.executor.apply_diff(self._state, mb["stateDiff"])
+        self.executor.apply_diff(self._claimed, mb["stateDiff"])
         return gas, encoded, bloom
+
+    def _pre_values(
+        self, diff: list[dict[str, Any]]
+    ) -> dict[bytes, tuple[bool, int, int, bytes, dict[int, int]]]:
+        """Each listed account's values before the mini-block runs (to catch no-op entries)."""
+        state = self._state
+        out = {}
+        for acc in diff:
+            address = _b(acc["address"])
+            slots = {_int(s): state.get_storage(address, _int(s)) for s, _ in acc["storage"]}
+            out[address] = (
+                state.account_exists(address),
+                state.get_nonce(address),
+                state.get_balance(address),
+                bytes(state.get_code_hash(address)),
+                slots,
+            )
+        return out
 
     @staticmethod
     def _compare_receipt(fail: Any, i: int, ex: ExecutedTx, claimed: dict[str, Any], index: int) -> None:
@@ -262,8 +278,7 @@ class Checker:
         if (contract and _b(contract)) != (ex.contract_address or None):
             fail("receipt.contractAddress", contract, _h(ex.contract_address), i)
 
-    def _compare_diff(self, fail: Any, post: Any, diff: list[dict[str, Any]]) -> None:
-        pre: Any = self.executor.reader(self.root)
+    def _compare_diff(self, fail: Any, post: Any, pre: dict[bytes, Any], diff: list[dict[str, Any]]) -> None:
         addresses = [acc["address"] for acc in diff]
         if addresses != sorted(addresses) or len(set(addresses)) != len(addresses):
             fail("stateDiff.order", addresses, sorted(set(addresses)))
@@ -290,6 +305,7 @@ class Checker:
             slots = [_int(s) for s, _ in acc["storage"]]
             if slots != sorted(slots):
                 fail("stateDiff.storage.order", slots, sorted(slots))
+            existed, pre_nonce, pre_balance, pre_code_hash, pre_slots = pre[address]
             changed_slot = False
             for slot_hex, value_hex in acc["storage"]:
                 slot, value = _int(slot_hex), _int(value_hex)
@@ -300,13 +316,13 @@ class Checker:
                         f"{where}[{slot_hex}] = {value_hex}",
                         f"{where}[{slot_hex}] = {hex(actual)}",
                     )
-                if pre.get_storage(address, slot) != value:
+                if pre_slots[slot] != value:
                     changed_slot = True
             unchanged = (
-                pre.account_exists(address)
-                and pre.get_nonce(address) == nonce
-                and pre.get_balance(address) == balance
-                and bytes(pre.get_code_hash(address)) == code_hash
+                existed
+                and pre_nonce == nonce
+                and pre_balance == balance
+                and pre_code_hash == code_hash
                 and not changed_slot
             )
             if unchanged:
@@ -329,6 +345,17 @@ class Checker:
             fail("block.parentHash", _h(header.parent_hash), self.progress.block_hash)
         if _int(b["miniBlockCount"]) != self._block_minis:
             fail("block.miniBlockCount", b["miniBlockCount"], hex(self._block_minis))
+        if self._state is not None:
+            claimed_root = self.executor.root_of(self._claimed)
+            actual_root = self.executor.commit(self._state)
+            self._state = self._claimed = None
+            if claimed_root != actual_root:
+                fail(
+                    "stateDiff.missing",
+                    "state diffs that leave out changes",
+                    "changes not listed in any diff",
+                )
+            self.root = actual_root
         tx_hashes = [_h(keccak(raw)) for raw in self._block_txs]
         if b["transactions"] != tx_hashes:
             fail("block.transactions", len(b["transactions"]), len(tx_hashes))
