@@ -72,6 +72,25 @@ def main() -> None:
     help="State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
 )
 @click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
+)
+@click.option(
+    "--admin-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
+)
+@click.option(
+    "--admin-token",
+    default=None,
+    envvar="SEQUENCER_ADMIN_TOKEN",
+    help="Unlock admin_*/debug_* on the public port for requests with 'Authorization: Bearer TOKEN' "
+    "(or set SEQUENCER_ADMIN_TOKEN; at least 16 characters).",
+)
+@click.option(
     "--mini-block-ms",
     default=None,
     type=click.FloatRange(1, 60_000),
@@ -106,6 +125,9 @@ def run(
     rpc_host: str | None,
     rpc_port: int | None,
     feed_port: int | None,
+    metrics_port: int | None,
+    admin_port: int | None,
+    admin_token: str | None,
     mini_block_ms: float | None,
     evm_block_ms: float | None,
     log_level: str,
@@ -131,6 +153,14 @@ def run(
             overrides["rpc_port"] = rpc_port
         if feed_port is not None:
             overrides["feed_port"] = feed_port
+        if metrics_port is not None:
+            overrides["metrics_port"] = metrics_port
+        if admin_port is not None:
+            overrides["admin_port"] = admin_port
+        if admin_token is not None:
+            if len(admin_token) < 16:
+                raise ConfigError("--admin-token: must be at least 16 characters")
+            overrides["admin_token"] = admin_token
         if mini_block_ms is not None:
             overrides["mini_block_interval_ms"] = mini_block_ms
         if evm_block_ms is not None:
@@ -152,6 +182,10 @@ def run(
     def ready(n: Any) -> None:
         click.echo(f"rpc={n.rpc_address.url}")
         click.echo(f"feed=ws://{n.feed_address.host}:{n.feed_address.port}")
+        if n.metrics_address is not None:
+            click.echo(f"metrics={n.metrics_address.url}")
+        if n.admin_address is not None:
+            click.echo(f"admin={n.admin_address.url}")
         sys.stdout.flush()
 
     import uvloop
@@ -189,6 +223,215 @@ def config_check(config_path: Path) -> None:
         f"mini_block_ms={cfg.mini_block_interval_ms:g} evm_block_ms={cfg.evm_block_interval_ms:g} "
         f"genesis_accounts={len(cfg.chain.genesis)}"
     )
+
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+rpc_option = click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's JSON-RPC URL.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def _call(rpc: str, method: str, params: list[Any]) -> Any:
+    """One JSON-RPC call; a clear one-line error and exit code 1 on any failure."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(rpc, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        click.echo(f"error: cannot reach the node at {rpc}: {getattr(exc, 'reason', exc)}", err=True)
+        sys.exit(1)
+    if "error" in answer:
+        click.echo(
+            f"error: {method}: {answer['error'].get('message')} (code {answer['error'].get('code')})",
+            err=True,
+        )
+        sys.exit(1)
+    return answer["result"]
+
+
+def _table(title: str, rows: list[tuple[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in rows:
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+def _emit(as_json: bool, data: Any, title: str, rows: list[tuple[str, Any]]) -> None:
+    if as_json:
+        import json
+
+        click.echo(json.dumps(data))
+    else:
+        _table(title, rows)
+
+
+@main.command()
+@rpc_option
+@json_option
+def status(rpc: str, as_json: bool) -> None:
+    """Head, mini-block rate, EVM block time, throughput, mempool and followers of a running node.
+
+    \b
+    Examples:
+      sequencer status
+      sequencer status --rpc http://127.0.0.1:8545 --json
+    """
+    st = _call(rpc, "sequencer_status", [])
+    rows = [
+        ("head block", f"{st['headBlock']['number']} {st['headBlock']['hash']}"),
+        ("head mini-block", st["headMiniBlock"]["number"] if st["headMiniBlock"] else "-"),
+        ("healthy", st["healthy"]),
+        (
+            "mini-block interval p50/p99 (ms)",
+            f"{st['miniBlockIntervalP50Ms']} / {st['miniBlockIntervalP99Ms']}",
+        ),
+        ("EVM block interval p50 (ms)", st["evmBlockIntervalP50Ms"]),
+        ("EVM block seal p50 (ms)", st["evmBlockSealP50Ms"]),
+        (
+            "included txs (tx/s since start)",
+            f"{st['includedTxs']} ({st['includedTxs'] / max(st['uptimeS'], 1e-9):.1f})",
+        ),
+        ("mempool ready / queued", f"{st['mempool']['ready']} / {st['mempool']['queued']}"),
+        ("feed followers (verifiers)", st.get("feedFollowers", 0)),
+        ("subscriptions / filters", f"{st.get('subscriptions', 0)} / {st.get('filters', 0)}"),
+        ("uptime (s)", st["uptimeS"]),
+    ]
+    _emit(as_json, st, f"sequencer {st['clientVersion']} chain {st['chainId']}", rows)
+
+
+@main.command()
+@click.argument("number", default="latest")
+@rpc_option
+@json_option
+def block(number: str, rpc: str, as_json: bool) -> None:
+    """Show an EVM block by number (decimal or 0x-hex) or tag (latest, earliest...).
+
+    \b
+    Examples:
+      sequencer block latest
+      sequencer block 42 --json
+    """
+    tag = number if number in ("latest", "earliest", "pending", "safe", "finalized") else None
+    if tag is None:
+        try:
+            tag = hex(int(number, 0))
+        except ValueError:
+            click.echo(f"error: not a block number or tag: {number!r}", err=True)
+            sys.exit(2)
+    b = _call(rpc, "eth_getBlockByNumber", [tag, False])
+    if b is None:
+        click.echo(f"error: block {number} not found", err=True)
+        sys.exit(1)
+    rows = [
+        ("number", int(b["number"], 16)),
+        ("hash", b["hash"]),
+        ("parent", b["parentHash"]),
+        ("timestamp", int(b["timestamp"], 16)),
+        ("transactions", len(b["transactions"])),
+        ("gas used / limit", f"{int(b['gasUsed'], 16)} / {int(b['gasLimit'], 16)}"),
+        ("base fee (wei)", int(b["baseFeePerGas"], 16)),
+        ("state root", b["stateRoot"]),
+        ("transactions root", b["transactionsRoot"]),
+        ("receipts root", b["receiptsRoot"]),
+    ]
+    _emit(as_json, b, f"block {int(b['number'], 16)}", rows)
+
+
+@main.command()
+@click.argument("tx_hash")
+@rpc_option
+@json_option
+def tx(tx_hash: str, rpc: str, as_json: bool) -> None:
+    """Show a transaction and its receipt by hash.
+
+    \b
+    Example:
+      sequencer tx 0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060
+    """
+    t = _call(rpc, "eth_getTransactionByHash", [tx_hash])
+    if t is None:
+        click.echo(f"error: transaction {tx_hash} not found", err=True)
+        sys.exit(1)
+    r = _call(rpc, "eth_getTransactionReceipt", [tx_hash])
+    rows = [
+        ("hash", t["hash"]),
+        ("from", t["from"]),
+        ("to", t["to"] or "(contract creation)"),
+        ("nonce", int(t["nonce"], 16)),
+        ("value (wei)", int(t["value"], 16)),
+        ("type", int(t["type"], 16)),
+        ("block", int(t["blockNumber"], 16) if t["blockNumber"] else "pending"),
+        ("status", ("success" if r["status"] == "0x1" else "reverted") if r else "pending"),
+        ("gas used", int(r["gasUsed"], 16) if r else "-"),
+        ("effective gas price", int(r["effectiveGasPrice"], 16) if r else "-"),
+        ("contract created", (r["contractAddress"] or "-") if r else "-"),
+        ("logs", len(r["logs"]) if r else "-"),
+    ]
+    _emit(as_json, {"transaction": t, "receipt": r}, "transaction", rows)
+
+
+@main.command()
+@rpc_option
+@json_option
+def mempool(rpc: str, as_json: bool) -> None:
+    """Pooled transactions: ready ones and ones waiting for a missing nonce, by sender.
+
+    \b
+    Example:
+      sequencer mempool --json
+    """
+    st = _call(rpc, "txpool_status", [])
+    content = _call(rpc, "txpool_content", [])
+    rows: list[tuple[str, Any]] = [("ready", int(st["pending"], 16)), ("queued", int(st["queued"], 16))]
+    for kind in ("pending", "queued"):
+        for sender, by_nonce in content[kind].items():
+            rows.append((f"{kind} {sender}", f"nonces {', '.join(sorted(by_nonce, key=int))}"))
+    _emit(as_json, {"status": st, "content": content}, "mempool", rows)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+def init(config_path: Path, data_dir: Path) -> None:
+    """Create a data dir with the config's genesis (without starting the node).
+
+    \b
+    Example:
+      sequencer init --config configs/devnet.toml --data-dir data
+    """
+    from sequencer.builder.genesis import load_chain
+    from sequencer.storage.durable import ChainDB
+
+    try:
+        config = load_config(config_path)
+        db = ChainDB(data_dir)
+        db.recover()
+        chain, _trie = load_chain(config.chain, db)
+        genesis = chain.get_block(0)
+        assert genesis is not None
+        click.echo(
+            f"ok: data dir {data_dir} chain_id={config.chain.chain_id} head={chain.head.number} "
+            f"genesis=0x{genesis.hash.hex()}"
+        )
+        db.close()
+    except (ConfigError, StorageError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.group("db")

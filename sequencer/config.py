@@ -62,6 +62,11 @@ class NodeConfig:
     rpc_max_logs_block_range: int = 10_000
     feed_host: str = "127.0.0.1"
     feed_port: int = 8546
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
+    admin_token: str | None = None
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
@@ -182,6 +187,8 @@ _KNOWN_KEYS = {
     "blocks": {"mini_block_interval_ms", "evm_block_interval_ms", "max_txs_per_mini_block"},
     "rpc": {"host", "port", "max_body_bytes", "max_batch", "max_ws_subscriptions", "max_logs_block_range"},
     "feed": {"host", "port"},
+    "metrics": {"host", "port"},
+    "admin": {"host", "port", "token"},
 }
 
 
@@ -198,7 +205,7 @@ def _check_known_keys(data: dict[str, Any]) -> None:
 
 def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> NodeConfig:
     """Validate a decoded TOML document and build a :class:`NodeConfig`."""
-    unknown = set(data) - {"chain", "blocks", "rpc", "feed"}
+    unknown = set(data) - {"chain", "blocks", "rpc", "feed", "metrics", "admin"}
     if unknown:
         raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
     _check_known_keys(data)
@@ -262,6 +269,20 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     feed_port = _opt(feed, "port", "feed", int, 8546)
     _in_range(feed_port, 0, 65535, "feed.port")
 
+    metrics = _opt(data, "metrics", "<root>", dict, {})
+    metrics_host = _opt(metrics, "host", "metrics", str, "127.0.0.1")
+    metrics_port = _opt(metrics, "port", "metrics", int, None)
+    if metrics_port is not None:
+        _in_range(metrics_port, 0, 65535, "metrics.port")
+    admin = _opt(data, "admin", "<root>", dict, {})
+    admin_host = _opt(admin, "host", "admin", str, "127.0.0.1")
+    admin_port = _opt(admin, "port", "admin", int, None)
+    if admin_port is not None:
+        _in_range(admin_port, 0, 65535, "admin.port")
+    admin_token = _opt(admin, "token", "admin", str, None)
+    if admin_token is not None and len(admin_token) < 16:
+        raise ConfigError("admin.token: must be at least 16 characters")
+
     cfg = NodeConfig(
         chain=chain_cfg,
         mini_block_interval_ms=mini_ms,
@@ -275,6 +296,11 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
         rpc_max_logs_block_range=max_range,
         feed_host=feed_host,
         feed_port=feed_port,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        admin_host=admin_host,
+        admin_port=admin_port,
+        admin_token=admin_token,
     )
     if overrides:
         from dataclasses import replace

@@ -29,6 +29,8 @@ from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.mempool.admission import admit
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
+from sequencer.metrics import Metrics, make_metrics_app
+from sequencer.rpc.admin import admin_methods
 from sequencer.rpc.dispatch import Dispatcher
 from sequencer.rpc.encoding import d
 from sequencer.rpc.filters import FilterManager
@@ -47,6 +49,15 @@ def _bound(site: web.TCPSite) -> BoundAddress:
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
     host, port = sockets[0].getsockname()[:2]
     return BoundAddress(host, port)
+
+
+async def _serve(app: web.Application, host: str, port: int, runners: list[web.AppRunner]) -> BoundAddress:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    runners.append(runner)
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    return _bound(site)
 
 
 def genesis_alloc(config: NodeConfig) -> list[dict[str, Any]]:
@@ -109,15 +120,55 @@ class Node:
         self.producer.on_mini_block(self.filters.on_mini_block)
         self.producer.on_block(self.filters.on_block)
         self._restore_pool()
+        self.metrics = Metrics()
+        self._wire_metrics()
         txpool = txpool_methods(self.pool, lambda raw: format_transaction(raw, None, None, None, None))
-        self.dispatcher = Dispatcher(
-            {**self.api.methods(), **self.filters.methods(), **txpool}, max_batch=config.rpc_max_batch
-        )
+        public = {**self.api.methods(), **self.filters.methods(), **txpool}
+        self.dispatcher = Dispatcher(public, max_batch=config.rpc_max_batch, observe=self.metrics.observe_rpc)
+        self.admin_dispatcher = self.dispatcher.with_methods(admin_methods(self.api))
+        self._running = False
         self._accepting = True
         self._started_at = time.time()
         self._stop = asyncio.Event()
         self.rpc_address: BoundAddress | None = None
         self.feed_address: BoundAddress | None = None
+        self.metrics_address: BoundAddress | None = None
+        self.admin_address: BoundAddress | None = None
+
+    def _wire_metrics(self) -> None:
+        m, stats = self.metrics, self.producer.stats
+
+        def on_mini(mb: Any) -> None:
+            m.mini_blocks.inc()
+            m.tx_included.inc(len(mb.raw_txs))
+            m.gas_used.inc(mb.gas_used)
+            if stats.mini_intervals:
+                m.mini_interval.observe(stats.mini_intervals[-1] / 1000)
+
+        def on_block(block: Any) -> None:
+            m.evm_blocks.inc()
+            m.head_block.set(block.number)
+            if stats.block_seal_ms:
+                m.block_seal.observe(stats.block_seal_ms[-1] / 1000)
+            if stats.state_root_ms:
+                m.state_root.observe(stats.state_root_ms[-1] / 1000)
+
+        self.producer.on_mini_block(on_mini)
+        self.producer.on_block(on_block)
+        self.producer.exec_observer = m.tx_execution.observe
+        m.head_block.set(self.chain.head.number)
+
+    def refresh_metrics(self) -> None:
+        m = self.metrics
+        m.mempool_size.labels("ready").set(self.pool.ready_count())
+        m.mempool_size.labels("queued").set(self.pool.queued_count())
+        m.ws_subscriptions.set(self.hub.subscription_count())
+        m.feed_followers.set(len(self.feed.followers))
+        m.healthy.set(1 if self.healthy() else 0)
+
+    def ready(self) -> bool:
+        """Serving and sealing: started, accepting transactions and storage healthy."""
+        return self._running and self.healthy()
 
     def _restore_pool(self) -> None:
         """Re-admit journaled transactions that no block includes (they were acknowledged)."""
@@ -159,6 +210,7 @@ class Node:
             "openBlock": self.chain.open_env.number if self.chain.open_env else None,
             "mempool": {"ready": self.pool.ready_count(), "queued": self.pool.queued_count()},
             "filters": self.filters.filter_count(),
+            "feedFollowers": len(self.feed.followers),
             "subscriptions": self.hub.subscription_count(),
             "miniBlockIntervalMs": self.config.mini_block_interval_ms,
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
@@ -183,12 +235,16 @@ class Node:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
+        cfg = self.config
+        token_admin = (self.admin_dispatcher, cfg.admin_token) if cfg.admin_token else None
         app = make_app(
             self.dispatcher,
             self.healthy,
             self.hub,
-            max_body=self.config.rpc_max_body_bytes,
-            max_subscriptions=self.config.rpc_max_ws_subscriptions,
+            max_body=cfg.rpc_max_body_bytes,
+            max_subscriptions=cfg.rpc_max_ws_subscriptions,
+            admin=token_admin,
+            on_connections=self.metrics.ws_connections.set,
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -200,6 +256,16 @@ class Node:
         feed_site = web.TCPSite(feed_runner, self.config.feed_host, self.config.feed_port, reuse_address=True)
         await feed_site.start()
         self.feed_address = _bound(feed_site)
+        runners = [runner, feed_runner]
+        if cfg.metrics_port is not None:
+            metrics_app = make_metrics_app(self.metrics, self.healthy, self.ready, self.refresh_metrics)
+            self.metrics_address = await _serve(metrics_app, cfg.metrics_host, cfg.metrics_port, runners)
+        if cfg.admin_port is not None:
+            admin_app = make_app(
+                self.admin_dispatcher, self.healthy, self.hub, max_body=cfg.rpc_max_body_bytes
+            )
+            self.admin_address = await _serve(admin_app, cfg.admin_host, cfg.admin_port, runners)
+        self._running = True
         log.info(
             "sequencer started rpc=%s feed=ws://%s:%d chain_id=%d head=%d mini_block_ms=%g "
             "evm_block_ms=%g data_dir=%s",
@@ -212,6 +278,12 @@ class Node:
             self.config.evm_block_interval_ms,
             self.data_dir,
         )
+        if self.metrics_address is not None or self.admin_address is not None:
+            log.info(
+                "operator endpoints metrics=%s admin=%s",
+                self.metrics_address.url if self.metrics_address else "off",
+                self.admin_address.url if self.admin_address else "off",
+            )
         if on_ready is not None:
             on_ready(self)
         try:
@@ -223,8 +295,8 @@ class Node:
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
         finally:
             await self._final_seal()
-            await runner.cleanup()
-            await feed_runner.cleanup()
+            for r in runners:
+                await r.cleanup()
             self.db.close()
             log.info("sequencer stopped head=%d", self.chain.head.number)
 

@@ -95,6 +95,7 @@ class BlockProducer:
         self._mini_listeners: list[Callable[[MiniBlock], None]] = []
         self._block_listeners: list[Callable[[EvmBlock], None]] = []
         self._rejection_listeners: list[Callable[[SignedTx, str], None]] = []
+        self.exec_observer: Callable[[float], None] | None = None
 
     # -- subscriptions ------------------------------------------------------------------------
     def on_mini_block(self, fn: Callable[[MiniBlock], None]) -> None:
@@ -279,7 +280,10 @@ class BlockProducer:
                 full = True
                 break
             try:
+                started = time.perf_counter()
                 outcomes.append(executor.apply(tx))
+                if self.exec_observer is not None:
+                    self.exec_observer(time.perf_counter() - started)
                 included.append(tx)
             except InvalidTransaction as exc:
                 self._reject(tx, exc.message)

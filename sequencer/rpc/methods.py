@@ -25,6 +25,7 @@ from sequencer.errors import (
     NodeUnavailable,
     ReceiptTimeout,
     ResourceNotFound,
+    RpcError,
     StorageError,
     TransactionNotProcessed,
 )
@@ -378,14 +379,22 @@ class EthApi:
 
     async def _submit(self, raw: bytes) -> SignedTx:
         """Admit a transaction and journal it durably before it is acknowledged."""
-        self.node.check_accepting()
-        known = keccak(raw) in self.node.pool
-        tx = admit(raw, self.chain, self.node.pool, self.config.chain, self.next_base_fee())
+        metrics = self.node.metrics
+        metrics.tx_received.inc()
+        try:
+            self.node.check_accepting()
+            known = keccak(raw) in self.node.pool
+            tx = admit(raw, self.chain, self.node.pool, self.config.chain, self.next_base_fee())
+        except RpcError as exc:
+            metrics.tx_rejected.labels(rejection_reason(exc.message)).inc()
+            raise
         if not known and tx.hash in self.node.pool:
             try:
                 await self.node.journal.persist(raw)
             except StorageError:
+                metrics.tx_rejected.labels("storage unavailable").inc()
                 raise NodeUnavailable("transaction not accepted: the node cannot write to disk") from None
+            metrics.tx_accepted.inc()
             self.node.hub.on_pending(tx)
             self.node.filters.on_pending(tx.hash)
         return tx
@@ -642,6 +651,11 @@ class EthApi:
     def sequencer_status(self, params: list[Any]) -> dict[str, Any]:
         params_list(params, "sequencer_status", 0, 0)
         return self.node.status()
+
+
+def rejection_reason(message: str) -> str:
+    """A short, bounded metric label for a rejection message (geth's wording, before any detail)."""
+    return message.split(":")[0].strip()[:48] or "unknown"
 
 
 def _topics_match(log_topics: tuple[bytes, ...], wanted: list[set[bytes] | None]) -> bool:

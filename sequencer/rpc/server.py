@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Callable
 
@@ -24,7 +25,11 @@ def make_app(
     hub: SubscriptionHub | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+    admin: tuple[Dispatcher, str] | None = None,
+    on_connections: Callable[[int], None] | None = None,
 ) -> web.Application:
+    """``admin``: a dispatcher with the operator methods and the token that unlocks it on this
+    port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here."""
     app = web.Application(client_max_size=max_body)
     hub = hub or SubscriptionHub()
     sockets: set[web.WebSocketResponse] = set()
@@ -44,7 +49,12 @@ def make_app(
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413, body=TOO_LARGE, headers=JSON_HEADERS)
-        answer = await dispatcher.handle_body(body)
+        chosen = dispatcher
+        if admin is not None and hmac.compare_digest(
+            request.headers.get("Authorization", ""), f"Bearer {admin[1]}"
+        ):
+            chosen = admin[0]
+        answer = await chosen.handle_body(body)
         if answer is None:
             return web.Response(status=200, body=b"", headers=JSON_HEADERS)
         return web.Response(body=answer, headers=JSON_HEADERS)
@@ -53,6 +63,8 @@ def make_app(
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
+        if on_connections is not None:
+            on_connections(len(sockets))
         session = Session(hub, max_subscriptions=max_subscriptions)
         session_dispatcher = dispatcher.with_methods(session.methods())
 
@@ -80,6 +92,8 @@ def make_app(
                     log.debug("websocket closed with error: %s", ws.exception())
         finally:
             sockets.discard(ws)
+            if on_connections is not None:
+                on_connections(len(sockets))
             session.close()
             for task in tasks:
                 task.cancel()
