@@ -76,6 +76,11 @@ class Metrics:
             "sequencer_websocket_subscriptions", "Active eth_subscribe subscriptions", registry=r
         )
         self.feed_followers = Gauge("sequencer_feed_followers", "Connected feed followers", registry=r)
+        self.feed_lag = Gauge(
+            "sequencer_feed_follower_lag_max",
+            "Positions the slowest feed follower is behind the head",
+            registry=r,
+        )
         self.head_block = Gauge("sequencer_head_block", "Newest sealed EVM block", registry=r)
         self.healthy = Gauge("sequencer_healthy", "1 while storage writes succeed", registry=r)
 

@@ -164,6 +164,7 @@ class Node:
         m.mempool_size.labels("queued").set(self.pool.queued_count())
         m.ws_subscriptions.set(self.hub.subscription_count())
         m.feed_followers.set(len(self.feed.followers))
+        m.feed_lag.set(self.feed.max_lag())
         m.healthy.set(1 if self.healthy() else 0)
 
     def ready(self) -> bool:

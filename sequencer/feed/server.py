@@ -41,6 +41,7 @@ class FeedHub:
         self.genesis_alloc = genesis_alloc
         self.queue_size = queue_size
         self.followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.positions: dict[asyncio.Queue[dict[str, Any] | None], int] = {}  # next seq per follower
         # devnet fire drill (--dev-fault): applied to every message, history and live alike
         self.injector = injector
         if injector is not None:
@@ -117,6 +118,12 @@ class FeedHub:
             if message["seq"] >= start:
                 yield message
 
+    def max_lag(self) -> int:
+        """How many positions the slowest connected follower is behind the head."""
+        if not self.positions:
+            return 0
+        return max(0, self.head_seq() + 1 - min(self.positions.values()))
+
     def head_seq(self) -> int:
         """The position of the newest published event."""
         mini = self.chain.head_mini
@@ -154,6 +161,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
             for message in hub.history(start):
                 await ws.send_str(orjson.dumps(message).decode())
                 next_seq = message["seq"] + 1
+                hub.positions[queue] = next_seq
                 await asyncio.sleep(0)
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -175,10 +183,12 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                     break
                 await ws.send_str(orjson.dumps(live).decode())
                 next_seq += 1
+                hub.positions[queue] = next_seq
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             hub.followers.discard(queue)
+            hub.positions.pop(queue, None)
             sockets.discard(ws)
             reader.cancel()
             if on_follower:

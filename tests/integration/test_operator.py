@@ -118,6 +118,7 @@ def test_an_unreachable_node_is_a_clear_error() -> None:
 
 def test_config_check_init_and_db_check(tmp_path: Path) -> None:
     assert cli("config", "check", "configs/devnet.toml").stdout.startswith("ok:")
+    assert cli("config", "check", "configs/production.toml").stdout.startswith("ok: chain_id=424242")
     bad = write_config(tmp_path / "bad.toml", chain_id='"x"')
     result = cli("config", "check", str(bad))
     assert result.returncode == 2 and "chain.chain_id" in result.stderr
@@ -175,6 +176,7 @@ def test_metrics_after_some_load(node: Daemon) -> None:
     assert re.search(r"sequencer_state_root_seconds_count [1-9]", text)
     assert 'sequencer_mempool_transactions{state="ready"}' in text
     assert "sequencer_websocket_connections" in text and "sequencer_feed_followers" in text
+    assert "sequencer_feed_follower_lag_max" in text
     assert requests.get(metrics_url + "/health", timeout=5).json() == {"healthy": True}
     assert requests.get(metrics_url + "/ready", timeout=5).json() == {"ready": True}
 
