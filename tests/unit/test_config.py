@@ -297,8 +297,8 @@ def test_base_fee_initial_below_floor() -> None:
 
 def test_unknown_section() -> None:
     doc = minimal()
-    doc["metrics"] = {"port": 9100}
-    expect_error(doc, "<root>", "unknown section", "metrics")
+    doc["metric"] = {"port": 9100}  # a typo of [metrics]
+    expect_error(doc, "<root>", "unknown section", "metric")
 
 
 @pytest.mark.parametrize(
