@@ -206,3 +206,48 @@ def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(nod
         admin_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5
     ).json()
     assert chain_id["result"] == hex(CHAIN_ID), "the admin port serves the public methods too"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--admin-token", "short"], "--admin-token: must be at least 16 characters"),
+        (["--mini-block-ms", "0"], "Invalid value for '--mini-block-ms'"),
+        (
+            ["--mini-block-ms", "500", "--evm-block-ms", "100"],
+            "must not be shorter than the mini-block interval",
+        ),
+    ],
+)
+def test_bad_run_options_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
+    result = cli("run", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0", "--feed-port", "0", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "2/2"], "--shard must be I/N"),
+        (["--shard", "x"], "--shard must be I/N"),
+        (["--feed", "http://127.0.0.1:8546"], "--feed must be a ws:// or wss:// URL"),
+    ],
+)
+def test_bad_verifier_options_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
+    base = [
+        "--feed",
+        "ws://127.0.0.1:9",
+        "--config",
+        "configs/devnet.toml",
+        "--data-dir",
+        str(tmp_path / "v"),
+    ]
+    if "--feed" in args:
+        base = base[2:]
+    result = subprocess.run(
+        [sys.executable, "-m", "verifier.cli", "run", *base, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 2 and message in result.stderr, result.stderr
