@@ -170,3 +170,24 @@ async def test_subscriptions_per_connection_are_capped(daemon: Daemon) -> None:
         assert (await ws_call(ws, "eth_chainId", []))["result"] == hex(CHAIN_ID), (
             "the connection still serves"
         )
+
+
+@pytest.mark.asyncio
+async def test_bad_input_over_websocket_gets_the_same_codes_and_the_connection_survives(
+    daemon: Daemon,
+) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(daemon)) as ws:
+        await ws.send_str('{"jsonrpc": "2.0", "method": ')
+        assert (await ws.receive_json(timeout=5))["error"]["code"] == -32700
+        await ws.send_str('{"jsonrpc": "1.0", "id": 1, "method": "eth_chainId"}')
+        assert (await ws.receive_json(timeout=5))["error"]["code"] == -32600
+        assert (await ws_call(ws, "eth_nope", []))["error"]["code"] == -32601
+        assert (await ws_call(ws, "eth_getBalance", ["0x12", "latest"]))["error"]["code"] == -32602
+        rejected = await ws_call(ws, "eth_sendRawTransaction", ["0x" + sign(DEV_KEYS[9], 0, chainId=1).hex()])
+        assert rejected["error"]["code"] == -32000 and "chain id" in rejected["error"]["message"]
+        async with AsyncWeb3(WebSocketProvider(ws_url(daemon))) as w3:
+            before = await w3.eth.block_number
+        assert (await ws_call(ws, "eth_chainId", []))["result"] == hex(CHAIN_ID)
+    await asyncio.sleep(0.6)
+    async with AsyncWeb3(WebSocketProvider(ws_url(daemon))) as w3:
+        assert await w3.eth.block_number > before, "blocks are still sealed"
