@@ -3,8 +3,9 @@
 Starts the real daemon on a temporary data dir and measures:
   1. send -> receipt latency at a paced rate on an otherwise idle node: polling after
      eth_sendRawTransaction, and one eth_sendRawTransactionSync round trip;
-  2. throughput: N pre-signed transfers from K senders (signed outside the timed window),
-     sent as JSON-RPC batches; accepted tx/s and included tx/s;
+  2. throughput: N pre-signed plain transfers and N ERC-20 transfers from K senders (signed
+     outside the timed window), sent as JSON-RPC batches with configurable concurrency;
+     accepted and included tx/s, daemon CPU per transaction;
   3. the naive ceiling: the same transactions through py-evm's plain chain API in this process
      (MiningChain.mine_all, one block per 1,000 transactions), and the ratio.
 
@@ -192,8 +193,16 @@ async def measure_throughput(
     return len(raws) / accepted, len(raws) / included
 
 
-def naive_ceiling(raws: list[bytes], senders: list[Any]) -> float:
-    """The same transfers through py-evm's plain MiningChain in one process."""
+def naive_ceiling(
+    setup: list[bytes], raws: list[bytes], funded: list[Any], nonces: dict[str, int] | None = None
+) -> float:
+    """The same transactions through py-evm's plain chain API in one process.
+
+    ``MiningChain.mine_all`` applies a batch with ``apply_all_transactions`` and mines it (state
+    root, tx/receipt tries, persist): one block per 1,000 transactions. (Calling
+    ``apply_transaction`` per transaction instead rebuilds the tries each time: quadratic.)
+    ``setup`` transactions (e.g. a token deployment) run first, untimed.
+    """
     from eth.chains.base import MiningChain
     from eth.consensus.noproof import NoProofConsensus
     from eth.db.atomic import AtomicDB
@@ -201,21 +210,143 @@ def naive_ceiling(raws: list[bytes], senders: list[Any]) -> float:
 
     vm = PragueVM.configure(consensus_class=NoProofConsensus)
     chain_class = MiningChain.configure(__name__="Naive", vm_configuration=((0, vm),), chain_id=CHAIN_ID)
+    nonces = nonces or {}
     state = {
-        bytes.fromhex(a.address[2:]): {"balance": 10**21, "nonce": 0, "code": b"", "storage": {}}
-        for a in senders
+        bytes.fromhex(a.address[2:]): {
+            "balance": 10**21,
+            "nonce": nonces.get(a.address, 0),
+            "code": b"",
+            "storage": {},
+        }
+        for a in funded
     }
-    chain = chain_class.from_genesis(
-        AtomicDB(), {"difficulty": 0, "gas_limit": 10**9, "timestamp": 1, "base_fee_per_gas": GWEI}, state
-    )
+    params = {"difficulty": 0, "gas_limit": 10**9, "timestamp": 1, "base_fee_per_gas": GWEI}
+    chain = chain_class.from_genesis(AtomicDB(), params, state)
     builder = PragueVM.get_transaction_builder()
+    timestamp = 2
+    for i in range(0, len(setup), 1000):
+        chain.mine_all([builder.decode(r) for r in setup[i : i + 1000]], timestamp=timestamp)
+        timestamp += 1
     txs = [builder.decode(r) for r in raws]
     for tx in txs:
         _ = tx.sender  # sender recovery is not what we compare
     t0 = time.perf_counter()
     for i in range(0, len(txs), 1000):
-        chain.mine_all(txs[i : i + 1000], timestamp=2 + i)
+        chain.mine_all(txs[i : i + 1000], timestamp=timestamp)
+        timestamp += 1
     return len(txs) / (time.perf_counter() - t0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def erc20_setup(deployer: Any, senders: list[Any]) -> tuple[list[bytes], str]:
+    """Deploy TestToken and give every sender tokens: the raw transactions, and the token address."""
+    import json
+
+    from eth_utils import to_checksum_address
+    from web3 import Web3
+
+    art = json.loads((ROOT / "tests/fixtures/contracts/TestToken.json").read_text())
+    token = Web3().eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    deploy = bytes(
+        deployer.sign_transaction(
+            {
+                "chainId": CHAIN_ID,
+                "nonce": 0,
+                "data": token.constructor(10**30).data_in_transaction,
+                "value": 0,
+                "gas": 2_000_000,
+                "maxFeePerGas": 10 * GWEI,
+                "maxPriorityFeePerGas": 0,
+                "type": 2,
+            }
+        ).raw_transaction
+    )
+    from eth._utils.address import generate_contract_address
+
+    address = to_checksum_address(generate_contract_address(bytes.fromhex(deployer.address[2:]), 0))
+    bound = Web3().eth.contract(address=address, abi=art["abi"])
+    setup = [deploy]
+    for i, acct in enumerate(senders):
+        setup.append(
+            bytes(
+                deployer.sign_transaction(
+                    {
+                        "chainId": CHAIN_ID,
+                        "nonce": i + 1,
+                        "to": address,
+                        "value": 0,
+                        "gas": 100_000,
+                        "data": bound.encode_abi("transfer", [acct.address, 10**24]),
+                        "maxFeePerGas": 10 * GWEI,
+                        "maxPriorityFeePerGas": 0,
+                        "type": 2,
+                    }
+                ).raw_transaction
+            )
+        )
+    return setup, address
+
+
+def erc20_transfers(senders: list[Any], token: str, first_nonce: int, count: int, sink: str) -> list[bytes]:
+    from web3 import Web3
+
+    data = (
+        Web3()
+        .eth.contract(
+            abi=[
+                {
+                    "type": "function",
+                    "name": "transfer",
+                    "stateMutability": "nonpayable",
+                    "inputs": [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
+                    "outputs": [{"name": "", "type": "bool"}],
+                }
+            ]
+        )
+        .encode_abi("transfer", [sink, 1])
+    )
+    out = []
+    for i in range(count):
+        acct = senders[i % len(senders)]
+        out.append(
+            bytes(
+                acct.sign_transaction(
+                    {
+                        "chainId": CHAIN_ID,
+                        "nonce": first_nonce + i // len(senders),
+                        "to": token,
+                        "value": 0,
+                        "gas": 100_000,
+                        "data": data,
+                        "maxFeePerGas": 10 * GWEI,
+                        "maxPriorityFeePerGas": 0,
+                        "type": 2,
+                    }
+                ).raw_transaction
+            )
+        )
+    return out
+
+
+async def send_all(url: str, raws: list[bytes], wait_last: bool = True) -> None:
+    """Untimed setup: send in batches and wait for the last receipt."""
+    from eth_hash.auto import keccak
+
+    async with aiohttp.ClientSession() as s:
+        for i in range(0, len(raws), 100):
+            res = await rpc_batch(
+                s, url, [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws[i : i + 100]]
+            )
+            assert all("result" in r for r in res), res[:2]
+        if wait_last:
+            h = "0x" + keccak(raws[-1]).hex()
+            while await rpc(s, url, "eth_getTransactionReceipt", [h]) is None:
+                await asyncio.sleep(0.01)
 
 
 def main() -> None:
@@ -229,6 +360,7 @@ def main() -> None:
     args = ap.parse_args()
 
     senders = [Account.create() for _ in range(args.senders)]
+    deployer = Account.create()
     per_sender = args.txs // args.senders
     sink = Account.create().address
     raws = [
@@ -240,16 +372,26 @@ def main() -> None:
         try:
             lat = asyncio.run(measure_latency(url, args.latency_samples))
             sync_lat = asyncio.run(measure_sync_latency(url, args.latency_samples))
-            asyncio.run(fund_senders(url, senders))
-            cpu0 = os.times()
+            asyncio.run(fund_senders(url, [*senders, deployer]))
+            cpu0 = cpu_seconds(proc.pid)
             accepted, included = asyncio.run(measure_throughput(url, raws, args.batch, args.concurrency))
+            cpu_per_tx = (cpu_seconds(proc.pid) - cpu0) / len(raws)
             status = asyncio.run(_status(url))
+            setup, token = erc20_setup(deployer, senders)
+            asyncio.run(send_all(url, setup))
+            erc20 = erc20_transfers(senders, token, per_sender, per_sender * len(senders), sink)
+            cpu0 = cpu_seconds(proc.pid)
+            erc_accepted, erc_included = asyncio.run(
+                measure_throughput(url, erc20, args.batch, args.concurrency)
+            )
+            erc_cpu_per_tx = (cpu_seconds(proc.pid) - cpu0) / len(erc20)
         finally:
             proc.terminate()
             proc.wait(30)
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
-    del cpu0
-    naive = naive_ceiling(raws[: args.naive_txs], senders)
+    naive = naive_ceiling([], raws[: args.naive_txs], senders)
+    used = {a.address: per_sender for a in senders}  # the plain transfers came first
+    erc_naive = naive_ceiling(setup, erc20[: args.naive_txs], [*senders, deployer], used)
 
     print(
         f"send->receipt latency (idle, {len(lat)} samples, 10 ms mini-blocks): "
@@ -263,7 +405,10 @@ def main() -> None:
         f"transfers: {len(raws)} from {len(senders)} senders, "
         f"batches of {args.batch}, concurrency {args.concurrency}"
     )
-    print(f"  accepted {accepted:,.0f} tx/s, included {included:,.0f} tx/s")
+    print(
+        f"  accepted {accepted:,.0f} tx/s, included {included:,.0f} tx/s, "
+        f"daemon CPU {cpu_per_tx * 1e6:,.0f} us/tx"
+    )
     print(
         f"  mini-block interval p50 {status['miniBlockIntervalP50Ms']} ms, "
         f"p99 {status['miniBlockIntervalP99Ms']} ms; "
@@ -275,6 +420,15 @@ def main() -> None:
     )
     print(f"naive py-evm chain API (same transfers, one process): {naive:,.0f} tx/s")
     print(f"end-to-end included / naive ratio: {included / naive:.2f}x")
+    print(f"ERC-20 transfers: {len(erc20)} from {len(senders)} senders")
+    print(
+        f"  accepted {erc_accepted:,.0f} tx/s, included {erc_included:,.0f} tx/s, "
+        f"daemon CPU {erc_cpu_per_tx * 1e6:,.0f} us/tx"
+    )
+    print(
+        f"  naive py-evm chain API: {erc_naive:,.0f} tx/s; "
+        f"end-to-end / naive ratio {erc_included / erc_naive:.2f}x"
+    )
 
 
 async def _status(url: str) -> dict[str, Any]:

@@ -54,10 +54,12 @@ class FeedHub:
 
     # -- live events (producer listeners) -----------------------------------------------------
     def on_mini_block(self, mb: MiniBlock) -> None:
-        self._publish(mini_block_message(mb))
+        if self.followers:  # nobody listening: don't build messages on the sealing path
+            self._publish(mini_block_message(mb))
 
     def on_block(self, block: EvmBlock) -> None:
-        self._publish(block_message(block))
+        if self.followers:
+            self._publish(block_message(block))
 
     def _publish(self, built: dict[str, Any]) -> None:
         message = built if self.injector is None else self.injector.apply(built)
