@@ -296,7 +296,9 @@ class FilterManager:
 
 
 def _new_id() -> str:
-    return "0x" + secrets.token_hex(16)
+    # a QUANTITY (the spec's filter id type): 128 random bits with the top bit set, so the
+    # 32 hex digits never start with a zero
+    return hex(secrets.randbits(128) | (1 << 127))
 
 
 def _parse_id(params: list[Any], method: str) -> str:

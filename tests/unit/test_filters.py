@@ -191,7 +191,10 @@ def test_methods_and_id_format() -> None:
     ids.add(t.call("eth_newPendingTransactionFilter"))
     ids.add(t.call("eth_newFilter", {}))
     assert len(ids) == 22 and t.fm.filter_count() == 22
-    assert all(re.fullmatch(r"0x[0-9a-f]{32}", i) for i in ids)
+    # 128 random bits as a hex QUANTITY (the spec's filter id): no leading zero, ever
+    assert all(re.fullmatch(r"0x[1-9a-f][0-9a-f]{31}", i) for i in ids)
+    many = {t.call("eth_newBlockFilter") for _ in range(300)}  # a leading zero would show up ~19 times
+    assert all(re.fullmatch(r"0x[1-9a-f][0-9a-f]{31}", i) for i in many)
 
 
 # -- block filters --------------------------------------------------------------------------------
