@@ -113,34 +113,24 @@ def transfer(acct: Any, nonce: int, to: str, value: int = 1) -> bytes:
     )
 
 
-async def measure_latency(url: str, samples: int) -> list[float]:
-    acct = Account.from_key(DEV_KEYS[0])
+async def measure_latency(url: str, samples: int, sync: bool = False, key: str = DEV_KEYS[0]) -> list[float]:
+    """Round trips at a paced rate on an idle node: eth_sendRawTransaction then polling for the
+    receipt, or one eth_sendRawTransactionSync call (``sync``)."""
+    acct = Account.from_key(key)
     async with aiohttp.ClientSession() as s:
         nonce = int(await rpc(s, url, "eth_getTransactionCount", [acct.address, "pending"]), 16)
         raws = [transfer(acct, nonce + i, acct.address, 0) for i in range(samples)]
         out = []
         for raw in raws:
             t0 = time.perf_counter()
-            h = await rpc(s, url, "eth_sendRawTransaction", ["0x" + raw.hex()])
-            while await rpc(s, url, "eth_getTransactionReceipt", [h]) is None:
-                pass
+            if sync:
+                receipt = await rpc(s, url, "eth_sendRawTransactionSync", ["0x" + raw.hex()])
+                assert receipt["status"] == "0x1"
+            else:
+                h = await rpc(s, url, "eth_sendRawTransaction", ["0x" + raw.hex()])
+                while await rpc(s, url, "eth_getTransactionReceipt", [h]) is None:
+                    pass
             out.append((time.perf_counter() - t0) * 1000)
-            await asyncio.sleep(0.02)
-        return out
-
-
-async def measure_sync_latency(url: str, samples: int) -> list[float]:
-    """eth_sendRawTransactionSync round trips at a paced rate on an idle node."""
-    acct = Account.from_key(DEV_KEYS[1])
-    async with aiohttp.ClientSession() as s:
-        nonce = int(await rpc(s, url, "eth_getTransactionCount", [acct.address, "pending"]), 16)
-        raws = [transfer(acct, nonce + i, acct.address, 0) for i in range(samples)]
-        out = []
-        for raw in raws:
-            t0 = time.perf_counter()
-            receipt = await rpc(s, url, "eth_sendRawTransactionSync", ["0x" + raw.hex()])
-            out.append((time.perf_counter() - t0) * 1000)
-            assert receipt["status"] == "0x1"
             await asyncio.sleep(0.02)
         return out
 
@@ -371,7 +361,7 @@ def main() -> None:
         proc, url = start_daemon(Path(tmp) / "data")
         try:
             lat = asyncio.run(measure_latency(url, args.latency_samples))
-            sync_lat = asyncio.run(measure_sync_latency(url, args.latency_samples))
+            sync_lat = asyncio.run(measure_latency(url, args.latency_samples, sync=True, key=DEV_KEYS[1]))
             asyncio.run(fund_senders(url, [*senders, deployer]))
             cpu0 = cpu_seconds(proc.pid)
             accepted, included = asyncio.run(measure_throughput(url, raws, args.batch, args.concurrency))

@@ -33,7 +33,6 @@ genesis and ``n + 1`` for mini-block ``n``; the state after EVM block N is the n
 from __future__ import annotations
 
 import contextlib
-import os
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -272,9 +271,3 @@ class ChainStore:
             for key, value in txn.cursor(db=self._code):
                 world.code[bytes(key)] = bytes(value)
         return world
-
-    def disk_usage(self) -> int:
-        total = 0
-        for root, _dirs, files in os.walk(self.path):
-            total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-        return total
