@@ -12,14 +12,13 @@ import struct
 import rlp
 from eth_hash.auto import keccak
 
+from sequencer import fastrlp
 from sequencer.types import AccountDiff, BlockEnv, EvmBlock, Log, MiniBlock, Receipt, StateDiff, TxLocation
 
 CODEC_VERSION = 1
 
 
-def _rlp(item: object) -> bytes:
-    encoded: bytes = rlp.encode(item)
-    return encoded
+_rlp = fastrlp.encode
 
 
 def _int(b: bytes) -> int:
@@ -65,8 +64,7 @@ def diff_from_list(items: list[list[object]]) -> StateDiff:
 
 
 def encode_diff(diff: StateDiff) -> bytes:
-    encoded: bytes = rlp.encode(diff_to_list(diff))
-    return encoded
+    return _rlp(diff_to_list(diff))
 
 
 # -- receipts -------------------------------------------------------------------------------
@@ -166,7 +164,7 @@ def mini_block_hash(
     keccak(concat(tx_hashes)), keccak(rlp(receipts)), keccak(rlp(diff))])): commits to every
     field a follower is sent, including the block environment and all receipt fields."""
     digest: bytes = keccak(
-        rlp.encode(
+        _rlp(
             [
                 number,
                 block_number,
@@ -176,7 +174,7 @@ def mini_block_hash(
                 env_to_list(block_env),
                 gas_used,
                 keccak(b"".join(tx_hashes)),
-                keccak(rlp.encode([receipt_to_list(r) for r in receipts])),
+                keccak(_rlp([receipt_to_list(r) for r in receipts])),
                 keccak(encode_diff(diff)),
             ]
         )

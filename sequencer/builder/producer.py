@@ -21,8 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import rlp
-
+from sequencer import fastrlp
 from sequencer.chain import Chain
 from sequencer.codec import mini_block_hash
 from sequencer.config import NodeConfig
@@ -183,8 +182,8 @@ class BlockProducer:
         minis = list(chain.open_minis)
         receipts: list[Receipt] = [r for mb in minis for r in mb.receipts]
         raw_txs = [raw for mb in minis for raw in mb.raw_txs]
-        tx_root = compute_root((rlp.encode(i), raw) for i, raw in enumerate(raw_txs))
-        receipts_root = compute_root((rlp.encode(i), r.encoded) for i, r in enumerate(receipts))
+        tx_root = compute_root((fastrlp.encode(i), raw) for i, raw in enumerate(raw_txs))
+        receipts_root = compute_root((fastrlp.encode(i), r.encoded) for i, r in enumerate(receipts))
         bloom = 0
         for r in receipts:
             bloom |= int.from_bytes(r.bloom, "big")

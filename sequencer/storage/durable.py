@@ -83,9 +83,10 @@ class ChainDB:
     def commit_mini_blocks(self, minis: list[MiniBlock]) -> None:
         """Log (durable) then index. :class:`StorageError`: nothing is durable;
         :class:`IndexWriteFailed`: durable, retry :meth:`ChainStore.write_mini_blocks` only."""
-        self.log.append([(KIND_MINI_BLOCK, encode_mini_block(mb)) for mb in minis])
+        encoded = [encode_mini_block(mb) for mb in minis]
+        self.log.append([(KIND_MINI_BLOCK, data) for data in encoded])
         try:
-            self.index.write_mini_blocks(minis)
+            self.index.write_mini_blocks(minis, encoded)
         except StorageError as exc:
             raise IndexWriteFailed(str(exc)) from None
 

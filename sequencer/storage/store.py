@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lmdb
 import rlp
 
+from sequencer import fastrlp
 from sequencer.codec import (
     decode_evm_block,
     decode_location,
@@ -119,12 +120,14 @@ class ChainStore:
             self._put_block(txn, block)
             self._put_diff(txn, diff, 0)
 
-    def write_mini_blocks(self, minis: Iterable[MiniBlock]) -> None:
-        """Commit mini-blocks with their tx index entries and state diffs (one fsync'd txn)."""
+    def write_mini_blocks(self, minis: Sequence[MiniBlock], encoded: Sequence[bytes] | None = None) -> None:
+        """Commit mini-blocks with their tx index entries and state diffs (one txn);
+        ``encoded``: their encodings when the caller has them already."""
         try:
             with self._env.begin(write=True) as txn:
-                for mb in minis:
-                    txn.put(u64(mb.number), encode_mini_block(mb), db=self._mini)
+                for n, mb in enumerate(minis):
+                    data = encoded[n] if encoded is not None else encode_mini_block(mb)
+                    txn.put(u64(mb.number), data, db=self._mini)
                     for i, (tx_hash, receipt) in enumerate(zip(mb.tx_hashes, mb.receipts, strict=True)):
                         loc = TxLocation(mb.block_number, mb.number, receipt.tx_index, i)
                         txn.put(tx_hash, encode_location(loc), db=self._tx_index)
@@ -153,7 +156,7 @@ class ChainStore:
                 txn.put(acc.address + tag, b"", db=self._acct_hist)
                 txn.put(acc.address + tag, b"", db=self._acct_wipe)
                 continue
-            record = rlp.encode([acc.nonce, acc.balance, acc.code_hash])
+            record = fastrlp.encode([acc.nonce, acc.balance, acc.code_hash])
             txn.put(acc.address, record, db=self._accounts)
             txn.put(acc.address + tag, record, db=self._acct_hist)
             if acc.code is not None:

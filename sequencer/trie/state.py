@@ -9,9 +9,9 @@ block, off the mini-block path.
 
 from __future__ import annotations
 
-import rlp
 from eth_hash.auto import keccak
 
+from sequencer import fastrlp
 from sequencer.trie.mpt import EMPTY_ROOT, MerklePatriciaTrie
 from sequencer.types import StateDiff
 
@@ -39,7 +39,7 @@ class StateTrie:
             trie = self._storage[address] = MerklePatriciaTrie()
         key = keccak(slot.to_bytes(32, "big"))
         if value:
-            trie.set(key, rlp.encode(value))
+            trie.set(key, fastrlp.encode(value))
         else:
             trie.delete(key)
         self._dirty.add(address)
@@ -69,7 +69,7 @@ class StateTrie:
             storage = self._storage.get(address)
             storage_root = storage.root_hash() if storage is not None and len(storage) else EMPTY_ROOT
             nonce, balance, code_hash = record
-            self._accounts.set(key, rlp.encode([nonce, balance, storage_root, code_hash]))
+            self._accounts.set(key, fastrlp.encode([nonce, balance, storage_root, code_hash]))
         self._dirty.clear()
         return self._accounts.root_hash()
 
