@@ -18,6 +18,11 @@ def _length_prefix(length: int, offset: int) -> bytes:
     return _SINGLE[offset + 55 + len(encoded_length)] + encoded_length
 
 
+def list_prefix(payload_length: int) -> bytes:
+    """The RLP prefix of a list whose items' encodings total ``payload_length`` bytes."""
+    return _length_prefix(payload_length, 0xC0)
+
+
 def encode(item: object) -> bytes:
     """RLP-encode ``item`` (bytes, int >= 0, or a list/tuple of those, nested)."""
     kind = type(item)

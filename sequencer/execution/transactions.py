@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import coincurve
 import rlp
 from eth.vm.forks.prague import PragueVM
+from eth_hash.auto import keccak
 from eth_utils.exceptions import ValidationError
 
+from sequencer import fastrlp
 from sequencer.errors import InvalidTransaction
 
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize
@@ -56,6 +59,57 @@ def data_floor_gas(data: bytes) -> int:
     zeros = data.count(0)
     tokens = zeros + (len(data) - zeros) * STANDARD_TOKEN_COST
     return TX_GAS + TOTAL_COST_FLOOR_PER_TOKEN * tokens
+
+
+def _item_end(data: bytes, pos: int) -> int:
+    """The end offset of the RLP item starting at ``pos`` (the input was decoded strictly before)."""
+    b0 = data[pos]
+    if b0 < 0x80:
+        return pos + 1
+    if b0 < 0xB8:
+        return pos + 1 + b0 - 0x80
+    if b0 < 0xC0:
+        n = b0 - 0xB7
+        return pos + 1 + n + int.from_bytes(data[pos + 1 : pos + 1 + n], "big")
+    if b0 < 0xF8:
+        return pos + 1 + b0 - 0xC0
+    n = b0 - 0xF7
+    return pos + 1 + n + int.from_bytes(data[pos + 1 : pos + 1 + n], "big")
+
+
+def _list_body(data: bytes) -> int:
+    """The offset of the first item inside the RLP list ``data``."""
+    b0 = data[0]
+    return 1 if b0 < 0xF8 else 1 + b0 - 0xF7
+
+
+def signing_hash(raw: bytes, tx_type: int, chain_id: int | None) -> bytes:
+    """The hash a transaction's sender signed, cut from the raw bytes (no re-encoding).
+
+    Typed: ``keccak(type || rlp(fields without y_parity, r, s))``; legacy:
+    ``keccak(rlp([first six fields] + [chain_id, 0, 0]))`` (EIP-155) or the six alone.
+    ``raw`` must already have decoded strictly (canonical RLP).
+    """
+    payload = raw[1:] if tx_type else raw
+    pos = _list_body(payload)
+    for _ in range({0: 6, 1: 8, 2: 9}[tx_type]):
+        pos = _item_end(payload, pos)
+    body = payload[_list_body(payload) : pos]
+    if tx_type == 0 and chain_id is not None:
+        body += fastrlp.encode(chain_id) + b"\x80\x80"
+    unsigned = fastrlp.list_prefix(len(body)) + body
+    return keccak(raw[:1] + unsigned if tx_type else unsigned)
+
+
+def _legacy_parity(v: int, chain_id: int | None) -> int:
+    return v - 27 if chain_id is None else v - 35 - 2 * chain_id
+
+
+def recover_sender(msg_hash: bytes, y_parity: int, r: int, s: int) -> bytes:
+    """The address that signed ``msg_hash`` (libsecp256k1 through coincurve)."""
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))
+    public = coincurve.PublicKey.from_signature_and_message(signature, msg_hash, hasher=None)
+    return keccak(public.format(compressed=False)[1:])[12:]
 
 
 def decode_raw(raw: bytes) -> Any:
@@ -113,10 +167,18 @@ def decode_transaction(raw: bytes, chain_id: int, allow_unprotected: bool) -> Si
         if "intrinsic" in message.lower() or "insufficient gas" in message.lower():
             raise InvalidTransaction("intrinsic gas too low") from None
         raise InvalidTransaction(f"invalid transaction: {message}") from None
+    y_parity = tx.y_parity if tx_type else _legacy_parity(tx.v, tx_chain_id)
+    if y_parity not in (0, 1):
+        raise InvalidTransaction("invalid transaction v, r, s values")
+    tx_hash = keccak(raw)
     try:
-        sender = bytes(tx.sender)
+        sender = recover_sender(signing_hash(raw, tx_type, tx_chain_id), y_parity, r, s)
     except Exception:
         raise InvalidTransaction("invalid sender: signature does not recover") from None
+    # py-evm caches both as cached_property values: execution never recovers or re-encodes again
+    tx.__dict__["sender"] = sender
+    if tx_type:
+        tx.__dict__["hash"] = tx_hash
 
     intrinsic = tx.intrinsic_gas
     if tx.gas < intrinsic:
@@ -128,7 +190,7 @@ def decode_transaction(raw: bytes, chain_id: int, allow_unprotected: bool) -> Si
 
     to = bytes(tx.to) if tx.to else None
     return SignedTx(
-        hash=bytes(tx.hash),
+        hash=tx_hash,
         raw=raw,
         sender=sender,
         nonce=tx.nonce,

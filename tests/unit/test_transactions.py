@@ -9,6 +9,8 @@ import pytest
 import rlp
 from eth_account import Account
 from eth_hash.auto import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sequencer.errors import InvalidTransaction
 from sequencer.execution.transactions import (
@@ -18,6 +20,7 @@ from sequencer.execution.transactions import (
     decode_raw,
     decode_transaction,
     describe_transaction,
+    signing_hash,
 )
 
 CHAIN_ID = 1337
@@ -294,3 +297,50 @@ def test_describe_eip1559_matches_decode() -> None:
 def test_describe_contract_creation() -> None:
     f = describe_transaction(sign(eip1559(to=b"", data=b"\x60\x00", gas=100_000)))
     assert f.to is None
+
+
+# -- sender recovery from the raw bytes -------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    make=st.sampled_from([legacy, eip2930, eip1559]),
+    key=st.integers(min_value=1, max_value=SECP256K1_N - 1),
+    nonce=st.integers(min_value=0, max_value=2**64 - 2),
+    value=st.integers(min_value=0, max_value=2**256 - 1),
+    data=st.binary(max_size=300),
+    creation=st.booleans(),
+    slots=st.lists(st.integers(min_value=0, max_value=2**256 - 1), max_size=4),
+)
+def test_signing_hash_and_sender_equal_py_evm(
+    make: Any, key: int, nonce: int, value: int, data: bytes, creation: bool, slots: list[int]
+) -> None:
+    """Cut from the raw bytes (short and long strings and lists), the signing hash and the
+    recovered sender are py-evm's own, for every transaction type."""
+    fields = make(nonce=nonce, value=value, data=data, gas=10_000_000)
+    if creation:
+        fields.pop("to")
+    if "accessList" in fields:
+        fields["accessList"] = [{"address": TO, "storageKeys": [f"0x{s:064x}" for s in slots]}]
+    acct = Account.from_key(key.to_bytes(32, "big"))
+    raw = bytes(acct.sign_transaction(fields).raw_transaction)
+    reference = decode_raw(raw)
+    tx_type = raw[0] if raw[0] < 0x7F else 0
+    assert signing_hash(raw, tx_type, CHAIN_ID) == keccak(reference.get_message_for_signing())
+    t = decode(raw)
+    assert t.sender == bytes(reference.sender) == bytes.fromhex(acct.address[2:])
+    assert t.hash == reference.hash
+
+
+def test_unprotected_legacy_signing_hash_has_no_chain_id() -> None:
+    unprotected = Account.sign_transaction
+    raw = bytes(unprotected({**legacy(), "chainId": None}, KEY).raw_transaction)
+    reference = decode_raw(raw)
+    assert signing_hash(raw, 0, None) == keccak(reference.get_message_for_signing())
+    assert decode(raw, allow_unprotected=True).sender == SENDER
+
+
+def test_a_parity_outside_0_and_1_is_rejected() -> None:
+    tx = decode_raw(sign(eip1559()))
+    raw = bytes(tx.copy(y_parity=2).encode())
+    assert rejected(raw).startswith("invalid transaction v, r, s values")
