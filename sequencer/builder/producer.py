@@ -95,6 +95,7 @@ class BlockProducer:
         self._block_listeners: list[Callable[[EvmBlock], None]] = []
         self._rejection_listeners: list[Callable[[SignedTx, str], None]] = []
         self.exec_observer: Callable[[float], None] | None = None
+        self._exec_s_per_tx = 0.0002  # moving average, sizes what a mini-block takes from the pool
 
     # -- subscriptions ------------------------------------------------------------------------
     def on_mini_block(self, fn: Callable[[MiniBlock], None]) -> None:
@@ -266,12 +267,17 @@ class BlockProducer:
         executor = self._executor
         chain = self.chain
         assert executor is not None and chain.open_env is not None
-        candidates = self.pool.take(self.config.max_txs_per_mini_block)
+        # take about what the interval can execute (from recent execution times), not the
+        # configured maximum: taken transactions are copied and marked in flight
+        interval_s = self.config.mini_block_interval_ms / 1000
+        expected = int(2 * interval_s / self._exec_s_per_tx) + 16
+        candidates = self.pool.take(min(self.config.max_txs_per_mini_block, expected))
         included: list[SignedTx] = []
         outcomes: list[TxOutcome] = []
         full = False
         # execution time per mini-block is bounded by the interval, so the cadence holds under load
-        budget_ends = time.perf_counter() + self.config.mini_block_interval_ms / 1000
+        exec_started = time.perf_counter()
+        budget_ends = exec_started + interval_s
         for tx in candidates:
             if included and time.perf_counter() >= budget_ends:
                 break
@@ -292,6 +298,8 @@ class BlockProducer:
         if not included:
             self._last_mini_seal = time.monotonic()
             return full
+        per_tx = (time.perf_counter() - exec_started) / len(included)
+        self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
 
         diff = executor.take_diff()
         prev = chain.head_mini

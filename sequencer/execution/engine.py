@@ -13,9 +13,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from eth._utils.address import generate_contract_address
+from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
 from eth.exceptions import Revert
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.spoof import SpoofTransaction
 from eth_abi.abi import decode as abi_decode
@@ -32,10 +34,38 @@ ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 
+_JUMP_ANALYSIS_CACHE_SIZE = 4096
+_jump_analysis: dict[bytes, tuple[set[int], set[int]]] = {}
+
+
+class CachedAnalysisComputation(PragueComputation):
+    """Prague's computation, sharing the jump-destination analysis of each contract's code.
+
+    py-evm's ``CodeStream`` works out lazily which positions are valid opcodes (not PUSH data)
+    and keeps the answers on the stream, so every call to a contract starts the analysis over
+    (~7% of an ERC-20 transfer). The answers depend on the code alone: calls to the same code
+    share them here.
+    """
+
+    def __init__(
+        self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI
+    ) -> None:
+        super().__init__(state, message, transaction_context)
+        code = message.code
+        if len(code) > 64:
+            known = _jump_analysis.get(code)
+            if known is None:
+                if len(_jump_analysis) >= _JUMP_ANALYSIS_CACHE_SIZE:
+                    _jump_analysis.clear()
+                known = _jump_analysis[code] = (set(), set())
+            self.code.valid_positions, self.code.invalid_positions = known  # type: ignore[attr-defined]
+
+
 class SequencerState(PragueState):
     """py-evm's Prague state with the flat, trie-free account database."""
 
     account_db_class = FlatAccountDB
+    computation_class = CachedAnalysisComputation
 
 
 @dataclass(frozen=True, slots=True)
