@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 import sequencer
-from sequencer.config import load_config
+from sequencer.config import NodeConfig, load_config
 from sequencer.errors import ConfigError, StorageError
 from sequencer.feed.faults import KINDS, DevFault, parse_dev_fault
 from sequencer.logs import LEVELS, setup_logging
@@ -37,6 +37,12 @@ def main() -> None:
       sequencer run --config configs/devnet.toml --data-dir data
       sequencer run --data-dir /tmp/dev --rpc-port 0 --log-level debug
     """
+
+
+def _with_generated_accounts(config: NodeConfig, count: int | None) -> NodeConfig:
+    if count is None:
+        return config
+    return replace(config, chain=replace(config.chain, generated_accounts=count))
 
 
 @main.command()
@@ -119,6 +125,16 @@ def main() -> None:
     "the first mini-block (EVM block for state-root) at or after number N (default 0) that has "
     f"one. KIND: {', '.join(KINDS)}. Refused unless chain.devnet = true.",
 )
+@click.option(
+    "--accounts",
+    "generated_accounts",
+    default=None,
+    type=click.IntRange(0, 100_000_000),
+    metavar="N",
+    help="Fund N extra genesis accounts (1,000 ether each, addresses derived from their index; "
+    "nobody holds their keys) to test with a large state. Part of the genesis: a data dir "
+    "keeps the N it was created with. Overrides chain.generated_accounts.",
+)
 def run(
     config_path: Path,
     data_dir: Path,
@@ -133,6 +149,7 @@ def run(
     log_level: str,
     log_format: str,
     dev_fault: DevFault | None,
+    generated_accounts: int | None,
 ) -> None:
     """Run the sequencer daemon until SIGINT/SIGTERM.
 
@@ -166,6 +183,7 @@ def run(
         if evm_block_ms is not None:
             overrides["evm_block_interval_ms"] = evm_block_ms
         config = replace(config, **overrides)
+        config = _with_generated_accounts(config, generated_accounts)
         if config.evm_block_interval_ms < config.mini_block_interval_ms:
             raise ConfigError("the EVM block interval must not be shorter than the mini-block interval")
         if dev_fault is not None and not config.chain.devnet:
@@ -295,7 +313,8 @@ def status(rpc: str, as_json: bool) -> None:
             f"{st['miniBlockIntervalP50Ms']} / {st['miniBlockIntervalP99Ms']}",
         ),
         ("EVM block interval p50 (ms)", st["evmBlockIntervalP50Ms"]),
-        ("EVM block seal p50 (ms)", st["evmBlockSealP50Ms"]),
+        ("EVM block seal p50/max (ms)", f"{st['evmBlockSealP50Ms']} / {st['evmBlockSealMaxMs']}"),
+        ("state root p50/max (ms)", f"{st['stateRootP50Ms']} / {st['stateRootMaxMs']}"),
         (
             "included txs (tx/s since start)",
             f"{st['includedTxs']} ({st['includedTxs'] / max(st['uptimeS'], 1e-9):.1f})",
@@ -407,7 +426,17 @@ def mempool(rpc: str, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
 )
 @click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def init(config_path: Path, data_dir: Path) -> None:
+@click.option(
+    "--accounts",
+    "generated_accounts",
+    default=None,
+    type=click.IntRange(0, 100_000_000),
+    metavar="N",
+    help="Fund N extra genesis accounts (1,000 ether each, addresses derived from their index; "
+    "nobody holds their keys) to test with a large state. Part of the genesis: a data dir "
+    "keeps the N it was created with. Overrides chain.generated_accounts.",
+)
+def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> None:
     """Create a data dir with the config's genesis (without starting the node).
 
     \b
@@ -418,7 +447,7 @@ def init(config_path: Path, data_dir: Path) -> None:
     from sequencer.storage.durable import ChainDB
 
     try:
-        config = load_config(config_path)
+        config = _with_generated_accounts(load_config(config_path), generated_accounts)
         db = ChainDB(data_dir)
         db.recover()
         chain, _trie = load_chain(config.chain, db)

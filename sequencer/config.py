@@ -44,6 +44,9 @@ class ChainConfig:
     genesis: tuple[GenesisAccount, ...]
     devnet: bool
     allow_unprotected_txs: bool
+    generated_accounts: int = 0
+    """Extra genesis accounts funded with ``GENERATED_BALANCE`` each, at addresses derived from
+    their index (``--accounts``; for state-size and load tests: nobody holds their keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,7 @@ _KNOWN_KEYS = {
         "genesis",
         "devnet",
         "allow_unprotected_txs",
+        "generated_accounts",
     },
     "chain.base_fee": {"initial", "floor"},
     "blocks": {"mini_block_interval_ms", "evm_block_interval_ms", "max_txs_per_mini_block"},
@@ -201,6 +205,14 @@ def _check_known_keys(data: dict[str, Any]) -> None:
             unknown = set(table) - known
             if unknown:
                 raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+
+
+MAX_GENERATED_ACCOUNTS = 100_000_000
+
+
+def _generated_accounts(count: int) -> int:
+    _in_range(count, 0, MAX_GENERATED_ACCOUNTS, "chain.generated_accounts")
+    return count
 
 
 def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> NodeConfig:
@@ -237,6 +249,7 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
         genesis=_parse_genesis(chain),
         devnet=_opt(chain, "devnet", "chain", bool, False),
         allow_unprotected_txs=_opt(chain, "allow_unprotected_txs", "chain", bool, False),
+        generated_accounts=_generated_accounts(_opt(chain, "generated_accounts", "chain", int, 0)),
     )
 
     blocks = _opt(data, "blocks", "<root>", dict, {})

@@ -74,6 +74,16 @@ def genesis_alloc(config: NodeConfig) -> list[dict[str, Any]]:
     ]
 
 
+def genesis_generated(config: NodeConfig) -> dict[str, Any] | None:
+    """The generated accounts' rule as the feed's genesis message carries it (``--accounts``)."""
+    from sequencer.builder.genesis import GENERATED_BALANCE, GENERATED_DOMAIN
+
+    count = config.chain.generated_accounts
+    if not count:
+        return None
+    return {"count": hex(count), "balance": hex(GENERATED_BALANCE), "domain": d(GENERATED_DOMAIN)}
+
+
 SHUTDOWN_TIMEOUT_S = 10.0
 FORCED_EXIT_CODE = 130
 
@@ -111,7 +121,9 @@ class Node:
         if dev_fault is not None:
             log.warning("dev fault armed kind=%s at=%d", dev_fault.kind, dev_fault.at)
             injector = FaultInjector(dev_fault)
-        self.feed = FeedHub(self.chain, genesis_alloc(config), injector=injector)
+        self.feed = FeedHub(
+            self.chain, genesis_alloc(config), injector=injector, genesis_generated=genesis_generated(config)
+        )
         self.producer.on_mini_block(self.feed.on_mini_block)
         self.producer.on_block(self.feed.on_block)
         self.producer.on_rejected(lambda tx, reason: self.waiters.on_rejected(tx.hash, reason))

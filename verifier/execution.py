@@ -131,8 +131,15 @@ class Executor:
         """A state for one EVM block: mini-blocks run on it in turn; roots only at the end."""
         return self._state(root, env, prev_hashes)
 
-    def genesis(self, alloc: Sequence[dict[str, Any]]) -> bytes:
+    def genesis(self, alloc: Sequence[dict[str, Any]], generated: dict[str, Any] | None = None) -> bytes:
+        """Build the genesis state: ``alloc``, plus ``generated`` accounts (the sequencer's
+        ``--accounts``): ``count`` accounts of ``balance`` at ``keccak(domain || i as 8 bytes)[12:]``."""
         state = self._state(BLANK_ROOT_HASH)
+        if generated:
+            domain = bytes.fromhex(generated["domain"][2:])
+            balance = int(generated["balance"], 16)
+            for i in range(int(generated["count"], 16)):
+                state.set_balance(Address(keccak(domain + i.to_bytes(8, "big"))[12:]), balance)
         for entry in alloc:
             address = Address(bytes.fromhex(entry["address"][2:]))
             state.set_balance(address, int(entry["balance"], 16))

@@ -133,7 +133,7 @@ class Checker:
 
     # -- genesis ------------------------------------------------------------------------------
     def _genesis(self, g: dict[str, Any]) -> None:
-        root = self.executor.genesis(g["alloc"])
+        root = self.executor.genesis(g["alloc"], g.get("generatedAccounts"))
         header_rlp = _b(g["header"])
         header = decode_header(header_rlp)
         if keccak(header_rlp) != _b(g["hash"]):

@@ -7,6 +7,7 @@ import time
 
 from eth_hash.auto import keccak
 
+from sequencer import fastrlp
 from sequencer.chain import Chain
 from sequencer.config import ChainConfig
 from sequencer.errors import StorageError
@@ -21,19 +22,52 @@ log = logging.getLogger("sequencer.genesis")
 EMPTY_CODE_HASH = keccak(b"")
 
 
+GENERATED_BALANCE = 10**21  # 1,000 ether
+GENERATED_DOMAIN = b"sequencer/generated-account/"
+
+
+def generated_address(index: int) -> bytes:
+    """The address of generated genesis account ``index`` (``--accounts``): a hash, not a key."""
+    return keccak(GENERATED_DOMAIN + index.to_bytes(8, "big"))[12:]
+
+
 def genesis_diff(chain: ChainConfig) -> StateDiff:
-    return StateDiff(
-        tuple(
-            AccountDiff(
-                address=a.address,
-                nonce=a.nonce,
-                balance=a.balance,
-                code_hash=keccak(a.code) if a.code else EMPTY_CODE_HASH,
-                code=a.code or None,
-                storage=tuple((s, v) for s, v in a.storage if v),
-                deleted=False,
-            )
-            for a in chain.genesis
+    """The genesis allocation (configured accounts, then generated ones) in canonical order."""
+    accounts = {
+        a.address: AccountDiff(
+            address=a.address,
+            nonce=a.nonce,
+            balance=a.balance,
+            code_hash=keccak(a.code) if a.code else EMPTY_CODE_HASH,
+            code=a.code or None,
+            storage=tuple((s, v) for s, v in a.storage if v),
+            deleted=False,
+        )
+        for a in chain.genesis
+    }
+    for i in range(chain.generated_accounts):
+        address = generated_address(i)
+        if address not in accounts:
+            accounts[address] = AccountDiff(address, 0, GENERATED_BALANCE, EMPTY_CODE_HASH, None, (), False)
+    return StateDiff(tuple(accounts[a] for a in sorted(accounts)))
+
+
+def genesis_spec_hash(chain: ChainConfig) -> bytes:
+    """A fingerprint of everything the genesis block is made of: a restart compares it instead
+    of rebuilding the genesis state (which takes seconds with a million generated accounts)."""
+    alloc = [[a.address, a.balance, a.nonce, a.code, [list(x) for x in a.storage]] for a in chain.genesis]
+    return keccak(
+        fastrlp.encode(
+            [
+                b"genesis-spec/1",
+                chain.chain_id,
+                chain.block_gas_limit,
+                chain.genesis_timestamp,
+                chain.initial_base_fee,
+                alloc,
+                chain.generated_accounts,
+                GENERATED_BALANCE,
+            ]
         )
     )
 
@@ -70,16 +104,23 @@ def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:
 def load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
     """Open the chain in ``db`` (already recovered), writing genesis first if the data dir is new."""
     store = db.index
-    diff = genesis_diff(config)
-    trie = StateTrie()
-    trie.apply_diff(diff)
-    expected_genesis = genesis_block(config, trie.root())
+    fresh_trie: StateTrie | None = None
+    spec = genesis_spec_hash(config)
     if not store.is_initialized():
+        if config.generated_accounts:
+            log.info("building genesis with %d generated accounts", config.generated_accounts)
+        diff = genesis_diff(config)
+        fresh_trie = StateTrie()
+        fresh_trie.apply_diff(diff)
+        expected_genesis = genesis_block(config, fresh_trie.root())
         db.commit_genesis(expected_genesis, diff, config.chain_id)
+        store.put_meta("genesis_spec", spec)
+        del diff
         log.info(
-            "genesis written hash=0x%s state_root=0x%s",
+            "genesis written hash=0x%s state_root=0x%s accounts=%d",
             expected_genesis.hash.hex(),
             expected_genesis.state_root.hex(),
+            len(fresh_trie),
         )
     else:
         stored_chain_id = store.get_meta("chain_id")
@@ -88,7 +129,17 @@ def load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
                 f"data dir {store.path} belongs to chain id "
                 f"{int.from_bytes(stored_chain_id or b'', 'big')}, config says {config.chain_id}"
             )
-        if store.get_meta("genesis_hash") != expected_genesis.hash:
+        stored_spec = store.get_meta("genesis_spec")
+        if stored_spec is not None:
+            same = stored_spec == spec
+        else:  # a data dir from before the fingerprint: rebuild the genesis to compare
+            trie = StateTrie()
+            trie.apply_diff(genesis_diff(config))
+            same = store.get_meta("genesis_hash") == genesis_block(config, trie.root()).hash
+            del trie
+            if same:
+                store.put_meta("genesis_spec", spec)
+        if not same:
             raise StorageError(
                 f"data dir {store.path} was created from a different genesis than the config's"
             )
@@ -107,12 +158,16 @@ def load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
             raise StorageError(f"block {n} is missing from {store.path}")
         chain.prev_hashes.append(block.hash)
 
-    trie = StateTrie()
-    for address, record in world.accounts.items():
-        trie.set_account(address, record.nonce, record.balance, record.code_hash)
-    for address, slots in world.storage.items():
-        for slot, value in slots.items():
-            trie.set_storage(address, slot, value)
+    if fresh_trie is not None and head_number == 0:
+        trie = fresh_trie  # the state is the genesis state just built
+    else:
+        fresh_trie = None
+        trie = StateTrie()
+        for address, record in world.accounts.items():
+            trie.set_account(address, record.nonce, record.balance, record.code_hash)
+        for address, slots in world.storage.items():
+            for slot, value in slots.items():
+                trie.set_storage(address, slot, value)
 
     head_mini_number = store.head_mini_block_number()
     if head_mini_number is not None and head_mini_number > head.last_mini_block:

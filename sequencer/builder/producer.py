@@ -69,7 +69,9 @@ class ProducerStats:
             "evmBlockIntervalP50Ms": round(_percentile(blocks, 0.5), 3),
             "evmBlockIntervalP99Ms": round(_percentile(blocks, 0.99), 3),
             "evmBlockSealP50Ms": round(_percentile(list(self.block_seal_ms), 0.5), 3),
+            "evmBlockSealMaxMs": round(max(self.block_seal_ms, default=0.0), 3),
             "stateRootP50Ms": round(_percentile(list(self.state_root_ms), 0.5), 3),
+            "stateRootMaxMs": round(max(self.state_root_ms, default=0.0), 3),
             "includedTxs": self.included_txs,
             "droppedTxs": self.dropped_txs,
             "miniBlocks": self.mini_blocks,
@@ -241,7 +243,8 @@ class BlockProducer:
         seal_ms = (time.perf_counter() - started) * 1000
         self.stats.block_seal_ms.append(seal_ms)
         log.info(
-            "evm block sealed number=%d hash=0x%s txs=%d mini_blocks=%d gas_used=%d base_fee=%d seal_ms=%.2f",
+            "evm block sealed number=%d hash=0x%s txs=%d mini_blocks=%d gas_used=%d base_fee=%d "
+            "seal_ms=%.2f state_root_ms=%.2f",
             block.number,
             block.hash.hex(),
             len(block.tx_hashes),
@@ -249,6 +252,7 @@ class BlockProducer:
             gas_used,
             block.base_fee,
             seal_ms,
+            self.stats.state_root_ms[-1],
         )
         for fn in self._block_listeners:
             fn(block)

@@ -36,9 +36,11 @@ class FeedHub:
         genesis_alloc: list[dict[str, Any]],
         queue_size: int = DEFAULT_QUEUE,
         injector: FaultInjector | None = None,
+        genesis_generated: dict[str, Any] | None = None,
     ) -> None:
         self.chain = chain
         self.genesis_alloc = genesis_alloc
+        self.genesis_generated = genesis_generated
         self.queue_size = queue_size
         self.followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.positions: dict[asyncio.Queue[dict[str, Any] | None], int] = {}  # next seq per follower
@@ -102,7 +104,7 @@ class FeedHub:
         if start == 0:
             genesis = chain.get_block(0)
             assert genesis is not None
-            yield genesis_message(genesis, self.genesis_alloc)
+            yield genesis_message(genesis, self.genesis_alloc, self.genesis_generated)
         number = max(1, self._first_block_at_or_after(start)) if start <= seq_of_block(chain.head) else None
         if number is not None:
             while number <= chain.head.number:

@@ -107,10 +107,12 @@ def block_message(block: EvmBlock) -> dict[str, Any]:
     }
 
 
-def genesis_message(block: EvmBlock, alloc: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "version": WIRE_VERSION,
-        "seq": 0,
-        "type": "genesis",
-        "genesis": {"hash": d(block.hash), "header": d(block.header_rlp), "alloc": alloc},
-    }
+def genesis_message(
+    block: EvmBlock, alloc: list[dict[str, Any]], generated: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``generated``: the ``--accounts`` rule (count, balance, domain), sent instead of listing
+    every generated account."""
+    genesis: dict[str, Any] = {"hash": d(block.hash), "header": d(block.header_rlp), "alloc": alloc}
+    if generated:
+        genesis["generatedAccounts"] = generated
+    return {"version": WIRE_VERSION, "seq": 0, "type": "genesis", "genesis": genesis}

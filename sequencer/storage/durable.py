@@ -118,7 +118,7 @@ class ChainDB:
         last_mini = last_block = None
         minis: list[MiniBlock] = []
         blocks: list[EvmBlock] = []
-        genesis: tuple[int, EvmBlock, StateDiff] | None = None
+        genesis: bytes | None = None  # decoded only if the index needs it (large with --accounts)
         pool: list[bytes] = []
         for rec in records:
             if rec.kind == KIND_MINI_BLOCK:
@@ -134,7 +134,7 @@ class ChainDB:
                 last_block = block.number
                 blocks.append(block)
             elif rec.kind == KIND_GENESIS:
-                genesis = decode_genesis(rec.payload)
+                genesis = rec.payload
                 last_block = 0
             elif rec.kind == KIND_POOL_ADD:
                 pool.append(rec.payload)
@@ -171,7 +171,7 @@ class ChainDB:
             index_mini = index_block = None
 
         if genesis is not None and not self.index.is_initialized():
-            chain_id, block, diff = genesis
+            chain_id, block, diff = decode_genesis(genesis)
             self.index.write_genesis(block, diff, chain_id)
             index_block = 0
         pending_minis = [mb for mb in minis if index_mini is None or mb.number > index_mini]

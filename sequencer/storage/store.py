@@ -108,6 +108,10 @@ class ChainStore:
             value = txn.get(key.encode())
             return bytes(value) if value is not None else None
 
+    def put_meta(self, key: str, value: bytes) -> None:
+        with self._env.begin(write=True, db=self._meta) as txn:
+            txn.put(key.encode(), value)
+
     def is_initialized(self) -> bool:
         return self.get_meta("genesis_hash") is not None
 

@@ -168,6 +168,26 @@ def _reference(node: _Node) -> bytes:
     return ref
 
 
+def _lookup(node: _Node | None, key: bytes) -> bytes | None:
+    """The value stored under ``key`` (nibbles) below ``node``, or ``None``."""
+    pos = 0
+    while node is not None:
+        if type(node) is _Branch:
+            if pos == len(key):
+                return node.value or None
+            node = node.children[key[pos]]
+            pos += 1
+        elif type(node) is _Leaf:
+            return node.value if node.path == key[pos:] else None
+        else:
+            end = pos + len(node.path)
+            if key[pos:end] != node.path:
+                return None
+            node = node.child
+            pos = end
+    return None
+
+
 def _insert(node: _Node | None, key: bytes, pos: int, value: bytes) -> _Node:
     """Insert/overwrite ``key`` (nibbles) below ``node`` at depth ``pos``."""
     if node is None:
@@ -291,39 +311,43 @@ class MerklePatriciaTrie:
     Setting a key to ``b""`` deletes it (as in Ethereum / py-trie).
     """
 
-    __slots__ = ("_data", "_root", "_root_hash")
+    __slots__ = ("_root", "_root_hash", "_size")
 
     def __init__(self) -> None:
         self._root: _Node | None = None
-        self._data: dict[bytes, bytes] = {}
+        self._size = 0
         self._root_hash: bytes | None = EMPTY_ROOT
 
     def set(self, key: bytes, value: bytes) -> None:
         if not value:
             self.delete(key)
             return
-        data = self._data
-        if data.get(key) == value:
+        nibbles = _key_to_nibbles(key)
+        old = _lookup(self._root, nibbles)
+        if old == value:
             return
-        data[key] = value
-        self._root = _insert(self._root, _key_to_nibbles(key), 0, value)
+        if old is None:
+            self._size += 1
+        self._root = _insert(self._root, nibbles, 0, value)
         self._root_hash = None
 
     def delete(self, key: bytes) -> None:
-        if self._data.pop(key, None) is None:
+        nibbles = _key_to_nibbles(key)
+        if _lookup(self._root, nibbles) is None:
             return
         assert self._root is not None
-        self._root = _delete(self._root, _key_to_nibbles(key), 0)
+        self._size -= 1
+        self._root = _delete(self._root, nibbles, 0)
         self._root_hash = None
 
     def get(self, key: bytes) -> bytes | None:
-        return self._data.get(key)
+        return _lookup(self._root, _key_to_nibbles(key))
 
     def __contains__(self, key: object) -> bool:
-        return key in self._data
+        return isinstance(key, bytes) and self.get(key) is not None
 
     def __len__(self) -> int:
-        return len(self._data)
+        return self._size
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Iterate ``(key, value)`` pairs in key order, walking the trie nodes."""

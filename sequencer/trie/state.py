@@ -9,6 +9,7 @@ block, off the mini-block path.
 
 from __future__ import annotations
 
+import rlp
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
@@ -24,11 +25,13 @@ class StateTrie:
     def __init__(self) -> None:
         self._accounts = MerklePatriciaTrie()
         self._storage: dict[bytes, MerklePatriciaTrie] = {}
-        self._records: dict[bytes, tuple[int, int, bytes]] = {}
+        # changed since the last root: new (nonce, balance, code_hash), or None if deleted; an
+        # address dirty only through its storage keeps the fields of its leaf in the trie
+        self._changed: dict[bytes, tuple[int, int, bytes] | None] = {}
         self._dirty: set[bytes] = set()
 
     def set_account(self, address: bytes, nonce: int, balance: int, code_hash: bytes) -> None:
-        self._records[address] = (nonce, balance, code_hash)
+        self._changed[address] = (nonce, balance, code_hash)
         self._dirty.add(address)
 
     def set_storage(self, address: bytes, slot: int, value: int) -> None:
@@ -45,7 +48,7 @@ class StateTrie:
         self._dirty.add(address)
 
     def delete_account(self, address: bytes) -> None:
-        self._records.pop(address, None)
+        self._changed[address] = None
         self._storage.pop(address, None)
         self._dirty.add(address)
 
@@ -60,18 +63,29 @@ class StateTrie:
 
     def root(self) -> bytes:
         """The state root after every diff applied so far."""
+        changed = self._changed
         for address in self._dirty:
-            record = self._records.get(address)
             key = keccak(address)
+            record = changed[address] if address in changed else self._leaf_fields(key)
             if record is None:
-                self._accounts.delete(key)
+                if key in self._accounts:
+                    self._accounts.delete(key)
                 continue
             storage = self._storage.get(address)
             storage_root = storage.root_hash() if storage is not None and len(storage) else EMPTY_ROOT
             nonce, balance, code_hash = record
             self._accounts.set(key, fastrlp.encode([nonce, balance, storage_root, code_hash]))
         self._dirty.clear()
+        changed.clear()
         return self._accounts.root_hash()
 
+    def _leaf_fields(self, key: bytes) -> tuple[int, int, bytes] | None:
+        leaf = self._accounts.get(key)
+        if leaf is None:
+            return None
+        nonce, balance, _storage_root, code_hash = rlp.decode(leaf)
+        return int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), code_hash
+
     def __len__(self) -> int:
-        return len(self._records)
+        """Accounts in the trie as of the last :meth:`root`."""
+        return len(self._accounts)

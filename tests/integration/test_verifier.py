@@ -406,3 +406,37 @@ def test_a_replica_follows_without_executing_and_answers_reads(daemon_factory: A
             assert reader.eth.get_transaction_count(address) == w3.eth.get_transaction_count(address, head)
     finally:
         assert replica.stop() == 0, replica.log()
+
+
+def test_a_verifier_rebuilds_a_generated_accounts_genesis_and_agrees(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    """``--accounts N``: the feed sends the generation rule, not N accounts; the verifier's own
+    genesis (py-trie) has the same state root, and transfers to generated accounts verify."""
+    from sequencer.builder.genesis import generated_address
+
+    d: Daemon = daemon_factory("--evm-block-ms", "100", "--accounts", "300")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    v = start_verifier(d.feed_url, tmp_path / "v")
+    try:
+        sender = Account.from_key(DEV_KEYS[5])
+        nonce = w3.eth.get_transaction_count(sender.address)
+        for i in range(3):
+            tx = {
+                "chainId": CHAIN_ID,
+                "nonce": nonce + i,
+                "to": Web3.to_checksum_address(generated_address(100 + i)),
+                "value": 5,
+                "gas": 21_000,
+                "maxFeePerGas": 10 * GWEI,
+                "maxPriorityFeePerGas": 0,
+                "type": 2,
+            }
+            raw = "0x" + bytes(sender.sign_transaction(tx).raw_transaction).hex()
+            assert w3.provider.make_request("eth_sendRawTransactionSync", [raw])["result"]["status"] == "0x1"
+        wait_until(lambda: v.status()["height"] >= w3.eth.block_number, 60, "verifier catch-up")
+        status = v.status()
+        assert status["verdict"] == "ok", v.log()
+        assert status["verifiedTxs"] >= 3
+    finally:
+        assert v.stop() == 0, v.log()

@@ -375,3 +375,12 @@ def test_file_errors_propagate_validation_messages(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value) == "blocks.mini_block_interval_ms: must be between 1 and 60000, got 0"
+
+
+def test_generated_accounts_default_to_zero_and_are_range_checked() -> None:
+    assert parse_config(minimal()).chain.generated_accounts == 0
+    doc = minimal()
+    doc["chain"]["generated_accounts"] = 1_000_000
+    assert parse_config(doc).chain.generated_accounts == 1_000_000
+    doc["chain"]["generated_accounts"] = -1
+    expect_error(doc, "chain.generated_accounts", "between 0 and")
