@@ -31,7 +31,7 @@ from sequencer.execution.headers import make_header, next_base_fee
 from sequencer.execution.transactions import SignedTx
 from sequencer.mempool.pool import Mempool
 from sequencer.storage.durable import ChainDB, IndexWriteFailed
-from sequencer.trie.mpt import compute_root
+from sequencer.trie.mpt import MerklePatriciaTrie
 from sequencer.trie.state import StateTrie
 from sequencer.types import BlockEnv, EvmBlock, MiniBlock, Receipt
 
@@ -98,6 +98,9 @@ class BlockProducer:
         self._rejection_listeners: list[Callable[[SignedTx, str], None]] = []
         self.exec_observer: Callable[[float], None] | None = None
         self._exec_s_per_tx = 0.0002  # moving average, sizes what a mini-block takes from the pool
+        self._tx_trie = MerklePatriciaTrie()
+        self._receipt_trie = MerklePatriciaTrie()
+        self._block_txs = 0
 
     # -- subscriptions ------------------------------------------------------------------------
     def on_mini_block(self, fn: Callable[[MiniBlock], None]) -> None:
@@ -176,6 +179,22 @@ class BlockProducer:
             )
             chain.open_block(env)
         self._executor = BlockExecutor(chain.world, env, chain.chain_id, list(chain.prev_hashes), gas_used)
+        # the block's transactions and receipts tries grow mini-block by mini-block, so sealing
+        # the EVM block only finishes their hashing
+        self._tx_trie = MerklePatriciaTrie()
+        self._receipt_trie = MerklePatriciaTrie()
+        self._block_txs = 0
+        for mb in chain.open_minis:
+            self._add_to_block_tries(mb)
+
+    def _add_to_block_tries(self, mb: MiniBlock) -> None:
+        index = self._block_txs
+        for raw, receipt in zip(mb.raw_txs, mb.receipts, strict=True):
+            key = fastrlp.encode(index)
+            self._tx_trie.set(key, raw)
+            self._receipt_trie.set(key, receipt.encoded)
+            index += 1
+        self._block_txs = index
 
     async def _seal_evm_block(self) -> EvmBlock | None:
         started = time.perf_counter()
@@ -185,8 +204,9 @@ class BlockProducer:
         minis = list(chain.open_minis)
         receipts: list[Receipt] = [r for mb in minis for r in mb.receipts]
         raw_txs = [raw for mb in minis for raw in mb.raw_txs]
-        tx_root = compute_root((fastrlp.encode(i), raw) for i, raw in enumerate(raw_txs))
-        receipts_root = compute_root((fastrlp.encode(i), r.encoded) for i, r in enumerate(receipts))
+        assert self._block_txs == len(raw_txs)
+        tx_root = self._tx_trie.root_hash()
+        receipts_root = self._receipt_trie.root_hash()
         bloom = 0
         for r in receipts:
             bloom |= int.from_bytes(r.bloom, "big")
@@ -262,6 +282,9 @@ class BlockProducer:
     # -- mini-blocks --------------------------------------------------------------------------
     async def _seal_mini_block(self) -> bool:
         """Execute and persist one mini-block; returns True when the EVM block is full."""
+        # mini-blocks start on a fixed cadence: the next one is due an interval after this
+        # one started, whatever its execution and write took
+        self._last_mini_seal = time.monotonic()
         try:
             return await self._build_mini_block()
         finally:
@@ -300,7 +323,6 @@ class BlockProducer:
                 log.exception("transaction 0x%s failed in execution", tx.hash.hex())
                 self._reject(tx, f"internal error: {type(exc).__name__}")
         if not included:
-            self._last_mini_seal = time.monotonic()
             return full
         per_tx = (time.perf_counter() - exec_started) / len(included)
         self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
@@ -373,16 +395,19 @@ class BlockProducer:
         chain.world.apply_diff(diff)
         self.trie.apply_diff(diff)
         chain.publish_mini_block(mb)
+        self._add_to_block_tries(mb)
         self.pool.remove_included(included)
         now = time.monotonic()
         if self.stats.last_mini_at is not None:
             self.stats.mini_intervals.append((now - self.stats.last_mini_at) * 1000)
         self.stats.last_mini_at = now
-        self._last_mini_seal = now
         self.stats.mini_blocks += 1
         self.stats.included_txs += len(included)
         for fn in self._mini_listeners:
             fn(mb)
+        # hash the tries' new paths now, after the receipts are out, rather than all at the seal
+        self._tx_trie.root_hash()
+        self._receipt_trie.root_hash()
         return full
 
     async def _make_durable(
