@@ -100,7 +100,7 @@ class BlockProducer:
         self._exec_s_per_tx = 0.0002  # moving average, sizes what a mini-block takes from the pool
         self._tx_trie = MerklePatriciaTrie()
         self._receipt_trie = MerklePatriciaTrie()
-        self._block_txs = 0
+        self._block_txs = self._block_logs = 0
 
     # -- subscriptions ------------------------------------------------------------------------
     def on_mini_block(self, fn: Callable[[MiniBlock], None]) -> None:
@@ -183,7 +183,7 @@ class BlockProducer:
         # the EVM block only finishes their hashing
         self._tx_trie = MerklePatriciaTrie()
         self._receipt_trie = MerklePatriciaTrie()
-        self._block_txs = 0
+        self._block_txs = self._block_logs = 0
         for mb in chain.open_minis:
             self._add_to_block_tries(mb)
 
@@ -194,6 +194,7 @@ class BlockProducer:
             self._tx_trie.set(key, raw)
             self._receipt_trie.set(key, receipt.encoded)
             index += 1
+            self._block_logs += len(receipt.logs)
         self._block_txs = index
 
     async def _seal_evm_block(self) -> EvmBlock | None:
@@ -331,8 +332,8 @@ class BlockProducer:
         prev = chain.head_mini
         number = prev.number + 1 if prev is not None else 0
         parent_hash = prev.hash if prev is not None else chain.head.hash
-        block_tx_offset = sum(len(mb.raw_txs) for mb in chain.open_minis)
-        log_offset = sum(len(r.logs) for mb in chain.open_minis for r in mb.receipts)
+        block_tx_offset = self._block_txs
+        log_offset = self._block_logs
         receipts = []
         for i, o in enumerate(outcomes):
             receipts.append(

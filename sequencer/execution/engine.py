@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from eth._utils.address import generate_contract_address
@@ -21,9 +20,12 @@ from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.spoof import SpoofTransaction
 from eth_abi.abi import decode as abi_decode
+from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
+from eth_utils.logging import get_extended_debug_logger
 
+from sequencer import fastrlp
 from sequencer.errors import CallFailed, ExecutionReverted, InvalidTransaction
 from sequencer.execution.flatdb import FlatAccountDB, StateReader, WorldState
 from sequencer.execution.transactions import SignedTx, data_floor_gas
@@ -66,6 +68,8 @@ class SequencerState(PragueState):
 
     account_db_class = FlatAccountDB
     computation_class = CachedAnalysisComputation
+    # py-evm's ``logger`` is a property that builds the logger on every use (several per tx)
+    logger = get_extended_debug_logger("eth.vm.state.SequencerState")  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,35 @@ class TxOutcome:
     bloom: bytes
     contract_address: bytes | None
     encoded_receipt: bytes
+
+
+def logs_bloom(logs: Sequence[Log]) -> bytes:
+    """The 2048-bit bloom of the logs' addresses and topics (yellow paper, M3:2048)."""
+    bloom = 0
+    for log in logs:
+        for item in (log.address, *log.topics):
+            h = keccak(item)
+            bloom |= (
+                (1 << (((h[0] << 8) | h[1]) & 2047))
+                | (1 << (((h[2] << 8) | h[3]) & 2047))
+                | (1 << (((h[4] << 8) | h[5]) & 2047))
+            )
+    return bloom.to_bytes(256, "big")
+
+
+def encode_receipt(
+    tx_type: int, status: int, cumulative_gas_used: int, bloom: bytes, logs: Sequence[Log]
+) -> bytes:
+    """The consensus encoding of a receipt (EIP-658 status; EIP-2718 type prefix if typed)."""
+    body = fastrlp.encode(
+        [
+            b"\x01" if status else b"",
+            cumulative_gas_used,
+            bloom,
+            [[log.address, list(log.topics), log.data] for log in logs],
+        ]
+    )
+    return bytes((tx_type,)) + body if tx_type else body
 
 
 def _execution_context(env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes]) -> ExecutionContext:
@@ -176,29 +209,25 @@ class BlockExecutor:
             self._db.discard(checkpoint)
             raise
         self._db.commit(checkpoint)
-        receipt = PragueVM.make_receipt(
-            SimpleNamespace(gas_used=self.gas_used),  # type: ignore[arg-type]
-            tx.evm_tx,
-            computation,
-            state,
-        )
-        gas_used = receipt.gas_used - self.gas_used
-        self.gas_used = receipt.gas_used
+        gas_used = PragueVM.finalize_gas_used(tx.evm_tx, computation)
+        self.gas_used += gas_used
         logs = tuple(
             Log(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
             for address, topics, data in computation.get_log_entries()
         )
+        status = 0 if computation.is_error else 1
+        bloom = logs_bloom(logs)
         contract = generate_contract_address(Address(tx.sender), tx.nonce) if tx.to is None else None
         return TxOutcome(
             tx=tx,
-            status=0 if computation.is_error else 1,
+            status=status,
             gas_used=gas_used,
-            cumulative_gas_used=receipt.gas_used,
+            cumulative_gas_used=self.gas_used,
             effective_gas_price=tx.effective_gas_price(self.env.base_fee),
             logs=logs,
-            bloom=receipt.bloom.to_bytes(256, "big"),
+            bloom=bloom,
             contract_address=bytes(contract) if contract else None,
-            encoded_receipt=receipt.encode(),
+            encoded_receipt=encode_receipt(tx.type, status, self.gas_used, bloom, logs),
         )
 
     def take_diff(self) -> StateDiff:

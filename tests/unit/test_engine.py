@@ -1,14 +1,17 @@
-"""Specification of the execution engine's shared jump-destination analysis: calls to the same
-code share which positions are valid JUMPDESTs, and the answers stay those of the EVM."""
+"""Specification of the execution engine's own parts: the shared jump-destination analysis
+(calls to the same code share which positions are valid JUMPDESTs, and the answers stay those
+of the EVM) and the receipt encoding and bloom (byte-for-byte py-evm's)."""
 
 from __future__ import annotations
 
 import pytest
 from eth_hash.auto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sequencer.execution.engine import CallRequest, run_call
+from sequencer.execution.engine import CallRequest, encode_receipt, logs_bloom, run_call
 from sequencer.execution.flatdb import WorldState
-from sequencer.types import AccountDiff, BlockEnv, StateDiff
+from sequencer.types import AccountDiff, BlockEnv, Log, StateDiff
 
 CONTRACT = b"\xc0" * 20
 CALLER = b"\xca" * 20
@@ -48,3 +51,44 @@ def test_a_jump_past_the_code_or_onto_a_non_jumpdest_fails() -> None:
     assert jump_to(w, 8)
     assert not jump_to(w, 7)  # POP
     assert not jump_to(w, len(CODE) + 5)
+
+
+# -- receipts: our encoding and bloom are py-evm's -----------------------------------------------
+
+log_entries = st.lists(
+    st.tuples(
+        st.binary(min_size=20, max_size=20),
+        st.lists(st.integers(min_value=0, max_value=2**256 - 1), max_size=4),
+        st.binary(max_size=100),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    tx_type=st.sampled_from([0, 1, 2]),
+    success=st.booleans(),
+    cumulative=st.integers(min_value=21_000, max_value=2**63),
+    entries=log_entries,
+)
+def test_receipt_encoding_and_bloom_equal_py_evm(
+    tx_type: int, success: bool, cumulative: int, entries: list[tuple[bytes, list[int], bytes]]
+) -> None:
+    from eth.rlp.logs import Log as EvmLog
+    from eth.rlp.receipts import Receipt as EvmReceipt
+    from eth.vm.forks.prague.receipts import PragueTypedReceipt
+
+    reference = EvmReceipt(
+        state_root=b"\x01" if success else b"",
+        gas_used=cumulative,
+        logs=[EvmLog(address, topics, data) for address, topics, data in entries],
+    )
+    if tx_type:
+        reference = PragueTypedReceipt(tx_type, reference)
+    logs = [
+        Log(address, tuple(t.to_bytes(32, "big") for t in topics), data) for address, topics, data in entries
+    ]
+    bloom = logs_bloom(logs)
+    assert bloom == reference.bloom.to_bytes(256, "big")
+    assert encode_receipt(tx_type, int(success), cumulative, bloom, logs) == reference.encode()
