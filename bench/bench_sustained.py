@@ -6,9 +6,10 @@ plain transfers (``rate / 50`` of them) from ``--senders`` accounts, for ``--sec
   phase 1, half load (``--rate / 2``): while it runs, send-and-wait latency
     (``eth_sendRawTransactionSync`` every 20 ms from another account) and the mini-block
     interval p50/p99 (the daemon's own, over the phase);
-  phase 2, full load (``--rate``): included tx/s over the phase (from the blocks themselves:
-    transactions in the EVM blocks sealed during the window / the window), the smallest and
-    median block, the pool backlog at the end, and the slowest EVM block seal / state root.
+  phase 2, full load (``--rate``): included tx/s over the phase (all transfers / first send
+    to last receipt), the smallest and median EVM block inside the window, and the slowest EVM
+    block seal / state root;
+  phase 3 (``--erc20-rate``, 0 skips it): ERC-20 ``transfer`` calls at that rate, the same way.
 
 Transactions are signed before the timed window (coincurve, checked equal to eth-account's).
 
@@ -45,9 +46,11 @@ from tests.conftest import DEV_KEYS  # noqa: E402
 TICK_S = 0.02
 
 
-def fast_transfer(key: bytes, nonce: int, to: bytes, value: int = 1) -> bytes:
-    """An EIP-1559 transfer signed with libsecp256k1 directly (same bytes as eth-account)."""
-    fields = [CHAIN_ID, nonce, 0, 10 * GWEI, 21_000, to, value, b"", []]
+def fast_transfer(
+    key: bytes, nonce: int, to: bytes, value: int = 1, data: bytes = b"", gas: int = 21_000
+) -> bytes:
+    """An EIP-1559 transaction signed with libsecp256k1 directly (same bytes as eth-account)."""
+    fields = [CHAIN_ID, nonce, 0, 10 * GWEI, gas, to, value, data, []]
     unsigned = b"\x02" + fastrlp.encode(fields)
     sig = coincurve.PrivateKey(key).sign_recoverable(keccak(unsigned), hasher=None)
     r, s, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
@@ -152,6 +155,7 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=2000, help="full load, tx/s (phase 2); half of it in phase 1")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--senders", type=int, default=200)
+    ap.add_argument("--erc20-rate", type=int, default=0, help="phase 3 ERC-20 load, tx/s (0: skip)")
     args = ap.parse_args()
 
     senders = [Account.create() for _ in range(args.senders)]
@@ -166,6 +170,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_daemon(Path(tmp) / "data")
+        _DAEMON_PID.append(proc.pid)
         try:
             asyncio.run(fund_senders(url, senders))
             half_rate, latencies, half_status = asyncio.run(
@@ -179,6 +184,9 @@ def main() -> None:
             cpu = cpu_seconds(proc.pid) - cpu0
             status = asyncio.run(_status(url))
             blocks = asyncio.run(blocks_between(url, wall0, wall1))
+            erc20 = None
+            if args.erc20_rate:
+                erc20 = asyncio.run(erc20_phase(url, senders, args.erc20_rate, args.seconds))
         finally:
             proc.terminate()
             proc.wait(30)
@@ -207,6 +215,51 @@ def main() -> None:
         f"p99 {status['miniBlockIntervalP99Ms']} ms; EVM block seal max {status['evmBlockSealMaxMs']} ms, "
         f"state root max {status['stateRootMaxMs']} ms"
     )
+    if erc20 is not None:
+        e_offered, e_included, e_sent, e_cpu = erc20
+        print(
+            f"phase 3, ERC-20 transfers: offered {e_offered:,.0f} tx/s for {args.seconds:.0f} s ({e_sent:,})"
+        )
+        print(f"  included {e_included:,.0f} tx/s; daemon CPU {e_cpu:,.0f} us/tx")
+
+
+async def erc20_phase(
+    url: str, senders: list[Any], rate: int, seconds: float
+) -> tuple[float, float, int, float]:
+    """Deploy the test token, give every sender some, then paced ``transfer`` calls:
+    (offered tx/s, included tx/s, transactions, daemon CPU us/tx)."""
+    from bench_node import erc20_setup, send_all
+
+    deployer = Account.create()
+    await fund_senders(url, [deployer])
+    setup, token = erc20_setup(deployer, senders)
+    await send_all(url, setup)
+    async with aiohttp.ClientSession() as s:
+        nonces = [
+            int(await rpc(s, url, "eth_getTransactionCount", [a.address, "pending"]), 16) for a in senders
+        ]
+    data = (
+        bytes.fromhex("a9059cbb")
+        + bytes(12)
+        + bytes.fromhex(Account.create().address[2:])
+        + (1).to_bytes(32, "big")
+    )
+    to = bytes.fromhex(token[2:])
+    keys = [bytes(a.key) for a in senders]
+    raws = []
+    for i in range(int(rate * seconds)):
+        k = i % len(keys)
+        raws.append(fast_transfer(keys[k], nonces[k] + i // len(keys), to, 0, data, 100_000))
+    proc_cpu = _daemon_cpu()
+    offered, included, sent = await full_load_phase(url, raws, rate)
+    return offered, included, sent, (_daemon_cpu() - proc_cpu) / sent * 1e6
+
+
+_DAEMON_PID: list[int] = []
+
+
+def _daemon_cpu() -> float:
+    return cpu_seconds(_DAEMON_PID[0]) if _DAEMON_PID else 0.0
 
 
 async def _status(url: str) -> dict[str, Any]:
