@@ -61,6 +61,8 @@ class NodeConfig:
     rpc_port: int
     rpc_max_body_bytes: int = 5 * 1024 * 1024
     rpc_max_batch: int = 1000
+    rpc_ingress_workers: int = 1
+    """Worker processes decoding batched transactions (0: decode everything inline)."""
     rpc_max_ws_subscriptions: int = 100
     rpc_max_logs_block_range: int = 10_000
     feed_host: str = "127.0.0.1"
@@ -189,7 +191,15 @@ _KNOWN_KEYS = {
     },
     "chain.base_fee": {"initial", "floor"},
     "blocks": {"mini_block_interval_ms", "evm_block_interval_ms", "max_txs_per_mini_block"},
-    "rpc": {"host", "port", "max_body_bytes", "max_batch", "max_ws_subscriptions", "max_logs_block_range"},
+    "rpc": {
+        "host",
+        "port",
+        "max_body_bytes",
+        "max_batch",
+        "max_ws_subscriptions",
+        "max_logs_block_range",
+        "ingress_workers",
+    },
     "feed": {"host", "port"},
     "metrics": {"host", "port"},
     "admin": {"host", "port", "token"},
@@ -272,6 +282,8 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     _in_range(max_body, 1024, 1024**3, "rpc.max_body_bytes")
     max_batch = _opt(rpc, "max_batch", "rpc", int, 1000)
     _in_range(max_batch, 1, 100_000, "rpc.max_batch")
+    ingress_workers = _opt(rpc, "ingress_workers", "rpc", int, 1)
+    _in_range(ingress_workers, 0, 64, "rpc.ingress_workers")
     max_subs = _opt(rpc, "max_ws_subscriptions", "rpc", int, 100)
     _in_range(max_subs, 1, 100_000, "rpc.max_ws_subscriptions")
     max_range = _opt(rpc, "max_logs_block_range", "rpc", int, 10_000)
@@ -305,6 +317,7 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
         rpc_port=port,
         rpc_max_body_bytes=max_body,
         rpc_max_batch=max_batch,
+        rpc_ingress_workers=ingress_workers,
         rpc_max_ws_subscriptions=max_subs,
         rpc_max_logs_block_range=max_range,
         feed_host=feed_host,

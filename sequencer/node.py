@@ -27,6 +27,7 @@ from sequencer.errors import ConfigError, NodeUnavailable, SequencerError
 from sequencer.feed.faults import DevFault, FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.mempool.admission import admit
+from sequencer.mempool.ingress import IngressDecoder
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
 from sequencer.metrics import Metrics, make_metrics_app
@@ -110,6 +111,9 @@ class Node:
         self.recovery = self.db.recover()
         self.chain, trie = load_chain(config.chain, self.db)
         self.pool = Mempool(self._state_nonce)
+        self.ingress = IngressDecoder(
+            config.chain.chain_id, config.chain.allow_unprotected_txs, workers=config.rpc_ingress_workers
+        )
         self.producer = BlockProducer(config, self.chain, trie, self.pool, self.db)
         self.journal = PoolJournal(lambda raws: self.producer.write(self.db.persist_pool_txs, raws))
         self.hub = SubscriptionHub()
@@ -136,7 +140,12 @@ class Node:
         self._wire_metrics()
         txpool = txpool_methods(self.pool, lambda raw: format_transaction(raw, None, None, None, None))
         public = {**self.api.methods(), **self.filters.methods(), **txpool}
-        self.dispatcher = Dispatcher(public, max_batch=config.rpc_max_batch, observe=self.metrics.observe_rpc)
+        self.dispatcher = Dispatcher(
+            public,
+            max_batch=config.rpc_max_batch,
+            observe=self.metrics.observe_rpc,
+            before_batch=self.api.prepare_batch,
+        )
         self.admin_dispatcher = self.dispatcher.with_methods(admin_methods(self.api))
         self._running = False
         self._accepting = True
@@ -310,6 +319,7 @@ class Node:
             await self._final_seal()
             for r in runners:
                 await r.cleanup()
+            self.ingress.close()
             self.db.close()
             log.info("sequencer stopped head=%d", self.chain.head.number)
 

@@ -9,13 +9,23 @@ from sequencer.execution.transactions import SignedTx, decode_transaction
 from sequencer.mempool.pool import Mempool
 
 
-def admit(raw: bytes, chain: Chain, pool: Mempool, config: ChainConfig, next_base_fee: int) -> SignedTx:
+def admit(
+    raw: bytes,
+    chain: Chain,
+    pool: Mempool,
+    config: ChainConfig,
+    next_base_fee: int,
+    decoded: SignedTx | InvalidTransaction | None = None,
+) -> SignedTx:
     """Validate ``raw`` and add it to the pool; return the decoded transaction.
 
+    ``decoded``: what decoding ``raw`` gave already (the ingress worker), if anything.
     A transaction that is already pooled or already included is answered idempotently.
     Raises :class:`InvalidTransaction` with geth's message otherwise.
     """
-    tx = decode_transaction(raw, config.chain_id, config.allow_unprotected_txs)
+    if isinstance(decoded, InvalidTransaction):
+        raise decoded
+    tx = decoded or decode_transaction(raw, config.chain_id, config.allow_unprotected_txs)
     if tx.hash in pool or chain.store.get_tx_location(tx.hash) is not None:
         return tx
     if tx.gas > config.block_gas_limit:

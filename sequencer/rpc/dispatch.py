@@ -25,6 +25,8 @@ from sequencer.errors import (
 
 log = logging.getLogger("sequencer.rpc")
 Handler = Callable[[list[Any]], Any | Awaitable[Any]]
+BatchHook = Callable[[list[Any]], Awaitable[Callable[[], None]]]
+"""Called with a batch before its requests are handled; returns the cleanup for after them."""
 DEFAULT_MAX_BATCH = 1000
 
 
@@ -41,14 +43,16 @@ class Dispatcher:
         methods: Mapping[str, Handler],
         max_batch: int = DEFAULT_MAX_BATCH,
         observe: Callable[[str, float, bool], None] | None = None,
+        before_batch: BatchHook | None = None,
     ) -> None:
         self.methods = dict(methods)
         self.max_batch = max_batch
         self._observe = observe
+        self._before_batch = before_batch
 
     def with_methods(self, extra: Mapping[str, Handler]) -> Dispatcher:
         """A dispatcher that also answers ``extra`` (e.g. a WebSocket session's methods)."""
-        return Dispatcher({**self.methods, **extra}, self.max_batch, self._observe)
+        return Dispatcher({**self.methods, **extra}, self.max_batch, self._observe, self._before_batch)
 
     async def handle_body(self, body: bytes | str) -> bytes | None:
         """Answer a request body; ``None`` when nothing is to be sent (only notifications)."""
@@ -73,14 +77,27 @@ class Dispatcher:
                 return error_object(
                     InvalidRequest(f"batch too large: {len(payload)} > {self.max_batch}"), None
                 )
+            cleanup = await self._prepare(payload)
             responses = []
-            for item in payload:
-                responses.append(await self.handle_request(item))
-                # let the block producer run between items: a large batch must not delay a seal
-                await asyncio.sleep(0)
+            try:
+                for item in payload:
+                    responses.append(await self.handle_request(item))
+                    # let the block producer run between items: a large batch must not delay a seal
+                    await asyncio.sleep(0)
+            finally:
+                cleanup()
             answered = [r for r in responses if r is not None]
             return answered or None
         return await self.handle_request(payload)
+
+    async def _prepare(self, payload: list[Any]) -> Callable[[], None]:
+        if self._before_batch is None:
+            return _nothing
+        try:
+            return await self._before_batch(payload)
+        except Exception:  # a failed preparation only loses the shortcut, not the requests
+            log.exception("batch preparation failed")
+            return _nothing
 
     async def handle_request(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict):
@@ -124,6 +141,10 @@ class Dispatcher:
         if self._observe is not None:
             self._observe(method if handler is not None else "<unknown>", _now() - started, ok)
         return None if is_notification else response
+
+
+def _nothing() -> None:
+    return None
 
 
 def _safe_id(value: Any) -> Any:

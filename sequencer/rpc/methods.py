@@ -12,6 +12,7 @@ Block tags (see README, "Block tags"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sequencer.execution.flatdb import StateReader
 from sequencer.execution.headers import next_base_fee
 from sequencer.execution.transactions import SignedTx
 from sequencer.mempool.admission import admit
+from sequencer.mempool.ingress import Decoded
 from sequencer.rpc.encoding import (
     BlockRef,
     d,
@@ -88,6 +90,7 @@ class EthApi:
         self.chain = node.chain
         self.config = node.config
         self.log_range_cap = log_range_cap
+        self._predecoded: dict[bytes, Decoded] = {}
 
     def methods(self) -> dict[str, Handler]:
         return {
@@ -377,6 +380,29 @@ class EthApi:
             )
         return env
 
+    async def prepare_batch(self, payload: list[Any]) -> Callable[[], None]:
+        """Decode a batch's ``eth_sendRawTransaction`` payloads in one go (in the ingress worker
+        when there are enough); each request then picks its result up in :meth:`_submit`."""
+        raws = []
+        for item in payload:
+            if isinstance(item, dict) and item.get("method") == "eth_sendRawTransaction":
+                params = item.get("params")
+                if isinstance(params, list) and len(params) == 1:
+                    with contextlib.suppress(RpcError):
+                        raws.append(parse_data(params[0], "transaction"))
+        ingress = self.node.ingress
+        if len(raws) < ingress.min_batch or not ingress.enabled:
+            return lambda: None
+        decoded = await ingress.decode(raws)
+        mine = [raw for raw in raws if raw not in self._predecoded]
+        self._predecoded.update(zip(raws, decoded, strict=True))
+
+        def cleanup() -> None:
+            for raw in mine:
+                self._predecoded.pop(raw, None)
+
+        return cleanup
+
     async def _submit(self, raw: bytes) -> SignedTx:
         """Admit a transaction and journal it durably before it is acknowledged."""
         metrics = self.node.metrics
@@ -384,7 +410,14 @@ class EthApi:
         try:
             self.node.check_accepting()
             known = keccak(raw) in self.node.pool
-            tx = admit(raw, self.chain, self.node.pool, self.config.chain, self.next_base_fee())
+            tx = admit(
+                raw,
+                self.chain,
+                self.node.pool,
+                self.config.chain,
+                self.next_base_fee(),
+                self._predecoded.pop(raw, None),
+            )
         except RpcError as exc:
             metrics.tx_rejected.labels(rejection_reason(exc.message)).inc()
             raise

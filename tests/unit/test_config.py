@@ -384,3 +384,12 @@ def test_generated_accounts_default_to_zero_and_are_range_checked() -> None:
     assert parse_config(doc).chain.generated_accounts == 1_000_000
     doc["chain"]["generated_accounts"] = -1
     expect_error(doc, "chain.generated_accounts", "between 0 and")
+
+
+def test_ingress_workers_default_to_one_and_are_range_checked() -> None:
+    assert parse_config(minimal()).rpc_ingress_workers == 1
+    doc = minimal()
+    doc["rpc"] = {"ingress_workers": 0}
+    assert parse_config(doc).rpc_ingress_workers == 0
+    doc["rpc"] = {"ingress_workers": 65}
+    expect_error(doc, "rpc.ingress_workers", "between 0 and 64")

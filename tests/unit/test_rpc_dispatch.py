@@ -440,3 +440,35 @@ def test_params_list_counts() -> None:
         params_list([1], "eth_chainId", 0, 0)
     with pytest.raises(InvalidParams, match="params must be an array"):
         params_list({"a": 1}, "eth_call", 1, 2)
+
+
+# -- the batch hook (ingress decoding of a whole batch) ------------------------------------------
+
+
+def test_the_batch_hook_sees_the_batch_first_and_cleans_up_after_it() -> None:
+    events: list[str] = []
+
+    async def hook(batch: list[Any]) -> Any:
+        events.append(f"prepare {len(batch)}")
+        return lambda: events.append("cleanup")
+
+    def record(params: list[Any]) -> Any:
+        events.append(f"call {params[0]}")
+        return params[0]
+
+    d = Dispatcher({"record": record}, before_batch=hook)
+    answers = call(d, [request("record", [1], 1), request("record", [2], 2)])
+    assert [a["result"] for a in answers] == [1, 2]
+    assert events == ["prepare 2", "call 1", "call 2", "cleanup"]
+    events.clear()
+    call(d, request("record", [3]))  # a single request is not a batch
+    assert events == ["call 3"]
+
+
+def test_a_failing_batch_hook_only_loses_the_shortcut() -> None:
+    async def hook(batch: list[Any]) -> Any:
+        raise RuntimeError("worker unavailable")
+
+    d = Dispatcher({"echo": echo}, before_batch=hook)
+    answers = call(d, [request("echo", ["a"], 1), request("echo", ["b"], 2)])
+    assert [a["result"] for a in answers] == [["a"], ["b"]]

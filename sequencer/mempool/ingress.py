@@ -1,0 +1,116 @@
+"""Ingress on the second core: batches of raw transactions decoded and signature-checked in a
+worker process.
+
+Decoding through py-evm's sedes and recovering the sender cost ~100-140 µs per transaction,
+about a third of the node's main thread under load. A JSON-RPC batch of
+``eth_sendRawTransaction`` calls is decoded here in one worker call while the main thread goes
+on producing blocks; the worker returns the decoded :class:`SignedTx` values (py-evm's
+transaction with its sender and hash cached), which unpickle in ~8 µs. Single requests are
+decoded inline: a round trip to another process would only add latency.
+
+The worker starts on the first batch big enough to use it. If it dies, batches are decoded
+inline and a new worker is started for the next one; nothing is lost (admission itself always
+runs on the main thread, in request order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from sequencer.errors import InvalidTransaction
+from sequencer.execution.transactions import SignedTx, decode_transaction
+
+log = logging.getLogger("sequencer.ingress")
+
+DEFAULT_MIN_BATCH = 16
+
+Decoded = SignedTx | InvalidTransaction
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the node is gone, even if it was killed (-9) and never
+    shut the pool down (the worker would otherwise wait on its queue forever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def decode_batch(raws: list[bytes], chain_id: int, allow_unprotected: bool) -> list[SignedTx | str]:
+    """Decode each raw transaction: the :class:`SignedTx`, or the rejection message."""
+    out: list[SignedTx | str] = []
+    for raw in raws:
+        try:
+            out.append(decode_transaction(raw, chain_id, allow_unprotected))
+        except InvalidTransaction as exc:
+            out.append(exc.message)
+    return out
+
+
+class IngressDecoder:
+    def __init__(
+        self, chain_id: int, allow_unprotected: bool, workers: int = 1, min_batch: int = DEFAULT_MIN_BATCH
+    ) -> None:
+        self.chain_id = chain_id
+        self.allow_unprotected = allow_unprotected
+        self.workers = workers
+        self.min_batch = min_batch
+        self._pool: ProcessPoolExecutor | None = None
+        self.offloaded = 0
+        """Transactions decoded in the worker so far."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 0
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_watch_parent,
+                initargs=(os.getpid(),),
+            )
+            log.info("ingress worker started workers=%d", self.workers)
+        return self._pool
+
+    def decode_inline(self, raws: list[bytes]) -> list[Decoded]:
+        return [_as_decoded(x) for x in decode_batch(raws, self.chain_id, self.allow_unprotected)]
+
+    async def decode(self, raws: list[bytes]) -> list[Decoded]:
+        """Decode ``raws`` (in the worker when the batch is big enough), in order."""
+        if not self.enabled or len(raws) < self.min_batch:
+            return self.decode_inline(raws)
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(
+                self._ensure_pool(), decode_batch, raws, self.chain_id, self.allow_unprotected
+            )
+        except BrokenProcessPool:
+            log.warning("ingress worker died: decoding this batch inline, restarting the worker")
+            self._drop_pool()
+            return self.decode_inline(raws)
+        self.offloaded += len(raws)
+        return [_as_decoded(x) for x in results]
+
+    def _drop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._drop_pool()
+
+
+def _as_decoded(item: SignedTx | str) -> Decoded:
+    return InvalidTransaction(item) if isinstance(item, str) else item

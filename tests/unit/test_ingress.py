@@ -1,0 +1,118 @@
+"""Specification of the ingress decoder: batches decoded in a worker process give exactly what
+decoding inline gives, in order; small batches stay inline; a dead worker loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from sequencer.errors import InvalidTransaction
+from sequencer.execution.transactions import SignedTx
+from sequencer.mempool.ingress import IngressDecoder
+
+CHAIN_ID = 1337
+ACCOUNT = Account.from_key("0x" + "42" * 32)
+
+
+def sign(nonce: int, **fields: Any) -> bytes:
+    tx = {
+        "chainId": CHAIN_ID,
+        "nonce": nonce,
+        "to": "0x" + "11" * 20,
+        "value": 1,
+        "gas": 21_000,
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 0,
+        "type": 2,
+        **fields,
+    }
+    return bytes(ACCOUNT.sign_transaction(tx).raw_transaction)
+
+
+def mixed_batch() -> list[bytes]:
+    raws = [sign(n) for n in range(20)]
+    raws[3] = b"\x02\xc0garbage"
+    raws[7] = sign(7, chainId=1)  # wrong chain
+    raws[11] = sign(11, gas=20_000)  # below intrinsic gas
+    raws[15] = bytes(
+        ACCOUNT.sign_transaction(
+            {
+                "chainId": CHAIN_ID,
+                "nonce": 15,
+                "to": "0x" + "22" * 20,
+                "value": 0,
+                "gas": 21_000,
+                "gasPrice": 10**9,
+            }
+        ).raw_transaction
+    )
+    return raws
+
+
+def summary(item: SignedTx | InvalidTransaction) -> tuple[Any, ...]:
+    if isinstance(item, InvalidTransaction):
+        return ("rejected", item.message)
+    return (
+        item.hash,
+        item.sender,
+        item.nonce,
+        item.type,
+        item.raw,
+        bytes(item.evm_tx.sender),
+        item.evm_tx.hash,
+    )
+
+
+@pytest.fixture
+def decoder() -> Iterator[IngressDecoder]:
+    d = IngressDecoder(CHAIN_ID, allow_unprotected=False, workers=1, min_batch=4)
+    yield d
+    d.close()
+
+
+def test_a_batch_decoded_in_the_worker_equals_decoding_inline(decoder: IngressDecoder) -> None:
+    raws = mixed_batch()
+    offloaded = asyncio.run(decoder.decode(raws))
+    assert decoder.offloaded == len(raws)  # it did run in the worker
+    inline = decoder.decode_inline(raws)
+    assert [summary(x) for x in offloaded] == [summary(x) for x in inline]
+    assert sum(isinstance(x, InvalidTransaction) for x in offloaded) == 3
+    assert isinstance(offloaded[15], SignedTx) and offloaded[15].type == 0
+
+
+def test_a_small_batch_is_decoded_inline(decoder: IngressDecoder) -> None:
+    result = asyncio.run(decoder.decode([sign(0), sign(1)]))
+    assert decoder.offloaded == 0
+    assert [r.nonce for r in result if isinstance(r, SignedTx)] == [0, 1]
+
+
+def test_no_workers_means_everything_inline() -> None:
+    d = IngressDecoder(CHAIN_ID, allow_unprotected=False, workers=0, min_batch=1)
+    result = asyncio.run(d.decode(mixed_batch()))
+    assert d.offloaded == 0
+    assert len(result) == 20
+
+
+def test_a_dead_worker_falls_back_inline_then_restarts(decoder: IngressDecoder) -> None:
+    raws = mixed_batch()
+
+    async def scenario() -> None:
+        await decoder.decode(raws)
+        pool = decoder._pool
+        assert pool is not None
+        for pid in list(pool._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        again = await decoder.decode(raws)  # the broken pool is noticed: decoded inline
+        assert [summary(x) for x in again] == [summary(x) for x in decoder.decode_inline(raws)]
+        assert decoder.offloaded == len(raws)  # only the first batch ran in a worker
+        await decoder.decode(raws)  # a new worker
+        assert decoder.offloaded == 2 * len(raws)
+
+    asyncio.run(scenario())
