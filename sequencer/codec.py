@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import struct
 
-import rlp
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
@@ -202,7 +201,7 @@ def encode_mini_block(mb: MiniBlock) -> bytes:
 
 
 def decode_mini_block(data: bytes) -> MiniBlock:
-    item = rlp.decode(data)
+    item = fastrlp.decode(data)
     (version, number, block_number, index, ts, parent, h, env, raw_txs, receipts, diff, gas_used) = item
     if _int(version) != CODEC_VERSION:
         raise ValueError(f"unsupported mini-block encoding version {_int(version)}")
@@ -240,7 +239,7 @@ def encode_evm_block(block: EvmBlock) -> bytes:
 def decode_evm_block(data: bytes) -> EvmBlock:
     from sequencer.execution.headers import decode_header
 
-    version, header_rlp, tx_hashes, first, last_plus_one, sealed_at = rlp.decode(data)
+    version, header_rlp, tx_hashes, first, last_plus_one, sealed_at = fastrlp.decode(data)
     if _int(version) != CODEC_VERSION:
         raise ValueError(f"unsupported block encoding version {_int(version)}")
     h = decode_header(header_rlp)

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import rlp
-
+from sequencer import fastrlp
 from sequencer.codec import (
     decode_evm_block,
     decode_mini_block,
@@ -60,13 +59,13 @@ class RecoveryReport:
 
 
 def encode_genesis(block: EvmBlock, diff: StateDiff, chain_id: int) -> bytes:
-    encoded: bytes = rlp.encode([chain_id, encode_evm_block(block), encode_diff(diff)])
+    encoded: bytes = fastrlp.encode([chain_id, encode_evm_block(block), encode_diff(diff)])
     return encoded
 
 
 def decode_genesis(payload: bytes) -> tuple[int, EvmBlock, StateDiff]:
-    chain_id, block, diff = rlp.decode(payload)
-    return int.from_bytes(chain_id, "big"), decode_evm_block(block), diff_from_list(rlp.decode(diff))
+    chain_id, block, diff = fastrlp.decode(payload)
+    return int.from_bytes(chain_id, "big"), decode_evm_block(block), diff_from_list(fastrlp.decode(diff))
 
 
 class ChainDB:

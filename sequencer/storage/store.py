@@ -38,7 +38,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lmdb
-import rlp
 
 from sequencer import fastrlp
 from sequencer.codec import (
@@ -246,7 +245,7 @@ class ChainStore:
         found = self._latest_at(self._acct_hist, address, seq)
         if found is None or not found[1]:
             return None
-        nonce, balance, code_hash = rlp.decode(found[1])
+        nonce, balance, code_hash = fastrlp.decode(found[1])
         return AccountRecord(int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), bytes(code_hash))
 
     def storage_at(self, address: bytes, slot: int, seq: int) -> int:
@@ -266,7 +265,7 @@ class ChainStore:
         world = WorldState()
         with self._env.begin() as txn:
             for key, value in txn.cursor(db=self._accounts):
-                nonce, balance, code_hash = rlp.decode(bytes(value))
+                nonce, balance, code_hash = fastrlp.decode(bytes(value))
                 world.accounts[bytes(key)] = AccountRecord(
                     int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), bytes(code_hash)
                 )

@@ -9,7 +9,6 @@ block, off the mini-block path.
 
 from __future__ import annotations
 
-import rlp
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
@@ -83,7 +82,7 @@ class StateTrie:
         leaf = self._accounts.get(key)
         if leaf is None:
             return None
-        nonce, balance, _storage_root, code_hash = rlp.decode(leaf)
+        nonce, balance, _storage_root, code_hash = fastrlp.decode(leaf)
         return int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), code_hash
 
     def __len__(self) -> int:
