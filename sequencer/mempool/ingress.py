@@ -8,9 +8,10 @@ on producing blocks; the worker returns the decoded :class:`SignedTx` values (py
 transaction with its sender and hash cached), which unpickle in ~8 µs. Single requests are
 decoded inline: a round trip to another process would only add latency.
 
-The worker starts on the first batch big enough to use it. If it dies, batches are decoded
-inline and a new worker is started for the next one; nothing is lost (admission itself always
-runs on the main thread, in request order).
+The worker is started by the first batch big enough to use it; batches are decoded inline
+until it is up (starting a Python process with py-evm takes about a second). If it dies,
+batches are decoded inline and a new worker is started; nothing is lost (admission itself
+always runs on the main thread, in request order).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from sequencer.errors import InvalidTransaction
 from sequencer.execution.transactions import SignedTx, decode_transaction
@@ -66,6 +68,7 @@ class IngressDecoder:
         self.workers = workers
         self.min_batch = min_batch
         self._pool: ProcessPoolExecutor | None = None
+        self._warm: asyncio.Future[Any] | None = None
         self.offloaded = 0
         """Transactions decoded in the worker so far."""
 
@@ -73,16 +76,33 @@ class IngressDecoder:
     def enabled(self) -> bool:
         return self.workers > 0
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_watch_parent,
-                initargs=(os.getpid(),),
-            )
+    def _start(self) -> None:
+        """Start the worker(s) in the background; :meth:`decode` uses them once they answer."""
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
+        self._warm = asyncio.get_running_loop().run_in_executor(self._pool, decode_batch, [], 0, False)
+        self._warm.add_done_callback(self._started)
+
+    def _started(self, fut: asyncio.Future[Any]) -> None:
+        if fut is not self._warm:
+            return  # an earlier worker's start-up, since replaced
+        if fut.cancelled() or fut.exception() is not None:
+            log.warning("ingress worker failed to start: decoding inline")
+            self._drop_pool()
+        else:
             log.info("ingress worker started workers=%d", self.workers)
-        return self._pool
+
+    async def ready(self) -> bool:
+        """Start the worker if needed and wait until it answers (for tests and warm-up)."""
+        if self._pool is None:
+            self._start()
+        assert self._warm is not None
+        await asyncio.wait([self._warm])
+        return self._pool is not None
 
     def decode_inline(self, raws: list[bytes]) -> list[Decoded]:
         return [_as_decoded(x) for x in decode_batch(raws, self.chain_id, self.allow_unprotected)]
@@ -91,10 +111,15 @@ class IngressDecoder:
         """Decode ``raws`` (in the worker when the batch is big enough), in order."""
         if not self.enabled or len(raws) < self.min_batch:
             return self.decode_inline(raws)
+        if self._pool is None:
+            self._start()
+        pool, warm = self._pool, self._warm
+        if pool is None or warm is None or not warm.done():
+            return self.decode_inline(raws)
         loop = asyncio.get_running_loop()
         try:
             results = await loop.run_in_executor(
-                self._ensure_pool(), decode_batch, raws, self.chain_id, self.allow_unprotected
+                pool, decode_batch, raws, self.chain_id, self.allow_unprotected
             )
         except BrokenProcessPool:
             log.warning("ingress worker died: decoding this batch inline, restarting the worker")
@@ -105,6 +130,7 @@ class IngressDecoder:
 
     def _drop_pool(self) -> None:
         pool, self._pool = self._pool, None
+        self._warm = None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 

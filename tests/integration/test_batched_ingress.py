@@ -32,11 +32,9 @@ def signed(acct: Any, nonce: int, chain_id: int = CHAIN_ID) -> str:
     return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
 
 
-def test_a_batch_answers_like_single_calls_and_everything_valid_is_included(daemon_factory: Any) -> None:
-    d = daemon_factory()
-    w3 = Web3(Web3.HTTPProvider(d.url))
-    acct = Account.from_key(DEV_KEYS[6])
-    first = w3.eth.get_transaction_count(acct.address)
+def check_batch(w3: Web3, acct: Any, first: int) -> list[Any]:
+    """Send 40 transactions (nonces first..first+39) as one batch, with two bad ones at 5 and 9:
+    each answer is what the same call alone gets."""
     raws = [signed(acct, first + i) for i in range(40)]
     bad = {5: "0x02c0ffee", 9: signed(acct, first + 9, chain_id=1)}
     expected_errors = {}
@@ -53,15 +51,35 @@ def test_a_batch_answers_like_single_calls_and_everything_valid_is_included(daem
             assert answer["error"] == expected_errors[i]
         else:
             assert answer["result"] == "0x" + Web3.keccak(hexstr=raws[i]).hex().removeprefix("0x")
-    assert "ingress worker started" in d.log()  # decoded in the worker, not inline
-    # nonce first+5 never arrived: the transactions before it are included, the rest wait for it
-    last_before_gap = answers[4]["result"]
+    return list(answers)
+
+
+def wait_for_receipt(w3: Web3, tx_hash: str) -> None:
     deadline = time.monotonic() + 10
-    while w3.provider.make_request("eth_getTransactionReceipt", [last_before_gap])["result"] is None:  # type: ignore[arg-type]
+    while w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])["result"] is None:  # type: ignore[arg-type]
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    assert w3.eth.get_transaction_count(acct.address) == first + 5
-    assert w3.eth.get_transaction_count(acct.address, "pending") == first + 5
+
+
+def test_a_batch_answers_like_single_calls_before_and_after_the_worker_is_up(daemon_factory: Any) -> None:
+    d = daemon_factory()
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    inline_sender, worker_sender = Account.from_key(DEV_KEYS[6]), Account.from_key(DEV_KEYS[8])
+    # the first big batch is decoded inline while the worker starts
+    first = w3.eth.get_transaction_count(inline_sender.address)
+    answers = check_batch(w3, inline_sender, first)
+    deadline = time.monotonic() + 30
+    while "ingress worker started" not in d.log():
+        assert time.monotonic() < deadline, d.log()
+        time.sleep(0.05)
+    # then batches go through the worker
+    worker_first = w3.eth.get_transaction_count(worker_sender.address)
+    worker_answers = check_batch(w3, worker_sender, worker_first)
+    # nonce first+5 never arrived: the transactions before it are included, the rest wait for it
+    for acct, start, got in ((inline_sender, first, answers), (worker_sender, worker_first, worker_answers)):
+        wait_for_receipt(w3, got[4]["result"])
+        assert w3.eth.get_transaction_count(acct.address) == start + 5
+        assert w3.eth.get_transaction_count(acct.address, "pending") == start + 5
 
 
 def test_the_ingress_worker_exits_when_the_node_is_killed(daemon_factory: Any) -> None:
@@ -73,6 +91,10 @@ def test_the_ingress_worker_exits_when_the_node_is_killed(daemon_factory: Any) -
         [("eth_sendRawTransaction", [signed(acct, first + i)]) for i in range(20)]  # type: ignore[arg-type]
     )
     assert all("result" in a for a in answers)
+    deadline = time.monotonic() + 30
+    while "ingress worker started" not in d.log():
+        assert time.monotonic() < deadline, d.log()
+        time.sleep(0.05)
     children = subprocess.run(["pgrep", "-P", str(d.proc.pid)], capture_output=True, text=True).stdout.split()
     assert children, "no ingress worker process"
     d.proc.send_signal(signal.SIGKILL)

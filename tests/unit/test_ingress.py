@@ -76,14 +76,36 @@ def decoder() -> Iterator[IngressDecoder]:
     d.close()
 
 
+def offload(decoder: IngressDecoder, raws: list[bytes]) -> list[Any]:
+    async def run() -> list[Any]:
+        assert await decoder.ready()
+        return await decoder.decode(raws)
+
+    return asyncio.run(run())
+
+
 def test_a_batch_decoded_in_the_worker_equals_decoding_inline(decoder: IngressDecoder) -> None:
     raws = mixed_batch()
-    offloaded = asyncio.run(decoder.decode(raws))
+    offloaded = offload(decoder, raws)
     assert decoder.offloaded == len(raws)  # it did run in the worker
     inline = decoder.decode_inline(raws)
     assert [summary(x) for x in offloaded] == [summary(x) for x in inline]
     assert sum(isinstance(x, InvalidTransaction) for x in offloaded) == 3
     assert isinstance(offloaded[15], SignedTx) and offloaded[15].type == 0
+
+
+def test_batches_are_decoded_inline_until_the_worker_is_up(decoder: IngressDecoder) -> None:
+    raws = mixed_batch()
+
+    async def run() -> None:
+        first = await decoder.decode(raws)  # starts the worker, does not wait for it
+        assert decoder.offloaded == 0
+        assert [summary(x) for x in first] == [summary(x) for x in decoder.decode_inline(raws)]
+        assert await decoder.ready()
+        await decoder.decode(raws)
+        assert decoder.offloaded == len(raws)
+
+    asyncio.run(run())
 
 
 def test_a_small_batch_is_decoded_inline(decoder: IngressDecoder) -> None:
@@ -103,6 +125,7 @@ def test_a_dead_worker_falls_back_inline_then_restarts(decoder: IngressDecoder) 
     raws = mixed_batch()
 
     async def scenario() -> None:
+        assert await decoder.ready()
         await decoder.decode(raws)
         pool = decoder._pool
         assert pool is not None
@@ -112,7 +135,8 @@ def test_a_dead_worker_falls_back_inline_then_restarts(decoder: IngressDecoder) 
         again = await decoder.decode(raws)  # the broken pool is noticed: decoded inline
         assert [summary(x) for x in again] == [summary(x) for x in decoder.decode_inline(raws)]
         assert decoder.offloaded == len(raws)  # only the first batch ran in a worker
-        await decoder.decode(raws)  # a new worker
+        assert await decoder.ready()  # a new worker
+        await decoder.decode(raws)
         assert decoder.offloaded == 2 * len(raws)
 
     asyncio.run(scenario())
