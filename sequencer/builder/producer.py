@@ -100,7 +100,7 @@ class BlockProducer:
         self._exec_s_per_tx = 0.0002  # moving average, sizes what a mini-block takes from the pool
         self._tx_trie = MerklePatriciaTrie()
         self._receipt_trie = MerklePatriciaTrie()
-        self._block_txs = self._block_logs = 0
+        self._block_txs = self._block_logs = self._block_bloom = 0
 
     # -- subscriptions ------------------------------------------------------------------------
     def on_mini_block(self, fn: Callable[[MiniBlock], None]) -> None:
@@ -183,7 +183,7 @@ class BlockProducer:
         # the EVM block only finishes their hashing
         self._tx_trie = MerklePatriciaTrie()
         self._receipt_trie = MerklePatriciaTrie()
-        self._block_txs = self._block_logs = 0
+        self._block_txs = self._block_logs = self._block_bloom = 0
         for mb in chain.open_minis:
             self._add_to_block_tries(mb)
 
@@ -194,7 +194,9 @@ class BlockProducer:
             self._tx_trie.set(key, raw)
             self._receipt_trie.set(key, receipt.encoded)
             index += 1
-            self._block_logs += len(receipt.logs)
+            if receipt.logs:
+                self._block_logs += len(receipt.logs)
+                self._block_bloom |= int.from_bytes(receipt.bloom, "big")
         self._block_txs = index
 
     async def _seal_evm_block(self) -> EvmBlock | None:
@@ -203,14 +205,9 @@ class BlockProducer:
         env = chain.open_env
         assert env is not None
         minis = list(chain.open_minis)
-        receipts: list[Receipt] = [r for mb in minis for r in mb.receipts]
-        raw_txs = [raw for mb in minis for raw in mb.raw_txs]
-        assert self._block_txs == len(raw_txs)
         tx_root = self._tx_trie.root_hash()
         receipts_root = self._receipt_trie.root_hash()
-        bloom = 0
-        for r in receipts:
-            bloom |= int.from_bytes(r.bloom, "big")
+        bloom = self._block_bloom
         root_started = time.perf_counter()
         state_root = self.trie.root()
         self.stats.state_root_ms.append((time.perf_counter() - root_started) * 1000)
