@@ -109,14 +109,19 @@ class Checker:
                 str(self.progress.next_seq),
             )
         kind = message.get("type")
-        if kind == "genesis":
-            self._genesis(message["genesis"])
-        elif kind == "miniBlock":
-            self._mini_block(seq, message["miniBlock"])
-        elif kind == "block":
-            self._block(seq, message["block"])
-        else:
-            self._fail(seq, None, None, None, "stream.type", str(kind), "genesis|miniBlock|block")
+        try:
+            if kind == "genesis":
+                self._genesis(message["genesis"])
+            elif kind == "miniBlock":
+                self._mini_block(seq, message["miniBlock"])
+            elif kind == "block":
+                self._block(seq, message["block"])
+            else:
+                self._fail(seq, None, None, None, "stream.type", str(kind), "genesis|miniBlock|block")
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            # a field missing or of the wrong shape: the stream is not what docs/feed.md says
+            claimed = f"{type(exc).__name__}: {exc}"[:200]
+            self._fail(seq, None, None, None, "stream.malformed", claimed, f"a well-formed {kind} message")
         self.progress.next_seq = seq + 1
 
     def _fail(
