@@ -4,7 +4,8 @@ Starts the real daemon on a temporary data dir and measures:
   1. send -> receipt latency at a paced rate on an otherwise idle node: polling after
      eth_sendRawTransaction, and one eth_sendRawTransactionSync round trip;
   2. throughput: N pre-signed plain transfers and N ERC-20 transfers from K senders (signed
-     outside the timed window), sent as JSON-RPC batches with configurable concurrency;
+     outside the timed window), sent as JSON-RPC batches with configurable concurrency, and
+     plain transfers once more as single (unbatched) requests;
      accepted and included tx/s, daemon CPU per transaction;
   3. the naive ceiling: the same transactions through py-evm's plain chain API in this process
      (MiningChain.mine_all, one block per 1,000 transactions), and the ratio.
@@ -169,6 +170,9 @@ async def measure_throughput(
 
         async def send(chunk: list[bytes]) -> None:
             async with sem:
+                if batch == 1:  # single requests: one JSON-RPC object per HTTP request, no batch
+                    await rpc(s, url, "eth_sendRawTransaction", ["0x" + chunk[0].hex()])
+                    return
                 res = await rpc_batch(s, url, [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in chunk])
                 bad = [r for r in res if "error" in r]
                 assert not bad, bad[:3]
@@ -346,6 +350,9 @@ def main() -> None:
     ap.add_argument("--latency-samples", type=int, default=200)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument(
+        "--single-concurrency", type=int, default=32, help="requests in flight for single (unbatched) sends"
+    )
     ap.add_argument("--naive-txs", type=int, default=2000, help="transactions for the naive py-evm run")
     args = ap.parse_args()
 
@@ -375,6 +382,15 @@ def main() -> None:
                 measure_throughput(url, erc20, args.batch, args.concurrency)
             )
             erc_cpu_per_tx = (cpu_seconds(proc.pid) - cpu0) / len(erc20)
+            singles = [
+                transfer(senders[i % len(senders)], 2 * per_sender + i // len(senders), sink)
+                for i in range(per_sender * len(senders))
+            ]
+            cpu0 = cpu_seconds(proc.pid)
+            single_accepted, single_included = asyncio.run(
+                measure_throughput(url, singles, 1, args.single_concurrency)
+            )
+            single_cpu_per_tx = (cpu_seconds(proc.pid) - cpu0) / len(singles)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -407,6 +423,11 @@ def main() -> None:
     print(
         f"  daemon peak RSS {child.ru_maxrss / 1024:.0f} MiB, "
         f"CPU {child.ru_utime + child.ru_stime:.1f} s total"
+    )
+    print(
+        f"transfers as single requests (no batches), {args.single_concurrency} in flight: "
+        f"accepted {single_accepted:,.0f} tx/s, included {single_included:,.0f} tx/s, "
+        f"daemon CPU {single_cpu_per_tx * 1e6:,.0f} us/tx"
     )
     print(f"naive py-evm chain API (same transfers, one process): {naive:,.0f} tx/s")
     print(f"end-to-end included / naive ratio: {included / naive:.2f}x")
