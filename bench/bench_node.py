@@ -373,7 +373,7 @@ def main() -> None:
             cpu0 = cpu_seconds(proc.pid)
             accepted, included = asyncio.run(measure_throughput(url, raws, args.batch, args.concurrency))
             cpu_per_tx = (cpu_seconds(proc.pid) - cpu0) / len(raws)
-            status = asyncio.run(_status(url))
+            status = asyncio.run(node_status(url))
             setup, token = erc20_setup(deployer, senders)
             asyncio.run(send_all(url, setup))
             erc20 = erc20_transfers(senders, token, per_sender, per_sender * len(senders), sink)
@@ -442,7 +442,7 @@ def main() -> None:
     )
 
 
-async def _status(url: str) -> dict[str, Any]:
+async def node_status(url: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as s:
         result: dict[str, Any] = await rpc(s, url, "sequencer_status", [])
         return result

@@ -38,7 +38,17 @@ from eth_utils import to_checksum_address
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_node import CHAIN_ID, GWEI, cpu_seconds, fund_senders, pct, rpc, start_daemon, transfer  # noqa: E402
+from bench_node import (  # noqa: E402
+    CHAIN_ID,
+    GWEI,
+    cpu_seconds,
+    fund_senders,
+    node_status,
+    pct,
+    rpc,
+    start_daemon,
+    transfer,
+)
 
 from sequencer import fastrlp  # noqa: E402
 from tests.conftest import DEV_KEYS  # noqa: E402
@@ -114,14 +124,10 @@ async def half_load_phase(
 ) -> tuple[float, list[float], dict[str, Any]]:
     stop = asyncio.Event()
     probe = asyncio.create_task(sync_latency(url, DEV_KEYS[1], stop))
-    async with aiohttp.ClientSession() as s:
-        await rpc(s, url, "sequencer_status", [])
     elapsed, sent = await paced_load(url, raws, rate)
     stop.set()
     latencies = await probe
-    async with aiohttp.ClientSession() as s:
-        status = await rpc(s, url, "sequencer_status", [])
-    return sent / elapsed, latencies, status
+    return sent / elapsed, latencies, await node_status(url)
 
 
 async def full_load_phase(url: str, raws: list[bytes], rate: int) -> tuple[float, float, int]:
@@ -182,7 +188,7 @@ def main() -> None:
             offered, included, sent = asyncio.run(full_load_phase(url, raws[half_n:], args.rate))
             wall1 = time.time()
             cpu = cpu_seconds(proc.pid) - cpu0
-            status = asyncio.run(_status(url))
+            status = asyncio.run(node_status(url))
             blocks = asyncio.run(blocks_between(url, wall0, wall1))
             erc20 = None
             if args.erc20_rate:
@@ -261,12 +267,6 @@ _DAEMON_PID: list[int] = []
 
 def _daemon_cpu() -> float:
     return cpu_seconds(_DAEMON_PID[0]) if _DAEMON_PID else 0.0
-
-
-async def _status(url: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as s:
-        result: dict[str, Any] = await rpc(s, url, "sequencer_status", [])
-        return result
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 import sequencer
-from sequencer.config import NodeConfig, load_config
+from sequencer.config import MAX_GENERATED_ACCOUNTS, NodeConfig, load_config
 from sequencer.errors import ConfigError, StorageError
 from sequencer.feed.faults import KINDS, DevFault, parse_dev_fault
 from sequencer.logs import LEVELS, setup_logging
@@ -43,6 +43,18 @@ def _with_generated_accounts(config: NodeConfig, count: int | None) -> NodeConfi
     if count is None:
         return config
     return replace(config, chain=replace(config.chain, generated_accounts=count))
+
+
+_accounts_option = click.option(
+    "--accounts",
+    "generated_accounts",
+    default=None,
+    type=click.IntRange(0, MAX_GENERATED_ACCOUNTS),
+    metavar="N",
+    help="Fund N extra genesis accounts (1,000 ether each, addresses derived from their index; "
+    "nobody holds their keys) to test with a large state. Part of the genesis: a data dir "
+    "keeps the N it was created with. Overrides chain.generated_accounts.",
+)
 
 
 @main.command()
@@ -125,16 +137,7 @@ def _with_generated_accounts(config: NodeConfig, count: int | None) -> NodeConfi
     "the first mini-block (EVM block for state-root) at or after number N (default 0) that has "
     f"one. KIND: {', '.join(KINDS)}. Refused unless chain.devnet = true.",
 )
-@click.option(
-    "--accounts",
-    "generated_accounts",
-    default=None,
-    type=click.IntRange(0, 100_000_000),
-    metavar="N",
-    help="Fund N extra genesis accounts (1,000 ether each, addresses derived from their index; "
-    "nobody holds their keys) to test with a large state. Part of the genesis: a data dir "
-    "keeps the N it was created with. Overrides chain.generated_accounts.",
-)
+@_accounts_option
 def run(
     config_path: Path,
     data_dir: Path,
@@ -426,16 +429,7 @@ def mempool(rpc: str, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
 )
 @click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--accounts",
-    "generated_accounts",
-    default=None,
-    type=click.IntRange(0, 100_000_000),
-    metavar="N",
-    help="Fund N extra genesis accounts (1,000 ether each, addresses derived from their index; "
-    "nobody holds their keys) to test with a large state. Part of the genesis: a data dir "
-    "keeps the N it was created with. Overrides chain.generated_accounts.",
-)
+@_accounts_option
 def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> None:
     """Create a data dir with the config's genesis (without starting the node).
 

@@ -28,38 +28,9 @@ def test_generated_accounts_are_funded_and_part_of_the_genesis(daemon_factory: A
     assert genesis["hash"] != other["hash"]
 
 
-def test_a_data_dir_keeps_the_count_it_was_created_with(tmp_path: Path) -> None:
-    def init(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sequencer.cli",
-                "init",
-                "--config",
-                str(DEVNET),
-                "--data-dir",
-                str(tmp_path / "data"),
-                *extra,
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=120,
-        )
-
-    first = init("--accounts", "50")
-    assert first.returncode == 0, first.stderr
-    again = init("--accounts", "50")
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.split("genesis=")[1] == first.stdout.split("genesis=")[1]
-    other = init("--accounts", "51")
-    assert other.returncode == 2
-    assert "different genesis" in other.stderr
-
-
-def test_the_count_is_validated(tmp_path: Path) -> None:
-    out = subprocess.run(
+def init(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``sequencer init`` on ``data_dir`` with the devnet config."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -68,14 +39,28 @@ def test_the_count_is_validated(tmp_path: Path) -> None:
             "--config",
             str(DEVNET),
             "--data-dir",
-            str(tmp_path / "data"),
-            "--accounts",
-            "-1",
+            str(data_dir),
+            *extra,
         ],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=60,
+        timeout=120,
     )
+
+
+def test_a_data_dir_keeps_the_count_it_was_created_with(tmp_path: Path) -> None:
+    first = init(tmp_path / "data", "--accounts", "50")
+    assert first.returncode == 0, first.stderr
+    again = init(tmp_path / "data", "--accounts", "50")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split("genesis=")[1] == first.stdout.split("genesis=")[1]
+    other = init(tmp_path / "data", "--accounts", "51")
+    assert other.returncode == 2
+    assert "different genesis" in other.stderr
+
+
+def test_the_count_is_validated(tmp_path: Path) -> None:
+    out = init(tmp_path / "data", "--accounts", "-1")
     assert out.returncode == 2
     assert "--accounts" in out.stderr
