@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_node import fund_senders, rpc, send_all, transfer  # noqa: E402
 
-from sequencer.builder.genesis import generated_address  # noqa: E402
+from sequencer.genesis import generated_address  # noqa: E402
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

@@ -141,9 +141,7 @@ class Harness:
         assert computation.is_success, f"{name} deploy failed: {computation.error!r}"
         addr = computation.msg.storage_address
         code = self.chain.get_vm().state.get_code(addr)
-        assert "0x" + code.hex() == art["deployedBytecode"], (
-            f"{name}: runtime code != deployedBytecode"
-        )
+        assert "0x" + code.hex() == art["deployedBytecode"], f"{name}: runtime code != deployedBytecode"
         print(
             f"OK deploy {name:<14} at 0x{addr.hex()} (gas used {receipt.gas_used}, {len(code)} bytes runtime)"
         )
@@ -168,16 +166,10 @@ def main() -> int:
     # ---- TestToken --------------------------------------------------------
     supply = 1_000_000 * 10**18
     token_addr, token = h.deploy("TestToken", supply)
-    assert (
-        abi_decode(["string"], h.call(token_addr, enc(token, "name")))[0]
-        == "Test Token"
-    )
+    assert abi_decode(["string"], h.call(token_addr, enc(token, "name")))[0] == "Test Token"
     assert abi_decode(["string"], h.call(token_addr, enc(token, "symbol")))[0] == "TST"
     assert abi_decode(["uint8"], h.call(token_addr, enc(token, "decimals")))[0] == 18
-    assert (
-        abi_decode(["uint256"], h.call(token_addr, enc(token, "totalSupply")))[0]
-        == supply
-    )
+    assert abi_decode(["uint256"], h.call(token_addr, enc(token, "totalSupply")))[0] == supply
 
     receipt, comp = h.send(token_addr, enc(token, "transfer", OTHER.address, 123))
     assert comp.is_success, comp.error
@@ -188,18 +180,14 @@ def main() -> int:
     assert logs[0].topics[1] == int.from_bytes(sender, "big")
     assert logs[0].topics[2] == int.from_bytes(other, "big")
     assert abi_decode(["uint256"], logs[0].data)[0] == 123
-    bal = abi_decode(
-        ["uint256"], h.call(token_addr, enc(token, "balanceOf", OTHER.address))
-    )[0]
+    bal = abi_decode(["uint256"], h.call(token_addr, enc(token, "balanceOf", OTHER.address)))[0]
     assert bal == 123
     print(f"OK TestToken.transfer -> Transfer event, balanceOf(other)={bal}")
 
     # approve + transferFrom (sender approves itself, then pulls)
     receipt, comp = h.send(token_addr, enc(token, "approve", SENDER.address, 50))
     assert comp.is_success and len(receipt.logs) == 1
-    receipt, comp = h.send(
-        token_addr, enc(token, "transferFrom", SENDER.address, OTHER.address, 50)
-    )
+    receipt, comp = h.send(token_addr, enc(token, "transferFrom", SENDER.address, OTHER.address, 50))
     assert comp.is_success, comp.error
     allowance = abi_decode(
         ["uint256"],
@@ -209,24 +197,14 @@ def main() -> int:
     print("OK TestToken.approve/transferFrom/allowance")
 
     # overspend -> InsufficientBalance(account, balance, needed)
-    receipt, comp = h.send(
-        token_addr, enc(token, "transfer", OTHER.address, supply * 2), gas=200_000
-    )
+    receipt, comp = h.send(token_addr, enc(token, "transfer", OTHER.address, supply * 2), gas=200_000)
     assert comp.is_error
-    sel = function_signature_to_4byte_selector(
-        "InsufficientBalance(address,uint256,uint256)"
-    )
+    sel = function_signature_to_4byte_selector("InsufficientBalance(address,uint256,uint256)")
     out = comp.output
     assert out[:4] == sel, out.hex()
     acct, balance, needed = abi_decode(["address", "uint256", "uint256"], out[4:])
-    assert (
-        acct.lower() == SENDER.address.lower()
-        and balance == supply - 173
-        and needed == supply * 2
-    )
-    print(
-        f"OK TestToken.transfer overspend reverts InsufficientBalance (selector 0x{sel.hex()})"
-    )
+    assert acct.lower() == SENDER.address.lower() and balance == supply - 173 and needed == supply * 2
+    print(f"OK TestToken.transfer overspend reverts InsufficientBalance (selector 0x{sel.hex()})")
 
     # ---- Reverter ---------------------------------------------------------
     rev_addr, rev = h.deploy("Reverter")
@@ -245,9 +223,7 @@ def main() -> int:
     )
 
     receipt, comp = h.send(rev_addr, enc(rev, "failRequire"), gas=100_000)
-    assert comp.is_error and comp.output[:4] == function_signature_to_4byte_selector(
-        "Error(string)"
-    )
+    assert comp.is_error and comp.output[:4] == function_signature_to_4byte_selector("Error(string)")
     assert abi_decode(["string"], comp.output[4:])[0] == "nope"
     print('OK Reverter.failRequire reverts Error("nope")')
 
@@ -270,9 +246,7 @@ def main() -> int:
         assert log.topics[1] == int.from_bytes(sender, "big")
         assert abi_decode(["uint256"], log.data)[0] == expected
     assert abi_decode(["uint256"], h.call(rev_addr, enc(rev, "counter")))[0] == 2
-    print(
-        "OK Reverter.increment x2 -> Incremented(sender, 1), Incremented(sender, 2); counter == 2"
-    )
+    print("OK Reverter.increment x2 -> Incremented(sender, 1), Incremented(sender, 2); counter == 2")
 
     # ---- SimpleStorage ----------------------------------------------------
     st_addr, st = h.deploy("SimpleStorage")
@@ -280,17 +254,13 @@ def main() -> int:
     assert comp.is_success and len(receipt.logs) == 1
     receipt, comp = h.send(st_addr, enc(st, "set", 9))
     log = receipt.logs[0]
-    assert log.topics[0] == int.from_bytes(
-        keccak(text="ValueChanged(uint256,uint256)"), "big"
-    )
+    assert log.topics[0] == int.from_bytes(keccak(text="ValueChanged(uint256,uint256)"), "big")
     assert log.topics[1] == 5 and abi_decode(["uint256"], log.data)[0] == 9
     state = h.chain.get_vm().state
     assert state.get_storage(st_addr, 0) == 9
     receipt, comp = h.send(st_addr, enc(st, "setSlot", 3, 77))
     assert comp.is_success
-    slot = int.from_bytes(
-        keccak((3).to_bytes(32, "big") + (1).to_bytes(32, "big")), "big"
-    )
+    slot = int.from_bytes(keccak((3).to_bytes(32, "big") + (1).to_bytes(32, "big")), "big")
     assert h.chain.get_vm().state.get_storage(st_addr, slot) == 77
     assert abi_decode(["uint256"], h.call(st_addr, enc(st, "slots", 3)))[0] == 77
     receipt, comp = h.send(st_addr, enc(st, "clearSlot", 3))
@@ -316,9 +286,7 @@ def main() -> int:
     )
     assert predicted == child
     assert len(receipt.logs) == 1 and receipt.logs[0].topics[0] == deployed_topic
-    assert (
-        to_canonical_address(abi_decode(["address"], receipt.logs[0].data)[0]) == child
-    )
+    assert to_canonical_address(abi_decode(["address"], receipt.logs[0].data)[0]) == child
     state = h.chain.get_vm().state
     assert "0x" + state.get_code(child).hex() == child_art["deployedBytecode"]
     assert state.get_storage(child, 0) == int.from_bytes(fac_addr, "big")
@@ -338,9 +306,7 @@ def main() -> int:
     expected_plain = keccak(rlp.encode([fac_addr, 2]))[12:]
     assert plain == expected_plain, (plain.hex(), expected_plain.hex())
     assert len(receipt.logs) == 1 and receipt.logs[0].topics[0] == deployed_topic
-    assert h.chain.get_vm().state.get_storage(plain, 0) == int.from_bytes(
-        fac_addr, "big"
-    )
+    assert h.chain.get_vm().state.get_storage(plain, 0) == int.from_bytes(fac_addr, "big")
     print(f"OK Factory.deployPlain CREATE -> 0x{plain.hex()}; Deployed event emitted")
 
     print(f"ALL OK ({h.chain.get_canonical_head().block_number} blocks mined)")

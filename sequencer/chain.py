@@ -1,14 +1,18 @@
 """The node's view of its chain: sealed EVM blocks, the open block's mini-blocks, and state.
 
-Only the block producer mutates it, and only after the data is durable; the RPC layer reads it.
+Only the block producer mutates it, and only after the data is durable; the RPC layer, the
+mempool and the feed read it.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from sequencer.execution.flatdb import WorldState
+from sequencer.config import ChainConfig
+from sequencer.rules import next_block_env
+from sequencer.state import WorldState
 from sequencer.storage.store import ChainStore
 from sequencer.types import ZERO_HASH, BlockEnv, EvmBlock, MiniBlock, Receipt
 
@@ -18,6 +22,8 @@ MINI_CACHE_SIZE = 4096
 
 @dataclass(frozen=True, slots=True)
 class ReceiptView:
+    """A receipt as served: with its block's hash, environment and the raw transaction."""
+
     receipt: Receipt
     block_hash: bytes
     """The EVM block's hash, or ``ZERO_HASH`` while that block is still open."""
@@ -27,10 +33,13 @@ class ReceiptView:
 
 
 class Chain:
-    def __init__(self, store: ChainStore, world: WorldState, chain_id: int) -> None:
+    """Sealed blocks (the head), the open block's published mini-blocks, and the newest state."""
+
+    def __init__(self, store: ChainStore, world: WorldState, config: ChainConfig) -> None:
         self.store = store
         self.world = world
-        self.chain_id = chain_id
+        self.config = config
+        self.chain_id = config.chain_id
         self.head_block: EvmBlock | None = None
         self.open_env: BlockEnv | None = None
         self.open_minis: list[MiniBlock] = []
@@ -40,17 +49,20 @@ class Chain:
 
     # -- mutation (block producer only) ------------------------------------------------------
     def publish_mini_block(self, mb: MiniBlock) -> None:
+        """A durable mini-block of the open block becomes visible."""
         self.head_mini = mb
         self.open_minis.append(mb)
         self._cache(mb)
 
     def publish_block(self, block: EvmBlock) -> None:
+        """A durable sealed EVM block becomes the head; no block is open until the next one."""
         self.head_block = block
         self.prev_hashes.appendleft(block.hash)
         self.open_env = None
         self.open_minis = []
 
     def open_block(self, env: BlockEnv) -> None:
+        """The next EVM block opens with this environment."""
         self.open_env = env
 
     def _cache(self, mb: MiniBlock) -> None:
@@ -61,14 +73,45 @@ class Chain:
     # -- reads ------------------------------------------------------------------------------
     @property
     def head(self) -> EvmBlock:
+        """The newest sealed EVM block."""
         assert self.head_block is not None, "chain not loaded"
         return self.head_block
 
     @property
     def head_mini_number(self) -> int:
+        """The newest published mini-block's number (-1 before the first)."""
         return self.head_mini.number if self.head_mini is not None else -1
 
+    def next_env(self, now: int | None = None) -> BlockEnv:
+        """The environment the next transaction meets: the open block's, else the one the next
+        block will open with (:func:`~sequencer.rules.next_block_env`, at ``now``)."""
+        if self.open_env is not None:
+            return self.open_env
+        cfg = self.config
+        return next_block_env(
+            self.head,
+            gas_limit=cfg.block_gas_limit,
+            coinbase=cfg.coinbase,
+            base_fee_floor=cfg.base_fee_floor,
+            now=int(time.time()) if now is None else now,
+        )
+
+    def pending_base_fee(self) -> int:
+        """The base fee a transaction admitted now will pay at the least."""
+        return self.next_env().base_fee
+
+    def recent_hashes(self, number: int) -> list[bytes]:
+        """The hashes of the up to 256 blocks before block ``number``, newest first (BLOCKHASH)."""
+        if number == self.head.number + 1:
+            return list(self.prev_hashes)
+        return [
+            h
+            for n in range(number - 1, max(-1, number - 257), -1)
+            if (h := self.store.get_block_hash(n)) is not None
+        ]
+
     def get_mini_block(self, number: int) -> MiniBlock | None:
+        """A published mini-block, or ``None``."""
         if number > self.head_mini_number:
             return None  # written but not yet published
         mb = self._mini_cache.get(number)
@@ -79,6 +122,7 @@ class Chain:
         return mb
 
     def get_block(self, number: int) -> EvmBlock | None:
+        """A sealed EVM block by number, or ``None``."""
         if number > self.head.number:
             return None
         if number == self.head.number:
@@ -86,12 +130,14 @@ class Chain:
         return self.store.get_block(number)
 
     def get_block_by_hash(self, block_hash: bytes) -> EvmBlock | None:
+        """A sealed EVM block by hash, or ``None``."""
         if block_hash == self.head.hash:
             return self.head
         number = self.store.get_block_number_by_hash(block_hash)
         return self.get_block(number) if number is not None else None
 
     def block_mini_blocks(self, block: EvmBlock) -> list[MiniBlock]:
+        """The mini-blocks of a sealed block, in order."""
         out = []
         for n in range(block.first_mini_block, block.last_mini_block + 1):
             mb = self.get_mini_block(n)
@@ -107,7 +153,12 @@ class Chain:
             out.extend(zip(mb.receipts, mb.raw_txs, strict=True))
         return out
 
+    def block_transactions(self, block: EvmBlock) -> list[bytes]:
+        """The raw transactions of a sealed block, in order."""
+        return [raw for mb in self.block_mini_blocks(block) for raw in mb.raw_txs]
+
     def find_receipt(self, tx_hash: bytes) -> ReceiptView | None:
+        """An included transaction's receipt (``None`` while pooled or unknown)."""
         loc = self.store.get_tx_location(tx_hash)
         if loc is None or loc.mini_block_number > self.head_mini_number:
             return None

@@ -437,14 +437,12 @@ def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> N
     Example:
       sequencer init --config configs/devnet.toml --data-dir data
     """
-    from sequencer.builder.genesis import load_chain
-    from sequencer.storage.durable import ChainDB
+    from sequencer.builder.startup import open_chain
 
     try:
         config = _with_generated_accounts(load_config(config_path), generated_accounts)
-        db = ChainDB(data_dir)
-        db.recover()
-        chain, _trie = load_chain(config.chain, db)
+        loaded = open_chain(config.chain, data_dir)
+        db, chain = loaded.db, loaded.chain
         genesis = chain.get_block(0)
         assert genesis is not None
         click.echo(

@@ -1,18 +1,33 @@
-"""Canonical byte encodings of mini-blocks, EVM blocks and state diffs (disk and wire).
+"""Canonical byte encodings of the node's records: mini-blocks, EVM blocks, state diffs, and
+transactions read back from them (disk and wire).
 
-Everything is RLP: lists of byte strings and big-endian integers. The mini-block hash commits
-to the header fields, the transactions, the receipts and the state diff, so a follower can
-check a streamed mini-block against its hash.
+Everything is RLP: lists of byte strings and big-endian integers, encoded and decoded with the
+fast plain-data codec (``fastrlp``). The mini-block hash commits to the header fields, the
+transactions, the receipts and the state diff, so a follower can check a streamed mini-block
+against its hash.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
-from sequencer.types import AccountDiff, BlockEnv, EvmBlock, Log, MiniBlock, Receipt, StateDiff, TxLocation
+from sequencer.types import (
+    AccountDiff,
+    BlockEnv,
+    EvmBlock,
+    Log,
+    MiniBlock,
+    Receipt,
+    SignedTx,
+    StateDiff,
+    TxLocation,
+)
 
 CODEC_VERSION = 1
 
@@ -20,11 +35,11 @@ CODEC_VERSION = 1
 _rlp = fastrlp.encode
 
 
-def _int(b: bytes) -> int:
+def _int(b: Any) -> int:
     return int.from_bytes(b, "big")
 
 
-def _opt(b: bytes) -> bytes | None:
+def _opt(b: Any) -> bytes | None:
     return b if b else None
 
 
@@ -44,19 +59,19 @@ def diff_to_list(diff: StateDiff) -> list[object]:
     ]
 
 
-def diff_from_list(items: list[list[object]]) -> StateDiff:
+def diff_from_list(items: list[Any]) -> StateDiff:
     out = []
     for item in items:
         address, nonce, balance, code_hash, code, storage, deleted = item
         out.append(
             AccountDiff(
-                address=address,  # type: ignore[arg-type]
-                nonce=_int(nonce),  # type: ignore[arg-type]
-                balance=_int(balance),  # type: ignore[arg-type]
-                code_hash=code_hash,  # type: ignore[arg-type]
-                code=_opt(code),  # type: ignore[arg-type]
-                storage=tuple((_int(s), _int(v)) for s, v in storage),  # type: ignore[attr-defined]
-                deleted=bool(_int(deleted)),  # type: ignore[arg-type]
+                address=address,
+                nonce=_int(nonce),
+                balance=_int(balance),
+                code_hash=code_hash,
+                code=_opt(code),
+                storage=tuple((_int(s), _int(v)) for s, v in storage),
+                deleted=bool(_int(deleted)),
             )
         )
     return StateDiff(tuple(out))
@@ -88,7 +103,7 @@ def receipt_to_list(r: Receipt) -> list[object]:
     ]
 
 
-def receipt_from_list(item: list[object]) -> Receipt:
+def receipt_from_list(item: list[Any]) -> Receipt:
     (
         tx_hash,
         tx_type,
@@ -108,22 +123,22 @@ def receipt_from_list(item: list[object]) -> Receipt:
         encoded,
     ) = item
     return Receipt(
-        tx_hash=tx_hash,  # type: ignore[arg-type]
-        tx_type=_int(tx_type),  # type: ignore[arg-type]
-        sender=sender,  # type: ignore[arg-type]
-        to=_opt(to),  # type: ignore[arg-type]
-        status=_int(status),  # type: ignore[arg-type]
-        gas_used=_int(gas_used),  # type: ignore[arg-type]
-        cumulative_gas_used=_int(cumulative),  # type: ignore[arg-type]
-        effective_gas_price=_int(egp),  # type: ignore[arg-type]
-        logs=tuple(Log(a, tuple(t), d) for a, t, d in logs),  # type: ignore[attr-defined]
-        bloom=bloom,  # type: ignore[arg-type]
-        contract_address=_opt(contract),  # type: ignore[arg-type]
-        block_number=_int(block_number),  # type: ignore[arg-type]
-        mini_block_number=_int(mini),  # type: ignore[arg-type]
-        tx_index=_int(tx_index),  # type: ignore[arg-type]
-        first_log_index=_int(first_log_index),  # type: ignore[arg-type]
-        encoded=encoded,  # type: ignore[arg-type]
+        tx_hash=tx_hash,
+        tx_type=_int(tx_type),
+        sender=sender,
+        to=_opt(to),
+        status=_int(status),
+        gas_used=_int(gas_used),
+        cumulative_gas_used=_int(cumulative),
+        effective_gas_price=_int(egp),
+        logs=tuple(Log(a, tuple(t), d) for a, t, d in logs),
+        bloom=bloom,
+        contract_address=_opt(contract),
+        block_number=_int(block_number),
+        mini_block_number=_int(mini),
+        tx_index=_int(tx_index),
+        first_log_index=_int(first_log_index),
+        encoded=encoded,
     )
 
 
@@ -140,41 +155,31 @@ def env_to_list(env: BlockEnv) -> list[object]:
     ]
 
 
-def env_from_list(item: list[bytes]) -> BlockEnv:
+def env_from_list(item: list[Any]) -> BlockEnv:
     number, timestamp, parent_hash, base_fee, gas_limit, coinbase, prev_randao = item
     return BlockEnv(
         _int(number), _int(timestamp), parent_hash, _int(base_fee), _int(gas_limit), coinbase, prev_randao
     )
 
 
-def mini_block_hash(
-    number: int,
-    block_number: int,
-    index: int,
-    timestamp_us: int,
-    parent_hash: bytes,
-    block_env: BlockEnv,
-    tx_hashes: tuple[bytes, ...],
-    receipts: tuple[Receipt, ...],
-    diff: StateDiff,
-    gas_used: int,
-) -> bytes:
+def mini_block_hash(mb: MiniBlock) -> bytes:
     """keccak(rlp([number, block_number, index, timestamp_us, parent_hash, env, gas_used,
     keccak(concat(tx_hashes)), keccak(rlp(receipts)), keccak(rlp(diff))])): commits to every
-    field a follower is sent, including the block environment and all receipt fields."""
+    field a follower is sent, including the block environment and all receipt fields.
+    ``mb.hash`` itself is not an input."""
     digest: bytes = keccak(
         _rlp(
             [
-                number,
-                block_number,
-                index,
-                timestamp_us,
-                parent_hash,
-                env_to_list(block_env),
-                gas_used,
-                keccak(b"".join(tx_hashes)),
-                keccak(_rlp([receipt_to_list(r) for r in receipts])),
-                keccak(encode_diff(diff)),
+                mb.number,
+                mb.block_number,
+                mb.index,
+                mb.timestamp_us,
+                mb.parent_hash,
+                env_to_list(mb.block_env),
+                mb.gas_used,
+                keccak(b"".join(mb.tx_hashes)),
+                keccak(_rlp([receipt_to_list(r) for r in mb.receipts])),
+                keccak(encode_diff(mb.diff)),
             ]
         )
     )
@@ -237,31 +242,137 @@ def encode_evm_block(block: EvmBlock) -> bytes:
 
 
 def decode_evm_block(data: bytes) -> EvmBlock:
-    from sequencer.execution.headers import decode_header
-
+    """Decode :func:`encode_evm_block`'s output (the header fields come from its RLP)."""
     version, header_rlp, tx_hashes, first, last_plus_one, sealed_at = fastrlp.decode(data)
     if _int(version) != CODEC_VERSION:
         raise ValueError(f"unsupported block encoding version {_int(version)}")
     h = decode_header(header_rlp)
     return EvmBlock(
-        number=h.block_number,
+        number=h.number,
         hash=keccak(header_rlp),
         parent_hash=h.parent_hash,
         timestamp=h.timestamp,
         state_root=h.state_root,
-        transactions_root=h.transaction_root,
-        receipts_root=h.receipt_root,
-        logs_bloom=h.bloom.to_bytes(256, "big"),
+        transactions_root=h.transactions_root,
+        receipts_root=h.receipts_root,
+        logs_bloom=h.logs_bloom,
         gas_used=h.gas_used,
         gas_limit=h.gas_limit,
-        base_fee=h.base_fee_per_gas or 0,
+        base_fee=h.base_fee,
         coinbase=h.coinbase,
-        prev_randao=h.mix_hash,
+        prev_randao=h.prev_randao,
         header_rlp=header_rlp,
         tx_hashes=tuple(tx_hashes),
         first_mini_block=_int(first),
         last_mini_block=_int(last_plus_one) - 1,
         sealed_at_us=_int(sealed_at),
+    )
+
+
+# -- headers --------------------------------------------------------------------------------
+HEADER_FIELDS = 21
+"""A Prague header: the London fields (16), then withdrawals root, blob gas used, excess blob
+gas, parent beacon block root and requests hash."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderFields:
+    """The header fields the node reads back (the rest are constants of this chain)."""
+
+    parent_hash: bytes
+    coinbase: bytes
+    state_root: bytes
+    transactions_root: bytes
+    receipts_root: bytes
+    logs_bloom: bytes
+    number: int
+    gas_limit: int
+    gas_used: int
+    timestamp: int
+    prev_randao: bytes
+    base_fee: int
+
+
+def decode_header(header_rlp: bytes) -> HeaderFields:
+    """Read a Prague header's fields from its RLP (strict: canonical RLP, 21 fields)."""
+    fields = fastrlp.decode(header_rlp)
+    if not isinstance(fields, list) or len(fields) != HEADER_FIELDS:
+        raise ValueError(f"not a Prague header: expected {HEADER_FIELDS} fields")
+    return HeaderFields(
+        parent_hash=fields[0],
+        coinbase=fields[2],
+        state_root=fields[3],
+        transactions_root=fields[4],
+        receipts_root=fields[5],
+        logs_bloom=fields[6],
+        number=_int(fields[8]),
+        gas_limit=_int(fields[9]),
+        gas_used=_int(fields[10]),
+        timestamp=_int(fields[11]),
+        prev_randao=fields[13],
+        base_fee=_int(fields[15]),
+    )
+
+
+def encode_block_rlp(header_rlp: bytes, raw_txs: Sequence[bytes]) -> bytes:
+    """The standard block encoding, ``rlp([header, transactions, uncles, withdrawals])``: legacy
+    transactions embedded as lists, typed ones as byte strings (EIP-2718)."""
+    txs = b"".join(raw if raw[0] >= 0xC0 else _rlp(raw) for raw in raw_txs)
+    body = header_rlp + fastrlp.list_prefix(len(txs)) + txs + b"\xc0\xc0"
+    return fastrlp.list_prefix(len(body)) + body
+
+
+# -- transactions read back from the chain -------------------------------------------------------
+def _access_list(items: list[Any]) -> tuple[tuple[bytes, tuple[int, ...]], ...]:
+    return tuple((bytes(address), tuple(_int(slot) for slot in slots)) for address, slots in items)
+
+
+def decode_signed_tx(raw: bytes, sender: bytes) -> SignedTx:
+    """Read a transaction that was validated when it was admitted, for display.
+
+    ``sender`` comes from its receipt (recovered once, at ingress); nothing is re-verified.
+    Legacy: ``[nonce, gasPrice, gas, to, value, data, v, r, s]``; EIP-2930:
+    ``0x01 || [chainId, nonce, gasPrice, gas, to, value, data, accessList, yParity, r, s]``;
+    EIP-1559: ``0x02 || [chainId, nonce, tip, feeCap, gas, to, value, data, accessList, yParity, r, s]``.
+    """
+    tx_type = raw[0] if raw[0] < 0x7F else 0
+    f = fastrlp.decode(raw[1:] if tx_type else raw)
+    access: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
+    if tx_type == 0:
+        nonce, price, gas, to, value, data, v, r, s = f
+        v_int = _int(v)
+        chain_id: int | None = (v_int - 35) // 2 if v_int >= 35 else None
+        fee_cap = tip = _int(price)
+    elif tx_type == 1:
+        cid, nonce, price, gas, to, value, data, items, v, r, s = f
+        chain_id, v_int, fee_cap, tip, access = (
+            _int(cid),
+            _int(v),
+            _int(price),
+            _int(price),
+            _access_list(items),
+        )
+    else:
+        cid, nonce, tip_b, cap_b, gas, to, value, data, items, v, r, s = f
+        chain_id, v_int, access = _int(cid), _int(v), _access_list(items)
+        fee_cap, tip = _int(cap_b), _int(tip_b)
+    return SignedTx(
+        hash=keccak(raw),
+        raw=raw,
+        sender=sender,
+        type=tx_type,
+        chain_id=chain_id,
+        nonce=_int(nonce),
+        gas=_int(gas),
+        to=to or None,
+        value=_int(value),
+        data=data,
+        max_fee_per_gas=fee_cap,
+        max_priority_fee_per_gas=tip,
+        access_list=access,
+        v=v_int,
+        r=_int(r),
+        s=_int(s),
     )
 
 

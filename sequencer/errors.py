@@ -1,11 +1,17 @@
-"""The sequencer's exception tree, and the one table that maps it to JSON-RPC error codes.
+"""The sequencer's domain exceptions: one tree, one class per rule.
 
+These say what went wrong in the chain's terms, never how a transport answers it: the RPC
+package maps them to JSON-RPC codes, messages and data in one table (``sequencer/rpc/errors.py``).
 An invalid transaction raises (it never enters a block); a reverted one is data in its receipt.
+
+Each :class:`InvalidTransaction` subclass names its rule in ``reason`` (geth's wording, also the
+bounded metric label) and may carry a ``detail``; its message is ``reason`` or
+``"reason: detail"``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 
 class SequencerError(Exception):
@@ -20,94 +26,206 @@ class StorageError(SequencerError):
     """The data directory cannot be read or written, or its content is inconsistent."""
 
 
-class RpcError(SequencerError):
-    """An error that is answered to a JSON-RPC client (see :data:`JSONRPC_CODES`)."""
+# -- node availability ------------------------------------------------------------------------
+class NodeUnavailable(SequencerError):
+    """The node cannot accept work right now."""
 
-    def __init__(self, message: str, data: Any = None) -> None:
+    reason: ClassVar[str] = "node unavailable"
+
+
+class NodeShuttingDown(NodeUnavailable):
+    """A graceful stop is under way: nothing new is accepted."""
+
+    reason = "node is shutting down"
+
+    def __init__(self) -> None:
+        super().__init__("node is shutting down")
+
+
+class NodeUnhealthy(NodeUnavailable):
+    """Storage writes are failing: sealing is paused and nothing new is accepted."""
+
+    reason = "node is unhealthy"
+
+    def __init__(self) -> None:
+        super().__init__("node is unhealthy: storage writes are failing")
+
+
+class JournalUnavailable(NodeUnavailable):
+    """A transaction could not be journaled, so it is not accepted."""
+
+    reason = "storage unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("transaction not accepted: the node cannot write to disk")
+
+
+# -- transactions -------------------------------------------------------------------------------
+class InvalidTransaction(SequencerError):
+    """A transaction that is refused at ingress, admission or execution (never included)."""
+
+    reason: ClassVar[str] = "invalid transaction"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @property
+    def message(self) -> str:
+        """geth's wording: the rule, then the detail if there is one."""
+        return self.reason if self.detail is None else f"{self.reason}: {self.detail}"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UndecodableTransaction(InvalidTransaction):
+    """The raw bytes are not a well-formed signed transaction."""
+
+    reason = "transaction could not be decoded"
+
+
+class OversizedTransaction(InvalidTransaction):
+    """The raw transaction exceeds the 128 KiB size limit (geth's txMaxSize)."""
+
+    reason = "oversized data"
+
+
+class UnsupportedTransactionType(InvalidTransaction):
+    """An EIP-2718 type this chain does not accept (blob and set-code transactions, unknown types)."""
+
+    reason = "transaction type not supported"
+
+
+class UnprotectedTransaction(InvalidTransaction):
+    """A pre-EIP-155 signature without a chain id, refused unless the chain allows it."""
+
+    reason = "only replay-protected (EIP-155) transactions allowed over RPC"
+
+
+class WrongChainId(InvalidTransaction):
+    """Signed for another chain."""
+
+    reason = "invalid chain id for signer"
+
+
+class TipAboveFeeCap(InvalidTransaction):
+    """``maxPriorityFeePerGas`` above ``maxFeePerGas``."""
+
+    reason = "max priority fee per gas higher than max fee per gas"
+
+
+class InvalidSignature(InvalidTransaction):
+    """r, s or v out of range, a high-s signature (EIP-2), or a signature that does not recover."""
+
+    reason = "invalid transaction v, r, s values"
+
+
+class IntrinsicGasTooLow(InvalidTransaction):
+    """The gas limit does not cover the intrinsic cost (or the EIP-7623 calldata floor)."""
+
+    reason = "intrinsic gas too low"
+
+
+class NonceMaxValue(InvalidTransaction):
+    """The nonce is 2**64-1, which can never be followed (EIP-2681)."""
+
+    reason = "nonce has max value"
+
+
+class NonceTooLow(InvalidTransaction):
+    """The nonce was used already."""
+
+    reason = "nonce too low"
+
+
+class NonceTooHigh(InvalidTransaction):
+    """The nonce is too far ahead of the sender's next one."""
+
+    reason = "nonce too high"
+
+
+class InsufficientFunds(InvalidTransaction):
+    """The balance does not cover ``gas * maxFeePerGas + value``."""
+
+    reason = "insufficient funds for gas * price + value"
+
+
+class Underpriced(InvalidTransaction):
+    """At admission: the fee cap is below the base fee of the block it would join."""
+
+    reason = "transaction underpriced"
+
+
+class FeeCapBelowBaseFee(InvalidTransaction):
+    """At execution: the fee cap is below the block's base fee."""
+
+    reason = "max fee per gas less than block base fee"
+
+
+class ExceedsBlockGasLimit(InvalidTransaction):
+    """The transaction's gas limit does not fit in a block (or in what is left of this one)."""
+
+    reason = "exceeds block gas limit"
+
+
+class ReplacementUnderpriced(InvalidTransaction):
+    """A same-nonce replacement that does not raise both fee caps by 10%, or replaces one being sealed."""
+
+    reason = "replacement transaction underpriced"
+
+
+class TxPoolFull(InvalidTransaction):
+    """The pool is at capacity and the newcomer does not outbid the cheapest evictable one."""
+
+    reason = "txpool is full"
+
+
+class AccountLimitExceeded(InvalidTransaction):
+    """The sender already has the maximum number of pooled transactions."""
+
+    reason = "account limit exceeded"
+
+
+class ExecutionAborted(InvalidTransaction):
+    """Execution failed inside the engine (a bug, not a rule): the transaction is dropped."""
+
+    reason = "internal error"
+
+
+# -- calls (eth_call, eth_estimateGas) ------------------------------------------------------------
+class CallError(SequencerError):
+    """A simulated call that did not succeed."""
+
+
+class ExecutionReverted(CallError):
+    """The call hit REVERT; ``output`` is the revert data (an ABI-encoded error, or empty)."""
+
+    def __init__(self, message: str, output: bytes) -> None:
         super().__init__(message)
         self.message = message
-        self.data = data
+        self.output = output
 
 
-class ParseError(RpcError):
-    """The request body is not valid JSON."""
+class CallFailed(CallError):
+    """The call failed without revert data: out of gas, an invalid opcode, an invalid request..."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
-class InvalidRequest(RpcError):
-    """The JSON is not a valid JSON-RPC 2.0 request object."""
+# -- lookups and limits ----------------------------------------------------------------------------
+class BlockNotFound(SequencerError):
+    """A requested block does not exist (yet)."""
 
 
-class MethodNotFound(RpcError):
-    """The method does not exist or is not available."""
+class FilterNotFound(SequencerError):
+    """An unknown, expired or uninstalled filter id."""
+
+    def __init__(self) -> None:
+        super().__init__("filter not found")  # geth's wording
 
 
-class InvalidParams(RpcError):
-    """The parameters are malformed (wrong count, type or encoding)."""
-
-
-class InternalError(RpcError):
-    """An unexpected server-side failure."""
-
-
-class ResourceNotFound(RpcError):
-    """A requested block or object does not exist (EIP-1474 -32001)."""
-
-
-class ExecutionReverted(RpcError):
-    """eth_call / eth_estimateGas hit a REVERT; ``data`` carries the revert bytes (code 3)."""
-
-
-class CallFailed(RpcError):
-    """eth_call / eth_estimateGas failed without revert data (out of gas, invalid opcode...)."""
-
-
-class FilterNotFound(RpcError):
-    """An unknown, expired or uninstalled filter id (geth: -32000 "filter not found")."""
-
-
-class InvalidTransaction(RpcError):
-    """A submitted transaction is rejected; the message follows geth's wording."""
-
-
-class NodeUnavailable(RpcError):
-    """The node cannot accept work right now (shutting down, storage unhealthy)."""
-
-
-class LimitExceeded(RpcError):
-    """A per-connection or per-request limit was hit (EIP-1474 -32005)."""
-
-
-class ReceiptTimeout(RpcError):
-    """Send-and-wait: the transaction was accepted but not sealed in time (EIP-7966 code 4)."""
-
-
-class TransactionNotProcessed(RpcError):
-    """Send-and-wait: the transaction cannot be processed now (EIP-7966 code 5), e.g. it waits
-    for a missing nonce or was dropped at execution."""
-
-
-# One place maps exceptions to JSON-RPC codes. Order matters: first match wins.
-JSONRPC_CODES: tuple[tuple[type[RpcError], int], ...] = (
-    (ParseError, -32700),
-    (InvalidRequest, -32600),
-    (MethodNotFound, -32601),
-    (InvalidParams, -32602),
-    (ExecutionReverted, 3),
-    (InvalidTransaction, -32000),
-    (CallFailed, -32000),
-    (FilterNotFound, -32000),
-    (ResourceNotFound, -32001),
-    (LimitExceeded, -32005),
-    (NodeUnavailable, -32000),
-    (ReceiptTimeout, 4),
-    (TransactionNotProcessed, 5),
-    (InternalError, -32603),
-)
-
-
-def jsonrpc_code(exc: RpcError) -> int:
-    """The JSON-RPC error code for ``exc``."""
-    for kind, code in JSONRPC_CODES:
-        if isinstance(exc, kind):
-            return code
-    return -32603
+class LimitExceeded(SequencerError):
+    """A per-connection or per-node limit was hit (subscriptions, filters...)."""

@@ -1,17 +1,88 @@
-"""Prometheus metrics of the sequencer, served on ``--metrics-port`` with /health and /ready."""
+"""Prometheus metrics of the sequencer: the one home of its statistics.
+
+The producer, the submission service and the RPC report events here; ``/metrics`` exports them
+and the status call (``sequencer_status``) reads its figures from here too, so no second set of
+counters can drift from what Prometheus sees. Timings are histograms plus a window of the most
+recent observations, exported as a summary with quantiles (``*_recent_seconds``), which is where
+the status call's p50/p99/max come from.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Iterator
 
-from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from sequencer.types import EvmBlock, MiniBlock
 
 INTERVAL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 FAST_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
+QUANTILES = (0.5, 0.99)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-quantile of ``values`` (nearest rank; 0 for none)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _RecentWindow(Collector):
+    """Exports a :class:`Timing`'s recent window as a Prometheus summary."""
+
+    def __init__(self, name: str, documentation: str, values: deque[float]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._values = values
+
+    def collect(self) -> Iterator[Metric]:
+        values = list(self._values)
+        metric = Metric(self._name, self._documentation, "summary")
+        for q in QUANTILES:
+            metric.add_sample(self._name, {"quantile": str(q)}, percentile(values, q))
+        metric.add_sample(self._name + "_count", {}, float(len(values)))
+        metric.add_sample(self._name + "_sum", {}, float(sum(values)))
+        yield metric
+
+
+class Timing:
+    """A latency histogram, plus its most recent ``window`` observations for quantiles."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        registry: CollectorRegistry,
+        window: int,
+        buckets: tuple[float, ...],
+    ) -> None:
+        self.histogram = Histogram(name, documentation, buckets=buckets, registry=registry)
+        self._recent: deque[float] = deque(maxlen=window)
+        recent_name = name.removesuffix("_seconds") + "_recent_seconds"
+        registry.register(_RecentWindow(recent_name, f"{documentation} (last {window})", self._recent))
+
+    def observe(self, seconds: float) -> None:
+        """Record one observation."""
+        self.histogram.observe(seconds)
+        self._recent.append(seconds)
+
+    def quantile_ms(self, q: float) -> float:
+        """The ``q``-quantile of the recent window, in milliseconds."""
+        return round(percentile(list(self._recent), q) * 1000, 3)
+
+    def max_ms(self) -> float:
+        """The largest observation of the recent window, in milliseconds."""
+        return round(max(self._recent, default=0.0) * 1000, 3)
 
 
 class Metrics:
+    """Every metric of one sequencer process, in its own registry."""
+
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.tx_received = Counter(
@@ -26,26 +97,42 @@ class Metrics:
         self.tx_included = Counter(
             "sequencer_transactions_included_total", "Transactions sealed into mini-blocks", registry=r
         )
+        self.tx_dropped = Counter(
+            "sequencer_transactions_dropped_total",
+            "Pooled transactions dropped at execution, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.gas_used = Counter("sequencer_gas_used_total", "Gas used by sealed transactions", registry=r)
         self.mini_blocks = Counter("sequencer_mini_blocks_total", "Mini-blocks sealed", registry=r)
         self.evm_blocks = Counter("sequencer_evm_blocks_total", "EVM blocks sealed", registry=r)
-        self.mini_interval = Histogram(
+        self.mini_interval = Timing(
             "sequencer_mini_block_interval_seconds",
             "Time between mini-block seals",
+            r,
+            window=1000,
             buckets=INTERVAL_BUCKETS,
-            registry=r,
         )
-        self.block_seal = Histogram(
+        self.block_interval = Timing(
+            "sequencer_evm_block_interval_seconds",
+            "Time between EVM block seals",
+            r,
+            window=100,
+            buckets=INTERVAL_BUCKETS,
+        )
+        self.block_seal = Timing(
             "sequencer_evm_block_seal_seconds",
             "Time to seal an EVM block",
+            r,
+            window=100,
             buckets=INTERVAL_BUCKETS,
-            registry=r,
         )
-        self.state_root = Histogram(
+        self.state_root = Timing(
             "sequencer_state_root_seconds",
             "State root computation per EVM block",
+            r,
+            window=100,
             buckets=INTERVAL_BUCKETS,
-            registry=r,
         )
         self.tx_execution = Histogram(
             "sequencer_transaction_execution_seconds",
@@ -83,32 +170,60 @@ class Metrics:
         )
         self.head_block = Gauge("sequencer_head_block", "Newest sealed EVM block", registry=r)
         self.healthy = Gauge("sequencer_healthy", "1 while storage writes succeed", registry=r)
+        self._last_mini_at: float | None = None
+        self._last_block_at: float | None = None
 
+    # -- events ---------------------------------------------------------------------------------
     def observe_rpc(self, method: str, seconds: float, ok: bool) -> None:
+        """One JSON-RPC request answered."""
         self.rpc_requests.labels(method).inc()
         self.rpc_latency.labels(method).observe(seconds)
         if not ok:
             self.rpc_errors.labels(method).inc()
 
+    def mini_block_sealed(self, mb: MiniBlock) -> None:
+        """A mini-block was published."""
+        now = time.monotonic()
+        if self._last_mini_at is not None:
+            self.mini_interval.observe(now - self._last_mini_at)
+        self._last_mini_at = now
+        self.mini_blocks.inc()
+        self.tx_included.inc(len(mb.raw_txs))
+        self.gas_used.inc(mb.gas_used)
 
-def make_metrics_app(
-    metrics: Metrics, healthy: Callable[[], bool], ready: Callable[[], bool], refresh: Callable[[], None]
-) -> web.Application:
-    app = web.Application()
+    def evm_block_sealed(self, block: EvmBlock, seal_s: float, state_root_s: float) -> None:
+        """An EVM block was published; it took ``seal_s`` to seal, ``state_root_s`` of it the root."""
+        now = time.monotonic()
+        if self._last_block_at is not None:
+            self.block_interval.observe(now - self._last_block_at)
+        self._last_block_at = now
+        self.evm_blocks.inc()
+        self.head_block.set(block.number)
+        self.block_seal.observe(seal_s)
+        self.state_root.observe(state_root_s)
 
-    async def scrape(_request: web.Request) -> web.Response:
-        refresh()
-        return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
+    def transaction_dropped(self, reason: str) -> None:
+        """A pooled transaction turned out invalid at execution."""
+        self.tx_dropped.labels(reason).inc()
 
-    async def health(_request: web.Request) -> web.Response:
-        ok = healthy()
-        return web.json_response({"healthy": ok}, status=200 if ok else 503)
+    # -- reads (the status call) ------------------------------------------------------------------
+    @staticmethod
+    def _count(counter: Counter) -> int:
+        return int(sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")))
 
-    async def readiness(_request: web.Request) -> web.Response:
-        ok = ready()
-        return web.json_response({"ready": ok}, status=200 if ok else 503)
-
-    app.router.add_get("/metrics", scrape)
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", readiness)
-    return app
+    def producer_summary(self) -> dict[str, float | int]:
+        """Block production figures for ``sequencer_status``."""
+        return {
+            "miniBlockIntervalP50Ms": self.mini_interval.quantile_ms(0.5),
+            "miniBlockIntervalP99Ms": self.mini_interval.quantile_ms(0.99),
+            "evmBlockIntervalP50Ms": self.block_interval.quantile_ms(0.5),
+            "evmBlockIntervalP99Ms": self.block_interval.quantile_ms(0.99),
+            "evmBlockSealP50Ms": self.block_seal.quantile_ms(0.5),
+            "evmBlockSealMaxMs": self.block_seal.max_ms(),
+            "stateRootP50Ms": self.state_root.quantile_ms(0.5),
+            "stateRootMaxMs": self.state_root.max_ms(),
+            "includedTxs": self._count(self.tx_included),
+            "droppedTxs": self._count(self.tx_dropped),
+            "miniBlocks": self._count(self.mini_blocks),
+            "evmBlocks": self._count(self.evm_blocks),
+        }

@@ -2,9 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ZERO_HASH = b"\x00" * 32
+
+
+AccessList = tuple[tuple[bytes, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    """A decoded, signature-checked transaction: the one transaction type of the node.
+
+    Legacy and EIP-2930 transactions have one ``gas_price``: it is both ``max_fee_per_gas`` and
+    ``max_priority_fee_per_gas`` here. ``v`` is the legacy ``v`` or a typed transaction's
+    ``yParity``; ``chain_id`` is ``None`` for a pre-EIP-155 legacy transaction. ``engine_tx`` is
+    the execution engine's own decoded form, cached for execution (``None`` when the transaction
+    was read back from the chain for display).
+    """
+
+    hash: bytes
+    raw: bytes
+    sender: bytes
+    type: int
+    chain_id: int | None
+    nonce: int
+    gas: int
+    to: bytes | None
+    value: int
+    data: bytes
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    access_list: AccessList
+    v: int
+    r: int
+    s: int
+    engine_tx: object | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def gas_price(self) -> int | None:
+        """The gas price of a legacy or EIP-2930 transaction (``None`` for EIP-1559)."""
+        return self.max_fee_per_gas if self.type in (0, 1) else None
+
+    def effective_gas_price(self, base_fee: int) -> int:
+        """What the sender pays per gas in a block with this base fee."""
+        return min(self.max_fee_per_gas, self.max_priority_fee_per_gas + base_fee)
+
+    def max_cost(self) -> int:
+        """The most the transaction can cost its sender: ``gas * maxFeePerGas + value``."""
+        return self.gas * self.max_fee_per_gas + self.value
 
 
 @dataclass(frozen=True, slots=True)

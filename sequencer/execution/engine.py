@@ -3,6 +3,11 @@
 One long-lived py-evm ``State`` per EVM block drives ``apply_transaction`` directly (py-evm's
 ``MiningChain.apply_transaction`` rebuilds the tx/receipt tries on every call, which is
 quadratic), so the block gas limit is enforced here. Nothing on this path computes a trie.
+
+Failures are classified by explicit checks before py-evm runs (the same checks, in the same
+order, as py-evm's own validation), and by exception type after: never by an error's text.
+Results are data (:class:`TxOutcome`, :class:`CallResult`); an invalid transaction raises its
+rule's :class:`~sequencer.errors.InvalidTransaction`.
 """
 
 from __future__ import annotations
@@ -13,23 +18,43 @@ from typing import Any
 
 from eth._utils.address import generate_contract_address
 from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
-from eth.exceptions import Revert
+from eth.exceptions import (
+    ContractCreationCollision,
+    InvalidInstruction,
+    OutOfGas,
+    Revert,
+    StackDepthLimit,
+    WriteProtection,
+)
+from eth.exceptions import (
+    InsufficientFunds as EvmInsufficientFunds,
+)
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.spoof import SpoofTransaction
 from eth_abi.abi import decode as abi_decode
-from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 from eth_utils.logging import get_extended_debug_logger
 
 from sequencer import fastrlp
-from sequencer.errors import CallFailed, ExecutionReverted, InvalidTransaction
-from sequencer.execution.flatdb import FlatAccountDB, StateReader, WorldState
-from sequencer.execution.transactions import SignedTx, data_floor_gas
-from sequencer.types import BlockEnv, Log, StateDiff
+from sequencer.bloom import logs_bloom
+from sequencer.errors import (
+    CallFailed,
+    ExceedsBlockGasLimit,
+    ExecutionReverted,
+    FeeCapBelowBaseFee,
+    InsufficientFunds,
+    InvalidTransaction,
+    NonceTooHigh,
+    NonceTooLow,
+)
+from sequencer.execution.flatdb import FlatAccountDB
+from sequencer.rules import data_floor_gas
+from sequencer.state import StateReader, WorldState
+from sequencer.types import BlockEnv, Log, SignedTx, StateDiff
 
 _BUILDER = PragueVM.get_transaction_builder()
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
@@ -87,20 +112,6 @@ class TxOutcome:
     encoded_receipt: bytes
 
 
-def logs_bloom(logs: Sequence[Log]) -> bytes:
-    """The 2048-bit bloom of the logs' addresses and topics (yellow paper, M3:2048)."""
-    bloom = 0
-    for log in logs:
-        for item in (log.address, *log.topics):
-            h = keccak(item)
-            bloom |= (
-                (1 << (((h[0] << 8) | h[1]) & 2047))
-                | (1 << (((h[2] << 8) | h[3]) & 2047))
-                | (1 << (((h[4] << 8) | h[5]) & 2047))
-            )
-    return bloom.to_bytes(256, "big")
-
-
 def encode_receipt(
     tx_type: int, status: int, cumulative_gas_used: int, bloom: bytes, logs: Sequence[Log]
 ) -> bytes:
@@ -131,27 +142,6 @@ def _execution_context(env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes
     )
 
 
-def _translate_validation_error(exc: ValidationError) -> InvalidTransaction:
-    message = str(exc)
-    lowered = message.lower()
-    if "nonce" in lowered:
-        if "expected" in lowered:
-            try:
-                expected = int(lowered.split("expected")[1].split(",")[0].strip())
-                got = int(lowered.rsplit("got", 1)[1].strip())
-                return InvalidTransaction("nonce too low" if got < expected else "nonce too high")
-            except (IndexError, ValueError):
-                pass
-        return InvalidTransaction(f"invalid nonce: {message}")
-    if "balance" in lowered or "afford" in lowered or "insufficient" in lowered:
-        return InvalidTransaction("insufficient funds for gas * price + value")
-    if "base fee" in lowered:
-        return InvalidTransaction("max fee per gas less than block base fee")
-    if "intrinsic" in lowered:
-        return InvalidTransaction("intrinsic gas too low")
-    return InvalidTransaction(f"invalid transaction: {message}")
-
-
 def revert_message(output: bytes) -> str:
     """geth's error text for revert data: decodes Error(string) and Panic(uint256)."""
     if output[:4] == ERROR_SELECTOR:
@@ -169,8 +159,9 @@ class BlockExecutor:
     """Executes transactions for one EVM block, mini-block by mini-block.
 
     The overlay holds the changes of the mini-block being built; :meth:`take_diff` drains it
-    as the mini-block's state diff, which the caller applies to the :class:`WorldState` once
-    the mini-block is durable.
+    as the mini-block's state diff, which the caller applies to the :class:`WorldState` once the
+    mini-block is durable and then confirms with :meth:`commit_mini_block`; if the mini-block
+    cannot be made durable, :meth:`rollback_mini_block` forgets it.
     """
 
     def __init__(
@@ -187,29 +178,48 @@ class BlockExecutor:
         self._state = SequencerState(world, _execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
         self._db: FlatAccountDB = self._state._account_db  # type: ignore[assignment]
         self.gas_used = gas_used
+        self._committed_gas = gas_used
 
     def fits(self, tx: SignedTx) -> bool:
+        """Whether the transaction's gas limit fits in what is left of the block."""
         return self.gas_used + tx.gas <= self.env.gas_limit
 
-    def apply(self, tx: SignedTx) -> TxOutcome:
-        """Execute one transaction; raises :class:`InvalidTransaction` and changes nothing if invalid."""
+    def check(self, tx: SignedTx) -> None:
+        """py-evm's validation of a transaction against the state, as explicit rules (plus the
+        block gas limit): raises the first rule it breaks, changes nothing."""
         if not self.fits(tx):
-            raise InvalidTransaction("exceeds block gas limit")
-        if tx.max_fee_per_gas < self.env.base_fee:
-            raise InvalidTransaction("max fee per gas less than block base fee")
+            raise ExceedsBlockGasLimit()
+        env = self.env
+        if tx.max_fee_per_gas < env.base_fee:
+            raise FeeCapBelowBaseFee()
+        db = self._db
+        sender = tx.sender
+        balance = db.get_balance(sender)  # type: ignore[arg-type]
+        if balance < tx.gas * tx.effective_gas_price(env.base_fee) + tx.value:
+            raise InsufficientFunds()
+        nonce = db.get_nonce(sender)  # type: ignore[arg-type]
+        if tx.nonce < nonce:
+            raise NonceTooLow()
+        if tx.nonce > nonce:
+            raise NonceTooHigh()
+
+    def apply(self, tx: SignedTx) -> TxOutcome:
+        """Execute one transaction; raises its rule's :class:`InvalidTransaction` and changes
+        nothing if it is invalid."""
+        self.check(tx)
         state = self._state
         state.lock_changes()
         checkpoint = self._db.record()
         try:
-            computation = state.apply_transaction(tx.evm_tx)
-        except ValidationError as exc:
+            computation = state.apply_transaction(tx.engine_tx)  # type: ignore[arg-type]
+        except ValidationError as exc:  # a rule the checks above do not know yet
             self._db.discard(checkpoint)
-            raise _translate_validation_error(exc) from None
+            raise InvalidTransaction(str(exc)) from None
         except Exception:
             self._db.discard(checkpoint)
             raise
         self._db.commit(checkpoint)
-        gas_used = PragueVM.finalize_gas_used(tx.evm_tx, computation)
+        gas_used = PragueVM.finalize_gas_used(tx.engine_tx, computation)  # type: ignore[arg-type]
         self.gas_used += gas_used
         logs = tuple(
             Log(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
@@ -231,15 +241,24 @@ class BlockExecutor:
         )
 
     def take_diff(self) -> StateDiff:
+        """Drain the overlay: the state diff of the mini-block executed since the last one."""
         return self._db.take_diff()
 
-    def discard_pending(self) -> None:
-        """Forget the uncommitted mini-block (e.g. its write failed)."""
+    def commit_mini_block(self) -> None:
+        """The drained mini-block is durable and applied to the world state: keep its gas."""
+        self._committed_gas = self.gas_used
+
+    def rollback_mini_block(self) -> None:
+        """Forget the mini-block executed since the last commit (its write failed): its state
+        changes and its gas. Its transactions can be executed again."""
         self._db.reset()
+        self.gas_used = self._committed_gas
 
 
 @dataclass(frozen=True, slots=True)
 class CallRequest:
+    """A call to simulate (eth_call / eth_estimateGas); ``gas_price`` 0 means a zero base fee."""
+
     sender: bytes
     to: bytes | None
     gas: int
@@ -250,10 +269,13 @@ class CallRequest:
 
 @dataclass(frozen=True, slots=True)
 class CallResult:
+    """What a simulated call did: success and its output, or the failure (a revert's output)."""
+
     success: bool
     output: bytes
     gas_used: int
     error: str | None
+    reverted: bool = False
 
 
 def run_call(
@@ -272,7 +294,8 @@ def run_call(
             env.number, env.timestamp, env.parent_hash, 0, env.gas_limit, env.coinbase, env.prev_randao
         )
     state = SequencerState(world, _execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
-    nonce = state.get_nonce(Address(request.sender))
+    sender = Address(request.sender)
+    nonce = state.get_nonce(sender)
     unsigned = _BUILDER.create_unsigned_transaction(
         nonce=nonce,
         gas_price=request.gas_price,
@@ -284,31 +307,49 @@ def run_call(
     tx: Any = SpoofTransaction(unsigned, from_=request.sender)
     if request.gas < max(unsigned.intrinsic_gas, data_floor_gas(request.data)):
         return CallResult(False, b"", request.gas, "intrinsic gas too low")
+    if request.gas_price and request.gas_price < env.base_fee:
+        return CallResult(False, b"", 0, "max fee per gas less than block base fee")
+    if state.get_balance(sender) < request.gas * request.gas_price + request.value:
+        return CallResult(False, b"", 0, "insufficient funds for gas * price + value")
     state.lock_changes()
     try:
         computation = state.apply_transaction(tx)
     except ValidationError as exc:
-        raise CallFailed(_translate_validation_error(exc).message) from None
+        return CallResult(False, b"", 0, f"invalid call: {exc}")
     gas_used = PragueVM.finalize_gas_used(tx, computation)
     if computation.is_error:
         error = computation.error
-        output = bytes(computation.output) if isinstance(error, Revert) else b""
-        message = revert_message(output) if isinstance(error, Revert) else _vm_error_text(error)
-        return CallResult(False, output, gas_used, message)
+        if isinstance(error, Revert):
+            output = bytes(computation.output)
+            return CallResult(False, output, gas_used, revert_message(output), reverted=True)
+        return CallResult(False, b"", gas_used, vm_error_text(error))
     return CallResult(True, bytes(computation.output), gas_used, None)
 
 
-def _vm_error_text(error: Exception) -> str:
-    name = type(error).__name__
-    texts = {
-        "OutOfGas": "out of gas",
-        "InsufficientFunds": "insufficient balance for transfer",
-        "InvalidInstruction": "invalid opcode",
-        "StackDepthLimit": "max call depth exceeded",
-        "WriteProtection": "write protection",
-        "ContractCreationCollision": "contract address collision",
-    }
-    return texts.get(name, f"execution failed: {name}")
+_VM_ERROR_TEXTS: tuple[tuple[type[Exception], str], ...] = (
+    (OutOfGas, "out of gas"),
+    (EvmInsufficientFunds, "insufficient balance for transfer"),
+    (InvalidInstruction, "invalid opcode"),
+    (StackDepthLimit, "max call depth exceeded"),
+    (WriteProtection, "write protection"),
+    (ContractCreationCollision, "contract address collision"),
+)
+
+
+def vm_error_text(error: Exception) -> str:
+    """geth's text for an EVM failure other than a revert, by the failure's type."""
+    for kind, text in _VM_ERROR_TEXTS:
+        if isinstance(error, kind):
+            return text
+    return f"execution failed: {type(error).__name__}"
+
+
+def _raise_failure(result: CallResult, gas_cap: int | None = None) -> None:
+    if result.reverted:
+        raise ExecutionReverted(result.error or "execution reverted", result.output)
+    if gas_cap is not None and result.error == "out of gas":
+        raise CallFailed(f"gas required exceeds allowance ({gas_cap})")
+    raise CallFailed(result.error or "execution failed")
 
 
 def call(
@@ -316,11 +357,9 @@ def call(
 ) -> bytes:
     """eth_call: the return data, or :class:`ExecutionReverted` / :class:`CallFailed`."""
     result = run_call(world, env, chain_id, prev_hashes, request)
-    if result.success:
-        return result.output
-    if result.output or (result.error or "").startswith("execution reverted"):
-        raise ExecutionReverted(result.error or "execution reverted", data="0x" + result.output.hex())
-    raise CallFailed(result.error or "execution failed")
+    if not result.success:
+        _raise_failure(result)
+    return result.output
 
 
 def estimate_gas(
@@ -340,13 +379,7 @@ def estimate_gas(
 
     top = attempt(hi)
     if not top.success:
-        if top.output or (top.error or "").startswith("execution reverted"):
-            raise ExecutionReverted(top.error or "execution reverted", data="0x" + top.output.hex())
-        raise CallFailed(
-            f"gas required exceeds allowance ({hi})"
-            if top.error == "out of gas"
-            else top.error or "execution failed"
-        )
+        _raise_failure(top, gas_cap=hi)
     lo = max(top.gas_used - 1, 21000 - 1)
     # Most calls succeed with exactly what they used (plus the 63/64 rule's reserve).
     guess = min(hi, max(top.gas_used * 64 // 63 + 2300, lo + 1))

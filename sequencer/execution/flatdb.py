@@ -2,7 +2,7 @@
 
 py-evm's own ``AccountDB`` keeps accounts in a hexary trie and clears its caches at every state
 root, so each block re-walks the trie. Here the sequencer's state is a flat in-memory map
-(:class:`WorldState`, persisted by ``storage/``), and :class:`FlatAccountDB` is a journaled
+(:class:`~sequencer.state.WorldState`, persisted by ``storage/``), and :class:`FlatAccountDB` is a journaled
 overlay on top of it that implements py-evm's ``AccountDatabaseAPI``. The overlay's contents at
 the end of a mini-block *are* the state diff; the state root is computed elsewhere, from the
 diffs, off the mini-block path (``sequencer/trie``).
@@ -16,8 +16,7 @@ transaction's original storage values (EIP-2200).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from eth.abc import AccountDatabaseAPI, AtomicDatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
@@ -26,81 +25,11 @@ from eth.typing import JournalDBCheckpoint
 from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 
+from sequencer.state import EMPTY_ACCOUNT, AccountRecord, StateReader, WorldState
 from sequencer.types import AccountDiff, StateDiff
 
 _MISSING: Any = object()
 UINT256_CEILING = 2**256
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
-    nonce: int
-    balance: int
-    code_hash: bytes
-
-
-EMPTY_ACCOUNT = AccountRecord(0, 0, EMPTY_SHA3)
-
-
-class StateReader(Protocol):
-    """Read access to a state: the live :class:`WorldState` or a historical view of it."""
-
-    def get_account(self, address: bytes) -> AccountRecord | None: ...
-
-    def get_storage(self, address: bytes, slot: int) -> int: ...
-
-    def get_code_by_hash(self, code_hash: bytes) -> bytes: ...
-
-    def get_code(self, address: bytes) -> bytes: ...
-
-
-class WorldState:
-    """The committed flat state: accounts, storage and code, all in memory.
-
-    Mutated only by :meth:`apply_diff`, i.e. once per sealed (durable) mini-block.
-    """
-
-    __slots__ = ("accounts", "code", "storage")
-
-    def __init__(self) -> None:
-        self.accounts: dict[bytes, AccountRecord] = {}
-        self.storage: dict[bytes, dict[int, int]] = {}
-        self.code: dict[bytes, bytes] = {EMPTY_SHA3: b""}
-
-    def get_account(self, address: bytes) -> AccountRecord | None:
-        return self.accounts.get(address)
-
-    def get_storage(self, address: bytes, slot: int) -> int:
-        slots = self.storage.get(address)
-        return slots.get(slot, 0) if slots else 0
-
-    def get_code(self, address: bytes) -> bytes:
-        account = self.accounts.get(address)
-        if account is None:
-            return b""
-        return self.code[account.code_hash]
-
-    def get_code_by_hash(self, code_hash: bytes) -> bytes:
-        return self.code[code_hash]
-
-    def apply_diff(self, diff: StateDiff) -> None:
-        for acc in diff.accounts:
-            if acc.deleted:
-                self.accounts.pop(acc.address, None)
-                self.storage.pop(acc.address, None)
-                continue
-            self.accounts[acc.address] = AccountRecord(acc.nonce, acc.balance, acc.code_hash)
-            if acc.code is not None:
-                self.code[acc.code_hash] = acc.code
-            if acc.storage:
-                slots = self.storage.setdefault(acc.address, {})
-                for slot, value in acc.storage:
-                    if value:
-                        slots[slot] = value
-                    else:
-                        slots.pop(slot, None)
-                if not slots:
-                    del self.storage[acc.address]
 
 
 class FlatAccountDB(AccountDatabaseAPI):

@@ -16,24 +16,6 @@ __all__ = ["EMPTY_REQUESTS_HASH", "EMPTY_UNCLE_HASH", "POST_MERGE_NONCE", "ZERO_
 ZERO_HASH = b"\x00" * 32
 POST_MERGE_NONCE = b"\x00" * 8
 EMPTY_REQUESTS_HASH = sha256(b"").digest()
-ELASTICITY_MULTIPLIER = 2
-BASE_FEE_MAX_CHANGE_DENOMINATOR = 8
-
-
-def next_base_fee(parent_base_fee: int, parent_gas_used: int, parent_gas_limit: int, floor: int) -> int:
-    """EIP-1559's base fee for a child block, never below the chain's configured floor."""
-    target = parent_gas_limit // ELASTICITY_MULTIPLIER
-    if parent_gas_used == target:
-        fee = parent_base_fee
-    elif parent_gas_used > target:
-        delta = parent_gas_used - target
-        change = max(parent_base_fee * delta // target // BASE_FEE_MAX_CHANGE_DENOMINATOR, 1)
-        fee = parent_base_fee + change
-    else:
-        delta = target - parent_gas_used
-        change = parent_base_fee * delta // target // BASE_FEE_MAX_CHANGE_DENOMINATOR
-        fee = max(parent_base_fee - change, 0)
-    return max(fee, floor)
 
 
 def genesis_header_params(
@@ -106,14 +88,10 @@ def make_header(
 def make_genesis_header(
     *, gas_limit: int, timestamp: int, base_fee: int, state_root: bytes
 ) -> tuple[bytes, bytes]:
+    """The genesis block's header; returns ``(header_rlp, block_hash)``."""
     params = genesis_header_params(
         gas_limit=gas_limit, timestamp=timestamp, base_fee=base_fee, state_root=state_root
     )
     header = PragueBlockHeader(**params)
     encoded = rlp.encode(header)
     return encoded, keccak(encoded)
-
-
-def decode_header(header_rlp: bytes) -> PragueBlockHeader:
-    header: PragueBlockHeader = rlp.decode(header_rlp, sedes=PragueBlockHeader)
-    return header

@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from sequencer.chain import Chain
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.wire import block_message, genesis_message, mini_block_message, seq_of_block, seq_of_mini
+from sequencer.serving import WebSocketRegistry
 from sequencer.types import EvmBlock, MiniBlock
 
 log = logging.getLogger("sequencer.feed")
@@ -33,14 +34,10 @@ class FeedHub:
     def __init__(
         self,
         chain: Chain,
-        genesis_alloc: list[dict[str, Any]],
         queue_size: int = DEFAULT_QUEUE,
         injector: FaultInjector | None = None,
-        genesis_generated: dict[str, Any] | None = None,
     ) -> None:
         self.chain = chain
-        self.genesis_alloc = genesis_alloc
-        self.genesis_generated = genesis_generated
         self.queue_size = queue_size
         self.followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.positions: dict[asyncio.Queue[dict[str, Any] | None], int] = {}  # next seq per follower
@@ -104,7 +101,7 @@ class FeedHub:
         if start == 0:
             genesis = chain.get_block(0)
             assert genesis is not None
-            yield genesis_message(genesis, self.genesis_alloc, self.genesis_generated)
+            yield genesis_message(genesis, chain.config)
         number = max(1, self._first_block_at_or_after(start)) if start <= seq_of_block(chain.head) else None
         if number is not None:
             while number <= chain.head.number:
@@ -136,13 +133,7 @@ class FeedHub:
 
 def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None) -> web.Application:
     app = web.Application()
-    sockets: set[web.WebSocketResponse] = set()
-
-    async def close_all(_app: web.Application) -> None:
-        for ws in list(sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"sequencer shutting down")
-
-    app.on_shutdown.append(close_all)
+    sockets = WebSocketRegistry(app, close_message=b"sequencer shutting down")
 
     async def follow(request: web.Request) -> web.StreamResponse:
         try:

@@ -12,28 +12,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from sequencer.config import ChainConfig
+from sequencer.genesis import GENERATED_BALANCE, GENERATED_DOMAIN
+from sequencer.jsonrpc.encoding import d, q
 from sequencer.types import EvmBlock, MiniBlock
 
 WIRE_VERSION = 1
 
 
-def q(n: int) -> str:
-    return hex(n)
-
-
-def d(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
 def seq_of_mini(mb: MiniBlock) -> int:
+    """A mini-block's position."""
     return mb.number + mb.block_number
 
 
 def seq_of_block(block: EvmBlock) -> int:
+    """An EVM block's position."""
     return block.last_mini_block + 1 + block.number
 
 
 def mini_block_message(mb: MiniBlock) -> dict[str, Any]:
+    """The ``miniBlock`` message of a mini-block."""
     env = mb.block_env
     return {
         "version": WIRE_VERSION,
@@ -92,6 +90,7 @@ def mini_block_message(mb: MiniBlock) -> dict[str, Any]:
 
 
 def block_message(block: EvmBlock) -> dict[str, Any]:
+    """The ``block`` message of a sealed EVM block."""
     return {
         "version": WIRE_VERSION,
         "seq": seq_of_block(block),
@@ -107,12 +106,32 @@ def block_message(block: EvmBlock) -> dict[str, Any]:
     }
 
 
-def genesis_message(
-    block: EvmBlock, alloc: list[dict[str, Any]], generated: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """``generated``: the ``--accounts`` rule (count, balance, domain), sent instead of listing
-    every generated account."""
-    genesis: dict[str, Any] = {"hash": d(block.hash), "header": d(block.header_rlp), "alloc": alloc}
-    if generated:
-        genesis["generatedAccounts"] = generated
+def genesis_alloc(chain: ChainConfig) -> list[dict[str, Any]]:
+    """The configured genesis allocation, as the genesis message lists it."""
+    return [
+        {
+            "address": d(a.address),
+            "balance": q(a.balance),
+            "nonce": q(a.nonce),
+            "code": d(a.code),
+            "storage": [[q(s), q(v)] for s, v in a.storage],
+        }
+        for a in chain.genesis
+    ]
+
+
+def genesis_message(block: EvmBlock, chain: ChainConfig) -> dict[str, Any]:
+    """The genesis message: block 0 and the allocation it was made from (the ``--accounts``
+    rule, count, balance and domain, instead of listing every generated account)."""
+    genesis: dict[str, Any] = {
+        "hash": d(block.hash),
+        "header": d(block.header_rlp),
+        "alloc": genesis_alloc(chain),
+    }
+    if chain.generated_accounts:
+        genesis["generatedAccounts"] = {
+            "count": q(chain.generated_accounts),
+            "balance": q(GENERATED_BALANCE),
+            "domain": d(GENERATED_DOMAIN),
+        }
     return {"version": WIRE_VERSION, "seq": 0, "type": "genesis", "genesis": genesis}

@@ -1,46 +1,33 @@
-"""Admission of raw transactions into the pool: stateless checks, then checks against state."""
+"""Admission of a decoded transaction into the pool: the checks against the chain's state."""
 
 from __future__ import annotations
 
 from sequencer.chain import Chain
 from sequencer.config import ChainConfig
-from sequencer.errors import InvalidTransaction
-from sequencer.execution.transactions import SignedTx, decode_transaction
+from sequencer.errors import ExceedsBlockGasLimit, InsufficientFunds, NonceTooLow, Underpriced
 from sequencer.mempool.pool import Mempool
+from sequencer.types import SignedTx
 
 
-def admit(
-    raw: bytes,
-    chain: Chain,
-    pool: Mempool,
-    config: ChainConfig,
-    next_base_fee: int,
-    decoded: SignedTx | InvalidTransaction | None = None,
-) -> SignedTx:
-    """Validate ``raw`` and add it to the pool; return the decoded transaction.
+def admit(tx: SignedTx, chain: Chain, pool: Mempool, config: ChainConfig, base_fee: int) -> bool:
+    """Check ``tx`` against the newest state and add it to the pool.
 
-    ``decoded``: what decoding ``raw`` gave already (the ingress worker), if anything.
-    A transaction that is already pooled or already included is answered idempotently.
-    Raises :class:`InvalidTransaction` with geth's message otherwise.
+    Returns True when it was newly pooled (so it must be journaled), False when it is already
+    pooled or already included (answered idempotently). ``base_fee`` is what the block it would
+    join charges at the least. Raises the rule's :class:`~sequencer.errors.InvalidTransaction`.
     """
-    if isinstance(decoded, InvalidTransaction):
-        raise decoded
-    tx = decoded or decode_transaction(raw, config.chain_id, config.allow_unprotected_txs)
     if tx.hash in pool or chain.store.get_tx_location(tx.hash) is not None:
-        return tx
+        return False
     if tx.gas > config.block_gas_limit:
-        raise InvalidTransaction("exceeds block gas limit")
-    if tx.max_fee_per_gas < next_base_fee:
-        raise InvalidTransaction(
-            f"transaction underpriced: max fee per gas {tx.max_fee_per_gas} "
-            f"less than block base fee {next_base_fee}"
-        )
+        raise ExceedsBlockGasLimit()
+    if tx.max_fee_per_gas < base_fee:
+        raise Underpriced(f"max fee per gas {tx.max_fee_per_gas} less than block base fee {base_fee}")
     account = chain.world.get_account(tx.sender)
     nonce = account.nonce if account else 0
     balance = account.balance if account else 0
     if tx.nonce < nonce:
-        raise InvalidTransaction("nonce too low")
+        raise NonceTooLow()
     if balance < tx.max_cost():
-        raise InvalidTransaction("insufficient funds for gas * price + value")
+        raise InsufficientFunds()
     pool.add(tx)
-    return tx
+    return True

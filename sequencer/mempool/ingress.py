@@ -11,7 +11,8 @@ decoded inline: a round trip to another process would only add latency.
 The worker is started by the first batch big enough to use it; batches are decoded inline
 until it is up (starting a Python process with py-evm takes about a second). If it dies,
 batches are decoded inline and a new worker is started; nothing is lost (admission itself
-always runs on the main thread, in request order).
+always runs on the main thread, in arrival order). The submission service
+(``mempool/submission.py``) decides what goes here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sequencer.errors import InvalidTransaction
-from sequencer.execution.transactions import SignedTx, decode_transaction
+from sequencer.execution.transactions import decode_transaction
+from sequencer.types import SignedTx
 
 log = logging.getLogger("sequencer.ingress")
 
@@ -48,18 +50,20 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def decode_batch(raws: list[bytes], chain_id: int, allow_unprotected: bool) -> list[SignedTx | str]:
-    """Decode each raw transaction: the :class:`SignedTx`, or the rejection message."""
-    out: list[SignedTx | str] = []
+def decode_batch(raws: list[bytes], chain_id: int, allow_unprotected: bool) -> list[Decoded]:
+    """Decode each raw transaction: the :class:`SignedTx`, or the rule it breaks (picklable)."""
+    out: list[Decoded] = []
     for raw in raws:
         try:
             out.append(decode_transaction(raw, chain_id, allow_unprotected))
         except InvalidTransaction as exc:
-            out.append(exc.message)
+            out.append(exc)
     return out
 
 
 class IngressDecoder:
+    """Decodes batches of raw transactions in worker processes, inline when they are not up."""
+
     def __init__(
         self, chain_id: int, allow_unprotected: bool, workers: int = 1, min_batch: int = DEFAULT_MIN_BATCH
     ) -> None:
@@ -74,6 +78,7 @@ class IngressDecoder:
 
     @property
     def enabled(self) -> bool:
+        """Whether batches may go to a worker at all (``rpc.ingress_workers`` > 0)."""
         return self.workers > 0
 
     def _start(self) -> None:
@@ -105,7 +110,8 @@ class IngressDecoder:
         return self._pool is not None
 
     def decode_inline(self, raws: list[bytes]) -> list[Decoded]:
-        return [_as_decoded(x) for x in decode_batch(raws, self.chain_id, self.allow_unprotected)]
+        """Decode on this thread."""
+        return decode_batch(raws, self.chain_id, self.allow_unprotected)
 
     async def decode(self, raws: list[bytes]) -> list[Decoded]:
         """Decode ``raws`` (in the worker when the batch is big enough), in order."""
@@ -126,7 +132,7 @@ class IngressDecoder:
             self._drop_pool()
             return self.decode_inline(raws)
         self.offloaded += len(raws)
-        return [_as_decoded(x) for x in results]
+        return list(results)
 
     def _drop_pool(self) -> None:
         pool, self._pool = self._pool, None
@@ -135,8 +141,5 @@ class IngressDecoder:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
+        """Stop the workers."""
         self._drop_pool()
-
-
-def _as_decoded(item: SignedTx | str) -> Decoded:
-    return InvalidTransaction(item) if isinstance(item, str) else item

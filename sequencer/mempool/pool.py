@@ -41,8 +41,14 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 
-from sequencer.errors import InvalidTransaction
-from sequencer.execution.transactions import SignedTx
+from sequencer.errors import (
+    AccountLimitExceeded,
+    NonceTooHigh,
+    NonceTooLow,
+    ReplacementUnderpriced,
+    TxPoolFull,
+)
+from sequencer.types import SignedTx
 
 DEFAULT_MAX_NONCE_GAP = 64
 DEFAULT_CAPACITY = 100_000
@@ -142,13 +148,11 @@ class Mempool:
         if expected is None:
             expected = self._state_nonce(tx.sender)
         if tx.nonce < expected:
-            raise InvalidTransaction("nonce too low")
+            raise NonceTooLow()
         if tx.nonce > expected + self.max_nonce_gap:
-            raise InvalidTransaction(
-                f"nonce too high: more than {self.max_nonce_gap} ahead of the next nonce"
-            )
+            raise NonceTooHigh(f"more than {self.max_nonce_gap} ahead of the next nonce")
         if self._per_sender.get(tx.sender, 0) >= self.account_cap:
-            raise InvalidTransaction(f"account limit exceeded: {self.account_cap} pooled transactions")
+            raise AccountLimitExceeded(f"{self.account_cap} pooled transactions")
         if len(self._by_hash) >= self.capacity:
             self._evict_for(tx)
         self._remember(tx)
@@ -169,9 +173,9 @@ class Mempool:
             or new.max_fee_per_gas * 100 < old.max_fee_per_gas * bump
             or new.max_priority_fee_per_gas * 100 < old.max_priority_fee_per_gas * bump
         ):
-            raise InvalidTransaction("replacement transaction underpriced")
+            raise ReplacementUnderpriced()
         if slot in self._in_flight:
-            raise InvalidTransaction("replacement transaction underpriced: the transaction is being sealed")
+            raise ReplacementUnderpriced("the transaction is being sealed")
         del self._by_hash[old.hash]
         del self._arrival[old.hash]
         self._by_hash[new.hash] = new
@@ -243,7 +247,7 @@ class Mempool:
         if victim is None:
             victim = self._cheapest(self._ready_lasts, self._is_last_ready, tx)
         if victim is None or tx.max_priority_fee_per_gas <= victim.max_priority_fee_per_gas:
-            raise InvalidTransaction("txpool is full")
+            raise TxPoolFull()
         self._forget(victim)
         sender = victim.sender
         slot = (sender, victim.nonce)

@@ -4,27 +4,27 @@ token (``Authorization: Bearer TOKEN``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import rlp
+from sequencer.codec import encode_block_rlp
+from sequencer.jsonrpc.dispatch import Handler
+from sequencer.jsonrpc.encoding import d, params_list, parse_block_ref, parse_hash
+from sequencer.rpc.blocktags import resolve_block
+from sequencer.rpc.context import RpcContext
+from sequencer.types import EvmBlock
 
-from sequencer.rpc.encoding import d, params_list, parse_block_ref, parse_hash
 
-if TYPE_CHECKING:
-    from sequencer.rpc.methods import EthApi
+def admin_methods(ctx: RpcContext) -> dict[str, Handler]:
+    """The operator handlers over ``ctx``."""
+    chain = ctx.chain
 
-
-def admin_methods(api: EthApi) -> dict[str, Callable[[list[Any]], Any]]:
-    chain = api.chain
-
-    def block_of(params: list[Any], method: str) -> Any:
+    def block_of(params: list[Any], method: str) -> EvmBlock | None:
         (ref,) = params_list(params, method, 1, 1)
-        return api._resolve_block(parse_block_ref(ref, "block"))
+        return resolve_block(chain, parse_block_ref(ref, "block"))
 
     def node_info(params: list[Any]) -> dict[str, Any]:
         params_list(params, "admin_nodeInfo", 0, 0)
-        return api.node.status()
+        return ctx.status()
 
     def raw_header(params: list[Any]) -> str | None:
         block = block_of(params, "debug_getRawHeader")
@@ -34,9 +34,7 @@ def admin_methods(api: EthApi) -> dict[str, Callable[[list[Any]], Any]]:
         block = block_of(params, "debug_getRawBlock")
         if block is None:
             return None
-        raws = [raw for mb in chain.block_mini_blocks(block) for raw in mb.raw_txs]
-        txs = [rlp.decode(raw) if raw[0] >= 0xC0 else raw for raw in raws]
-        return d(rlp.encode([rlp.decode(block.header_rlp), txs, [], []]))
+        return d(encode_block_rlp(block.header_rlp, chain.block_transactions(block)))
 
     def raw_receipts(params: list[Any]) -> list[str] | None:
         block = block_of(params, "debug_getRawReceipts")

@@ -3,8 +3,8 @@
 Methods: ``eth_newFilter``, ``eth_newBlockFilter``, ``eth_newPendingTransactionFilter``,
 ``eth_getFilterChanges``, ``eth_getFilterLogs`` and ``eth_uninstallFilter``.
 
-  * A filter id is ``0x`` + 16 random bytes in hex. An unknown (or expired, or uninstalled) id
-    answers "filter not found".
+  * A filter id is a 128-bit random QUANTITY (``rpc/ids.py``, as subscription ids). An unknown
+    (or expired, or uninstalled) id answers "filter not found".
   * Kinds of filter and what ``eth_getFilterChanges`` returns since the previous poll (or since
     installation): a block filter, the hashes of newly sealed EVM blocks; a pending-transaction
     filter, the hashes of newly admitted transactions; a log filter, the new matching logs.
@@ -12,8 +12,8 @@ Methods: ``eth_newFilter``, ``eth_newBlockFilter``, ``eth_newPendingTransactionF
     hash of a still-open block) and ``logIndex`` is the index in the block. A log filter's
     numeric ``fromBlock``/``toBlock`` bound the blocks it delivers; a tag (``latest``,
     ``pending``, ``safe``, ``finalized``) leaves that side open and ``earliest`` is block 0,
-    as in geth. ``blockHash`` is not accepted in a filter; an empty ``address`` array matches
-    every address.
+    as in geth. ``blockHash`` is not accepted in a filter; addresses and topics match as
+    ``rpc/logs.py`` defines for every log query.
   * ``eth_getFilterLogs`` answers every matching log of the filter's range over sealed blocks
     by running the filter object through ``eth_getLogs``, so range caps and tag resolution are
     the same as there.
@@ -27,38 +27,40 @@ Methods: ``eth_newFilter``, ``eth_newBlockFilter``, ``eth_newPendingTransactionF
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sequencer.errors import FilterNotFound, InvalidParams, LimitExceeded
-from sequencer.rpc.encoding import d, params_list, parse_block_ref, parse_bool
+from sequencer.errors import FilterNotFound, LimitExceeded
+from sequencer.jsonrpc.encoding import d, params_list, parse_block_ref, parse_bool
+from sequencer.jsonrpc.errors import InvalidParams
 from sequencer.rpc.formatting import format_log
-from sequencer.rpc.subscriptions import LogFilter, parse_log_filter
-from sequencer.types import EvmBlock, MiniBlock, Receipt
+from sequencer.rpc.ids import new_id
+from sequencer.rpc.logs import LogFilter, matching_logs, parse_log_filter
+from sequencer.types import EvmBlock, Receipt
 
 log = logging.getLogger("sequencer.rpc.filters")
 
 DEFAULT_TIMEOUT_S = 300.0  # geth's 5 minutes
 DEFAULT_MAX_FILTERS = 10_000
 DEFAULT_BUFFER_SIZE = 10_000
-FILTER_NOT_FOUND = "filter not found"  # geth's wording
 
 LOGS = "logs"
 BLOCKS = "blocks"
 PENDING = "pending"
 KINDS = (LOGS, BLOCKS, PENDING)
 
-BlockReceipts = Callable[[EvmBlock], Iterable[tuple[Receipt, bytes]]]
+BlockReceipts = Callable[[EvmBlock], list[tuple[Receipt, bytes]]]
 GetLogs = Callable[[dict[str, Any]], list[dict[str, Any]]]
 Handler = Callable[[list[Any]], Any]
 
 
 @dataclass(slots=True)
 class Filter:
+    """One installed polling filter and its undelivered entries."""
+
     id: str
     kind: str
     last_poll: float
@@ -74,6 +76,7 @@ class Filter:
     """Entries dropped from a full buffer since the previous poll."""
 
     def in_range(self, number: int) -> bool:
+        """Whether the filter delivers logs of block ``number``."""
         return (self.from_block is None or number >= self.from_block) and (
             self.to_block is None or number <= self.to_block
         )
@@ -105,10 +108,9 @@ class FilterManager:
         # ordered by last poll, oldest first: expiry pops from the front
         self._filters: OrderedDict[str, Filter] = OrderedDict()
         self._by_kind: dict[str, dict[str, Filter]] = {kind: {} for kind in KINDS}
-        # the open block's mini-blocks, kept while log filters exist (receipts without a lookup)
-        self._open_minis: list[MiniBlock] = []
 
     def methods(self) -> dict[str, Handler]:
+        """The filter handlers."""
         return {
             "eth_newFilter": self.eth_new_filter,
             "eth_newBlockFilter": self.eth_new_block_filter,
@@ -141,8 +143,6 @@ class FilterManager:
         f = self._filters.pop(filter_id, None)
         if f is not None:
             del self._by_kind[f.kind][filter_id]
-            if f.kind == LOGS and not self._by_kind[LOGS]:
-                self._open_minis = []
         return f
 
     def _install(self, f: Filter) -> str:
@@ -152,14 +152,14 @@ class FilterManager:
                 "uninstall unused ones with eth_uninstallFilter"
             )
         while f.id in self._filters:  # 128 random bits: never in practice
-            f.id = _new_id()
+            f.id = new_id()
         self._filters[f.id] = f
         self._by_kind[f.kind][f.id] = f
         log.debug("filter installed id=%s kind=%s", f.id, f.kind)
         return f.id
 
     def _new_filter(self, kind: str, now: float) -> Filter:
-        return Filter(id=_new_id(), kind=kind, last_poll=now, buffer=deque())
+        return Filter(id=new_id(), kind=kind, last_poll=now, buffer=deque())
 
     def _lookup(self, params: list[Any], method: str) -> tuple[Filter, float]:
         now = self._clock()
@@ -167,11 +167,12 @@ class FilterManager:
         filter_id = _parse_id(params, method)
         f = self._filters.get(filter_id)
         if f is None:
-            raise FilterNotFound(FILTER_NOT_FOUND)
+            raise FilterNotFound()
         return f, now
 
     # -- handlers -------------------------------------------------------------------------------
     def eth_new_filter(self, params: list[Any]) -> str:
+        """``eth_newFilter(criteria)``: a log filter's id."""
         (obj,) = params_list(params, "eth_newFilter", 1, 1)
         now = self._clock()
         self.prune(now)
@@ -180,12 +181,14 @@ class FilterManager:
         return self._install(f)
 
     def eth_new_block_filter(self, params: list[Any]) -> str:
+        """``eth_newBlockFilter()``: a block filter's id."""
         params_list(params, "eth_newBlockFilter", 0, 0)
         now = self._clock()
         self.prune(now)
         return self._install(self._new_filter(BLOCKS, now))
 
     def eth_new_pending_transaction_filter(self, params: list[Any]) -> str:
+        """``eth_newPendingTransactionFilter()``: a pending-transaction filter's id."""
         (full,) = params_list(params, "eth_newPendingTransactionFilter", 0, 1)
         if full is not None and parse_bool(full, "fullTx"):
             raise InvalidParams(
@@ -197,6 +200,7 @@ class FilterManager:
         return self._install(self._new_filter(PENDING, now))
 
     def eth_get_filter_changes(self, params: list[Any]) -> list[Any]:
+        """``eth_getFilterChanges(id)``: what arrived since the last poll."""
         f, now = self._lookup(params, "eth_getFilterChanges")
         f.last_poll = now
         self._filters.move_to_end(f.id)
@@ -206,12 +210,14 @@ class FilterManager:
         return out
 
     def eth_get_filter_logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        """``eth_getFilterLogs(id)``: every matching log of a log filter's range."""
         f, _now = self._lookup(params, "eth_getFilterLogs")
         if f.kind != LOGS:
-            raise FilterNotFound(FILTER_NOT_FOUND)  # geth: only log filters have logs
+            raise FilterNotFound()  # geth: only log filters have logs
         return self._get_logs(dict(f.criteria))
 
     def eth_uninstall_filter(self, params: list[Any]) -> bool:
+        """``eth_uninstallFilter(id)``: whether it existed."""
         filter_id = _parse_id(params, "eth_uninstallFilter")
         self.prune()
         removed = self._remove(filter_id) is not None
@@ -220,20 +226,9 @@ class FilterManager:
         return removed
 
     # -- producer events ------------------------------------------------------------------------
-    def on_mini_block(self, mb: MiniBlock) -> None:
-        """Keep the open block's mini-blocks while log filters exist (their receipts then need no
-        lookup when the block seals)."""
-        if not self._by_kind[LOGS]:
-            self._open_minis = []
-            return
-        if self._open_minis and self._open_minis[-1].block_number != mb.block_number:
-            self._open_minis = []  # a seal was missed: start over (on_block then falls back)
-        self._open_minis.append(mb)
-
     def on_block(self, block: EvmBlock) -> None:
         """A sealed EVM block: its hash to block filters, its matching logs to log filters."""
         self.prune()
-        minis, self._open_minis = self._open_minis, []
         blocks = self._by_kind[BLOCKS]
         if blocks:
             block_hash = d(block.hash)
@@ -245,23 +240,24 @@ class FilterManager:
         if not targets:
             return
         try:
-            receipts = self._receipts_of(block, minis)
+            receipts = [r for r, _raw in self._block_receipts(block)]
         except Exception:  # a listener must never break block production
             log.exception(
                 "log filters: cannot read the receipts of block %d; its logs are skipped", block.number
             )
             return
-        for receipt in receipts:
-            for i, entry in enumerate(receipt.logs):
-                formatted: dict[str, Any] | None = None
-                for f in targets:
-                    assert f.log_filter is not None
-                    if f.log_filter.matches(entry.address, entry.topics):
-                        if formatted is None:
-                            formatted = format_log(
-                                entry, receipt, block.hash, receipt.first_log_index + i, block.timestamp
-                            )
-                        self._push(f, formatted)
+        formatted: dict[tuple[int, int], dict[str, Any]] = {}
+        for f in targets:
+            assert f.log_filter is not None
+            if not f.log_filter.may_match(block.logs_bloom):
+                continue
+            for receipt, index, entry in matching_logs(receipts, f.log_filter):
+                item = formatted.get((receipt.tx_index, index))
+                if item is None:
+                    item = formatted[(receipt.tx_index, index)] = format_log(
+                        entry, receipt, block.hash, index, block.timestamp
+                    )
+                self._push(f, item)
 
     def on_pending(self, tx_hash: bytes) -> None:
         """A transaction newly admitted to the pool."""
@@ -272,14 +268,6 @@ class FilterManager:
         item = d(tx_hash)
         for f in pending.values():
             self._push(f, item)
-
-    def _receipts_of(self, block: EvmBlock, minis: list[MiniBlock]) -> list[Receipt]:
-        expected = range(block.first_mini_block, block.last_mini_block + 1)
-        if [mb.number for mb in minis] == list(expected) and all(
-            mb.block_number == block.number for mb in minis
-        ):
-            return [r for mb in minis for r in mb.receipts]
-        return [r for r, _raw in self._block_receipts(block)]
 
     def _push(self, f: Filter, item: Any) -> None:
         if len(f.buffer) >= self.buffer_size:
@@ -293,12 +281,6 @@ class FilterManager:
                     self.buffer_size,
                 )
         f.buffer.append(item)
-
-
-def _new_id() -> str:
-    # a QUANTITY (the spec's filter id type): 128 random bits with the top bit set, so the
-    # 32 hex digits never start with a zero
-    return hex(secrets.randbits(128) | (1 << 127))
 
 
 def _parse_id(params: list[Any], method: str) -> str:
@@ -324,14 +306,8 @@ def _parse_criteria(obj: Any, f: Filter) -> None:
     if obj.get("blockHash") is not None:
         raise InvalidParams("eth_newFilter: blockHash is not allowed in a filter; use eth_getLogs")
     address = obj.get("address")
-    if address is not None and not isinstance(address, str | list):
-        raise InvalidParams("invalid address: expected an address or an array of addresses")
-    if address == []:
-        address = None  # geth: an empty list matches every address
     topics = obj.get("topics")
-    if topics is not None and not isinstance(topics, list):
-        raise InvalidParams("invalid topics: expected an array of at most 4 entries")
-    f.log_filter = parse_log_filter({"address": address, "topics": topics})
+    f.log_filter = parse_log_filter(address, topics)
     f.from_block = _parse_bound(obj.get("fromBlock"), "fromBlock")
     f.to_block = _parse_bound(obj.get("toBlock"), "toBlock")
     if f.from_block is not None and f.to_block is not None and f.from_block > f.to_block:

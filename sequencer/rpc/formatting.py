@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-import rlp
-
+from sequencer.codec import decode_signed_tx, encode_block_rlp
 from sequencer.execution.headers import EMPTY_REQUESTS_HASH, EMPTY_UNCLE_HASH, POST_MERGE_NONCE
-from sequencer.execution.transactions import describe_transaction
-from sequencer.rpc.encoding import d, q
+from sequencer.jsonrpc.encoding import d, q
 from sequencer.trie.mpt import EMPTY_ROOT
-from sequencer.types import ZERO_HASH, EvmBlock, Log, Receipt
+from sequencer.types import ZERO_HASH, EvmBlock, Log, Receipt, SignedTx
 
 JSON = dict[str, Any]
 
 
+def format_pooled(tx: SignedTx) -> JSON:
+    """A pooled transaction: block fields null."""
+    return format_transaction(tx, None, None, None, None)
+
+
+def format_included(raw: bytes, receipt: Receipt, block_hash: bytes, base_fee: int, timestamp: int) -> JSON:
+    """An included transaction, read back from its raw bytes (the sender from its receipt)."""
+    tx = decode_signed_tx(raw, receipt.sender)
+    return format_transaction(tx, block_hash, receipt.block_number, receipt.tx_index, base_fee, timestamp)
+
+
 def format_transaction(
-    raw: bytes,
+    tx: SignedTx,
     block_hash: bytes | None,
     block_number: int | None,
     index: int | None,
     base_fee: int | None,
     block_timestamp: int | None = None,
 ) -> JSON:
-    tx = describe_transaction(raw)
+    """A transaction object (execution-apis ``TransactionInfo``)."""
     out: JSON = {
         "type": q(tx.type),
         "hash": d(tx.hash),
@@ -44,7 +54,6 @@ def format_transaction(
     if tx.chain_id is not None:
         out["chainId"] = q(tx.chain_id)
     if tx.type == 2:
-        assert tx.max_fee_per_gas is not None and tx.max_priority_fee_per_gas is not None
         out["maxFeePerGas"] = q(tx.max_fee_per_gas)
         out["maxPriorityFeePerGas"] = q(tx.max_priority_fee_per_gas)
         if base_fee is not None:
@@ -53,19 +62,18 @@ def format_transaction(
             price = tx.max_fee_per_gas
         out["gasPrice"] = q(price)
     else:
-        assert tx.gas_price is not None
-        out["gasPrice"] = q(tx.gas_price)
-    if tx.access_list is not None:
+        out["gasPrice"] = q(tx.max_fee_per_gas)
+    if tx.type != 0:
         out["accessList"] = [
             {"address": d(address), "storageKeys": [d(slot.to_bytes(32, "big")) for slot in slots]}
             for address, slots in tx.access_list
         ]
-    if tx.type != 0:
         out["yParity"] = q(tx.v)
     return out
 
 
 def format_log(log: Log, receipt: Receipt, block_hash: bytes, log_index: int, block_timestamp: int) -> JSON:
+    """A log object of an included transaction."""
     return {
         "address": d(log.address),
         "topics": [d(t) for t in log.topics],
@@ -81,6 +89,7 @@ def format_log(log: Log, receipt: Receipt, block_hash: bytes, log_index: int, bl
 
 
 def format_receipt(receipt: Receipt, block_hash: bytes, block_timestamp: int) -> JSON:
+    """A receipt object (execution-apis ``ReceiptInfo``)."""
     return {
         "type": q(receipt.tx_type),
         "transactionHash": d(receipt.tx_hash),
@@ -102,23 +111,14 @@ def format_receipt(receipt: Receipt, block_hash: bytes, block_timestamp: int) ->
     }
 
 
-def block_size(block: EvmBlock, raw_txs: list[bytes]) -> int:
-    """Size of the RLP-encoded block (header, transactions, uncles, withdrawals)."""
-    body = [rlp.decode(block.header_rlp), [_tx_item(raw) for raw in raw_txs], [], []]
-    return len(rlp.encode(body))
-
-
-def _tx_item(raw: bytes) -> Any:
-    # legacy transactions are embedded as RLP lists, typed ones as byte strings
-    return rlp.decode(raw) if raw[0] >= 0xC0 else raw
-
-
-def format_block(block: EvmBlock, raw_txs: list[bytes], full: bool) -> JSON:
+def format_block(block: EvmBlock, txs: Sequence[tuple[Receipt, bytes]], full: bool) -> JSON:
+    """A block object; ``txs`` are its (receipt, raw transaction) pairs, for the size and, when
+    ``full``, the transaction objects."""
     transactions: list[Any]
+    raw_txs = [raw for _receipt, raw in txs]
     if full:
         transactions = [
-            format_transaction(raw, block.hash, block.number, i, block.base_fee, block.timestamp)
-            for i, raw in enumerate(raw_txs)
+            format_included(raw, receipt, block.hash, block.base_fee, block.timestamp) for receipt, raw in txs
         ]
     else:
         transactions = [d(h) for h in block.tx_hashes]
@@ -136,7 +136,7 @@ def format_block(block: EvmBlock, raw_txs: list[bytes], full: bool) -> JSON:
         "difficulty": "0x0",
         "totalDifficulty": "0x0",
         "extraData": "0x",
-        "size": q(block_size(block, raw_txs)),
+        "size": q(len(encode_block_rlp(block.header_rlp, raw_txs))),
         "gasLimit": q(block.gas_limit),
         "gasUsed": q(block.gas_used),
         "timestamp": q(block.timestamp),

@@ -10,13 +10,15 @@ from collections.abc import Callable
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from sequencer.rpc.dispatch import Dispatcher
+from sequencer.jsonrpc.dispatch import Dispatcher, error_response
+from sequencer.jsonrpc.errors import InvalidRequest
 from sequencer.rpc.subscriptions import DEFAULT_MAX_SUBSCRIPTIONS, Session, SubscriptionHub
+from sequencer.serving import WebSocketRegistry
 
 log = logging.getLogger("sequencer.rpc")
 DEFAULT_MAX_BODY = 5 * 1024 * 1024  # geth's default HTTP body limit
 JSON_HEADERS = {"Content-Type": "application/json"}
-TOO_LARGE = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"request body too large"}}'
+TOO_LARGE = orjson.dumps(error_response(InvalidRequest("request body too large"), None))
 
 
 def make_app(
@@ -32,13 +34,7 @@ def make_app(
     port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here."""
     app = web.Application(client_max_size=max_body)
     hub = hub or SubscriptionHub()
-    sockets: set[web.WebSocketResponse] = set()
-
-    async def close_websockets(_app: web.Application) -> None:
-        for ws in list(sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
-
-    app.on_shutdown.append(close_websockets)
+    sockets = WebSocketRegistry(app, on_connections)
 
     async def rpc_http(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -63,8 +59,6 @@ def make_app(
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
-        if on_connections is not None:
-            on_connections(len(sockets))
         session = Session(hub, max_subscriptions=max_subscriptions)
         session_dispatcher = dispatcher.with_methods(session.methods())
 
@@ -92,8 +86,6 @@ def make_app(
                     log.debug("websocket closed with error: %s", ws.exception())
         finally:
             sockets.discard(ws)
-            if on_connections is not None:
-                on_connections(len(sockets))
             session.close()
             for task in tasks:
                 task.cancel()

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sequencer.errors import InvalidParams, LimitExceeded
-from sequencer.execution.transactions import SignedTx
-from sequencer.rpc.encoding import d, parse_address, parse_bool, parse_hash, q
-from sequencer.rpc.formatting import format_block, format_log, format_receipt, format_transaction
-from sequencer.types import ZERO_HASH, EvmBlock, MiniBlock
+from sequencer.errors import LimitExceeded
+from sequencer.jsonrpc.encoding import d, parse_address, parse_bool, q
+from sequencer.jsonrpc.errors import InvalidParams
+from sequencer.rpc.formatting import format_block, format_included, format_log, format_pooled, format_receipt
+from sequencer.rpc.ids import new_id
+from sequencer.rpc.logs import LogFilter, matching_logs, parse_log_filter
+from sequencer.types import ZERO_HASH, EvmBlock, MiniBlock, SignedTx
 
 log = logging.getLogger("sequencer.rpc.ws")
 KINDS = ("newHeads", "logs", "newPendingTransactions", "miniBlocks", "stateChanges")
@@ -34,46 +35,10 @@ DEFAULT_MAX_SUBSCRIPTIONS = 100
 DEFAULT_QUEUE_SIZE = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    addresses: frozenset[bytes] | None
-    topics: tuple[frozenset[bytes] | None, ...]
-
-    def matches(self, address: bytes, topics: tuple[bytes, ...]) -> bool:
-        if self.addresses is not None and address not in self.addresses:
-            return False
-        if len(self.topics) > len(topics):
-            return False
-        return all(opts is None or topics[i] in opts for i, opts in enumerate(self.topics))
-
-
-def parse_log_filter(obj: Any) -> LogFilter:
-    if obj is None:
-        return LogFilter(None, ())
-    if not isinstance(obj, dict):
-        raise InvalidParams("logs filter must be an object")
-    raw_addr = obj.get("address")
-    addresses: frozenset[bytes] | None = None
-    if isinstance(raw_addr, list):
-        addresses = frozenset(parse_address(a) for a in raw_addr)
-    elif raw_addr is not None:
-        addresses = frozenset({parse_address(raw_addr)})
-    raw_topics = obj.get("topics") or []
-    if not isinstance(raw_topics, list) or len(raw_topics) > 4:
-        raise InvalidParams("invalid topics: expected an array of at most 4 entries")
-    topics: list[frozenset[bytes] | None] = []
-    for entry in raw_topics:
-        if entry is None or entry == []:
-            topics.append(None)
-        elif isinstance(entry, list):
-            topics.append(frozenset(parse_hash(t, "topic") for t in entry))
-        else:
-            topics.append(frozenset({parse_hash(entry, "topic")}))
-    return LogFilter(addresses, tuple(topics))
-
-
 @dataclass(slots=True)
 class Subscription:
+    """One ``eth_subscribe`` subscription of a session."""
+
     id: str
     kind: str
     log_filter: LogFilter | None = None
@@ -97,9 +62,11 @@ class Session:
         self.overflowed = asyncio.Event()
 
     def methods(self) -> dict[str, Callable[[list[Any]], Any]]:
+        """The session's own handlers."""
         return {"eth_subscribe": self.subscribe, "eth_unsubscribe": self.unsubscribe}
 
     def subscribe(self, params: list[Any]) -> str:
+        """``eth_subscribe(kind, arg?)``: the new subscription's id."""
         if not params or not isinstance(params[0], str):
             raise InvalidParams("eth_subscribe: expected a subscription kind")
         kind = params[0]
@@ -112,9 +79,12 @@ class Session:
         if len(self.subs) >= self.max_subscriptions:
             raise LimitExceeded(f"too many subscriptions on this connection (max {self.max_subscriptions})")
         arg = params[1] if len(params) > 1 else None
-        sub = Subscription(id="0x" + secrets.token_hex(16), kind=kind)
+        sub = Subscription(id=new_id(), kind=kind)
         if kind == "logs":
-            sub.log_filter = parse_log_filter(arg)
+            if arg is not None and not isinstance(arg, dict):
+                raise InvalidParams("logs filter must be an object")
+            criteria = arg or {}
+            sub.log_filter = parse_log_filter(criteria.get("address"), criteria.get("topics"))
         elif kind == "stateChanges" and arg is not None:
             if not isinstance(arg, list):
                 raise InvalidParams("stateChanges: expected a list of addresses")
@@ -128,11 +98,13 @@ class Session:
         return sub.id
 
     def unsubscribe(self, params: list[Any]) -> bool:
+        """``eth_unsubscribe(id)``: whether it existed."""
         if len(params) != 1 or not isinstance(params[0], str):
             raise InvalidParams("eth_unsubscribe: expected a subscription id")
         return self.subs.pop(params[0], None) is not None
 
     def notify(self, sub: Subscription, result: Any) -> None:
+        """Queue a notification; a full queue marks the session overflowed (it gets closed)."""
         if self.overflowed.is_set():
             return
         message = {
@@ -147,6 +119,7 @@ class Session:
             self.overflowed.set()
 
     def close(self) -> None:
+        """The connection closed: forget its subscriptions."""
         self.subs.clear()
         self.hub.sessions.discard(self)
 
@@ -161,9 +134,11 @@ class SubscriptionHub:
         return [(s, sub) for s in self.sessions for sub in s.subs.values() if sub.kind == kind]
 
     def subscription_count(self) -> int:
+        """Subscriptions over all sessions."""
         return sum(len(s.subs) for s in self.sessions)
 
     def on_block(self, block: EvmBlock) -> None:
+        """A sealed EVM block: its header to ``newHeads``."""
         subs = self._subs("newHeads")
         if not subs:
             return
@@ -174,31 +149,26 @@ class SubscriptionHub:
             session.notify(sub, header)
 
     def on_pending(self, tx: SignedTx) -> None:
+        """A newly admitted transaction: to ``newPendingTransactions``."""
         subs = self._subs("newPendingTransactions")
         if not subs:
             return
         full = None
         for session, sub in subs:
             if sub.full:
-                full = full or format_transaction(tx.raw, None, None, None, None)
+                full = full or format_pooled(tx)
                 session.notify(sub, full)
             else:
                 session.notify(sub, d(tx.hash))
 
     def on_mini_block(self, mb: MiniBlock) -> None:
+        """A published mini-block: its logs, the mini-block itself, its state changes."""
         if not self.sessions:
             return
         for session, sub in self._subs("logs"):
             assert sub.log_filter is not None
-            for receipt in mb.receipts:
-                for i, entry in enumerate(receipt.logs):
-                    if sub.log_filter.matches(entry.address, entry.topics):
-                        session.notify(
-                            sub,
-                            format_log(
-                                entry, receipt, ZERO_HASH, receipt.first_log_index + i, mb.block_env.timestamp
-                            ),
-                        )
+            for receipt, index, entry in matching_logs(mb.receipts, sub.log_filter):
+                session.notify(sub, format_log(entry, receipt, ZERO_HASH, index, mb.block_env.timestamp))
         minis = self._subs("miniBlocks")
         if minis:
             payload = {
@@ -210,14 +180,7 @@ class SubscriptionHub:
                 "parentHash": d(mb.parent_hash),
                 "gasUsed": q(mb.gas_used),
                 "transactions": [
-                    format_transaction(
-                        raw,
-                        ZERO_HASH,
-                        mb.block_number,
-                        r.tx_index,
-                        mb.block_env.base_fee,
-                        mb.block_env.timestamp,
-                    )
+                    format_included(raw, r, ZERO_HASH, mb.block_env.base_fee, mb.block_env.timestamp)
                     for raw, r in zip(mb.raw_txs, mb.receipts, strict=True)
                 ],
                 "receipts": [format_receipt(r, ZERO_HASH, mb.block_env.timestamp) for r in mb.receipts],

@@ -3,8 +3,7 @@
 
 ``pending`` are the ready transactions, ``queued`` those waiting for a missing nonce. Content
 is grouped by checksummed sender address, then by decimal nonce; each transaction is rendered
-by the ``format_tx`` callable (the node passes the RPC transaction formatter with null block
-fields).
+as a transaction object with null block fields.
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from sequencer.execution.transactions import SignedTx
+from sequencer.jsonrpc.encoding import params_list, parse_address, q
 from sequencer.mempool.pool import Mempool
-from sequencer.rpc.encoding import params_list, parse_address, q
-
-FormatTx = Callable[[bytes], dict[str, Any]]
+from sequencer.rpc.formatting import format_pooled
+from sequencer.types import SignedTx
 
 
 def _by_sender(txs: Iterable[SignedTx], render: Callable[[SignedTx], Any]) -> dict[str, dict[str, Any]]:
@@ -38,11 +36,9 @@ def _summary(tx: SignedTx) -> str:
     return f"{to}: {tx.value} wei + {tx.gas} gas \u00d7 {tx.max_fee_per_gas} wei"
 
 
-def txpool_methods(pool: Mempool, format_tx: FormatTx) -> dict[str, Callable[[list[Any]], Any]]:
-    """The ``txpool_*`` handlers over ``pool``; ``format_tx(raw)`` renders one transaction."""
-
-    def render(tx: SignedTx) -> dict[str, Any]:
-        return format_tx(tx.raw)
+def txpool_methods(pool: Mempool) -> dict[str, Callable[[list[Any]], Any]]:
+    """The ``txpool_*`` handlers over ``pool``."""
+    render = format_pooled
 
     def status(params: list[Any]) -> dict[str, str]:
         params_list(params, "txpool_status", 0, 0)

@@ -83,18 +83,7 @@ def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | 
                     )
                 if mb.parent_hash != expected_parent:
                     report.problems.append(f"mini-block {mb.number}: parent hash does not link")
-                recomputed = mini_block_hash(
-                    mb.number,
-                    mb.block_number,
-                    mb.index,
-                    mb.timestamp_us,
-                    mb.parent_hash,
-                    mb.block_env,
-                    mb.tx_hashes,
-                    mb.receipts,
-                    mb.diff,
-                    mb.gas_used,
-                )
+                recomputed = mini_block_hash(mb)
                 if recomputed != mb.hash:
                     report.problems.append(f"mini-block {mb.number}: hash does not match its content")
                 trie.apply_diff(mb.diff)

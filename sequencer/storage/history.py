@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from eth_hash.auto import keccak
 
-from sequencer.execution.flatdb import AccountRecord
+from sequencer.state import AccountRecord
 from sequencer.storage.store import ChainStore
 
 EMPTY_CODE_HASH = keccak(b"")
 
 
 class HistoricalState:
-    """A :class:`~sequencer.execution.flatdb.StateReader` for the state after history ``seq``.
+    """A :class:`~sequencer.state.StateReader` for the state after history ``seq``.
 
     ``seq`` is 0 for genesis and ``n + 1`` after mini-block ``n`` (see ``storage/store.py``).
     Reads are cached for the life of the view (one RPC call).

@@ -49,7 +49,7 @@ from sequencer.codec import (
     encode_mini_block,
 )
 from sequencer.errors import StorageError
-from sequencer.execution.flatdb import AccountRecord, WorldState
+from sequencer.state import AccountRecord, WorldState
 from sequencer.types import EvmBlock, MiniBlock, StateDiff, TxLocation
 
 SCHEMA_VERSION = 1

@@ -11,7 +11,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from sequencer.builder.genesis import GENERATED_BALANCE, generated_address
+from sequencer.genesis import GENERATED_BALANCE, generated_address
 from tests.conftest import DEVNET, ROOT
 
 

@@ -413,7 +413,7 @@ def test_a_verifier_rebuilds_a_generated_accounts_genesis_and_agrees(
 ) -> None:
     """``--accounts N``: the feed sends the generation rule, not N accounts; the verifier's own
     genesis (py-trie) has the same state root, and transfers to generated accounts verify."""
-    from sequencer.builder.genesis import generated_address
+    from sequencer.genesis import generated_address
 
     d: Daemon = daemon_factory("--evm-block-ms", "100", "--accounts", "300")
     w3 = Web3(Web3.HTTPProvider(d.url))

@@ -12,7 +12,7 @@ from eth_account import Account
 from sequencer.chain import Chain
 from sequencer.config import ChainConfig
 from sequencer.errors import InvalidTransaction
-from sequencer.execution.flatdb import AccountRecord, WorldState
+from sequencer.state import AccountRecord, WorldState
 from sequencer.execution.transactions import decode_transaction
 from sequencer.mempool.admission import admit
 from sequencer.mempool.pool import Mempool

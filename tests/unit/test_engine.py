@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sequencer.execution.engine import CallRequest, encode_receipt, logs_bloom, run_call
-from sequencer.execution.flatdb import WorldState
+from sequencer.state import WorldState
 from sequencer.types import AccountDiff, BlockEnv, Log, StateDiff
 
 CONTRACT = b"\xc0" * 20

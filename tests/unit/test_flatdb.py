@@ -18,7 +18,8 @@ from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sequencer.execution.flatdb import AccountRecord, FlatAccountDB, WorldState
+from sequencer.execution.flatdb import FlatAccountDB
+from sequencer.state import AccountRecord, WorldState
 from sequencer.types import AccountDiff, StateDiff
 
 A = b"\x0a" * 20  # pre-existing contract with code and storage

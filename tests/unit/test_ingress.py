@@ -13,7 +13,7 @@ import pytest
 from eth_account import Account
 
 from sequencer.errors import InvalidTransaction
-from sequencer.execution.transactions import SignedTx
+from sequencer.types import SignedTx
 from sequencer.mempool.ingress import IngressDecoder
 
 CHAIN_ID = 1337

@@ -1,107 +1,55 @@
-"""Genesis: the allocation as a state diff, the genesis header, and start-up from disk."""
+"""Start-up: one function opens a data dir and gives back a chain ready to serve and extend.
+
+:func:`open_chain` recovers the data dir (the log is scanned, a torn tail repaired, the index
+store caught up or rebuilt: ``storage/durable.py``), writes the genesis into a new data dir or
+checks that an existing one was made from the same genesis, loads the flat state, rebuilds the
+state trie, checks the state root against the head block, and resumes an open EVM block from
+its durable mini-blocks.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from eth_hash.auto import keccak
-
-from sequencer import fastrlp
 from sequencer.chain import Chain
 from sequencer.config import ChainConfig
 from sequencer.errors import StorageError
-from sequencer.execution.headers import make_genesis_header
-from sequencer.storage.durable import ChainDB
+from sequencer.genesis import genesis_block, genesis_diff, genesis_spec_hash
+from sequencer.storage.durable import ChainDB, RecoveryReport
 from sequencer.storage.store import u64
-from sequencer.trie.mpt import EMPTY_ROOT
 from sequencer.trie.state import StateTrie
-from sequencer.types import AccountDiff, EvmBlock, StateDiff
 
 log = logging.getLogger("sequencer.genesis")
-EMPTY_CODE_HASH = keccak(b"")
 
 
-GENERATED_BALANCE = 10**21  # 1,000 ether
-GENERATED_DOMAIN = b"sequencer/generated-account/"
+@dataclass(frozen=True, slots=True)
+class LoadedChain:
+    """An opened data dir: its database, what recovery found, the chain and its state trie."""
+
+    db: ChainDB
+    recovery: RecoveryReport
+    chain: Chain
+    trie: StateTrie
 
 
-def generated_address(index: int) -> bytes:
-    """The address of generated genesis account ``index`` (``--accounts``): a hash, not a key."""
-    return keccak(GENERATED_DOMAIN + index.to_bytes(8, "big"))[12:]
+def open_chain(config: ChainConfig, data_dir: str | Path) -> LoadedChain:
+    """Open (or create) the data dir of the chain ``config`` describes; see the module docstring.
+
+    Raises :class:`~sequencer.errors.StorageError` when the data dir cannot serve this chain.
+    """
+    db = ChainDB(Path(data_dir))
+    try:
+        recovery = db.recover()
+        chain, trie = _load_chain(config, db)
+    except BaseException:
+        db.close()
+        raise
+    return LoadedChain(db, recovery, chain, trie)
 
 
-def genesis_diff(chain: ChainConfig) -> StateDiff:
-    """The genesis allocation (configured accounts, then generated ones) in canonical order."""
-    accounts = {
-        a.address: AccountDiff(
-            address=a.address,
-            nonce=a.nonce,
-            balance=a.balance,
-            code_hash=keccak(a.code) if a.code else EMPTY_CODE_HASH,
-            code=a.code or None,
-            storage=tuple((s, v) for s, v in a.storage if v),
-            deleted=False,
-        )
-        for a in chain.genesis
-    }
-    for i in range(chain.generated_accounts):
-        address = generated_address(i)
-        if address not in accounts:
-            accounts[address] = AccountDiff(address, 0, GENERATED_BALANCE, EMPTY_CODE_HASH, None, (), False)
-    return StateDiff(tuple(accounts[a] for a in sorted(accounts)))
-
-
-def genesis_spec_hash(chain: ChainConfig) -> bytes:
-    """A fingerprint of everything the genesis block is made of: a restart compares it instead
-    of rebuilding the genesis state (which takes seconds with a million generated accounts)."""
-    alloc = [[a.address, a.balance, a.nonce, a.code, [list(x) for x in a.storage]] for a in chain.genesis]
-    return keccak(
-        fastrlp.encode(
-            [
-                b"genesis-spec/1",
-                chain.chain_id,
-                chain.block_gas_limit,
-                chain.genesis_timestamp,
-                chain.initial_base_fee,
-                alloc,
-                chain.generated_accounts,
-                GENERATED_BALANCE,
-            ]
-        )
-    )
-
-
-def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:
-    header_rlp, block_hash = make_genesis_header(
-        gas_limit=chain.block_gas_limit,
-        timestamp=chain.genesis_timestamp,
-        base_fee=chain.initial_base_fee,
-        state_root=state_root,
-    )
-    return EvmBlock(
-        number=0,
-        hash=block_hash,
-        parent_hash=b"\x00" * 32,
-        timestamp=chain.genesis_timestamp,
-        state_root=state_root,
-        transactions_root=EMPTY_ROOT,
-        receipts_root=EMPTY_ROOT,
-        logs_bloom=b"\x00" * 256,
-        gas_used=0,
-        gas_limit=chain.block_gas_limit,
-        base_fee=chain.initial_base_fee,
-        coinbase=b"\x00" * 20,
-        prev_randao=b"\x00" * 32,
-        header_rlp=header_rlp,
-        tx_hashes=(),
-        first_mini_block=0,
-        last_mini_block=-1,
-        sealed_at_us=time.time_ns() // 1000,
-    )
-
-
-def load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
+def _load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
     """Open the chain in ``db`` (already recovered), writing genesis first if the data dir is new."""
     store = db.index
     fresh_trie: StateTrie | None = None
@@ -145,7 +93,7 @@ def load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
             )
 
     world = store.load_state()
-    chain = Chain(store, world, config.chain_id)
+    chain = Chain(store, world, config)
     head_number = store.head_block_number()
     if head_number is None:
         raise StorageError(f"data dir {store.path} has no blocks")

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sequencer.errors import InvalidParams
+from sequencer.jsonrpc.errors import InvalidParams
 
 _QUANTITY = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)")
 _DATA = re.compile(r"0x([0-9a-fA-F]{2})*")

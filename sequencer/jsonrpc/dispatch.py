@@ -1,0 +1,154 @@
+"""JSON-RPC 2.0 request handling, free of I/O: bytes in, bytes out.
+
+Every failure becomes a JSON-RPC error object; nothing a client sends can raise out of here.
+Application errors are answered through the ``translate`` table the server passes in; anything
+else is an internal error, logged with its traceback and answered without details.
+
+A batch's requests are started in order, each one running until it has to wait, with a yield to
+the event loop between them (so a large batch never delays the block producer); their answers
+come back in request order. Requests that wait (a transaction submission waiting for its
+decoding and journal write, say) wait together, as JSON-RPC 2.0 allows: a batch is a set of
+requests, not a script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+
+from sequencer.jsonrpc.errors import (
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    JsonRpcError,
+    MethodNotFound,
+    ParseError,
+)
+
+log = logging.getLogger("sequencer.rpc")
+Handler = Callable[[list[Any]], Any | Awaitable[Any]]
+Translate = Callable[[Exception], JsonRpcError | None]
+"""Maps an application exception to the error answered for it; ``None``: not an answerable one."""
+Observe = Callable[[str, float, bool], None]
+DEFAULT_MAX_BATCH = 1000
+
+
+def error_response(exc: JsonRpcError, request_id: Any) -> dict[str, Any]:
+    """A JSON-RPC 2.0 error response object."""
+    return {"jsonrpc": "2.0", "id": request_id, "error": exc.as_object()}
+
+
+def _no_translation(_exc: Exception) -> JsonRpcError | None:
+    return None
+
+
+class Dispatcher:
+    """Answers JSON-RPC request bodies with the handlers of ``methods``."""
+
+    def __init__(
+        self,
+        methods: Mapping[str, Handler],
+        max_batch: int = DEFAULT_MAX_BATCH,
+        observe: Observe | None = None,
+        translate: Translate = _no_translation,
+    ) -> None:
+        self.methods = dict(methods)
+        self.max_batch = max_batch
+        self._observe = observe
+        self._translate = translate
+
+    def with_methods(self, extra: Mapping[str, Handler]) -> Dispatcher:
+        """A dispatcher that also answers ``extra`` (e.g. a WebSocket session's methods)."""
+        return Dispatcher({**self.methods, **extra}, self.max_batch, self._observe, self._translate)
+
+    async def handle_body(self, body: bytes | str) -> bytes | None:
+        """Answer a request body; ``None`` when nothing is to be sent (only notifications)."""
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return orjson.dumps(error_response(ParseError(f"parse error: {exc}"), None))
+        result = await self.handle_payload(payload)
+        if result is None:
+            return None
+        try:
+            return orjson.dumps(result)
+        except TypeError:
+            log.exception("unserializable JSON-RPC result")
+            return orjson.dumps(error_response(InternalError("internal error"), None))
+
+    async def handle_payload(self, payload: Any) -> Any:
+        """Answer a decoded request or batch; ``None`` when nothing is to be sent."""
+        if not isinstance(payload, list):
+            return await self.handle_request(payload)
+        if not payload:
+            return error_response(InvalidRequest("empty batch"), None)
+        if len(payload) > self.max_batch:
+            return error_response(InvalidRequest(f"batch too large: {len(payload)} > {self.max_batch}"), None)
+        tasks = []
+        for item in payload:
+            tasks.append(asyncio.ensure_future(self.handle_request(item)))
+            await asyncio.sleep(0)  # it runs until it waits; the producer gets a turn too
+        responses = await asyncio.gather(*tasks)
+        answered = [r for r in responses if r is not None]
+        return answered or None
+
+    async def handle_request(self, request: Any) -> dict[str, Any] | None:
+        """Answer one request object; ``None`` for a notification."""
+        if not isinstance(request, dict):
+            return error_response(InvalidRequest("invalid request: expected an object"), None)
+        request_id = request.get("id")
+        is_notification = "id" not in request
+        if request.get("jsonrpc") != "2.0":
+            return error_response(
+                InvalidRequest('invalid request: "jsonrpc" must be "2.0"'), _safe_id(request_id)
+            )
+        if isinstance(request_id, bool) or (
+            request_id is not None and not isinstance(request_id, str | int | float)
+        ):
+            return error_response(
+                InvalidRequest("invalid request: id must be a string, number or null"), None
+            )
+        method = request.get("method")
+        if not isinstance(method, str):
+            return error_response(InvalidRequest('invalid request: "method" must be a string'), request_id)
+        params = request.get("params", [])
+        if not isinstance(params, list | dict):
+            return error_response(InvalidParams("invalid params: must be an array or object"), request_id)
+        handler = self.methods.get(method)
+        started = time.perf_counter()
+        ok = False
+        try:
+            if handler is None:
+                raise MethodNotFound(f"the method {method} does not exist/is not available")
+            if isinstance(params, dict):
+                raise InvalidParams(f"{method}: params must be an array")
+            result = handler(params)
+            if inspect.isawaitable(result):
+                result = await result
+            ok = True
+            response: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
+        except JsonRpcError as exc:
+            response = error_response(exc, request_id)
+        except KeyError as exc:
+            response = error_response(InvalidParams(f"{method}: missing field {exc}"), request_id)
+        except Exception as exc:
+            answer = self._translate(exc)
+            if answer is None:
+                log.exception("internal error in %s", method)
+                answer = InternalError("internal error")
+            response = error_response(answer, request_id)
+        if self._observe is not None:
+            self._observe(method if handler is not None else "<unknown>", time.perf_counter() - started, ok)
+        return None if is_notification else response
+
+
+def _safe_id(value: Any) -> Any:
+    if isinstance(value, bool):
+        return None
+    return value if isinstance(value, str | int | float) or value is None else None

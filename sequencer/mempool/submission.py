@@ -1,0 +1,143 @@
+"""The submission service: how a raw transaction gets into the node.
+
+For every submission, in arrival order: the health gate (is the node accepting?), decoding
+and signature recovery, admission against the state, the journal write (the transaction is
+acknowledged only once it is durable), then the events (subscriptions, filters) and metrics.
+
+Decoding is coalesced: submissions that arrive together (a JSON-RPC batch, or concurrent
+requests) are decoded in one call, in the ingress worker when there are enough of them
+(``mempool/ingress.py``), and admitted in the order they arrived; their journal writes are
+group-committed (``mempool/journal.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from sequencer.chain import Chain
+from sequencer.config import ChainConfig
+from sequencer.errors import InvalidTransaction, JournalUnavailable, NodeUnavailable, StorageError
+from sequencer.execution.transactions import decode_transaction
+from sequencer.health import HealthGate
+from sequencer.mempool.admission import admit
+from sequencer.mempool.ingress import Decoded, IngressDecoder
+from sequencer.mempool.journal import PoolJournal
+from sequencer.mempool.pool import Mempool
+from sequencer.metrics import Metrics
+from sequencer.types import SignedTx
+
+log = logging.getLogger("sequencer.mempool")
+
+
+class Submitter:
+    """Accept check, decoding, admission, journal and events for submitted transactions."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        pool: Mempool,
+        config: ChainConfig,
+        journal: PoolJournal,
+        gate: HealthGate,
+        ingress: IngressDecoder,
+        metrics: Metrics,
+    ) -> None:
+        self.chain = chain
+        self.pool = pool
+        self.config = config
+        self.journal = journal
+        self.gate = gate
+        self.ingress = ingress
+        self.metrics = metrics
+        self._admitted: list[Callable[[SignedTx], None]] = []
+        self._waiting: list[tuple[bytes, asyncio.Future[Decoded]]] = []
+        self._decoding: set[asyncio.Task[None]] = set()
+
+    def on_admitted(self, fn: Callable[[SignedTx], None]) -> None:
+        """Call ``fn`` with every transaction newly admitted (and journaled)."""
+        self._admitted.append(fn)
+
+    async def submit(self, raw: bytes) -> SignedTx:
+        """Admit ``raw`` and return once it is durable; raises why it is refused.
+
+        A transaction already pooled or included is answered idempotently.
+        """
+        metrics = self.metrics
+        metrics.tx_received.inc()
+        try:
+            self.gate.check_accepting()
+            decoded = await self._decode(raw)
+            if isinstance(decoded, InvalidTransaction):
+                raise decoded
+            tx = decoded
+            new = admit(tx, self.chain, self.pool, self.config, self.chain.pending_base_fee())
+        except (InvalidTransaction, NodeUnavailable) as exc:
+            metrics.tx_rejected.labels(exc.reason).inc()
+            raise
+        if new:
+            try:
+                await self.journal.persist(raw)
+            except StorageError:
+                metrics.tx_rejected.labels(JournalUnavailable.reason).inc()
+                raise JournalUnavailable() from None
+            metrics.tx_accepted.inc()
+            for fn in self._admitted:
+                fn(tx)
+        return tx
+
+    def restore(self, raws: Iterable[bytes]) -> tuple[int, int]:
+        """Re-admit journaled transactions at start-up (they are durable already).
+
+        Returns (restored, dropped): those that are no longer valid are dropped with a log line.
+        """
+        restored = dropped = 0
+        base_fee = self.chain.pending_base_fee()
+        for raw in raws:
+            try:
+                tx = decode_transaction(raw, self.config.chain_id, self.config.allow_unprotected_txs)
+                admit(tx, self.chain, self.pool, self.config, base_fee)
+                restored += 1
+            except InvalidTransaction as exc:
+                dropped += 1
+                log.info("journaled transaction no longer valid, dropped reason=%r", exc.message)
+        if restored or dropped:
+            log.info("mempool restored from the journal restored=%d dropped=%d", restored, dropped)
+        return restored, dropped
+
+    # -- coalesced decoding ---------------------------------------------------------------------
+    async def _decode(self, raw: bytes) -> Decoded:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Decoded] = loop.create_future()
+        self._waiting.append((raw, fut))
+        if len(self._waiting) == 1:
+            # everything submitted before the loop comes back to this is decoded together
+            loop.call_soon(self._decode_waiting)
+        return await fut
+
+    def _decode_waiting(self) -> None:
+        batch, self._waiting = self._waiting, []
+        raws = [raw for raw, _ in batch]
+        if self.ingress.enabled and len(raws) >= self.ingress.min_batch:
+            task = asyncio.ensure_future(self._decode_in_worker(raws, batch))
+            self._decoding.add(task)
+            task.add_done_callback(self._decoding.discard)
+        else:
+            _resolve(batch, self.ingress.decode_inline(raws))
+
+    async def _decode_in_worker(
+        self, raws: list[bytes], batch: list[tuple[bytes, asyncio.Future[Decoded]]]
+    ) -> None:
+        try:
+            results = await self.ingress.decode(raws)
+        except Exception:  # the worker path failed as a whole: decode here instead
+            log.exception("batch decoding failed; decoding inline")
+            results = self.ingress.decode_inline(raws)
+        _resolve(batch, results)
+
+
+def _resolve(batch: list[tuple[bytes, asyncio.Future[Decoded]]], results: list[Decoded]) -> None:
+    for (_raw, fut), result in zip(batch, results, strict=True):
+        if not fut.done():
+            fut.set_result(result)

@@ -1,0 +1,27 @@
+"""What the JSON-RPC handlers work with: a small frozen context instead of the whole node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sequencer.chain import Chain
+from sequencer.mempool.pool import Mempool
+from sequencer.mempool.submission import Submitter
+from sequencer.rpc.waiters import ReceiptWaiters
+
+DEFAULT_LOG_RANGE_CAP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RpcContext:
+    """The chain and pool the handlers read, the services they call, and their limits."""
+
+    chain: Chain
+    pool: Mempool
+    submitter: Submitter
+    waiters: ReceiptWaiters
+    status: Callable[[], dict[str, Any]]
+    """The node's status (``sequencer_status``, ``admin_nodeInfo``)."""
+    log_range_cap: int = DEFAULT_LOG_RANGE_CAP

@@ -1,0 +1,144 @@
+"""Log queries, written once: the filter, its parsing, the iteration over blocks, ``eth_getLogs``.
+
+geth's semantics, shared by ``eth_getLogs``, polling filters (``eth_newFilter``) and ``logs``
+subscriptions:
+
+* ``address``: one address or a list; absent, null or an empty list matches every address;
+* ``topics``: up to four positions; position *i* is null or an empty list (any topic), one
+  topic, or a list of topics (any of them); a log matches when it has at least as many topics
+  as positions given and each position matches.
+
+A block whose logs bloom cannot contain the filter's addresses or topics is skipped without
+reading its receipts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sequencer.bloom import bloom_may_contain
+from sequencer.chain import Chain
+from sequencer.errors import BlockNotFound
+from sequencer.jsonrpc.encoding import params_list, parse_address, parse_hash
+from sequencer.jsonrpc.errors import InvalidParams
+from sequencer.rpc.blocktags import block_number_param
+from sequencer.rpc.context import RpcContext
+from sequencer.rpc.formatting import format_log
+from sequencer.types import EvmBlock, Log, Receipt
+
+MAX_TOPICS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Which logs a query wants; ``None`` is a wildcard (see the module docstring)."""
+
+    addresses: frozenset[bytes] | None
+    topics: tuple[frozenset[bytes] | None, ...]
+
+    def matches(self, address: bytes, topics: tuple[bytes, ...]) -> bool:
+        """Whether a log with this address and these topics matches."""
+        if self.addresses is not None and address not in self.addresses:
+            return False
+        if len(self.topics) > len(topics):
+            return False
+        return all(opts is None or topics[i] in opts for i, opts in enumerate(self.topics))
+
+    def may_match(self, bloom: bytes) -> bool:
+        """False when a block with this logs bloom certainly has no matching log."""
+        value = int.from_bytes(bloom, "big")
+        if self.addresses is not None and not any(bloom_may_contain(value, a) for a in self.addresses):
+            return False
+        return all(opts is None or any(bloom_may_contain(value, t) for t in opts) for opts in self.topics)
+
+
+MATCH_ALL = LogFilter(None, ())
+
+
+def parse_log_filter(address: Any, topics: Any) -> LogFilter:
+    """A :class:`LogFilter` from a request's ``address`` and ``topics`` members."""
+    addresses: frozenset[bytes] | None
+    if address is None or address == []:
+        addresses = None
+    elif isinstance(address, list):
+        addresses = frozenset(parse_address(a, "address") for a in address)
+    elif isinstance(address, str):
+        addresses = frozenset({parse_address(address, "address")})
+    else:
+        raise InvalidParams("invalid address: expected an address or an array of addresses")
+    if topics is None:
+        topics = []
+    if not isinstance(topics, list) or len(topics) > MAX_TOPICS:
+        raise InvalidParams(f"invalid topics: expected an array of at most {MAX_TOPICS} entries")
+    positions: list[frozenset[bytes] | None] = []
+    for entry in topics:
+        if entry is None or entry == []:
+            positions.append(None)
+        elif isinstance(entry, list):
+            positions.append(frozenset(parse_hash(t, "topic") for t in entry))
+        else:
+            positions.append(frozenset({parse_hash(entry, "topic")}))
+    return LogFilter(addresses, tuple(positions))
+
+
+def matching_logs(receipts: Iterable[Receipt], flt: LogFilter) -> Iterator[tuple[Receipt, int, Log]]:
+    """Every log of ``receipts`` that matches: (its receipt, its index in the block, the log)."""
+    for receipt in receipts:
+        for i, entry in enumerate(receipt.logs):
+            if flt.matches(entry.address, entry.topics):
+                yield receipt, receipt.first_log_index + i, entry
+
+
+def block_logs(chain: Chain, block: EvmBlock, flt: LogFilter) -> list[dict[str, Any]]:
+    """The matching logs of a sealed block, formatted (the bloom is asked first)."""
+    if not block.tx_hashes or not flt.may_match(block.logs_bloom):
+        return []
+    receipts = [r for r, _raw in chain.block_receipts(block)]
+    return [
+        format_log(entry, receipt, block.hash, index, block.timestamp)
+        for receipt, index, entry in matching_logs(receipts, flt)
+    ]
+
+
+def get_logs(ctx: RpcContext, criteria: Any) -> list[dict[str, Any]]:
+    """``eth_getLogs`` for one filter object: ``blockHash``, or a ``fromBlock``/``toBlock`` range
+    over sealed blocks (at most ``ctx.log_range_cap`` blocks)."""
+    if not isinstance(criteria, dict):
+        raise InvalidParams("eth_getLogs: filter must be an object")
+    chain = ctx.chain
+    flt = parse_log_filter(criteria.get("address"), criteria.get("topics"))
+    if criteria.get("blockHash") is not None:
+        if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
+            raise InvalidParams("eth_getLogs: blockHash cannot be combined with fromBlock/toBlock")
+        block = chain.get_block_by_hash(parse_hash(criteria["blockHash"], "blockHash"))
+        if block is None:
+            raise BlockNotFound("unknown block")
+        return block_logs(chain, block, flt)
+    head = chain.head.number
+    start = block_number_param(chain, criteria.get("fromBlock"), "fromBlock")
+    end = block_number_param(chain, criteria.get("toBlock"), "toBlock")
+    if start > end:
+        raise InvalidParams("eth_getLogs: invalid block range: fromBlock is after toBlock")
+    if start > head:
+        return []
+    end = min(end, head)
+    if end - start + 1 > ctx.log_range_cap:
+        raise InvalidParams(f"eth_getLogs: block range exceeds the cap of {ctx.log_range_cap} blocks")
+    out: list[dict[str, Any]] = []
+    for n in range(start, end + 1):
+        block = chain.get_block(n)
+        if block is not None:
+            out.extend(block_logs(chain, block, flt))
+    return out
+
+
+def log_methods(ctx: RpcContext) -> dict[str, Any]:
+    """The ``eth_getLogs`` handler."""
+
+    def eth_get_logs(params: list[Any]) -> list[dict[str, Any]]:
+        (criteria,) = params_list(params, "eth_getLogs", 1, 1)
+        return get_logs(ctx, criteria)
+
+    return {"eth_getLogs": eth_get_logs}
