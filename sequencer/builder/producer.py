@@ -129,6 +129,8 @@ class BlockProducer:
 
     async def seal_evm_block_now(self) -> None:
         """Seal the open EVM block immediately (used at shutdown)."""
+        if self._open is None:
+            self._open_block()
         await self._seal_evm_block()
 
     # -- EVM blocks ---------------------------------------------------------------------------

@@ -4,16 +4,18 @@ For every submission, in arrival order: the health gate (is the node accepting?)
 and signature recovery, admission against the state, the journal write (the transaction is
 acknowledged only once it is durable), then the events (subscriptions, filters) and metrics.
 
-Decoding is coalesced: submissions that arrive together (a JSON-RPC batch, or concurrent
-requests) are decoded in one call, in the ingress worker when there are enough of them
-(``mempool/ingress.py``), and admitted in the order they arrived; their journal writes are
-group-committed (``mempool/journal.py``).
+Decoding is coalesced: submissions that arrive together (a JSON-RPC batch, whose requests
+start one event-loop iteration apart, or concurrent requests) are decoded in one call once a
+loop iteration passes without a new one (at most 1,024 of them, waiting at most 2 ms), in the
+ingress worker when there are enough of them (``mempool/ingress.py``), and admitted in the
+order they arrived; their journal writes are group-committed (``mempool/journal.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from sequencer.chain import Chain
@@ -29,6 +31,10 @@ from sequencer.metrics import Metrics
 from sequencer.types import SignedTx
 
 log = logging.getLogger("sequencer.mempool")
+MAX_COALESCED = 1024
+"""At most this many submissions are decoded in one call."""
+MAX_COALESCE_WAIT_S = 0.002
+"""A submission waits at most this long for others to join it."""
 
 
 class Submitter:
@@ -54,6 +60,8 @@ class Submitter:
         self._admitted: list[Callable[[SignedTx], None]] = []
         self._waiting: list[tuple[bytes, asyncio.Future[Decoded]]] = []
         self._decoding: set[asyncio.Task[None]] = set()
+        self._first_at = 0.0
+        self._seen = 0
 
     def on_admitted(self, fn: Callable[[SignedTx], None]) -> None:
         """Call ``fn`` with every transaction newly admitted (and journaled)."""
@@ -110,13 +118,25 @@ class Submitter:
     async def _decode(self, raw: bytes) -> Decoded:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Decoded] = loop.create_future()
+        if not self._waiting:
+            self._first_at = time.monotonic()
+            self._seen = 0
+            loop.call_soon(self._decode_when_quiet)
         self._waiting.append((raw, fut))
-        if len(self._waiting) == 1:
-            # everything submitted before the loop comes back to this is decoded together
-            loop.call_soon(self._decode_waiting)
         return await fut
 
-    def _decode_waiting(self) -> None:
+    def _decode_when_quiet(self) -> None:
+        """Decode what waits once a loop iteration passes without a new submission (a batch's
+        requests start one iteration apart), or when enough waits or it has waited long enough."""
+        waiting = len(self._waiting)
+        if (
+            waiting > self._seen
+            and waiting < MAX_COALESCED
+            and time.monotonic() - self._first_at < MAX_COALESCE_WAIT_S
+        ):
+            self._seen = waiting
+            asyncio.get_running_loop().call_soon(self._decode_when_quiet)
+            return
         batch, self._waiting = self._waiting, []
         raws = [raw for raw, _ in batch]
         if self.ingress.enabled and len(raws) >= self.ingress.min_batch:

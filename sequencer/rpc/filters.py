@@ -236,7 +236,13 @@ class FilterManager:
                 self._push(f, block_hash)
         if not block.tx_hashes:
             return
-        targets = [f for f in self._by_kind[LOGS].values() if f.in_range(block.number)]
+        targets = [
+            f
+            for f in self._by_kind[LOGS].values()
+            if f.in_range(block.number)
+            and f.log_filter is not None
+            and f.log_filter.may_match(block.logs_bloom)
+        ]
         if not targets:
             return
         try:
@@ -249,8 +255,6 @@ class FilterManager:
         formatted: dict[tuple[int, int], dict[str, Any]] = {}
         for f in targets:
             assert f.log_filter is not None
-            if not f.log_filter.may_match(block.logs_bloom):
-                continue
             for receipt, index, entry in matching_logs(receipts, f.log_filter):
                 item = formatted.get((receipt.tx_index, index))
                 if item is None:
@@ -308,6 +312,8 @@ def _parse_criteria(obj: Any, f: Filter) -> None:
     address = obj.get("address")
     topics = obj.get("topics")
     f.log_filter = parse_log_filter(address, topics)
+    if address == []:
+        address = None  # any address, as absent (kept out of the criteria for eth_getLogs)
     f.from_block = _parse_bound(obj.get("fromBlock"), "fromBlock")
     f.to_block = _parse_bound(obj.get("toBlock"), "toBlock")
     if f.from_block is not None and f.to_block is not None and f.from_block > f.to_block:

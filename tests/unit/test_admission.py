@@ -1,5 +1,6 @@
-"""Specification of sequencer.mempool.admission.admit: the checks a raw transaction passes
-before it enters the pool, in geth's wording, against a stub chain (flat state + tx index)."""
+"""Specification of sequencer.mempool.admission.admit: the checks a decoded transaction passes
+before it enters the pool, in geth's wording, against a stub chain (flat state + tx index).
+(Decoding comes first: ``execution/transactions.py``, as the submission service runs them.)"""
 
 from __future__ import annotations
 
@@ -90,7 +91,20 @@ def raw(nonce: int = 3, key: str = KEY, **fields: Any) -> bytes:
 
 
 def submit(chain: StubChain, pool: Mempool, data: bytes, base_fee: int = BASE_FEE) -> Any:
-    return admit(data, cast(Chain, chain), pool, CONFIG, base_fee)
+    tx = decode_transaction(data, CHAIN_ID, False)
+    admit(tx, cast(Chain, chain), pool, CONFIG, base_fee)
+    return tx
+
+
+def test_admit_says_whether_the_transaction_is_new_and_must_be_journaled(
+    chain: StubChain, pool: Mempool
+) -> None:
+    tx = decode_transaction(raw(), CHAIN_ID, False)
+    assert admit(tx, cast(Chain, chain), pool, CONFIG, BASE_FEE) is True
+    assert admit(tx, cast(Chain, chain), pool, CONFIG, BASE_FEE) is False  # already pooled
+    included = decode_transaction(raw(nonce=2), CHAIN_ID, False)
+    chain.store.included[included.hash] = TxLocation(1, 1, 0, 0)
+    assert admit(included, cast(Chain, chain), pool, CONFIG, BASE_FEE) is False  # already included
 
 
 def test_a_valid_transaction_is_pooled_and_returned(chain: StubChain, pool: Mempool) -> None:

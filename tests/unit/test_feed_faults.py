@@ -24,6 +24,7 @@ from eth.constants import EMPTY_SHA3
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from sequencer.config import load_config
 from sequencer.execution.headers import make_header
 from sequencer.feed.faults import KINDS, DevFault, FaultInjector, parse_dev_fault
 from sequencer.feed.server import FeedHub, make_feed_app
@@ -485,6 +486,7 @@ class FakeChain:
         self.minis: dict[int, MiniBlock] = {}
         self.open_minis: list[MiniBlock] = []
         self.head_mini: MiniBlock | None = None
+        self.config = load_config(ROOT / "configs" / "devnet.toml").chain
 
     @property
     def head(self) -> EvmBlock:
@@ -514,7 +516,7 @@ class FakeChain:
 
 def make_hub(fault: DevFault | None) -> tuple[FakeChain, FeedHub]:
     chain = FakeChain()
-    hub = FeedHub(chain, [], injector=FaultInjector(fault) if fault else None)  # type: ignore[arg-type]
+    hub = FeedHub(chain, injector=FaultInjector(fault) if fault else None)  # type: ignore[arg-type]
     return chain, hub
 
 
@@ -542,7 +544,7 @@ def test_hub_without_injector_is_unchanged() -> None:
 def test_hub_started_over_an_existing_chain_finds_the_target_on_disk() -> None:
     chain, plain = make_hub(None)
     chain.produce(plain, 6)  # the chain existed before this process
-    hub = FeedHub(chain, [], injector=FaultInjector(DevFault("balance", 0)))  # type: ignore[arg-type]
+    hub = FeedHub(chain, injector=FaultInjector(DevFault("balance", 0)))  # type: ignore[arg-type]
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     hub.followers.add(queue)
     chain.produce(hub, 10)

@@ -13,11 +13,13 @@ import orjson
 import pytest
 from eth_hash.auto import keccak
 
-from sequencer.errors import FilterNotFound, InvalidParams, LimitExceeded, jsonrpc_code
-from sequencer.rpc.dispatch import Dispatcher
+from sequencer.bloom import logs_bloom
+from sequencer.errors import FilterNotFound, LimitExceeded
+from sequencer.jsonrpc.dispatch import Dispatcher
+from sequencer.jsonrpc.errors import InvalidParams
+from sequencer.rpc.errors import translate
 from sequencer.rpc.filters import FilterManager
-from sequencer.rpc.methods import EthApi, _topics_match
-from sequencer.rpc.subscriptions import parse_log_filter
+from sequencer.rpc.logs import parse_log_filter
 from sequencer.types import ZERO_HASH, BlockEnv, EvmBlock, Log, MiniBlock, Receipt, StateDiff
 
 TOKEN = bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -45,7 +47,7 @@ def make_receipt(
         cumulative_gas_used=50_000 * (tx_index + 1),
         effective_gas_price=10**9,
         logs=logs,
-        bloom=b"\x00" * 256,
+        bloom=logs_bloom(logs),
         contract_address=None,
         block_number=block_number,
         mini_block_number=mini_number,
@@ -80,6 +82,10 @@ def make_mini(number: int, block_number: int, index: int, receipts: tuple[Receip
 
 def make_block(number: int, minis: list[MiniBlock], first: int) -> EvmBlock:
     tx_hashes = tuple(t for mb in minis for t in mb.tx_hashes)
+    bloom = 0
+    for mb in minis:
+        for r in mb.receipts:
+            bloom |= int.from_bytes(r.bloom, "big")
     return EvmBlock(
         number=number,
         hash=keccak(b"block %d" % number),
@@ -88,7 +94,7 @@ def make_block(number: int, minis: list[MiniBlock], first: int) -> EvmBlock:
         state_root=keccak(b"state"),
         transactions_root=keccak(b"txs"),
         receipts_root=keccak(b"receipts"),
-        logs_bloom=b"\x00" * 256,
+        logs_bloom=bloom.to_bytes(256, "big"),
         gas_used=sum(mb.gas_used for mb in minis),
         gas_limit=30_000_000,
         base_fee=10**9,
@@ -152,12 +158,9 @@ class Harness:
         ]
         return block, minis
 
-    def seal(self, *txs_logs: list[tuple[Log, ...]], feed_minis: bool = True) -> EvmBlock:
-        """Build the next block, publish its mini-blocks (unless told not to), then seal it."""
-        block, minis = self.build(*txs_logs)
-        if feed_minis:
-            for mb in minis:
-                self.fm.on_mini_block(mb)
+    def seal(self, *txs_logs: list[tuple[Log, ...]]) -> EvmBlock:
+        """Build the next block and seal it."""
+        block, _minis = self.build(*txs_logs)
         self.fm.on_block(block)
         return block
 
@@ -260,9 +263,8 @@ def test_log_filter_delivers_each_log_once_at_seal_with_final_block_hash() -> No
     block, minis = t.build(
         [(transfer(),), (approval(), transfer(address=OTHER))], [(), (transfer(BOB, ALICE),)]
     )
-    for mb in minis:
-        t.fm.on_mini_block(mb)
-    assert t.changes(fid) == []  # the block is still open: blockHash would not be final yet
+    del minis  # published, but the block is still open: nothing is delivered yet
+    assert t.changes(fid) == []  # blockHash would not be final yet
     t.fm.on_block(block)
     logs = t.changes(fid)
     assert [lg["logIndex"] for lg in logs] == ["0x0", "0x1", "0x2", "0x3"]
@@ -322,6 +324,19 @@ def test_log_filter_matching(criteria: dict[str, Any], expected: list[str]) -> N
     assert [ALL[int(lg["logIndex"], 16)] for lg in t.changes(fid)] == expected
 
 
+def _reference_match(log_topics: tuple[bytes, ...], wanted: list[Any]) -> bool:
+    """geth's rule, written out independently: position i is null/[] (any), a topic, or a list."""
+    if len(wanted) > len(log_topics):
+        return False
+    for i, entry in enumerate(wanted):
+        if entry is None or entry == []:
+            continue
+        options = entry if isinstance(entry, list) else [entry]
+        if log_topics[i] not in options:
+            return False
+    return True
+
+
 @pytest.mark.parametrize(
     "topics",
     [
@@ -336,18 +351,21 @@ def test_log_filter_matching(criteria: dict[str, Any], expected: list[str]) -> N
         ["A", "A"],
     ],
 )
-def test_log_matching_agrees_with_eth_get_logs(topics: list[Any]) -> None:
-    """getFilterChanges and getFilterLogs (eth_getLogs) must select the same logs."""
-    sym = {"T": h(TRANSFER), "A": h(APPROVAL), "B": h(BOB)}
+def test_log_matching_follows_geths_topic_rule(topics: list[Any]) -> None:
+    """Every log query (eth_getLogs, filters, subscriptions) uses this one filter: it selects what
+    geth's rule selects."""
+    sym = {"T": TRANSFER, "A": APPROVAL, "B": BOB}
 
-    def conv(x: Any) -> Any:
+    def conv(x: Any, to_wire: bool) -> Any:
         if isinstance(x, list):
-            return [conv(y) for y in x]
-        return sym[x] if x is not None else None
+            return [conv(y, to_wire) for y in x]
+        if x is None:
+            return None
+        return h(sym[x]) if to_wire else sym[x]
 
-    wire = conv(topics)
-    flt = parse_log_filter({"topics": wire})
-    wanted = EthApi._parse_topics(wire)
+    flt = parse_log_filter(None, conv(topics, True))
+    wanted = conv(topics, False)
+    outcomes = []
     for log_topics in [
         (),
         (TRANSFER,),
@@ -355,7 +373,24 @@ def test_log_matching_agrees_with_eth_get_logs(topics: list[Any]) -> None:
         (APPROVAL, APPROVAL),
         (APPROVAL, ALICE, BOB, ALICE),
     ]:
-        assert flt.matches(TOKEN, log_topics) == _topics_match(log_topics, wanted), log_topics
+        expected = _reference_match(log_topics, wanted)
+        assert flt.matches(TOKEN, log_topics) == expected, log_topics
+        outcomes.append(expected)
+    if all(entry is None or entry == [] for entry in topics):
+        # wildcards only: any log with at least as many topics as positions
+        assert outcomes == [
+            len(lt) >= len(topics) for lt in [(), (TRANSFER,), (1, 2, 3), (1, 2), (1, 2, 3, 4)]
+        ]
+
+
+def test_an_empty_address_list_matches_every_address() -> None:
+    """geth: an absent, null or empty ``address`` matches every address (the subscription used to
+    match nothing)."""
+    for address in (None, []):
+        flt = parse_log_filter(address, None)
+        assert flt.matches(TOKEN, ()) and flt.matches(OTHER, (TRANSFER,))
+    only = parse_log_filter([h(TOKEN)], None)
+    assert only.matches(TOKEN, ()) and not only.matches(OTHER, ())
 
 
 def test_log_filter_respects_from_and_to_block() -> None:
@@ -380,36 +415,34 @@ def test_log_filter_respects_from_and_to_block() -> None:
     assert numbers(earliest) == []  # earliest is block 0
 
 
-def test_log_receipts_from_mini_blocks_or_lookup() -> None:
+def test_log_filters_read_a_sealed_blocks_receipts_once() -> None:
+    """Receipts come from the chain (one lookup per sealed block, whatever the number of log
+    filters); the filter manager keeps no copy of the open block."""
     t = Harness()
-    fid = t.call("eth_newFilter", {})
-    t.seal([(transfer(),)], [(approval(),)])  # mini-blocks were fed: no lookup
-    assert t.receipt_calls == []
-    via_minis = t.changes(fid)
-    t.seal([(transfer(),)], [(approval(),)], feed_minis=False)
+    a = t.call("eth_newFilter", {})
+    b = t.call("eth_newFilter", {"topics": [h(APPROVAL)]})
+    t.seal([(transfer(),)], [(approval(),)])
+    assert t.receipt_calls == [1]
+    assert [lg["logIndex"] for lg in t.changes(a)] == ["0x0", "0x1"]
+    assert [lg["logIndex"] for lg in t.changes(b)] == ["0x1"]
+
+
+def test_the_logs_bloom_spares_blocks_that_cannot_match() -> None:
+    """A block whose logs bloom rules the filter's address out is not read at all."""
+    t = Harness()
+    other = t.call("eth_newFilter", {"address": h(OTHER)})
+    t.seal([(transfer(),)])
+    assert t.receipt_calls == [] and t.changes(other) == []
+    t.seal([(transfer(address=OTHER),)])
     assert t.receipt_calls == [2]
-    via_lookup = t.changes(fid)
-    for a, b in zip(via_minis, via_lookup, strict=True):
-        per_block = ("blockHash", "blockNumber", "blockTimestamp", "transactionHash")
-        assert {k: v for k, v in a.items() if k not in per_block} == {
-            k: v for k, v in b.items() if k not in per_block
-        }
-    # a partial set of mini-blocks (a log filter installed mid-block) falls back to the lookup
-    t2 = Harness()
-    block, (m1, m2) = t2.build([(transfer(),)], [(approval(),)])
-    t2.fm.on_mini_block(m1)  # no log filter yet: not kept
-    fid2 = t2.call("eth_newFilter", {})
-    t2.fm.on_mini_block(m2)
-    t2.fm.on_block(block)
-    assert t2.receipt_calls == [1]
-    assert [lg["logIndex"] for lg in t2.changes(fid2)] == ["0x0", "0x1"]
+    assert [lg["address"] for lg in t.changes(other)] == [h(OTHER)]
 
 
 def test_empty_blocks_and_out_of_range_filters_read_no_receipts() -> None:
     t = Harness()
     t.call("eth_newFilter", {"fromBlock": "0x10"})
     t.seal()
-    t.seal([(transfer(),)], feed_minis=False)
+    t.seal([(transfer(),)])
     assert t.receipt_calls == []
 
 
@@ -423,7 +456,7 @@ def test_receipt_lookup_failure_does_not_break_the_producer(caplog: pytest.LogCa
 
     t.fm._block_receipts = broken
     with caplog.at_level(logging.ERROR, "sequencer.rpc.filters"):
-        block = t.seal([(transfer(),)], feed_minis=False)
+        block = t.seal([(transfer(),)])
     assert "cannot read the receipts of block 1" in caplog.text
     assert t.changes(blocks_fid) == [h(block.hash)]
     assert t.changes(logs_fid) == []
@@ -484,7 +517,7 @@ def test_uninstall_then_unknown() -> None:
 
 def test_unknown_filter_id_error_over_json_rpc() -> None:
     t = Harness()
-    dispatcher = Dispatcher(t.fm.methods())
+    dispatcher = Dispatcher(t.fm.methods(), translate=translate)
     for method in ("eth_getFilterChanges", "eth_getFilterLogs"):
         body = orjson.dumps({"jsonrpc": "2.0", "id": 7, "method": method, "params": ["0x" + "ab" * 16]})
         answer = orjson.loads(asyncio.run(dispatcher.handle_body(body)) or b"null")
@@ -544,7 +577,8 @@ def test_filter_count_cap() -> None:
     p = t.call("eth_newPendingTransactionFilter")
     with pytest.raises(LimitExceeded, match=r"too many filters installed \(max 2\)") as err:
         t.call("eth_newFilter", {})
-    assert jsonrpc_code(err.value) == -32005
+    answer = translate(err.value)
+    assert answer is not None and answer.code == -32005
     assert t.fm.filter_count() == 2
     t.clock.now += 30  # the first filter expires, which makes room
     t.call("eth_newFilter", {})
@@ -610,7 +644,7 @@ def test_new_filter_rejects_bad_params(params: list[Any], message: str) -> None:
     t = Harness()
     with pytest.raises(InvalidParams, match=re.escape(message)) as err:
         t.fm.eth_new_filter(params)
-    assert jsonrpc_code(err.value) == -32602
+    assert err.value.code == -32602
     assert t.fm.filter_count() == 0
 
 

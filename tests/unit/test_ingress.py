@@ -57,15 +57,15 @@ def mixed_batch() -> list[bytes]:
 
 def summary(item: SignedTx | InvalidTransaction) -> tuple[Any, ...]:
     if isinstance(item, InvalidTransaction):
-        return ("rejected", item.message)
+        return ("rejected", type(item).__name__, item.message)
     return (
         item.hash,
         item.sender,
         item.nonce,
         item.type,
         item.raw,
-        bytes(item.evm_tx.sender),
-        item.evm_tx.hash,
+        bytes(item.engine_tx.sender),  # type: ignore[attr-defined]
+        item.engine_tx.hash,  # type: ignore[attr-defined]
     )
 
 

@@ -15,11 +15,14 @@ import pytest
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from sequencer.errors import InvalidParams, InvalidTransaction
-from sequencer.execution.transactions import SignedTx, decode_transaction
+from sequencer.errors import InvalidTransaction
+from sequencer.execution.transactions import decode_transaction
+from sequencer.jsonrpc.errors import InvalidParams
 from sequencer.mempool import pool as pool_module
 from sequencer.mempool.pool import Mempool
+from sequencer.rpc.formatting import format_pooled
 from sequencer.rpc.txpool import txpool_methods
+from sequencer.types import SignedTx
 
 CHAIN_ID = 1337
 KEYS = {
@@ -796,9 +799,11 @@ def test_random_operations_keep_every_invariant(
 # -- txpool_* (geth's operator views) ----------------------------------------------------------------
 
 
-def fake_format(raw: bytes) -> dict[str, Any]:
-    t = decode_transaction(raw, CHAIN_ID, False)
-    return {"hash": "0x" + t.hash.hex(), "nonce": hex(t.nonce), "blockHash": None}
+def fmt(t: SignedTx) -> dict[str, Any]:
+    """A pooled transaction as txpool_content renders it: the transaction object, block fields null."""
+    out = format_pooled(t)
+    assert out["hash"] == "0x" + t.hash.hex() and out["blockHash"] is None
+    return out
 
 
 def checksum(who: str) -> str:
@@ -806,7 +811,7 @@ def checksum(who: str) -> str:
 
 
 def test_txpool_status_counts_pending_and_queued(pool: Mempool) -> None:
-    methods = txpool_methods(pool, fake_format)
+    methods = txpool_methods(pool)
     assert methods["txpool_status"]([]) == {"pending": "0x0", "queued": "0x0"}
     pool.add(tx("alice", 0))
     pool.add(tx("alice", 1))
@@ -817,13 +822,13 @@ def test_txpool_status_counts_pending_and_queued(pool: Mempool) -> None:
 def test_txpool_content_groups_by_sender_and_decimal_nonce(pool: Mempool) -> None:
     for t in (tx("alice", 0), tx("alice", 1), tx("bob", 12), tx("alice", 10)):
         pool.add(t)
-    content = txpool_methods(pool, fake_format)["txpool_content"]([])
-    alice = {"0": fake_format(tx("alice", 0).raw), "1": fake_format(tx("alice", 1).raw)}
+    content = txpool_methods(pool)["txpool_content"]([])
+    alice = {"0": fmt(tx("alice", 0)), "1": fmt(tx("alice", 1))}
     assert content == {
         "pending": {checksum("alice"): alice},
         "queued": {
-            checksum("alice"): {"10": fake_format(tx("alice", 10).raw)},
-            checksum("bob"): {"12": fake_format(tx("bob", 12).raw)},
+            checksum("alice"): {"10": fmt(tx("alice", 10))},
+            checksum("bob"): {"12": fmt(tx("bob", 12))},
         },
     }
 
@@ -831,10 +836,10 @@ def test_txpool_content_groups_by_sender_and_decimal_nonce(pool: Mempool) -> Non
 def test_txpool_content_from_one_address(pool: Mempool) -> None:
     for t in (tx("alice", 0), tx("alice", 3), tx("bob", 0)):
         pool.add(t)
-    content_from = txpool_methods(pool, fake_format)["txpool_contentFrom"]
+    content_from = txpool_methods(pool)["txpool_contentFrom"]
     assert content_from([checksum("alice")]) == {
-        "pending": {"0": fake_format(tx("alice", 0).raw)},
-        "queued": {"3": fake_format(tx("alice", 3).raw)},
+        "pending": {"0": fmt(tx("alice", 0))},
+        "queued": {"3": fmt(tx("alice", 3))},
     }
     assert content_from([checksum("carol").lower()]) == {"pending": {}, "queued": {}}
     for bad in ([], ["0x1234"], [checksum("alice"), 1]):
@@ -844,14 +849,14 @@ def test_txpool_content_from_one_address(pool: Mempool) -> None:
 
 def test_txpool_inspect_summarises_like_geth(pool: Mempool) -> None:
     pool.add(tx("alice", 0, value=7))
-    inspect = txpool_methods(pool, fake_format)["txpool_inspect"]([])
+    inspect = txpool_methods(pool)["txpool_inspect"]([])
     line = f"{TO}: 7 wei + 21000 gas \u00d7 {2 * 10**9} wei"
     assert inspect == {"pending": {checksum("alice"): {"0": line}}, "queued": {}}
 
 
 @pytest.mark.parametrize("method", ["txpool_status", "txpool_content", "txpool_inspect"])
 def test_txpool_methods_take_no_params(pool: Mempool, method: str) -> None:
-    handler = txpool_methods(pool, fake_format)[method]
+    handler = txpool_methods(pool)[method]
     handler([])
     with pytest.raises(InvalidParams, match="expected 0 params, got 1"):
         handler(["latest"])

@@ -1,5 +1,6 @@
-"""Specification of the JSON-RPC 2.0 layer: sequencer.rpc.dispatch (bytes in, bytes out; every
-failure is an error object) and the strict parameter parsing of sequencer.rpc.encoding."""
+"""Specification of the JSON-RPC 2.0 layer: sequencer.jsonrpc.dispatch (bytes in, bytes out; every
+failure is an error object, domain errors through the node's table in sequencer.rpc.errors) and
+the strict parameter parsing of sequencer.jsonrpc.encoding."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from sequencer.errors import ExecutionReverted, InvalidParams, ResourceNotFound
-from sequencer.rpc.dispatch import Dispatcher
-from sequencer.rpc.encoding import (
+from sequencer.errors import BlockNotFound, ExecutionReverted
+from sequencer.jsonrpc.dispatch import Dispatcher
+from sequencer.jsonrpc.encoding import (
     BlockRef,
     d,
     params_list,
@@ -24,6 +25,8 @@ from sequencer.rpc.encoding import (
     parse_quantity,
     q,
 )
+from sequencer.jsonrpc.errors import InvalidParams
+from sequencer.rpc.errors import translate
 
 REVERT_DATA = "0x08c379a0" + "00" * 31 + "20" + "00" * 31 + "04" + "6e6f706500000000" + "00" * 24
 
@@ -46,11 +49,11 @@ def boom(params: list[Any]) -> Any:
 
 
 def revert(params: list[Any]) -> Any:
-    raise ExecutionReverted("execution reverted", data=REVERT_DATA)
+    raise ExecutionReverted("execution reverted", bytes.fromhex(REVERT_DATA[2:]))
 
 
 def missing_block(params: list[Any]) -> Any:
-    raise ResourceNotFound("block not found")
+    raise BlockNotFound("block not found")
 
 
 def key_error(params: list[Any]) -> Any:
@@ -70,7 +73,7 @@ METHODS = {
 
 @pytest.fixture
 def dispatcher() -> Dispatcher:
-    return Dispatcher(METHODS, max_batch=3)
+    return Dispatcher(METHODS, max_batch=3, translate=translate)
 
 
 def call(dispatcher: Dispatcher, body: Any) -> Any:
@@ -442,33 +445,56 @@ def test_params_list_counts() -> None:
         params_list({"a": 1}, "eth_call", 1, 2)
 
 
-# -- the batch hook (ingress decoding of a whole batch) ------------------------------------------
+# -- batches: started in order, waiting together ----------------------------------------------
 
 
-def test_the_batch_hook_sees_the_batch_first_and_cleans_up_after_it() -> None:
+def test_batch_requests_start_in_order_and_wait_together() -> None:
+    """A request that waits does not hold up the ones after it; answers keep the request order."""
     events: list[str] = []
 
-    async def hook(batch: list[Any]) -> Any:
-        events.append(f"prepare {len(batch)}")
-        return lambda: events.append("cleanup")
+    async def main() -> Any:
+        released = asyncio.Event()
 
-    def record(params: list[Any]) -> Any:
-        events.append(f"call {params[0]}")
-        return params[0]
+        async def wait_for_release(params: list[Any]) -> Any:
+            events.append(f"start {params[0]}")
+            await released.wait()
+            events.append(f"end {params[0]}")
+            return params[0]
 
-    d = Dispatcher({"record": record}, before_batch=hook)
-    answers = call(d, [request("record", [1], 1), request("record", [2], 2)])
-    assert [a["result"] for a in answers] == [1, 2]
-    assert events == ["prepare 2", "call 1", "call 2", "cleanup"]
-    events.clear()
-    call(d, request("record", [3]))  # a single request is not a batch
-    assert events == ["call 3"]
+        def release(params: list[Any]) -> Any:
+            events.append("release")
+            released.set()
+            return "released"
+
+        d = Dispatcher({"wait": wait_for_release, "release": release})
+        body = orjson.dumps([request("wait", [1], 1), request("wait", [2], 2), request("release", [], 3)])
+        return await asyncio.wait_for(d.handle_body(body), 5)
+
+    answers = orjson.loads(asyncio.run(main()))
+    assert [a["result"] for a in answers] == [1, 2, "released"]
+    assert events[:3] == ["start 1", "start 2", "release"]
+    assert sorted(events[3:]) == ["end 1", "end 2"]
 
 
-def test_a_failing_batch_hook_only_loses_the_shortcut() -> None:
-    async def hook(batch: list[Any]) -> Any:
-        raise RuntimeError("worker unavailable")
+def test_a_batch_yields_to_the_event_loop_between_requests() -> None:
+    """Other tasks (the block producer) get turns while a long batch of quick requests runs."""
+    ticks: list[int] = []
 
-    d = Dispatcher({"echo": echo}, before_batch=hook)
-    answers = call(d, [request("echo", ["a"], 1), request("echo", ["b"], 2)])
-    assert [a["result"] for a in answers] == [["a"], ["b"]]
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            while not stop.is_set():
+                ticks.append(len(ticks))
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = len(ticks)
+        d = Dispatcher({"echo": echo})
+        await d.handle_body(orjson.dumps([request("echo", [i], i) for i in range(50)]))
+        stop.set()
+        await task
+        assert len(ticks) - before >= 40
+
+    asyncio.run(main())
