@@ -13,10 +13,10 @@ from eth_account import Account
 from sequencer.chain import Chain
 from sequencer.config import ChainConfig
 from sequencer.errors import InvalidTransaction
-from sequencer.state import AccountRecord, WorldState
 from sequencer.execution.transactions import decode_transaction
 from sequencer.mempool.admission import admit
 from sequencer.mempool.pool import Mempool
+from sequencer.state import AccountRecord, WorldState
 from sequencer.types import TxLocation
 
 CHAIN_ID = 1337

@@ -13,8 +13,8 @@ import pytest
 from eth_account import Account
 
 from sequencer.errors import InvalidTransaction
-from sequencer.types import SignedTx
 from sequencer.mempool.ingress import IngressDecoder
+from sequencer.types import SignedTx
 
 CHAIN_ID = 1337
 ACCOUNT = Account.from_key("0x" + "42" * 32)
