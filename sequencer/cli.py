@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 import sequencer
-from sequencer.config import MAX_GENERATED_ACCOUNTS, NodeConfig, load_config
+from sequencer.config import (
+    ADMIN_TOKEN_MIN_LENGTH,
+    EVM_BLOCK_INTERVAL_MS_RANGE,
+    MAX_GENERATED_ACCOUNTS,
+    MINI_BLOCK_INTERVAL_MS_RANGE,
+    PORT_RANGE,
+    Override,
+    load_config,
+)
+from sequencer.devfault import KINDS, DevFault, parse_dev_fault
 from sequencer.errors import ConfigError, StorageError
-from sequencer.feed.faults import KINDS, DevFault, parse_dev_fault
 from sequencer.logs import LEVELS, setup_logging
 
 DEFAULT_CONFIG = "configs/devnet.toml"
@@ -39,10 +47,14 @@ def main() -> None:
     """
 
 
-def _with_generated_accounts(config: NodeConfig, count: int | None) -> NodeConfig:
-    if count is None:
-        return config
-    return replace(config, chain=replace(config.chain, generated_accounts=count))
+def _accounts_override(count: int | None) -> list[Override]:
+    return [] if count is None else [Override("chain.generated_accounts", count, "--accounts")]
+
+
+def _source(ctx: click.Context, name: str, flag: str, envvar: str | None = None) -> str:
+    """How the user gave option ``name``: its flag, or its environment variable."""
+    from_env = envvar is not None and ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
+    return envvar if from_env and envvar is not None else flag
 
 
 _accounts_option = click.option(
@@ -80,25 +92,25 @@ _accounts_option = click.option(
 @click.option(
     "--rpc-port",
     default=None,
-    type=click.IntRange(0, 65535),
+    type=click.IntRange(*PORT_RANGE),
     help="JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545].",
 )
 @click.option(
     "--feed-port",
     default=None,
-    type=click.IntRange(0, 65535),
+    type=click.IntRange(*PORT_RANGE),
     help="State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
 )
 @click.option(
     "--metrics-port",
     default=None,
-    type=click.IntRange(0, 65535),
+    type=click.IntRange(*PORT_RANGE),
     help="Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
 )
 @click.option(
     "--admin-port",
     default=None,
-    type=click.IntRange(0, 65535),
+    type=click.IntRange(*PORT_RANGE),
     help="Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
 )
 @click.option(
@@ -106,18 +118,18 @@ _accounts_option = click.option(
     default=None,
     envvar="SEQUENCER_ADMIN_TOKEN",
     help="Unlock admin_*/debug_* on the public port for requests with 'Authorization: Bearer TOKEN' "
-    "(or set SEQUENCER_ADMIN_TOKEN; at least 16 characters).",
+    f"(or set SEQUENCER_ADMIN_TOKEN; at least {ADMIN_TOKEN_MIN_LENGTH} characters).",
 )
 @click.option(
     "--mini-block-ms",
     default=None,
-    type=click.FloatRange(1, 60_000),
+    type=click.FloatRange(*MINI_BLOCK_INTERVAL_MS_RANGE),
     help="Override the mini-block interval in milliseconds.",
 )
 @click.option(
     "--evm-block-ms",
     default=None,
-    type=click.FloatRange(1, 3_600_000),
+    type=click.FloatRange(*EVM_BLOCK_INTERVAL_MS_RANGE),
     help="Override the EVM block interval in milliseconds.",
 )
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(LEVELS))
@@ -138,7 +150,9 @@ _accounts_option = click.option(
     f"one. KIND: {', '.join(KINDS)}. Refused unless chain.devnet = true.",
 )
 @_accounts_option
+@click.pass_context
 def run(
+    ctx: click.Context,
     config_path: Path,
     data_dir: Path,
     rpc_host: str | None,
@@ -164,38 +178,24 @@ def run(
       sequencer run --data-dir /tmp/dev --rpc-port 0
     """
     setup_logging(log_level, log_format)
+    given = [
+        ("rpc.host", rpc_host, "--rpc-host"),
+        ("rpc.port", rpc_port, "--rpc-port"),
+        ("feed.port", feed_port, "--feed-port"),
+        ("metrics.port", metrics_port, "--metrics-port"),
+        ("admin.port", admin_port, "--admin-port"),
+        ("admin.token", admin_token, _source(ctx, "admin_token", "--admin-token", "SEQUENCER_ADMIN_TOKEN")),
+        ("blocks.mini_block_interval_ms", mini_block_ms, "--mini-block-ms"),
+        ("blocks.evm_block_interval_ms", evm_block_ms, "--evm-block-ms"),
+    ]
+    overrides = [Override(key, value, flag) for key, value, flag in given if value is not None]
     try:
-        config = load_config(config_path)
-        overrides: dict[str, Any] = {}
-        if rpc_host is not None:
-            overrides["rpc_host"] = rpc_host
-        if rpc_port is not None:
-            overrides["rpc_port"] = rpc_port
-        if feed_port is not None:
-            overrides["feed_port"] = feed_port
-        if metrics_port is not None:
-            overrides["metrics_port"] = metrics_port
-        if admin_port is not None:
-            overrides["admin_port"] = admin_port
-        if admin_token is not None:
-            if len(admin_token) < 16:
-                raise ConfigError("--admin-token: must be at least 16 characters")
-            overrides["admin_token"] = admin_token
-        if mini_block_ms is not None:
-            overrides["mini_block_interval_ms"] = mini_block_ms
-        if evm_block_ms is not None:
-            overrides["evm_block_interval_ms"] = evm_block_ms
-        config = replace(config, **overrides)
-        config = _with_generated_accounts(config, generated_accounts)
-        if config.evm_block_interval_ms < config.mini_block_interval_ms:
-            raise ConfigError("the EVM block interval must not be shorter than the mini-block interval")
-        if dev_fault is not None and not config.chain.devnet:
-            raise ConfigError(
-                "--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)"
-            )
+        config = load_config(
+            config_path, overrides=[*overrides, *_accounts_override(generated_accounts)], dev_fault=dev_fault
+        )
         from sequencer.node import Node
 
-        node = Node(config, data_dir, dev_fault=dev_fault)
+        node = Node(config, data_dir)
     except (ConfigError, StorageError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -440,7 +440,7 @@ def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> N
     from sequencer.builder.startup import open_chain
 
     try:
-        config = _with_generated_accounts(load_config(config_path), generated_accounts)
+        config = load_config(config_path, overrides=_accounts_override(generated_accounts))
         loaded = open_chain(config.chain, data_dir)
         db, chain = loaded.db, loaded.chain
         genesis = chain.get_block(0)
