@@ -1,4 +1,8 @@
-"""The ``sequencer`` command line."""
+"""Commands that run or prepare a node: ``run``, ``init``, ``config check``, ``db check``.
+
+Flags that set config values become :class:`~sequencer.config.Override` values, checked by the
+config's own rules: a config or storage error is one ``error:`` line and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-import sequencer
 from sequencer.config import (
     ADMIN_TOKEN_MIN_LENGTH,
     EVM_BLOCK_INTERVAL_MS_RANGE,
@@ -24,6 +27,7 @@ from sequencer.errors import ConfigError, StorageError
 from sequencer.logs import LEVELS, setup_logging
 
 DEFAULT_CONFIG = "configs/devnet.toml"
+ADMIN_TOKEN_ENVVAR = "SEQUENCER_ADMIN_TOKEN"
 
 
 def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> DevFault | None:
@@ -35,26 +39,14 @@ def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str |
         raise click.BadParameter(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(sequencer.__version__, prog_name="sequencer")
-def main() -> None:
-    """A real-time Ethereum L2 sequencer: millisecond mini-blocks, 1 s EVM blocks, py-evm inside.
-
-    \b
-    Examples:
-      sequencer run --config configs/devnet.toml --data-dir data
-      sequencer run --data-dir /tmp/dev --rpc-port 0 --log-level debug
-    """
-
-
 def _accounts_override(count: int | None) -> list[Override]:
     return [] if count is None else [Override("chain.generated_accounts", count, "--accounts")]
 
 
-def _source(ctx: click.Context, name: str, flag: str, envvar: str | None = None) -> str:
-    """How the user gave option ``name``: its flag, or its environment variable."""
-    from_env = envvar is not None and ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
-    return envvar if from_env and envvar is not None else flag
+def _admin_token_source(ctx: click.Context) -> str:
+    """How the admin token was given, for errors: the flag or its environment variable."""
+    from_env = ctx.get_parameter_source("admin_token") is ParameterSource.ENVIRONMENT
+    return ADMIN_TOKEN_ENVVAR if from_env else "--admin-token"
 
 
 _accounts_option = click.option(
@@ -69,7 +61,7 @@ _accounts_option = click.option(
 )
 
 
-@main.command()
+@click.command("run")
 @click.option(
     "--config",
     "config_path",
@@ -116,9 +108,9 @@ _accounts_option = click.option(
 @click.option(
     "--admin-token",
     default=None,
-    envvar="SEQUENCER_ADMIN_TOKEN",
+    envvar=ADMIN_TOKEN_ENVVAR,
     help="Unlock admin_*/debug_* on the public port for requests with 'Authorization: Bearer TOKEN' "
-    f"(or set SEQUENCER_ADMIN_TOKEN; at least {ADMIN_TOKEN_MIN_LENGTH} characters).",
+    f"(or set {ADMIN_TOKEN_ENVVAR}; at least {ADMIN_TOKEN_MIN_LENGTH} characters).",
 )
 @click.option(
     "--mini-block-ms",
@@ -184,7 +176,7 @@ def run(
         ("feed.port", feed_port, "--feed-port"),
         ("metrics.port", metrics_port, "--metrics-port"),
         ("admin.port", admin_port, "--admin-port"),
-        ("admin.token", admin_token, _source(ctx, "admin_token", "--admin-token", "SEQUENCER_ADMIN_TOKEN")),
+        ("admin.token", admin_token, _admin_token_source(ctx)),
         ("blocks.mini_block_interval_ms", mini_block_ms, "--mini-block-ms"),
         ("blocks.evm_block_interval_ms", evm_block_ms, "--evm-block-ms"),
     ]
@@ -220,7 +212,7 @@ def run(
         pass
 
 
-@main.group("config")
+@click.group("config")
 def config_group() -> None:
     """Work with config files."""
 
@@ -246,181 +238,7 @@ def config_check(config_path: Path) -> None:
     )
 
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
-rpc_option = click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's JSON-RPC URL.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def _call(rpc: str, method: str, params: list[Any]) -> Any:
-    """One JSON-RPC call; a clear one-line error and exit code 1 on any failure."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(rpc, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        click.echo(f"error: cannot reach the node at {rpc}: {getattr(exc, 'reason', exc)}", err=True)
-        sys.exit(1)
-    if "error" in answer:
-        click.echo(
-            f"error: {method}: {answer['error'].get('message')} (code {answer['error'].get('code')})",
-            err=True,
-        )
-        sys.exit(1)
-    return answer["result"]
-
-
-def _table(title: str, rows: list[tuple[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in rows:
-        table.add_row(key, str(value))
-    Console().print(table)
-
-
-def _emit(as_json: bool, data: Any, title: str, rows: list[tuple[str, Any]]) -> None:
-    if as_json:
-        import json
-
-        click.echo(json.dumps(data))
-    else:
-        _table(title, rows)
-
-
-@main.command()
-@rpc_option
-@json_option
-def status(rpc: str, as_json: bool) -> None:
-    """Head, mini-block rate, EVM block time, throughput, mempool and followers of a running node.
-
-    \b
-    Examples:
-      sequencer status
-      sequencer status --rpc http://127.0.0.1:8545 --json
-    """
-    st = _call(rpc, "sequencer_status", [])
-    rows = [
-        ("head block", f"{st['headBlock']['number']} {st['headBlock']['hash']}"),
-        ("head mini-block", st["headMiniBlock"]["number"] if st["headMiniBlock"] else "-"),
-        ("healthy", st["healthy"]),
-        (
-            "mini-block interval p50/p99 (ms)",
-            f"{st['miniBlockIntervalP50Ms']} / {st['miniBlockIntervalP99Ms']}",
-        ),
-        ("EVM block interval p50 (ms)", st["evmBlockIntervalP50Ms"]),
-        ("EVM block seal p50/max (ms)", f"{st['evmBlockSealP50Ms']} / {st['evmBlockSealMaxMs']}"),
-        ("state root p50/max (ms)", f"{st['stateRootP50Ms']} / {st['stateRootMaxMs']}"),
-        (
-            "included txs (tx/s since start)",
-            f"{st['includedTxs']} ({st['includedTxs'] / max(st['uptimeS'], 1e-9):.1f})",
-        ),
-        ("mempool ready / queued", f"{st['mempool']['ready']} / {st['mempool']['queued']}"),
-        ("feed followers (verifiers)", st.get("feedFollowers", 0)),
-        ("subscriptions / filters", f"{st.get('subscriptions', 0)} / {st.get('filters', 0)}"),
-        ("uptime (s)", st["uptimeS"]),
-    ]
-    _emit(as_json, st, f"sequencer {st['clientVersion']} chain {st['chainId']}", rows)
-
-
-@main.command()
-@click.argument("number", default="latest")
-@rpc_option
-@json_option
-def block(number: str, rpc: str, as_json: bool) -> None:
-    """Show an EVM block by number (decimal or 0x-hex) or tag (latest, earliest...).
-
-    \b
-    Examples:
-      sequencer block latest
-      sequencer block 42 --json
-    """
-    tag = number if number in ("latest", "earliest", "pending", "safe", "finalized") else None
-    if tag is None:
-        try:
-            tag = hex(int(number, 0))
-        except ValueError:
-            click.echo(f"error: not a block number or tag: {number!r}", err=True)
-            sys.exit(2)
-    b = _call(rpc, "eth_getBlockByNumber", [tag, False])
-    if b is None:
-        click.echo(f"error: block {number} not found", err=True)
-        sys.exit(1)
-    rows = [
-        ("number", int(b["number"], 16)),
-        ("hash", b["hash"]),
-        ("parent", b["parentHash"]),
-        ("timestamp", int(b["timestamp"], 16)),
-        ("transactions", len(b["transactions"])),
-        ("gas used / limit", f"{int(b['gasUsed'], 16)} / {int(b['gasLimit'], 16)}"),
-        ("base fee (wei)", int(b["baseFeePerGas"], 16)),
-        ("state root", b["stateRoot"]),
-        ("transactions root", b["transactionsRoot"]),
-        ("receipts root", b["receiptsRoot"]),
-    ]
-    _emit(as_json, b, f"block {int(b['number'], 16)}", rows)
-
-
-@main.command()
-@click.argument("tx_hash")
-@rpc_option
-@json_option
-def tx(tx_hash: str, rpc: str, as_json: bool) -> None:
-    """Show a transaction and its receipt by hash.
-
-    \b
-    Example:
-      sequencer tx 0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060
-    """
-    t = _call(rpc, "eth_getTransactionByHash", [tx_hash])
-    if t is None:
-        click.echo(f"error: transaction {tx_hash} not found", err=True)
-        sys.exit(1)
-    r = _call(rpc, "eth_getTransactionReceipt", [tx_hash])
-    rows = [
-        ("hash", t["hash"]),
-        ("from", t["from"]),
-        ("to", t["to"] or "(contract creation)"),
-        ("nonce", int(t["nonce"], 16)),
-        ("value (wei)", int(t["value"], 16)),
-        ("type", int(t["type"], 16)),
-        ("block", int(t["blockNumber"], 16) if t["blockNumber"] else "pending"),
-        ("status", ("success" if r["status"] == "0x1" else "reverted") if r else "pending"),
-        ("gas used", int(r["gasUsed"], 16) if r else "-"),
-        ("effective gas price", int(r["effectiveGasPrice"], 16) if r else "-"),
-        ("contract created", (r["contractAddress"] or "-") if r else "-"),
-        ("logs", len(r["logs"]) if r else "-"),
-    ]
-    _emit(as_json, {"transaction": t, "receipt": r}, "transaction", rows)
-
-
-@main.command()
-@rpc_option
-@json_option
-def mempool(rpc: str, as_json: bool) -> None:
-    """Pooled transactions: ready ones and ones waiting for a missing nonce, by sender.
-
-    \b
-    Example:
-      sequencer mempool --json
-    """
-    st = _call(rpc, "txpool_status", [])
-    content = _call(rpc, "txpool_content", [])
-    rows: list[tuple[str, Any]] = [("ready", int(st["pending"], 16)), ("queued", int(st["queued"], 16))]
-    for kind in ("pending", "queued"):
-        for sender, by_nonce in content[kind].items():
-            rows.append((f"{kind} {sender}", f"nonces {', '.join(sorted(by_nonce, key=int))}"))
-    _emit(as_json, {"status": st, "content": content}, "mempool", rows)
-
-
-@main.command()
+@click.command("init")
 @click.option(
     "--config",
     "config_path",
@@ -455,7 +273,7 @@ def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> N
         sys.exit(2)
 
 
-@main.group("db")
+@click.group("db")
 def db_group() -> None:
     """Inspect and verify a data directory."""
 
@@ -496,7 +314,3 @@ def db_check(data_dir: Path) -> None:
         click.echo("ok: the data dir is sound")
     else:
         sys.exit(1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
