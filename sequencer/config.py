@@ -1,20 +1,32 @@
 """Chain and node configuration: parsed from TOML, validated, frozen.
 
 A bad config raises :class:`~sequencer.errors.ConfigError` naming the key and the problem,
-e.g. ``chain.mini_block_interval_ms: must be between 1 and 60000, got 0``.
+e.g. ``blocks.mini_block_interval_ms: must be between 1 and 60000, got 0``.
+
+Settings given beside the file (command-line flags) are :class:`Override` values at TOML key
+paths, merged into the decoded document *before* validation: every rule lives once, here, and
+checks a flag exactly as it checks the file. An error about an overridden key also says where
+the value came from, e.g. ``admin.token: must be at least 16 characters (set by --admin-token)``.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
 
 SUPPORTED_FORKS = ("prague",)
+PORT_RANGE = (0, 65535)
+MINI_BLOCK_INTERVAL_MS_RANGE = (1, 60_000)
+EVM_BLOCK_INTERVAL_MS_RANGE = (1, 3_600_000)
+MAX_GENERATED_ACCOUNTS = 100_000_000
+ADMIN_TOKEN_MIN_LENGTH = 16
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
@@ -72,6 +84,68 @@ class NodeConfig:
     admin_host: str = "127.0.0.1"
     admin_port: int | None = None
     admin_token: str | None = None
+    dev_fault: DevFault | None = None
+    """The feed fire drill to arm (``--dev-fault``); only ever set on a devnet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """One setting given beside the config file, e.g. by a command-line flag.
+
+    It is set at ``key`` in the decoded document before validation, so the file's rules check
+    it; an error naming ``key`` also names ``source``.
+    """
+
+    key: str
+    """Dotted TOML key path, e.g. ``"rpc.port"`` or ``"blocks.evm_block_interval_ms"``."""
+    value: Any
+    source: str | None = None
+    """Where the value came from, named in errors (e.g. ``"--rpc-port"``); None names nothing."""
+
+    def __post_init__(self) -> None:
+        if "" in self.key.split("."):
+            raise ValueError(f"not a dotted TOML key path: {self.key!r}")
+
+
+def _merge_overrides(data: dict[str, Any], overrides: Iterable[Override]) -> dict[str, Any]:
+    """``data`` with each override's value set at its key path, later ones winning.
+
+    Tables on the way are created when missing and copied, never changed: ``data`` itself is
+    left as it was.
+    """
+    merged = dict(data)
+    for override in overrides:
+        *tables, leaf = override.key.split(".")
+        table = merged
+        for depth, name in enumerate(tables, 1):
+            inner = table.get(name, {})
+            if not isinstance(inner, dict):
+                raise ConfigError(f"{override.key}: cannot be set, {'.'.join(tables[:depth])} is not a table")
+            copied = dict(inner)
+            table[name] = copied
+            table = copied
+        table[leaf] = override.value
+    return merged
+
+
+def _blame(error: ConfigError, overrides: Sequence[Override]) -> ConfigError:
+    """``error`` saying which of the keys it names were overridden, and from where."""
+    message = str(error)
+    sources = {o.key: o.source for o in overrides}  # the last override of a key is the one in effect
+    mentions: list[tuple[int, str, str]] = []
+    for key, source in sources.items():
+        found = re.search(rf"(?<![\w.]){re.escape(key)}(?!\.?\w)", message)
+        if source and found:
+            mentions.append((found.start(), key, source))
+    if not mentions:
+        return error
+    named = {key: source for _, key, source in sorted(mentions)}
+    subject = message.partition(":")[0]
+    if list(named) == [subject]:
+        note = f"set by {named[subject]}"
+    else:
+        note = ", ".join(f"{key} set by {source}" for key, source in named.items())
+    return ConfigError(f"{message} ({note})")
 
 
 def _get(table: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
@@ -217,16 +291,29 @@ def _check_known_keys(data: dict[str, Any]) -> None:
                 raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
 
 
-MAX_GENERATED_ACCOUNTS = 100_000_000
-
-
 def _generated_accounts(count: int) -> int:
     _in_range(count, 0, MAX_GENERATED_ACCOUNTS, "chain.generated_accounts")
     return count
 
 
-def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> NodeConfig:
-    """Validate a decoded TOML document and build a :class:`NodeConfig`."""
+def parse_config(
+    data: dict[str, Any], *, overrides: Iterable[Override] = (), dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """Validate a decoded TOML document, with ``overrides`` merged in, and build a :class:`NodeConfig`.
+
+    ``dev_fault`` is refused unless the chain is a devnet. ``data`` is not changed.
+    """
+    given = tuple(overrides)
+    try:
+        return _validate(_merge_overrides(data, given), dev_fault)
+    except ConfigError as exc:
+        blamed = _blame(exc, given)
+        if blamed is exc:
+            raise
+        raise blamed from None
+
+
+def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     unknown = set(data) - {"chain", "blocks", "rpc", "feed", "metrics", "admin"}
     if unknown:
         raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
@@ -264,9 +351,9 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
 
     blocks = _opt(data, "blocks", "<root>", dict, {})
     mini_ms = float(_opt(blocks, "mini_block_interval_ms", "blocks", (int, float), 10))
-    _in_range(mini_ms, 1, 60_000, "blocks.mini_block_interval_ms")
+    _in_range(mini_ms, *MINI_BLOCK_INTERVAL_MS_RANGE, "blocks.mini_block_interval_ms")
     evm_ms = float(_opt(blocks, "evm_block_interval_ms", "blocks", (int, float), 1000))
-    _in_range(evm_ms, 1, 3_600_000, "blocks.evm_block_interval_ms")
+    _in_range(evm_ms, *EVM_BLOCK_INTERVAL_MS_RANGE, "blocks.evm_block_interval_ms")
     if evm_ms < mini_ms:
         raise ConfigError(
             "blocks.evm_block_interval_ms: must not be shorter than blocks.mini_block_interval_ms"
@@ -277,7 +364,7 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     rpc = _opt(data, "rpc", "<root>", dict, {})
     host = _opt(rpc, "host", "rpc", str, "127.0.0.1")
     port = _opt(rpc, "port", "rpc", int, 8545)
-    _in_range(port, 0, 65535, "rpc.port")
+    _in_range(port, *PORT_RANGE, "rpc.port")
     max_body = _opt(rpc, "max_body_bytes", "rpc", int, 5 * 1024 * 1024)
     _in_range(max_body, 1024, 1024**3, "rpc.max_body_bytes")
     max_batch = _opt(rpc, "max_batch", "rpc", int, 1000)
@@ -292,23 +379,25 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
     feed = _opt(data, "feed", "<root>", dict, {})
     feed_host = _opt(feed, "host", "feed", str, "127.0.0.1")
     feed_port = _opt(feed, "port", "feed", int, 8546)
-    _in_range(feed_port, 0, 65535, "feed.port")
+    _in_range(feed_port, *PORT_RANGE, "feed.port")
 
     metrics = _opt(data, "metrics", "<root>", dict, {})
     metrics_host = _opt(metrics, "host", "metrics", str, "127.0.0.1")
     metrics_port = _opt(metrics, "port", "metrics", int, None)
     if metrics_port is not None:
-        _in_range(metrics_port, 0, 65535, "metrics.port")
+        _in_range(metrics_port, *PORT_RANGE, "metrics.port")
     admin = _opt(data, "admin", "<root>", dict, {})
     admin_host = _opt(admin, "host", "admin", str, "127.0.0.1")
     admin_port = _opt(admin, "port", "admin", int, None)
     if admin_port is not None:
-        _in_range(admin_port, 0, 65535, "admin.port")
+        _in_range(admin_port, *PORT_RANGE, "admin.port")
     admin_token = _opt(admin, "token", "admin", str, None)
-    if admin_token is not None and len(admin_token) < 16:
-        raise ConfigError("admin.token: must be at least 16 characters")
+    if admin_token is not None and len(admin_token) < ADMIN_TOKEN_MIN_LENGTH:
+        raise ConfigError(f"admin.token: must be at least {ADMIN_TOKEN_MIN_LENGTH} characters")
+    if dev_fault is not None and not chain_cfg.devnet:
+        raise ConfigError("--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)")
 
-    cfg = NodeConfig(
+    return NodeConfig(
         chain=chain_cfg,
         mini_block_interval_ms=mini_ms,
         evm_block_interval_ms=evm_ms,
@@ -327,16 +416,14 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) 
         admin_host=admin_host,
         admin_port=admin_port,
         admin_token=admin_token,
+        dev_fault=dev_fault,
     )
-    if overrides:
-        from dataclasses import replace
-
-        cfg = replace(cfg, **overrides)
-    return cfg
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> NodeConfig:
-    """Read and validate a TOML config file."""
+def load_config(
+    path: str | Path, *, overrides: Iterable[Override] = (), dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """Read and validate a TOML config file (``overrides`` and ``dev_fault`` as for :func:`parse_config`)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -348,4 +435,4 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> No
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    return parse_config(data, overrides)
+    return parse_config(data, overrides=overrides, dev_fault=dev_fault)

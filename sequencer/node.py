@@ -25,8 +25,7 @@ from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
-from sequencer.errors import ConfigError
-from sequencer.feed.faults import DevFault, FaultInjector
+from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
 from sequencer.jsonrpc.dispatch import Dispatcher
@@ -56,11 +55,7 @@ FORCED_EXIT_CODE = 130
 class Node:
     """One sequencer process over one data dir."""
 
-    def __init__(self, config: NodeConfig, data_dir: str | Path, dev_fault: DevFault | None = None) -> None:
-        if dev_fault is not None and not config.chain.devnet:
-            raise ConfigError(
-                "--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)"
-            )
+    def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
         loaded = open_chain(config.chain, self.data_dir)
@@ -81,9 +76,9 @@ class Node:
         self.waiters = ReceiptWaiters()
         self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
         injector = None
-        if dev_fault is not None:
-            log.warning("dev fault armed kind=%s at=%d", dev_fault.kind, dev_fault.at)
-            injector = FaultInjector(dev_fault)
+        if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
+            log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
+            injector = FaultInjector(config.dev_fault)
         self.feed = FeedHub(self.chain, injector=injector)
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)

@@ -43,66 +43,25 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import rlp
 from eth_hash.auto import keccak
 
+# re-exported: what a dev fault is lives in sequencer.devfault (the config validates it there)
+from sequencer.devfault import KINDS as KINDS
+from sequencer.devfault import DevFault as DevFault
+from sequencer.devfault import parse_dev_fault as parse_dev_fault
+
 log = logging.getLogger("sequencer.feed.faults")
 
-KINDS = (
-    "balance",
-    "storage",
-    "receipt-gas",
-    "receipt-status",
-    "log",
-    "state-root",
-    "drop-tx",
-    "reorder-tx",
-    "skip-seq",
-)
-_SPEC = re.compile(r"([a-z-]+)(?:@([0-9]+))?")
 _WORD = 2**256
 STATE_ROOT_FIELD = 3
 """Index of the state root in an Ethereum header's RLP list."""
 
 Message = dict[str, Any]
 Source = Callable[[int], Iterable[Message]]
-
-
-@dataclass(frozen=True)
-class DevFault:
-    """One fault to inject: its kind and the number at or after which it hits."""
-
-    kind: str
-    at: int = 0
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown dev fault kind {self.kind!r}; valid kinds: {', '.join(KINDS)}")
-        if self.at < 0:
-            raise ValueError(f"dev fault number must not be negative, got {self.at}")
-
-    def __str__(self) -> str:
-        return f"{self.kind}@{self.at}"
-
-
-def parse_dev_fault(text: str) -> DevFault:
-    """Parse ``KIND`` or ``KIND@N`` (N a non-negative decimal, default 0)."""
-    match = _SPEC.fullmatch(text.strip())
-    if match is None:
-        kind, _, number = text.strip().partition("@")
-        if kind not in KINDS:
-            raise ValueError(f"unknown dev fault kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-        raise ValueError(
-            f"bad dev fault number {number!r} in {text!r}: expected KIND@N with N a non-negative "
-            f"decimal; valid kinds: {', '.join(KINDS)}"
-        )
-    kind, number = match.group(1), match.group(2)
-    return DevFault(kind, int(number) if number is not None else 0)
 
 
 def _q(n: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -211,17 +212,44 @@ def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(nod
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--admin-token", "short"], "--admin-token: must be at least 16 characters"),
+        (
+            ["--admin-token", "short"],
+            "error: admin.token: must be at least 16 characters (set by --admin-token)",
+        ),
         (["--mini-block-ms", "0"], "Invalid value for '--mini-block-ms'"),
         (
             ["--mini-block-ms", "500", "--evm-block-ms", "100"],
-            "must not be shorter than the mini-block interval",
+            "error: blocks.evm_block_interval_ms: must not be shorter than blocks.mini_block_interval_ms "
+            "(blocks.evm_block_interval_ms set by --evm-block-ms, "
+            "blocks.mini_block_interval_ms set by --mini-block-ms)",
+        ),
+        (
+            ["--mini-block-ms", "5000"],  # the devnet file's EVM block interval is 1000 ms
+            "error: blocks.evm_block_interval_ms: must not be shorter than blocks.mini_block_interval_ms "
+            "(blocks.mini_block_interval_ms set by --mini-block-ms)",
         ),
     ],
 )
 def test_bad_run_options_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
+    """A flag is checked by the config's own rule, which names the key and the flag."""
     result = cli("run", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0", "--feed-port", "0", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "d").exists()  # refused before opening anything
+
+
+def test_a_bad_admin_token_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", "run", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "SEQUENCER_ADMIN_TOKEN": "short"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert (
+        "error: admin.token: must be at least 16 characters (set by SEQUENCER_ADMIN_TOKEN)" in result.stderr
+    )
 
 
 @pytest.mark.parametrize(

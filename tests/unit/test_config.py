@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from sequencer.config import NodeConfig, load_config, parse_config
+from sequencer.config import NodeConfig, Override, load_config, parse_config
+from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,9 +37,9 @@ def devnet_doc() -> dict[str, Any]:
     return tomllib.loads(DEVNET.read_text())
 
 
-def expect_error(doc: dict[str, Any], *fragments: str) -> str:
+def expect_error(doc: dict[str, Any], *fragments: str, overrides: tuple[Override, ...] = ()) -> str:
     with pytest.raises(ConfigError) as info:
-        parse_config(doc)
+        parse_config(doc, overrides=overrides)
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
@@ -123,10 +124,185 @@ def test_fractional_intervals_are_accepted() -> None:
     assert cfg.evm_block_interval_ms == 250.0
 
 
+# -- overrides (command-line flags): merged into the document, checked by the same rules --------
+
+
 def test_overrides_replace_fields() -> None:
-    cfg = parse_config(minimal(), {"rpc_port": 0, "evm_block_interval_ms": 250.0})
+    overrides = [Override("rpc.port", 0), Override("blocks.evm_block_interval_ms", 250.0)]
+    cfg = parse_config(minimal(), overrides=overrides)
     assert cfg.rpc_port == 0
     assert cfg.evm_block_interval_ms == 250.0
+
+
+def test_overrides_win_over_the_file_and_leave_the_rest_of_it() -> None:
+    cfg = parse_config(
+        devnet_doc(),
+        overrides=[
+            Override("rpc.port", 0, "--rpc-port"),
+            Override("rpc.host", "0.0.0.0", "--rpc-host"),
+            Override("blocks.mini_block_interval_ms", 5.0, "--mini-block-ms"),
+            Override("blocks.evm_block_interval_ms", 200.0, "--evm-block-ms"),
+            Override("chain.generated_accounts", 7, "--accounts"),
+        ],
+    )
+    assert (cfg.rpc_host, cfg.rpc_port) == ("0.0.0.0", 0)
+    assert (cfg.mini_block_interval_ms, cfg.evm_block_interval_ms) == (5.0, 200.0)
+    assert cfg.chain.generated_accounts == 7
+    assert cfg.max_txs_per_mini_block == 2000 and len(cfg.chain.genesis) == 10  # the file's values
+
+
+def test_overrides_create_missing_sections() -> None:
+    cfg = parse_config(minimal(), overrides=[Override("admin.port", 0), Override("metrics.port", 9100)])
+    assert (cfg.admin_port, cfg.metrics_port) == (0, 9100)
+
+
+def test_the_last_override_of_a_key_wins() -> None:
+    cfg = parse_config(minimal(), overrides=[Override("rpc.port", 1), Override("rpc.port", 2)])
+    assert cfg.rpc_port == 2
+
+
+def test_overrides_leave_the_callers_document_unchanged() -> None:
+    doc = devnet_doc()
+    before = copy.deepcopy(doc)
+    parse_config(doc, overrides=[Override("rpc.port", 0), Override("chain.generated_accounts", 3)])
+    assert doc == before
+
+
+def test_an_override_without_a_source_gets_exactly_the_files_error() -> None:
+    doc = minimal()
+    doc["rpc"] = {"port": 70000}
+    from_file = expect_error(doc, "rpc.port")
+    from_override = expect_error(minimal(), overrides=(Override("rpc.port", 70000),))
+    assert from_override == from_file == "rpc.port: must be between 0 and 65535, got 70000"
+
+
+def test_an_override_out_of_range_is_refused_naming_the_key_and_the_flag() -> None:
+    message = expect_error(minimal(), overrides=(Override("rpc.port", 70000, "--rpc-port"),))
+    assert message == "rpc.port: must be between 0 and 65535, got 70000 (set by --rpc-port)"
+
+
+def test_an_override_of_the_wrong_type_is_refused_like_the_file() -> None:
+    message = expect_error(minimal(), overrides=(Override("blocks.mini_block_interval_ms", "5", "--x"),))
+    assert message == "blocks.mini_block_interval_ms: expected int or float, got str (set by --x)"
+
+
+def test_evm_block_override_below_the_files_mini_block_interval_is_refused() -> None:
+    doc = minimal()
+    doc["blocks"] = {"mini_block_interval_ms": 100}
+    message = expect_error(doc, overrides=(Override("blocks.evm_block_interval_ms", 50.0, "--evm-block-ms"),))
+    assert message == (
+        "blocks.evm_block_interval_ms: must not be shorter than blocks.mini_block_interval_ms "
+        "(set by --evm-block-ms)"
+    )
+
+
+def test_mini_block_override_above_the_files_evm_interval_names_the_mini_block_flag() -> None:
+    message = expect_error(
+        devnet_doc(), overrides=(Override("blocks.mini_block_interval_ms", 5000.0, "--mini-block-ms"),)
+    )
+    assert message == (
+        "blocks.evm_block_interval_ms: must not be shorter than blocks.mini_block_interval_ms "
+        "(blocks.mini_block_interval_ms set by --mini-block-ms)"
+    )
+
+
+def test_both_intervals_overridden_inconsistently_names_both_flags() -> None:
+    message = expect_error(
+        devnet_doc(),
+        overrides=(
+            Override("blocks.mini_block_interval_ms", 500.0, "--mini-block-ms"),
+            Override("blocks.evm_block_interval_ms", 100.0, "--evm-block-ms"),
+        ),
+    )
+    assert message == (
+        "blocks.evm_block_interval_ms: must not be shorter than blocks.mini_block_interval_ms "
+        "(blocks.evm_block_interval_ms set by --evm-block-ms, "
+        "blocks.mini_block_interval_ms set by --mini-block-ms)"
+    )
+
+
+def test_consistent_interval_overrides_are_accepted_against_a_conflicting_file() -> None:
+    doc = minimal()
+    doc["blocks"] = {"mini_block_interval_ms": 100, "evm_block_interval_ms": 200}
+    overrides = [
+        Override("blocks.mini_block_interval_ms", 500.0),
+        Override("blocks.evm_block_interval_ms", 500.0),
+    ]
+    cfg = parse_config(doc, overrides=overrides)
+    assert (cfg.mini_block_interval_ms, cfg.evm_block_interval_ms) == (500.0, 500.0)
+
+
+def test_a_too_short_admin_token_override_is_refused_without_echoing_it() -> None:
+    message = expect_error(minimal(), overrides=(Override("admin.token", "short-secret", "--admin-token"),))
+    assert message == "admin.token: must be at least 16 characters (set by --admin-token)"
+    assert "short-secret" not in message
+    token = "x" * 16
+    assert parse_config(minimal(), overrides=[Override("admin.token", token)]).admin_token == token
+
+
+def test_a_too_short_admin_token_in_the_file_is_refused_by_the_same_rule() -> None:
+    doc = minimal()
+    doc["admin"] = {"token": "short"}
+    assert expect_error(doc) == "admin.token: must be at least 16 characters"
+
+
+def test_generated_accounts_override_is_range_checked() -> None:
+    message = expect_error(minimal(), overrides=(Override("chain.generated_accounts", -1, "--accounts"),))
+    assert message.startswith("chain.generated_accounts: must be between 0 and 100000000, got -1")
+    assert message.endswith("(set by --accounts)")
+
+
+def test_an_override_of_an_unknown_key_is_refused() -> None:
+    message = expect_error(minimal(), overrides=(Override("rpc.prot", 1, "--x"),))
+    assert message == "rpc: unknown key(s) prot"
+
+
+def test_an_override_below_a_scalar_is_refused() -> None:
+    doc = minimal()
+    doc["rpc"] = {"port": 1}
+    message = expect_error(doc, overrides=(Override("rpc.port.x", 1, "--x"),))
+    assert message == "rpc.port.x: cannot be set, rpc.port is not a table (set by --x)"
+
+
+def test_an_error_not_about_an_overridden_key_says_nothing_about_overrides() -> None:
+    doc = minimal()
+    doc["chain"]["chain_id"] = 0
+    message = expect_error(doc, overrides=(Override("rpc.port", 0, "--rpc-port"),))
+    assert message == "chain.chain_id: must be between 1 and 9223372036854775807, got 0"
+
+
+def test_an_override_key_must_be_a_dotted_path() -> None:
+    with pytest.raises(ValueError, match="not a dotted TOML key path"):
+        Override("rpc..port", 1)
+
+
+# -- the dev fault: validated against chain.devnet ---------------------------------------------
+
+
+def test_no_dev_fault_by_default() -> None:
+    assert parse_config(devnet_doc()).dev_fault is None
+
+
+def test_a_dev_fault_is_part_of_a_devnet_config() -> None:
+    assert parse_config(devnet_doc(), dev_fault=DevFault("balance", 3)).dev_fault == DevFault("balance", 3)
+
+
+def test_a_dev_fault_is_refused_unless_the_chain_is_a_devnet() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(minimal(), dev_fault=DevFault("balance"))
+    assert (
+        str(info.value) == "--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)"
+    )
+    doc = devnet_doc()
+    doc["chain"]["devnet"] = False
+    with pytest.raises(ConfigError, match="--dev-fault is refused"):
+        parse_config(doc, dev_fault=DevFault("state-root", 1))
+
+
+def test_load_config_takes_overrides_and_a_dev_fault() -> None:
+    cfg = load_config(DEVNET, overrides=[Override("feed.port", 0)], dev_fault=DevFault("skip-seq"))
+    assert cfg.feed_port == 0
+    assert cfg.dev_fault == DevFault("skip-seq", 0)
 
 
 # -- rejections: each names the key path and the problem ------------------------------------

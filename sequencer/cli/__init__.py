@@ -1,0 +1,33 @@
+"""The ``sequencer`` command line: the ``main`` click group and its commands.
+
+Running and preparing a node (``run``, ``init``, ``config check``, ``db check``) is
+:mod:`sequencer.cli.node_commands`; inspecting a running one (``status``, ``block``, ``tx``,
+``mempool``) is :mod:`sequencer.cli.inspect_commands`, over :mod:`sequencer.cli.rpc_client`
+and printed by :mod:`sequencer.cli.render`.
+"""
+
+from __future__ import annotations
+
+import click
+
+import sequencer
+from sequencer.cli.inspect_commands import block, mempool, status, tx
+from sequencer.cli.node_commands import config_group, db_group, init, run
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(sequencer.__version__, prog_name="sequencer")
+def main() -> None:
+    """A real-time Ethereum L2 sequencer: millisecond mini-blocks, 1 s EVM blocks, py-evm inside.
+
+    \b
+    Examples:
+      sequencer run --config configs/devnet.toml --data-dir data
+      sequencer run --data-dir /tmp/dev --rpc-port 0 --log-level debug
+    """
+
+
+for _command in (run, init, config_group, db_group, status, block, tx, mempool):
+    main.add_command(_command)

@@ -1,0 +1,316 @@
+"""Commands that run or prepare a node: ``run``, ``init``, ``config check``, ``db check``.
+
+Flags that set config values become :class:`~sequencer.config.Override` values, checked by the
+config's own rules: a config or storage error is one ``error:`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from sequencer.config import (
+    ADMIN_TOKEN_MIN_LENGTH,
+    EVM_BLOCK_INTERVAL_MS_RANGE,
+    MAX_GENERATED_ACCOUNTS,
+    MINI_BLOCK_INTERVAL_MS_RANGE,
+    PORT_RANGE,
+    Override,
+    load_config,
+)
+from sequencer.devfault import KINDS, DevFault, parse_dev_fault
+from sequencer.errors import ConfigError, StorageError
+from sequencer.logs import LEVELS, setup_logging
+
+DEFAULT_CONFIG = "configs/devnet.toml"
+ADMIN_TOKEN_ENVVAR = "SEQUENCER_ADMIN_TOKEN"
+
+
+def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> DevFault | None:
+    if value is None:
+        return None
+    try:
+        return parse_dev_fault(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _accounts_override(count: int | None) -> list[Override]:
+    return [] if count is None else [Override("chain.generated_accounts", count, "--accounts")]
+
+
+def _admin_token_source(ctx: click.Context) -> str:
+    """How the admin token was given, for errors: the flag or its environment variable."""
+    from_env = ctx.get_parameter_source("admin_token") is ParameterSource.ENVIRONMENT
+    return ADMIN_TOKEN_ENVVAR if from_env else "--admin-token"
+
+
+_accounts_option = click.option(
+    "--accounts",
+    "generated_accounts",
+    default=None,
+    type=click.IntRange(0, MAX_GENERATED_ACCOUNTS),
+    metavar="N",
+    help="Fund N extra genesis accounts (1,000 ether each, addresses derived from their index; "
+    "nobody holds their keys) to test with a large state. Part of the genesis: a data dir "
+    "keeps the N it was created with. Overrides chain.generated_accounts.",
+)
+
+
+@click.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Chain and node config (TOML).",
+)
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding the chain database; created if missing.",
+)
+@click.option(
+    "--rpc-host",
+    default=None,
+    help="Interface to bind the JSON-RPC server to [default: from config, 127.0.0.1].",
+)
+@click.option(
+    "--rpc-port",
+    default=None,
+    type=click.IntRange(*PORT_RANGE),
+    help="JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545].",
+)
+@click.option(
+    "--feed-port",
+    default=None,
+    type=click.IntRange(*PORT_RANGE),
+    help="State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
+)
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(*PORT_RANGE),
+    help="Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
+)
+@click.option(
+    "--admin-port",
+    default=None,
+    type=click.IntRange(*PORT_RANGE),
+    help="Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
+)
+@click.option(
+    "--admin-token",
+    default=None,
+    envvar=ADMIN_TOKEN_ENVVAR,
+    help="Unlock admin_*/debug_* on the public port for requests with 'Authorization: Bearer TOKEN' "
+    f"(or set {ADMIN_TOKEN_ENVVAR}; at least {ADMIN_TOKEN_MIN_LENGTH} characters).",
+)
+@click.option(
+    "--mini-block-ms",
+    default=None,
+    type=click.FloatRange(*MINI_BLOCK_INTERVAL_MS_RANGE),
+    help="Override the mini-block interval in milliseconds.",
+)
+@click.option(
+    "--evm-block-ms",
+    default=None,
+    type=click.FloatRange(*EVM_BLOCK_INTERVAL_MS_RANGE),
+    help="Override the EVM block interval in milliseconds.",
+)
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(LEVELS))
+@click.option(
+    "--log-format",
+    default="kv",
+    show_default=True,
+    type=click.Choice(["kv", "json"]),
+    help="key=value lines or one JSON object per line.",
+)
+@click.option(
+    "--dev-fault",
+    default=None,
+    metavar="KIND[@N]",
+    callback=_dev_fault_option,
+    help="Devnet fire drill: corrupt one thing on the feed stream only (chain and RPC untouched) in "
+    "the first mini-block (EVM block for state-root) at or after number N (default 0) that has "
+    f"one. KIND: {', '.join(KINDS)}. Refused unless chain.devnet = true.",
+)
+@_accounts_option
+@click.pass_context
+def run(
+    ctx: click.Context,
+    config_path: Path,
+    data_dir: Path,
+    rpc_host: str | None,
+    rpc_port: int | None,
+    feed_port: int | None,
+    metrics_port: int | None,
+    admin_port: int | None,
+    admin_token: str | None,
+    mini_block_ms: float | None,
+    evm_block_ms: float | None,
+    log_level: str,
+    log_format: str,
+    dev_fault: DevFault | None,
+    generated_accounts: int | None,
+) -> None:
+    """Run the sequencer daemon until SIGINT/SIGTERM.
+
+    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`.
+
+    \b
+    Examples:
+      sequencer run --config configs/devnet.toml --data-dir data
+      sequencer run --data-dir /tmp/dev --rpc-port 0
+    """
+    setup_logging(log_level, log_format)
+    given = [
+        ("rpc.host", rpc_host, "--rpc-host"),
+        ("rpc.port", rpc_port, "--rpc-port"),
+        ("feed.port", feed_port, "--feed-port"),
+        ("metrics.port", metrics_port, "--metrics-port"),
+        ("admin.port", admin_port, "--admin-port"),
+        ("admin.token", admin_token, _admin_token_source(ctx)),
+        ("blocks.mini_block_interval_ms", mini_block_ms, "--mini-block-ms"),
+        ("blocks.evm_block_interval_ms", evm_block_ms, "--evm-block-ms"),
+    ]
+    overrides = [Override(key, value, flag) for key, value, flag in given if value is not None]
+    try:
+        config = load_config(
+            config_path, overrides=[*overrides, *_accounts_override(generated_accounts)], dev_fault=dev_fault
+        )
+        from sequencer.node import Node
+
+        node = Node(config, data_dir)
+    except (ConfigError, StorageError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+    def ready(n: Any) -> None:
+        click.echo(f"rpc={n.rpc_address.url}")
+        click.echo(f"feed=ws://{n.feed_address.host}:{n.feed_address.port}")
+        if n.metrics_address is not None:
+            click.echo(f"metrics={n.metrics_address.url}")
+        if n.admin_address is not None:
+            click.echo(f"admin={n.admin_address.url}")
+        sys.stdout.flush()
+
+    import uvloop
+
+    try:
+        uvloop.run(node.run(on_ready=ready))
+    except OSError as exc:
+        click.echo(f"error: cannot start the RPC server: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+@click.group("config")
+def config_group() -> None:
+    """Work with config files."""
+
+
+@config_group.command("check")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+def config_check(config_path: Path) -> None:
+    """Validate a config file and print a summary; exit 2 naming the bad key otherwise.
+
+    \b
+    Example:
+      sequencer config check configs/devnet.toml
+    """
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(
+        f"ok: chain_id={cfg.chain.chain_id} fork={cfg.chain.fork} gas_limit={cfg.chain.block_gas_limit} "
+        f"mini_block_ms={cfg.mini_block_interval_ms:g} evm_block_ms={cfg.evm_block_interval_ms:g} "
+        f"genesis_accounts={len(cfg.chain.genesis)}"
+    )
+
+
+@click.command("init")
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@_accounts_option
+def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> None:
+    """Create a data dir with the config's genesis (without starting the node).
+
+    \b
+    Example:
+      sequencer init --config configs/devnet.toml --data-dir data
+    """
+    from sequencer.builder.startup import open_chain
+
+    try:
+        config = load_config(config_path, overrides=_accounts_override(generated_accounts))
+        loaded = open_chain(config.chain, data_dir)
+        db, chain = loaded.db, loaded.chain
+        genesis = chain.get_block(0)
+        assert genesis is not None
+        click.echo(
+            f"ok: data dir {data_dir} chain_id={config.chain.chain_id} head={chain.head.number} "
+            f"genesis=0x{genesis.hash.hex()}"
+        )
+        db.close()
+    except (ConfigError, StorageError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Inspect and verify a data directory."""
+
+
+@db_group.command("check")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+def db_check(data_dir: Path) -> None:
+    """Verify the whole data dir (log frames and CRCs, hashes, parent links, roots, state
+    roots by replay, index consistency) without changing anything. Exit 0 if sound, 1 if not.
+
+    \b
+    Example:
+      sequencer db check --data-dir data
+    """
+    from sequencer.storage.check import check_data_dir
+
+    with click.progressbar(length=1, label="checking", file=sys.stderr, show_pos=False) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - last[0])
+            last[0] = done
+
+        report = check_data_dir(data_dir, progress)
+    click.echo(
+        f"records={report.records} mini_blocks={report.mini_blocks} blocks={report.blocks} "
+        f"pool_records={report.pool_records}"
+    )
+    if report.torn_tail is not None:
+        click.echo(
+            f"torn tail: {report.torn_tail.dropped_bytes} bytes at {report.torn_tail.position} "
+            "(repaired automatically at the next start)"
+        )
+    for problem in report.problems:
+        click.echo(f"DAMAGED: {problem}")
+    if report.ok:
+        click.echo("ok: the data dir is sound")
+    else:
+        sys.exit(1)
