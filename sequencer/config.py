@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ class NodeConfig:
     metrics_port: int | None = None
     admin_host: str = "127.0.0.1"
     admin_port: int | None = None
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     dev_fault: DevFault | None = None
     """The feed fire drill to arm (``--dev-fault``); only ever set on a devnet."""
 
