@@ -7,8 +7,9 @@ config's own rules: a config or storage error is one ``error:`` line and exit co
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -25,6 +26,8 @@ from sequencer.config import (
 from sequencer.devfault import KINDS, DevFault, parse_dev_fault
 from sequencer.errors import ConfigError, StorageError
 from sequencer.logs import LEVELS, setup_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_CONFIG = "configs/devnet.toml"
 ADMIN_TOKEN_ENVVAR = "SEQUENCER_ADMIN_TOKEN"
@@ -61,6 +64,11 @@ _accounts_option = click.option(
 )
 
 
+def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
+    """A ``--*-port`` option: 0 to 65535, unset by default (the config decides)."""
+    return click.option(flag, default=None, type=click.IntRange(*PORT_RANGE), help=help_text)
+
+
 @click.command("run")
 @click.option(
     "--config",
@@ -81,29 +89,20 @@ _accounts_option = click.option(
     default=None,
     help="Interface to bind the JSON-RPC server to [default: from config, 127.0.0.1].",
 )
-@click.option(
-    "--rpc-port",
-    default=None,
-    type=click.IntRange(*PORT_RANGE),
-    help="JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545].",
+@_port_option(
+    "--rpc-port", "JSON-RPC port (HTTP and WebSocket); 0 picks a free port [default: from config, 8545]."
 )
-@click.option(
+@_port_option(
     "--feed-port",
-    default=None,
-    type=click.IntRange(*PORT_RANGE),
-    help="State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
+    "State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
 )
-@click.option(
+@_port_option(
     "--metrics-port",
-    default=None,
-    type=click.IntRange(*PORT_RANGE),
-    help="Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
+    "Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
 )
-@click.option(
+@_port_option(
     "--admin-port",
-    default=None,
-    type=click.IntRange(*PORT_RANGE),
-    help="Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
+    "Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
 )
 @click.option(
     "--admin-token",

@@ -216,11 +216,7 @@ def _insert(node: _Node | None, key: bytes, pos: int, value: bytes) -> _Node:
             node.path = path[cp + 1 :]
             node.ref = None
             branch.children[path[cp]] = node
-        if cp == len(rest):
-            branch.value = value
-        else:
-            branch.children[rest[cp]] = _Leaf(rest[cp + 1 :], value)
-        return _Extension(rest[:cp], branch) if cp else branch
+        return _split_below(branch, rest, cp, value)
     # Extension.
     path = node.path
     if key.startswith(path, pos):
@@ -236,6 +232,13 @@ def _insert(node: _Node | None, key: bytes, pos: int, value: bytes) -> _Node:
         node.path = path[cp + 1 :]
         node.ref = None
         branch.children[path[cp]] = node
+    return _split_below(branch, rest, cp, value)
+
+
+def _split_below(branch: _Branch, rest: bytes, cp: int, value: bytes) -> _Node:
+    """Finish splitting a leaf or an extension at ``cp`` nibbles into ``rest`` (the new key's
+    remaining path): ``branch`` holds the old node; the new value joins it, under a shared
+    extension when ``cp > 0``."""
     if cp == len(rest):
         branch.value = value
     else:
