@@ -45,6 +45,7 @@ def _opt(b: Any) -> bytes | None:
 
 # -- state diffs ----------------------------------------------------------------------------
 def diff_to_list(diff: StateDiff) -> list[object]:
+    """A state diff as plain RLP items."""
     return [
         [
             a.address,
@@ -60,6 +61,7 @@ def diff_to_list(diff: StateDiff) -> list[object]:
 
 
 def diff_from_list(items: list[Any]) -> StateDiff:
+    """The inverse of :func:`diff_to_list`."""
     out = []
     for item in items:
         address, nonce, balance, code_hash, code, storage, deleted = item
@@ -78,11 +80,13 @@ def diff_from_list(items: list[Any]) -> StateDiff:
 
 
 def encode_diff(diff: StateDiff) -> bytes:
+    """A state diff's RLP."""
     return _rlp(diff_to_list(diff))
 
 
 # -- receipts -------------------------------------------------------------------------------
 def receipt_to_list(r: Receipt) -> list[object]:
+    """A receipt (every field the node keeps) as plain RLP items."""
     return [
         r.tx_hash,
         r.tx_type,
@@ -104,6 +108,7 @@ def receipt_to_list(r: Receipt) -> list[object]:
 
 
 def receipt_from_list(item: list[Any]) -> Receipt:
+    """The inverse of :func:`receipt_to_list`."""
     (
         tx_hash,
         tx_type,
@@ -144,6 +149,7 @@ def receipt_from_list(item: list[Any]) -> Receipt:
 
 # -- mini-blocks ----------------------------------------------------------------------------
 def env_to_list(env: BlockEnv) -> list[object]:
+    """A block environment as plain RLP items."""
     return [
         env.number,
         env.timestamp,
@@ -156,6 +162,7 @@ def env_to_list(env: BlockEnv) -> list[object]:
 
 
 def env_from_list(item: list[Any]) -> BlockEnv:
+    """The inverse of :func:`env_to_list`."""
     number, timestamp, parent_hash, base_fee, gas_limit, coinbase, prev_randao = item
     return BlockEnv(
         _int(number), _int(timestamp), parent_hash, _int(base_fee), _int(gas_limit), coinbase, prev_randao
@@ -187,6 +194,7 @@ def mini_block_hash(mb: MiniBlock) -> bytes:
 
 
 def encode_mini_block(mb: MiniBlock) -> bytes:
+    """A mini-block's record (log and index)."""
     return _rlp(
         [
             CODEC_VERSION,
@@ -206,6 +214,7 @@ def encode_mini_block(mb: MiniBlock) -> bytes:
 
 
 def decode_mini_block(data: bytes) -> MiniBlock:
+    """The inverse of :func:`encode_mini_block` (transaction hashes recomputed)."""
     item = fastrlp.decode(data)
     (version, number, block_number, index, ts, parent, h, env, raw_txs, receipts, diff, gas_used) = item
     if _int(version) != CODEC_VERSION:
@@ -229,6 +238,7 @@ def decode_mini_block(data: bytes) -> MiniBlock:
 
 # -- EVM blocks -----------------------------------------------------------------------------
 def encode_evm_block(block: EvmBlock) -> bytes:
+    """A sealed EVM block's record: its header RLP, transaction hashes and mini-block range."""
     return _rlp(
         [
             CODEC_VERSION,
@@ -380,8 +390,10 @@ _LOC = struct.Struct(">QQII")
 
 
 def encode_location(loc: TxLocation) -> bytes:
+    """A transaction's location, 24 bytes."""
     return _LOC.pack(loc.block_number, loc.mini_block_number, loc.index_in_block, loc.index_in_mini_block)
 
 
 def decode_location(data: bytes) -> TxLocation:
+    """The inverse of :func:`encode_location`."""
     return TxLocation(*_LOC.unpack(data))

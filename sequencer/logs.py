@@ -12,7 +12,10 @@ LEVELS = ("debug", "info", "warning", "error")
 
 
 class KeyValueFormatter(logging.Formatter):
+    """``ts=... level=... logger=... msg="..."`` lines for humans."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """One line for ``record``."""
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
         line = f'ts={ts} level={record.levelname.lower()} logger={record.name} msg="{record.getMessage()}"'
         if record.exc_info:
@@ -21,7 +24,10 @@ class KeyValueFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """One JSON object for ``record``."""
         entry = {
             "ts": record.created,
             "level": record.levelname.lower(),
@@ -34,6 +40,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "info", fmt: str = "kv") -> None:
+    """Log to stderr at ``level`` in ``fmt`` (``kv`` or ``json``); quiet py-evm and aiohttp."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger()

@@ -55,6 +55,8 @@ class SignedTx:
 
 @dataclass(frozen=True, slots=True)
 class Log:
+    """An event log: emitting contract, up to four topics, data."""
+
     address: bytes
     topics: tuple[bytes, ...]
     data: bytes
@@ -123,6 +125,8 @@ class BlockEnv:
 
 @dataclass(frozen=True, slots=True)
 class MiniBlock:
+    """A sealed mini-block: its header fields, transactions, receipts and state diff."""
+
     number: int
     block_number: int
     index: int
@@ -140,6 +144,8 @@ class MiniBlock:
 
 @dataclass(frozen=True, slots=True)
 class EvmBlock:
+    """A sealed EVM block: its standard header's fields and the mini-blocks it spans."""
+
     number: int
     hash: bytes
     parent_hash: bytes
@@ -163,6 +169,8 @@ class EvmBlock:
 
 @dataclass(frozen=True, slots=True)
 class TxLocation:
+    """Where an included transaction is: block, mini-block and its indexes in both."""
+
     block_number: int
     mini_block_number: int
     index_in_block: int

@@ -1,0 +1,1 @@
+"""The test suite: unit specifications, integration tests against the real daemon, support."""

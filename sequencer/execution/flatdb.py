@@ -52,21 +52,25 @@ class FlatAccountDB(AccountDatabaseAPI):
     # -- state root: not ours to compute ---------------------------------------------------
     @property
     def state_root(self) -> Hash32:
-        # py-evm snapshots read this and revert writes it back; the real root comes from the
-        # diffs (sequencer.trie), so a constant placeholder keeps snapshot/revert consistent.
+        """A constant placeholder: py-evm's snapshots read it and reverts write it back, so a
+        constant keeps them consistent; the real root comes from the diffs (``sequencer.trie``)."""
         return BLANK_ROOT_HASH
 
     @state_root.setter
     def state_root(self, value: Hash32) -> None:
+        """Ignored (see the getter)."""
         pass
 
     def has_root(self, state_root: bytes) -> bool:
+        """No trie here: never."""
         return False
 
     def make_state_root(self) -> Hash32:
+        """Not computed here: state roots come from the diffs (``sequencer.trie``)."""
         raise NotImplementedError("state roots are computed from state diffs (sequencer.trie)")
 
     def persist(self) -> MetaWitnessAPI:
+        """Not used: the overlay is drained with :meth:`take_diff`."""
         raise NotImplementedError("the overlay is drained with take_diff(), not persisted")
 
     # -- accounts ---------------------------------------------------------------------------
@@ -81,34 +85,42 @@ class FlatAccountDB(AccountDatabaseAPI):
         self._accounts[address] = record
 
     def account_exists(self, address: Address) -> bool:
+        """Whether the account exists in the overlay, else in the base state."""
         acc = self._accounts.get(address, _MISSING)
         if acc is _MISSING:
             return self._base.get_account(address) is not None
         return acc is not None
 
     def get_balance(self, address: Address) -> int:
+        """The account's balance."""
         return self._get(address).balance
 
     def set_balance(self, address: Address, balance: int) -> None:
+        """Set the balance (journaled)."""
         if not 0 <= balance < UINT256_CEILING:
             raise ValueError(f"balance out of range: {balance}")
         acc = self._get(address)
         self._set(address, AccountRecord(acc.nonce, balance, acc.code_hash))
 
     def get_nonce(self, address: Address) -> int:
+        """The account's nonce."""
         return self._get(address).nonce
 
     def set_nonce(self, address: Address, nonce: int) -> None:
+        """Set the nonce (journaled)."""
         acc = self._get(address)
         self._set(address, AccountRecord(nonce, acc.balance, acc.code_hash))
 
     def increment_nonce(self, address: Address) -> None:
+        """Add one to the nonce (journaled)."""
         self.set_nonce(address, self.get_nonce(address) + 1)
 
     def get_code_hash(self, address: Address) -> Hash32:
+        """The account's code hash."""
         return Hash32(self._get(address).code_hash)
 
     def get_code(self, address: Address) -> bytes:
+        """The account's code."""
         code_hash = self._get(address).code_hash
         if code_hash == EMPTY_SHA3:
             return b""
@@ -116,27 +128,33 @@ class FlatAccountDB(AccountDatabaseAPI):
         return code if code is not None else self._base.get_code_by_hash(code_hash)
 
     def set_code(self, address: Address, code: bytes) -> None:
+        """Set the code (content-addressed; the account's code hash is journaled)."""
         code_hash = keccak(code)
         self._code[code_hash] = code  # content-addressed: never needs undoing
         acc = self._get(address)
         self._set(address, AccountRecord(acc.nonce, acc.balance, code_hash))
 
     def delete_code(self, address: Address) -> None:
+        """Drop the account's code (journaled)."""
         acc = self._get(address)
         self._set(address, AccountRecord(acc.nonce, acc.balance, EMPTY_SHA3))
 
     def account_has_code_or_nonce(self, address: Address) -> bool:
+        """Whether the account has code or a non-zero nonce (EIP-7610 collision rule)."""
         acc = self._get(address)
         return acc.nonce != 0 or acc.code_hash != EMPTY_SHA3
 
     def account_is_empty(self, address: Address) -> bool:
+        """EIP-161: no code, nonce 0, balance 0."""
         acc = self._get(address)
         return acc.nonce == 0 and acc.balance == 0 and acc.code_hash == EMPTY_SHA3
 
     def touch_account(self, address: Address) -> None:
+        """Mark the account as touched (it appears in the overlay)."""
         self._set(address, self._get(address))
 
     def delete_account(self, address: Address) -> None:
+        """Delete the account and its storage (journaled)."""
         self._wipe_storage(address)
         self._journal.append(("acct", address, self._accounts.get(address, _MISSING)))
         self._accounts[address] = None
@@ -153,6 +171,8 @@ class FlatAccountDB(AccountDatabaseAPI):
         return self._base.get_storage(address, slot)
 
     def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
+        """A slot's value; with ``from_journal=False``, its value when the transaction started
+        (EIP-2200)."""
         if from_journal:
             return self._read_slot(address, slot)
         original = self._tx_original.get((address, slot), _MISSING)
@@ -167,6 +187,7 @@ class FlatAccountDB(AccountDatabaseAPI):
         return self._read_slot(address, slot)
 
     def set_storage(self, address: Address, slot: int, value: int) -> None:
+        """Set a slot (journaled); remembers the slot's original value for EIP-2200."""
         if not 0 <= value < UINT256_CEILING:
             raise ValueError(f"storage value out of range: {value}")
         key = (address, slot)
@@ -180,6 +201,7 @@ class FlatAccountDB(AccountDatabaseAPI):
         slots[slot] = value
 
     def delete_storage(self, address: Address) -> None:
+        """Clear all of the account's storage (journaled)."""
         self._wipe_storage(address)
 
     def _wipe_storage(self, address: bytes) -> None:
@@ -193,17 +215,21 @@ class FlatAccountDB(AccountDatabaseAPI):
 
     # -- EIP-2929 access lists ----------------------------------------------------------------
     def is_address_warm(self, address: Address) -> bool:
+        """EIP-2929: whether the address was accessed in this transaction."""
         return address in self._warm
 
     def mark_address_warm(self, address: Address) -> None:
+        """EIP-2929: the address is accessed (journaled)."""
         if address not in self._warm:
             self._warm.add(address)
             self._journal.append(("warm", address))
 
     def is_storage_warm(self, address: Address, slot: int) -> bool:
+        """EIP-2929: whether the slot was accessed in this transaction."""
         return (address, slot) in self._warm
 
     def mark_storage_warm(self, address: Address, slot: int) -> None:
+        """EIP-2929: the slot is accessed (journaled)."""
         key = (address, slot)
         if key not in self._warm:
             self._warm.add(key)
@@ -211,6 +237,7 @@ class FlatAccountDB(AccountDatabaseAPI):
 
     # -- journal ----------------------------------------------------------------------------
     def record(self) -> JournalDBCheckpoint:
+        """A checkpoint to :meth:`discard` back to or :meth:`commit`."""
         # py-evm's journals (e.g. transient storage) share one checkpoint namespace: draw
         # from its global counter so our checkpoints never collide with theirs.
         checkpoint = get_next_checkpoint()
@@ -218,9 +245,11 @@ class FlatAccountDB(AccountDatabaseAPI):
         return checkpoint
 
     def commit(self, checkpoint: JournalDBCheckpoint) -> None:
+        """Keep every write since ``checkpoint``."""
         self._checkpoints.pop(checkpoint, None)
 
     def discard(self, checkpoint: JournalDBCheckpoint) -> None:
+        """Undo every write since ``checkpoint``."""
         target = self._checkpoints.pop(checkpoint)
         journal = self._journal
         while len(journal) > target:
@@ -254,6 +283,7 @@ class FlatAccountDB(AccountDatabaseAPI):
             del self._checkpoints[cp]
 
     def lock_changes(self) -> None:
+        """A transaction starts: drop the journal, the warm sets and the original slot values."""
         self._journal.clear()
         self._checkpoints.clear()
         self._warm.clear()
@@ -262,6 +292,7 @@ class FlatAccountDB(AccountDatabaseAPI):
 
     # -- draining ---------------------------------------------------------------------------
     def touched_addresses(self) -> Iterator[bytes]:
+        """Every address the overlay holds a change for."""
         yield from self._accounts.keys() | self._storage.keys()
 
     def take_diff(self) -> StateDiff:

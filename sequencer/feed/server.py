@@ -53,10 +53,12 @@ class FeedHub:
 
     # -- live events (producer listeners) -----------------------------------------------------
     def on_mini_block(self, mb: MiniBlock) -> None:
+        """A published mini-block: to every follower (nothing is built when nobody follows)."""
         if self.followers:  # nobody listening: don't build messages on the sealing path
             self._publish(mini_block_message(mb))
 
     def on_block(self, block: EvmBlock) -> None:
+        """A published EVM block: to every follower."""
         if self.followers:
             self._publish(block_message(block))
 
@@ -132,6 +134,7 @@ class FeedHub:
 
 
 def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None) -> web.Application:
+    """The feed's aiohttp app: ``GET /?from=SEQ`` (WebSocket) and ``GET /status``."""
     app = web.Application()
     sockets = WebSocketRegistry(app, close_message=b"sequencer shutting down")
 

@@ -24,6 +24,7 @@ def d(b: bytes) -> str:
 
 
 def parse_quantity(value: Any, name: str, max_bits: int = 256) -> int:
+    """A QUANTITY parameter (canonical hex, at most ``max_bits`` bits)."""
     if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise InvalidParams(f"invalid {name}: expected a hex quantity like 0x1a, got {value!r}")
     n = int(value, 16)
@@ -33,6 +34,7 @@ def parse_quantity(value: Any, name: str, max_bits: int = 256) -> int:
 
 
 def parse_data(value: Any, name: str, max_len: int | None = None) -> bytes:
+    """A DATA parameter (``0x`` and two hex digits per byte)."""
     if not isinstance(value, str) or not _DATA.fullmatch(value):
         raise InvalidParams(f"invalid {name}: expected 0x-prefixed hex bytes, got {_short(value)}")
     raw = bytes.fromhex(value[2:])
@@ -42,6 +44,7 @@ def parse_data(value: Any, name: str, max_len: int | None = None) -> bytes:
 
 
 def parse_address(value: Any, name: str = "address") -> bytes:
+    """A 20-byte address."""
     raw = parse_data(value, name)
     if len(raw) != 20:
         raise InvalidParams(f"invalid {name}: expected 20 bytes, got {len(raw)}")
@@ -49,6 +52,7 @@ def parse_address(value: Any, name: str = "address") -> bytes:
 
 
 def parse_hash(value: Any, name: str = "hash") -> bytes:
+    """A 32-byte hash."""
     raw = parse_data(value, name)
     if len(raw) != 32:
         raise InvalidParams(f"invalid {name}: expected 32 bytes, got {len(raw)}")
@@ -56,6 +60,7 @@ def parse_hash(value: Any, name: str = "hash") -> bytes:
 
 
 def parse_bool(value: Any, name: str) -> bool:
+    """A JSON boolean."""
     if not isinstance(value, bool):
         raise InvalidParams(f"invalid {name}: expected a boolean, got {_short(value)}")
     return value
@@ -71,6 +76,7 @@ class BlockRef:
 
 
 def parse_block_ref(value: Any, name: str = "block") -> BlockRef:
+    """A block parameter: a tag, a number, or an EIP-1898 object; absent is ``latest``."""
     if value is None:
         return BlockRef(tag="latest")
     if isinstance(value, str):

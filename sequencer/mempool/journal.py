@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 
 
 class PoolJournal:
+    """Group-committed durable writes of admitted transactions."""
+
     def __init__(self, write: Callable[[list[bytes]], Awaitable[None]]) -> None:
         self._write = write
         self._pending: list[bytes] = []

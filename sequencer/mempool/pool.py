@@ -61,6 +61,8 @@ _Candidate = tuple[int, int, bytes]  # (tip, -arrival, tx hash): cheapest, then 
 
 
 class Mempool:
+    """Pooled transactions: ready in arrival order, queued behind missing nonces."""
+
     def __init__(
         self,
         state_nonce: Callable[[bytes], int],
@@ -92,6 +94,7 @@ class Mempool:
         return tx_hash in self._by_hash
 
     def get(self, tx_hash: bytes) -> SignedTx | None:
+        """A pooled transaction by hash, or ``None``."""
         return self._by_hash.get(tx_hash)
 
     def is_ready(self, tx_hash: bytes) -> bool:
@@ -105,9 +108,11 @@ class Mempool:
         return tx is not None and (tx.sender, tx.nonce) in self._in_flight
 
     def ready_count(self) -> int:
+        """How many pooled transactions are ready."""
         return len(self._ready)
 
     def queued_count(self) -> int:
+        """How many pooled transactions wait for a missing nonce."""
         return len(self._by_hash) - len(self._ready)
 
     def pooled_count(self, sender: bytes) -> int:
@@ -119,6 +124,7 @@ class Mempool:
         return iter(list(self._ready.values()))
 
     def queued_transactions(self) -> Iterator[SignedTx]:
+        """The queued transactions (by sender, then nonce)."""
         return iter([tx for queue in self._queued.values() for tx in queue.values()])
 
     def next_nonce(self, sender: bytes) -> int:

@@ -11,11 +11,15 @@ from sequencer.types import MiniBlock, Receipt
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """What became of a transaction someone waits for: its receipt, or why it was dropped."""
+
     receipt: Receipt | None
     rejection: str | None
 
 
 class ReceiptWaiters:
+    """Futures waiting for transactions' receipts (send-and-wait)."""
+
     def __init__(self) -> None:
         self._waiting: dict[bytes, list[asyncio.Future[Outcome]]] = {}
 
@@ -23,11 +27,13 @@ class ReceiptWaiters:
         return sum(len(v) for v in self._waiting.values())
 
     def register(self, tx_hash: bytes) -> asyncio.Future[Outcome]:
+        """A future for ``tx_hash``'s outcome; register it before submitting."""
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(tx_hash, []).append(fut)
         return fut
 
     def release(self, tx_hash: bytes, fut: asyncio.Future[Outcome]) -> None:
+        """Forget a waiter (answered or timed out)."""
         futs = self._waiting.get(tx_hash)
         if futs is None:
             return
@@ -37,12 +43,14 @@ class ReceiptWaiters:
             del self._waiting[tx_hash]
 
     def on_mini_block(self, mb: MiniBlock) -> None:
+        """A published mini-block: resolve the waiters of its transactions."""
         if not self._waiting:
             return
         for receipt in mb.receipts:
             self._resolve(receipt.tx_hash, Outcome(receipt, None))
 
     def on_rejected(self, tx_hash: bytes, reason: str) -> None:
+        """A pooled transaction was dropped at execution: resolve its waiters."""
         self._resolve(tx_hash, Outcome(None, reason))
 
     def _resolve(self, tx_hash: bytes, outcome: Outcome) -> None:

@@ -34,6 +34,8 @@ from sequencer.types import MiniBlock
 
 @dataclass
 class CheckReport:
+    """What ``sequencer db check`` found: counts, a torn tail, and every problem named."""
+
     records: int = 0
     mini_blocks: int = 0
     blocks: int = 0
@@ -43,10 +45,12 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing is damaged."""
         return not self.problems
 
 
 def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    """Verify a data dir end to end without changing it (see the module docstring)."""
     data = Path(data_dir)
     report = CheckReport()
     if not (data / "log").is_dir():

@@ -48,6 +48,8 @@ class IndexWriteFailed(StorageError):
 
 @dataclass
 class RecoveryReport:
+    """What start-up recovery found and did."""
+
     records: int = 0
     torn_tail: TornTail | None = None
     rebuilt_index: bool = False
@@ -59,16 +61,20 @@ class RecoveryReport:
 
 
 def encode_genesis(block: EvmBlock, diff: StateDiff, chain_id: int) -> bytes:
+    """The genesis record: chain id, block 0 and its allocation diff."""
     encoded: bytes = fastrlp.encode([chain_id, encode_evm_block(block), encode_diff(diff)])
     return encoded
 
 
 def decode_genesis(payload: bytes) -> tuple[int, EvmBlock, StateDiff]:
+    """The inverse of :func:`encode_genesis`."""
     chain_id, block, diff = fastrlp.decode(payload)
     return int.from_bytes(chain_id, "big"), decode_evm_block(block), diff_from_list(fastrlp.decode(diff))
 
 
 class ChainDB:
+    """One data dir: the durable log (truth) and the index store derived from it."""
+
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
         self.log = BlockLog(self.data_dir / "log")
@@ -76,6 +82,7 @@ class ChainDB:
 
     # -- writes (from the single writer thread) -----------------------------------------------
     def commit_genesis(self, block: EvmBlock, diff: StateDiff, chain_id: int) -> None:
+        """Make the genesis durable, then index it."""
         self.log.append([(KIND_GENESIS, encode_genesis(block, diff, chain_id))])
         self.index.write_genesis(block, diff, chain_id)
 
@@ -98,9 +105,11 @@ class ChainDB:
             raise IndexWriteFailed(str(exc)) from None
 
     def persist_pool_txs(self, raws: list[bytes]) -> None:
+        """Journal admitted transactions (durable when this returns)."""
         self.log.append([(KIND_POOL_ADD, raw) for raw in raws])
 
     def close(self) -> None:
+        """Close the log and the index store."""
         self.log.close()
         self.index.close()
 

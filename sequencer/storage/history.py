@@ -24,21 +24,25 @@ class HistoricalState:
         self._slots: dict[tuple[bytes, int], int] = {}
 
     def get_account(self, address: bytes) -> AccountRecord | None:
+        """The account as of this view's position."""
         if address not in self._accounts:
             self._accounts[address] = self._store.account_at(address, self.seq)
         return self._accounts[address]
 
     def get_storage(self, address: bytes, slot: int) -> int:
+        """A slot's value as of this view's position."""
         key = (address, slot)
         if key not in self._slots:
             self._slots[key] = self._store.storage_at(address, slot, self.seq)
         return self._slots[key]
 
     def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        """The code with this hash."""
         if code_hash == EMPTY_CODE_HASH:
             return b""
         return self._store.get_code_by_hash(code_hash)
 
     def get_code(self, address: bytes) -> bytes:
+        """The account's code as of this view's position."""
         account = self.get_account(address)
         return self.get_code_by_hash(account.code_hash) if account is not None else b""

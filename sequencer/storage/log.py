@@ -52,6 +52,8 @@ class LogCorruption(StorageError):
 
 @dataclass(frozen=True, slots=True)
 class Position:
+    """Where a record starts: segment and byte offset."""
+
     segment: int
     offset: int
 
@@ -61,6 +63,8 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """One valid record of the log."""
+
     kind: int
     payload: bytes
     position: Position
@@ -68,15 +72,19 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class TornTail:
+    """A damaged end of the log, cut off at start-up."""
+
     position: Position
     dropped_bytes: int
 
 
 def segment_name(index: int) -> str:
+    """The file name of segment ``index``."""
     return f"{index:08d}.seg"
 
 
 def frame(kind: int, payload: bytes) -> bytes:
+    """A record's bytes on disk: magic, kind, length, CRC-32, payload."""
     crc = zlib.crc32(bytes([kind]) + payload)
     return _HEADER.pack(MAGIC, kind, len(payload), crc) + payload
 
@@ -122,6 +130,7 @@ class BlockLog:
         self._size = 0
 
     def segments(self) -> list[int]:
+        """The segment numbers present, ascending."""
         out = []
         for p in self.dir.glob("*.seg"):
             try:
@@ -225,6 +234,7 @@ class BlockLog:
             pass
 
     def close(self) -> None:
+        """Close the segment being appended to."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

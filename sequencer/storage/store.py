@@ -58,6 +58,7 @@ DEFAULT_MAP_SIZE = 64 * 1024**3  # sparse: address space, not disk
 
 
 def u64(n: int) -> bytes:
+    """A big-endian 8-byte key."""
     return _U64.pack(n)
 
 
@@ -97,25 +98,30 @@ class ChainStore:
         self._acct_wipe = env.open_db(b"acct_wipe")
 
     def close(self) -> None:
+        """Flush and close the environment."""
         with contextlib.suppress(lmdb.Error):
             self._env.sync(True)
         self._env.close()
 
     # -- metadata -------------------------------------------------------------------------
     def get_meta(self, key: str) -> bytes | None:
+        """A metadata value, or ``None``."""
         with self._env.begin(db=self._meta) as txn:
             value = txn.get(key.encode())
             return bytes(value) if value is not None else None
 
     def put_meta(self, key: str, value: bytes) -> None:
+        """Set a metadata value."""
         with self._env.begin(write=True, db=self._meta) as txn:
             txn.put(key.encode(), value)
 
     def is_initialized(self) -> bool:
+        """Whether a genesis was written."""
         return self.get_meta("genesis_hash") is not None
 
     # -- writes -----------------------------------------------------------------------------
     def write_genesis(self, block: EvmBlock, diff: StateDiff, chain_id: int) -> None:
+        """Write block 0 and the genesis state (one transaction)."""
         with self._env.begin(write=True) as txn:
             txn.put(b"schema", u64(SCHEMA_VERSION), db=self._meta)
             txn.put(b"chain_id", u64(chain_id), db=self._meta)
@@ -139,6 +145,7 @@ class ChainStore:
             raise StorageError(f"mini-block write failed: {exc}") from None
 
     def write_evm_block(self, block: EvmBlock) -> None:
+        """Index a sealed EVM block (by number, hash and canonical number)."""
         try:
             with self._env.begin(write=True) as txn:
                 self._put_block(txn, block)
@@ -183,16 +190,19 @@ class ChainStore:
 
     # -- reads ------------------------------------------------------------------------------
     def head_mini_block_number(self) -> int | None:
+        """The newest indexed mini-block's number, or ``None``."""
         with self._env.begin(db=self._mini) as txn:
             cursor = txn.cursor()
             return _U64.unpack(cursor.key())[0] if cursor.last() else None
 
     def head_block_number(self) -> int | None:
+        """The newest indexed EVM block's number, or ``None``."""
         with self._env.begin(db=self._blocks) as txn:
             cursor = txn.cursor()
             return _U64.unpack(cursor.key())[0] if cursor.last() else None
 
     def get_mini_block(self, number: int) -> MiniBlock | None:
+        """An indexed mini-block, or ``None``."""
         with self._env.begin(db=self._mini) as txn:
             data = txn.get(u64(number))
             return decode_mini_block(bytes(data)) if data is not None else None
@@ -209,21 +219,25 @@ class ChainStore:
                 yield decode_mini_block(bytes(value))
 
     def get_block(self, number: int) -> EvmBlock | None:
+        """An indexed EVM block, or ``None``."""
         with self._env.begin(db=self._blocks) as txn:
             data = txn.get(u64(number))
             return decode_evm_block(bytes(data)) if data is not None else None
 
     def get_block_hash(self, number: int) -> bytes | None:
+        """The canonical hash of block ``number``, or ``None``."""
         with self._env.begin(db=self._canon) as txn:
             data = txn.get(u64(number))
             return bytes(data) if data is not None else None
 
     def get_block_number_by_hash(self, block_hash: bytes) -> int | None:
+        """The number of the block with this hash, or ``None``."""
         with self._env.begin(db=self._block_hash) as txn:
             data = txn.get(block_hash)
             return _U64.unpack(data)[0] if data is not None else None
 
     def get_tx_location(self, tx_hash: bytes) -> TxLocation | None:
+        """Where an included transaction is, or ``None``."""
         with self._env.begin(db=self._tx_index) as txn:
             data = txn.get(tx_hash)
             return decode_location(bytes(data)) if data is not None else None
@@ -242,6 +256,7 @@ class ChainStore:
             return _U64.unpack(key[-8:])[0], bytes(cursor.value())
 
     def account_at(self, address: bytes, seq: int) -> AccountRecord | None:
+        """An account as of history position ``seq``, or ``None`` if it did not exist."""
         found = self._latest_at(self._acct_hist, address, seq)
         if found is None or not found[1]:
             return None
@@ -249,6 +264,7 @@ class ChainStore:
         return AccountRecord(int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), bytes(code_hash))
 
     def storage_at(self, address: bytes, slot: int, seq: int) -> int:
+        """A slot's value as of history position ``seq``."""
         written = self._latest_at(self._slot_hist, address + slot.to_bytes(32, "big"), seq)
         wiped = self._latest_at(self._acct_wipe, address, seq)
         if written is None or (wiped is not None and wiped[0] > written[0]):
@@ -256,6 +272,7 @@ class ChainStore:
         return int.from_bytes(written[1], "big")
 
     def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        """The code with this hash (empty when unknown)."""
         with self._env.begin(db=self._code) as txn:
             data = txn.get(code_hash)
             return bytes(data) if data is not None else b""

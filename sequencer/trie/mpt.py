@@ -322,6 +322,7 @@ class MerklePatriciaTrie:
         self._root_hash: bytes | None = EMPTY_ROOT
 
     def set(self, key: bytes, value: bytes) -> None:
+        """Insert or overwrite ``key`` (a no-op when the value is unchanged)."""
         if not value:
             self.delete(key)
             return
@@ -335,6 +336,7 @@ class MerklePatriciaTrie:
         self._root_hash = None
 
     def delete(self, key: bytes) -> None:
+        """Remove ``key`` if present."""
         nibbles = _key_to_nibbles(key)
         if _lookup(self._root, nibbles) is None:
             return
@@ -344,6 +346,7 @@ class MerklePatriciaTrie:
         self._root_hash = None
 
     def get(self, key: bytes) -> bytes | None:
+        """The value at ``key``, or ``None``."""
         return _lookup(self._root, _key_to_nibbles(key))
 
     def __contains__(self, key: object) -> bool:

@@ -30,10 +30,12 @@ class StateTrie:
         self._dirty: set[bytes] = set()
 
     def set_account(self, address: bytes, nonce: int, balance: int, code_hash: bytes) -> None:
+        """An account's new fields (its storage root is computed at :meth:`root`)."""
         self._changed[address] = (nonce, balance, code_hash)
         self._dirty.add(address)
 
     def set_storage(self, address: bytes, slot: int, value: int) -> None:
+        """A slot's new value (0 deletes it)."""
         trie = self._storage.get(address)
         if trie is None:
             if not value:
@@ -47,11 +49,13 @@ class StateTrie:
         self._dirty.add(address)
 
     def delete_account(self, address: bytes) -> None:
+        """The account and its storage are gone."""
         self._changed[address] = None
         self._storage.pop(address, None)
         self._dirty.add(address)
 
     def apply_diff(self, diff: StateDiff) -> None:
+        """Record one mini-block's changes."""
         for acc in diff.accounts:
             if acc.deleted:
                 self.delete_account(acc.address)

@@ -1,0 +1,1 @@
+"""Tests against the real daemon and verifier processes, through real clients."""

@@ -1,0 +1,1 @@
+"""Specifications of the node's parts, in-process (no daemon)."""
