@@ -11,7 +11,7 @@ Starts the real daemon on a temporary data dir and measures:
      (MiningChain.mine_all, one block per 1,000 transactions), and the ratio.
 
 Usage:
-  .venv/bin/python bench/bench_node.py [--txs 3000] [--senders 20] [--latency-samples 200]
+  .venv/bin/python -m bench.bench_node [--txs 3000] [--senders 20] [--latency-samples 200]
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ import aiohttp
 import orjson
 from eth_account import Account
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.conftest import DEV_KEYS  # noqa: E402
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import ROOT
 
 CHAIN_ID = 1337
 GWEI = 10**9

@@ -8,7 +8,7 @@ Measures, on a fresh data dir:
      daemon's own ``stateRootMaxMs``, all other blocks being empty), and the RSS after it.
 
 Usage:
-  .venv/bin/python bench/bench_state.py [--accounts 1000000] [--txs 2000]
+  .venv/bin/python -m bench.bench_state [--accounts 1000000] [--txs 2000]
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ import aiohttp
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-from bench_node import fund_senders, rpc, send_all, transfer  # noqa: E402
-
-from sequencer.genesis import generated_address  # noqa: E402
+from bench.bench_node import fund_senders, rpc, send_all, transfer
+from sequencer.genesis import generated_address
+from tests.support.daemon import ROOT
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

@@ -14,7 +14,7 @@ plain transfers (``rate / 50`` of them) from ``--senders`` accounts, for ``--sec
 Transactions are signed before the timed window (coincurve, checked equal to eth-account's).
 
 Usage:
-  .venv/bin/python bench/bench_sustained.py [--rate 2000] [--seconds 30] [--senders 200]
+  .venv/bin/python -m bench.bench_sustained [--rate 2000] [--seconds 30] [--senders 200]
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,10 +34,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-from bench_node import (  # noqa: E402
+from bench.bench_node import (
     CHAIN_ID,
     GWEI,
     cpu_seconds,
@@ -49,9 +45,8 @@ from bench_node import (  # noqa: E402
     start_daemon,
     transfer,
 )
-
-from sequencer import fastrlp  # noqa: E402
-from tests.conftest import DEV_KEYS  # noqa: E402
+from sequencer import fastrlp
+from tests.support.accounts import DEV_KEYS
 
 TICK_S = 0.02
 
@@ -235,7 +230,7 @@ async def erc20_phase(
 ) -> tuple[float, float, int, float]:
     """Deploy the test token, give every sender some, then paced ``transfer`` calls:
     (offered tx/s, included tx/s, transactions, daemon CPU us/tx)."""
-    from bench_node import erc20_setup, send_all
+    from bench.bench_node import erc20_setup, send_all
 
     deployer = Account.create()
     await fund_senders(url, [deployer])

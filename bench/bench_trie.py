@@ -1,6 +1,6 @@
 """Micro-benchmark: sequencer.trie.MerklePatriciaTrie vs py-trie's HexaryTrie.
 
-Not a test.  Run with ``python bench/bench_trie.py [--keys N] [--updates M]``.
+Not a test.  Run with ``python -m bench.bench_trie [--keys N] [--updates M]``.
 
 * MerklePatriciaTrie: build a trie of N (default 100k) random 32-byte keys with
   70-byte values, hash it, then time M (default 2,000) updates of existing keys
@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trie import HexaryTrie
 

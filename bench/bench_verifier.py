@@ -5,13 +5,12 @@ included tx/s; then verifies the same chain from genesis with one verifier proce
 two shard processes (0/2 and 1/2) in parallel, and prints verified tx/s and the ratios.
 
 Usage:
-  .venv/bin/python bench/bench_verifier.py [--txs 2000]
+  .venv/bin/python -m bench.bench_verifier [--txs 2000]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,10 +18,9 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.conftest import DEV_KEYS, start_daemon  # noqa: E402
-from tests.integration.test_verifier import start_verifier  # noqa: E402
+from tests.integration.test_verifier import start_verifier
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import start_daemon
 
 CHAIN_ID = 1337
 GWEI = 10**9

@@ -7,8 +7,8 @@ daemon, restart it, and wait until every acknowledged transaction has its receip
 receipts must be identical in every field final when served). Ends with `sequencer db check`.
 
 Usage:
-  .venv/bin/python bench/soak_crash.py --crashes 50
-  .venv/bin/python bench/soak_crash.py --minutes 10
+  .venv/bin/python -m bench.soak_crash --crashes 50
+  .venv/bin/python -m bench.soak_crash --minutes 10
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from typing import Any
 
 from web3 import Web3
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.conftest import DEV_KEYS, start_daemon  # noqa: E402
-from tests.loadgen import Load, comparable, wait_for_receipts  # noqa: E402
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import ROOT, start_daemon
+from tests.support.loadgen import Load, comparable, wait_for_receipts
 
 
 def main() -> None:

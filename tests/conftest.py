@@ -1,17 +1,12 @@
-"""Shared fixtures: a real sequencer daemon as a subprocess, dev accounts, contract artifacts."""
+"""Shared fixtures: a real sequencer daemon as a subprocess, dev accounts, contract artifacts.
+
+The harness itself lives in ``tests/support`` (also used by the benchmarks); the names below are
+re-exported for the tests that import them from here.
+"""
 
 from __future__ import annotations
 
-import ctypes
-import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,110 +15,22 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from tests.support.accounts import DEV_KEYS
+from tests.support.contracts import ARTIFACTS, load_artifact
+from tests.support.daemon import DEVNET, ROOT, Daemon, die_with_parent, start_daemon, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
-DEVNET = ROOT / "configs" / "devnet.toml"
-ARTIFACTS = ROOT / "tests" / "fixtures" / "contracts"
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
-
-
-@dataclass
-class Daemon:
-    """A running ``sequencer run`` subprocess."""
-
-    proc: subprocess.Popen[bytes]
-    url: str
-    data_dir: Path
-    log_path: Path
-    args: list[str] = field(default_factory=list)
-    feed_url: str = ""
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Send ``sig`` and wait for the exit code (SIGKILL after a timeout is a failure)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise AssertionError(f"daemon did not stop within {STOP_TIMEOUT_S}s\n{self.log()}") from None
-        self._close()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._close()
-
-    def _close(self) -> None:
-        if self.proc.stdout is not None and not self.proc.stdout.closed:
-            self.proc.stdout.close()
-
-
-def _die_with_parent() -> None:
-    """Runs in the child: a daemon never outlives the test process (Linux PR_SET_PDEATHSIG)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
-    """Start the daemon on a free port and wait for its ``rpc=`` line."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
-    args = [
-        sys.executable,
-        "-m",
-        "sequencer.cli",
-        "run",
-        "--config",
-        str(config),
-        "--data-dir",
-        str(data_dir),
-        "--rpc-port",
-        "0",
-        "--feed-port",
-        "0",
-        *extra,
-    ]
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_die_with_parent,
-        )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT_S
-    url = None
-    os.set_blocking(proc.stdout.fileno(), False)
-    buf = b""
-    while time.monotonic() < deadline:
-        chunk = proc.stdout.read()
-        if chunk:
-            buf += chunk
-            m = re.search(rb"rpc=(http://\S+)\s+feed=(ws://\S+)", buf)
-            if m:
-                url, feed_url = m.group(1).decode(), m.group(2).decode()
-                break
-        if proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    if url is None:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        raise AssertionError(f"daemon did not start: {buf!r}\n{log_path.read_text(errors='replace')}")
-    return Daemon(proc, url, data_dir, log_path, args, feed_url)
+__all__ = [
+    "ARTIFACTS",
+    "DEVNET",
+    "DEV_KEYS",
+    "ROOT",
+    "Daemon",
+    "_die_with_parent",
+    "die_with_parent",
+    "load_artifact",
+    "start_daemon",
+    "write_config",
+]
+_die_with_parent = die_with_parent
 
 
 @pytest.fixture
@@ -155,18 +62,3 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture(scope="session")
 def dev_accounts() -> list[LocalAccount]:
     return [Account.from_key(k) for k in DEV_KEYS]
-
-
-def load_artifact(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((ARTIFACTS / f"{name}.json").read_text())
-    return data
-
-
-def write_config(path: Path, **replacements: str) -> Path:
-    """A copy of the devnet config with ``key = value`` lines replaced (values as TOML text)."""
-    text = DEVNET.read_text()
-    for key, value in replacements.items():
-        text, n = re.subn(rf"(?m)^{re.escape(key)}\s*=\s*[^#\n]*", f"{key} = {value}", text)
-        assert n == 1, f"config key {key} not found exactly once"
-    path.write_text(text)
-    return path

@@ -15,7 +15,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, Daemon, write_config
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import Daemon, write_config
 
 CHAIN_ID = 1337
 GWEI = 10**9

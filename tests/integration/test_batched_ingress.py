@@ -12,7 +12,7 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS
+from tests.support.accounts import DEV_KEYS
 
 CHAIN_ID = 1337
 GWEI = 10**9

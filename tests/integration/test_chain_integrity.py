@@ -28,7 +28,9 @@ from eth_hash.auto import keccak
 from trie import HexaryTrie
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, Daemon, load_artifact, start_daemon, write_config
+from tests.support.accounts import DEV_KEYS
+from tests.support.contracts import load_artifact
+from tests.support.daemon import Daemon, start_daemon, write_config
 
 CHAIN_ID = 1337
 GWEI = 10**9

@@ -13,7 +13,8 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.providers.persistent import WebSocketProvider
 
-from tests.conftest import Daemon, load_artifact
+from tests.support.contracts import load_artifact
+from tests.support.daemon import Daemon
 
 SUPPLY = 10**24
 

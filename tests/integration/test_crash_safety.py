@@ -20,8 +20,9 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, ROOT, start_daemon
-from tests.loadgen import Load, comparable, raw_transfer, wait_for_receipts
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import ROOT, start_daemon
+from tests.support.loadgen import Load, comparable, raw_transfer, wait_for_receipts
 
 
 def assert_chain_links(w3: Web3) -> None:

@@ -12,7 +12,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from sequencer.genesis import GENERATED_BALANCE, generated_address
-from tests.conftest import DEVNET, ROOT
+from tests.support.daemon import DEVNET, ROOT
 
 
 def test_generated_accounts_are_funded_and_part_of_the_genesis(daemon_factory: Any, tmp_path: Path) -> None:

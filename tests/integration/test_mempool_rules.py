@@ -9,7 +9,8 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, Daemon
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import Daemon
 
 CHAIN_ID = 1337
 GWEI = 10**9

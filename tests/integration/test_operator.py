@@ -15,7 +15,8 @@ import requests
 from eth_account import Account
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, ROOT, Daemon, write_config
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import ROOT, Daemon, write_config
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -50,7 +51,7 @@ def send(w3: Web3, key: str, nonce: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tests.conftest import start_daemon
+    from tests.support.daemon import start_daemon
 
     d = start_daemon(
         tmp_path_factory.mktemp("op") / "data",

@@ -14,7 +14,8 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, Daemon
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import Daemon
 
 CHAIN_ID = 1337
 MINI_MS = 10.0

@@ -10,7 +10,8 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, Daemon
+from tests.support.accounts import DEV_KEYS
+from tests.support.daemon import Daemon
 from tests.support.openrpc import load_spec
 
 CHAIN_ID = 1337

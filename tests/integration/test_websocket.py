@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import aiohttp
@@ -11,7 +12,9 @@ from eth_account import Account
 from web3 import AsyncWeb3, Web3
 from web3.providers.persistent import WebSocketProvider
 
-from tests.conftest import DEV_KEYS, Daemon, load_artifact
+from tests.support.accounts import DEV_KEYS
+from tests.support.contracts import load_artifact
+from tests.support.daemon import Daemon
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -58,7 +61,10 @@ async def test_requests_work_over_websocket(daemon: Daemon) -> None:
         assert await w3.eth.get_balance(Account.from_key(DEV_KEYS[9]).address) > 0
         batch = await w3.provider.make_batch_request([("eth_chainId", []), ("eth_blockNumber", [])])
         assert batch[0]["result"] == hex(CHAIN_ID)
-        assert int(batch[1]["result"], 16) >= 0
+        number = batch[1]["result"]
+        assert re.fullmatch(r"0x(0|[1-9a-f][0-9a-f]*)", number), number  # a canonical QUANTITY
+        block = await w3.eth.get_block(int(number, 16))
+        assert block["number"] == int(number, 16)
 
 
 def deploy_reverter(daemon: Daemon) -> tuple[Any, str, int]:

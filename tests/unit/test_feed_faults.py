@@ -30,7 +30,7 @@ from sequencer.feed.faults import KINDS, DevFault, FaultInjector, parse_dev_faul
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.feed.wire import block_message, mini_block_message, seq_of_block, seq_of_mini
 from sequencer.types import AccountDiff, BlockEnv, EvmBlock, Log, MiniBlock, Receipt, StateDiff
-from tests.conftest import ROOT, write_config
+from tests.support.daemon import ROOT, write_config
 
 CHAIN_ID = 1337
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
