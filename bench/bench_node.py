@@ -204,7 +204,7 @@ def naive_ceiling(
     vm = PragueVM.configure(consensus_class=NoProofConsensus)
     chain_class = MiningChain.configure(__name__="Naive", vm_configuration=((0, vm),), chain_id=CHAIN_ID)
     nonces = nonces or {}
-    state = {
+    state: Any = {
         bytes.fromhex(a.address[2:]): {
             "balance": 10**21,
             "nonce": nonces.get(a.address, 0),
@@ -213,8 +213,8 @@ def naive_ceiling(
         }
         for a in funded
     }
-    params = {"difficulty": 0, "gas_limit": 10**9, "timestamp": 1, "base_fee_per_gas": GWEI}
-    chain = chain_class.from_genesis(AtomicDB(), params, state)
+    params: Any = {"difficulty": 0, "gas_limit": 10**9, "timestamp": 1, "base_fee_per_gas": GWEI}
+    chain: Any = chain_class.from_genesis(AtomicDB(), params, state)
     builder = PragueVM.get_transaction_builder()
     timestamp = 2
     for i in range(0, len(setup), 1000):
@@ -240,7 +240,7 @@ def erc20_setup(deployer: Any, senders: list[Any]) -> tuple[list[bytes], str]:
     """Deploy TestToken and give every sender tokens: the raw transactions, and the token address."""
     import json
 
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
     from web3 import Web3
 
     art = json.loads((ROOT / "tests/fixtures/contracts/TestToken.json").read_text())
@@ -260,8 +260,9 @@ def erc20_setup(deployer: Any, senders: list[Any]) -> tuple[list[bytes], str]:
         ).raw_transaction
     )
     from eth._utils.address import generate_contract_address
+    from eth_typing import Address
 
-    address = to_checksum_address(generate_contract_address(bytes.fromhex(deployer.address[2:]), 0))
+    address = to_checksum_address(generate_contract_address(Address(bytes.fromhex(deployer.address[2:])), 0))
     bound = Web3().eth.contract(address=address, abi=art["abi"])
     setup = [deploy]
     for i, acct in enumerate(senders):

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from bench.bench_node import fund_senders, rpc, send_all, transfer
 from sequencer.genesis import generated_address

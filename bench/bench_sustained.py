@@ -32,7 +32,7 @@ import coincurve
 import orjson
 from eth_account import Account
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from bench.bench_node import (
     CHAIN_ID,

@@ -16,7 +16,7 @@ import argparse
 import random
 import time
 
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from sequencer.trie import MerklePatriciaTrie
 

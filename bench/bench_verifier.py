@@ -21,6 +21,7 @@ from web3 import Web3
 from tests.integration.test_verifier import start_verifier
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import start_daemon
+from tests.support.rpc import batch
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -55,9 +56,7 @@ def main() -> None:
             w3 = Web3(Web3.HTTPProvider(d.url, request_kwargs={"timeout": 60}))
             t0 = time.perf_counter()
             for i in range(0, len(raws), 200):
-                answers = w3.provider.make_batch_request(
-                    [("eth_sendRawTransaction", [r]) for r in raws[i : i + 200]]
-                )
+                answers = batch(w3, [("eth_sendRawTransaction", [r]) for r in raws[i : i + 200]])
                 assert all("result" in a for a in answers), answers[:2]
             last = answers[-1]["result"]
             w3.eth.wait_for_transaction_receipt(last, timeout=120, poll_latency=0.01)

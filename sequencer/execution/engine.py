@@ -94,7 +94,7 @@ class SequencerState(PragueState):
     account_db_class = FlatAccountDB
     computation_class = CachedAnalysisComputation
     # py-evm's ``logger`` is a property that builds the logger on every use (several per tx)
-    logger = get_extended_debug_logger("eth.vm.state.SequencerState")  # type: ignore[assignment]
+    logger = get_extended_debug_logger("eth.vm.state.SequencerState")
 
 
 @dataclass(frozen=True, slots=True)

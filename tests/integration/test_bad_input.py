@@ -13,10 +13,12 @@ import requests
 import rlp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import Daemon, write_config
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -33,11 +35,11 @@ def post(daemon: Daemon, body: bytes | str) -> requests.Response:
 
 
 def call(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
-    response: dict[str, Any] = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+    response: dict[str, Any] = request(w3, method, params)
     return response
 
 
-def signed(acct: LocalAccount, **fields: Any) -> str:
+def signed(acct: LocalAccount, **fields: Any) -> HexStr:
     tx: dict[str, Any] = {
         "chainId": CHAIN_ID,
         "nonce": 0,
@@ -53,7 +55,7 @@ def signed(acct: LocalAccount, **fields: Any) -> str:
         tx.pop("maxFeePerGas")
         tx.pop("maxPriorityFeePerGas")
         tx.pop("type")
-    return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
+    return HexStr("0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex())
 
 
 def rejection(w3: Web3, raw: str) -> dict[str, Any]:
@@ -207,7 +209,7 @@ def test_high_s_signatures_are_refused(w3: Web3, dev_accounts: list[LocalAccount
 
 def test_unprotected_transactions_are_refused_by_default(w3: Web3, dev_accounts: list[LocalAccount]) -> None:
     acct = dev_accounts[4]
-    tx = {
+    tx: dict[str, Any] = {
         "nonce": w3.eth.get_transaction_count(acct.address),
         "to": acct.address,
         "value": 0,

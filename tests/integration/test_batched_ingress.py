@@ -13,6 +13,7 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
+from tests.support.rpc import batch, request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -39,11 +40,11 @@ def check_batch(w3: Web3, acct: Any, first: int) -> list[Any]:
     bad = {5: "0x02c0ffee", 9: signed(acct, first + 9, chain_id=1)}
     expected_errors = {}
     for i, raw in bad.items():
-        single = w3.provider.make_request("eth_sendRawTransaction", [raw])  # type: ignore[arg-type]
+        single = request(w3, "eth_sendRawTransaction", [raw])
         expected_errors[i] = single["error"]
         raws[i] = raw
 
-    answers = w3.provider.make_batch_request([("eth_sendRawTransaction", [raw]) for raw in raws])  # type: ignore[arg-type]
+    answers = batch(w3, [("eth_sendRawTransaction", [raw]) for raw in raws])
 
     assert len(answers) == 40
     for i, answer in enumerate(answers):
@@ -56,7 +57,7 @@ def check_batch(w3: Web3, acct: Any, first: int) -> list[Any]:
 
 def wait_for_receipt(w3: Web3, tx_hash: str) -> None:
     deadline = time.monotonic() + 10
-    while w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])["result"] is None:  # type: ignore[arg-type]
+    while request(w3, "eth_getTransactionReceipt", [tx_hash])["result"] is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
@@ -87,8 +88,9 @@ def test_the_ingress_worker_exits_when_the_node_is_killed(daemon_factory: Any) -
     w3 = Web3(Web3.HTTPProvider(d.url))
     acct = Account.from_key(DEV_KEYS[7])
     first = w3.eth.get_transaction_count(acct.address)
-    answers = w3.provider.make_batch_request(
-        [("eth_sendRawTransaction", [signed(acct, first + i)]) for i in range(20)]  # type: ignore[arg-type]
+    answers = batch(
+        w3,
+        [("eth_sendRawTransaction", [signed(acct, first + i)]) for i in range(20)],
     )
     assert all("result" in a for a in answers)
     deadline = time.monotonic() + 30

@@ -25,12 +25,14 @@ from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 from web3 import Web3
+from web3.types import Nonce
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon, start_daemon, write_config
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -57,7 +59,7 @@ class Workload:
             tx.setdefault("maxPriorityFeePerGas", 1)
             tx.setdefault("type", 2)
         signed = sender.sign_transaction(tx)
-        self.nonces[sender.address] += 1
+        self.nonces[sender.address] = Nonce(self.nonces[sender.address] + 1)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         self.sent.append(bytes(tx_hash))
         if wait:
@@ -140,9 +142,7 @@ def produced_chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def fetch_chain(w3: Web3) -> list[dict[str, Any]]:
     head = w3.eth.block_number
-    return [
-        w3.provider.make_request("eth_getBlockByNumber", [hex(n), True])["result"] for n in range(head + 1)
-    ]
+    return [request(w3, "eth_getBlockByNumber", [hex(n), True])["result"] for n in range(head + 1)]
 
 
 def _int(v: str) -> int:
@@ -154,7 +154,7 @@ def _b(v: str) -> bytes:
 
 
 def header_from_json(block: dict[str, Any]) -> PragueBlockHeader:
-    return PragueBlockHeader(
+    fields: dict[str, Any] = dict(
         difficulty=_int(block["difficulty"]),
         block_number=_int(block["number"]),
         gas_limit=_int(block["gasLimit"]),
@@ -177,26 +177,27 @@ def header_from_json(block: dict[str, Any]) -> PragueBlockHeader:
         parent_beacon_block_root=_b(block["parentBeaconBlockRoot"]),
         requests_hash=_b(block["requestsHash"]),
     )
+    return PragueBlockHeader(**fields)
 
 
 def trie_root(items: list[bytes]) -> bytes:
     t = HexaryTrie({})
     for i, item in enumerate(items):
         t[rlp.encode(i)] = item
-    return t.root_hash
+    root: bytes = t.root_hash
+    return root
 
 
 def encode_receipt(r: dict[str, Any]) -> bytes:
     logs = [[_b(log["address"]), [_b(t) for t in log["topics"]], _b(log["data"])] for log in r["logs"]]
-    payload = rlp.encode([_int(r["status"]), _int(r["cumulativeGasUsed"]), _b(r["logsBloom"]), logs])
+    payload: bytes = rlp.encode([_int(r["status"]), _int(r["cumulativeGasUsed"]), _b(r["logsBloom"]), logs])
     tx_type = _int(r["type"])
     return payload if tx_type == 0 else bytes([tx_type]) + payload
 
 
 def raw_transactions(w3: Web3, block: dict[str, Any]) -> list[bytes]:
     return [
-        _b(w3.provider.make_request("eth_getRawTransactionByHash", [tx["hash"]])["result"])
-        for tx in block["transactions"]
+        _b(request(w3, "eth_getRawTransactionByHash", [tx["hash"]])["result"]) for tx in block["transactions"]
     ]
 
 
@@ -221,8 +222,7 @@ def test_parent_links_and_roots_recompute_with_an_independent_trie(produced_chai
         assert [("0x" + keccak(r).hex()) for r in raws] == [tx["hash"] for tx in block["transactions"]]
         assert "0x" + trie_root(raws).hex() == block["transactionsRoot"]
         receipts = [
-            w3.provider.make_request("eth_getTransactionReceipt", [tx["hash"]])["result"]
-            for tx in block["transactions"]
+            request(w3, "eth_getTransactionReceipt", [tx["hash"]])["result"] for tx in block["transactions"]
         ]
         assert "0x" + trie_root([encode_receipt(r) for r in receipts]).hex() == block["receiptsRoot"]
         assert sum(_int(r["gasUsed"]) for r in receipts) == _int(block["gasUsed"])
@@ -261,7 +261,7 @@ def reference_chain(produced_chain: Any) -> tuple[Any, list[dict[str, Any]]]:
     chain_class = MiningChain.configure(
         __name__="ReferenceChain", vm_configuration=((0, PragueVM),), chain_id=CHAIN_ID
     )
-    chain = chain_class.from_genesis(AtomicDB(), params, genesis_state)
+    chain = chain_class.from_genesis(AtomicDB(), params, genesis_state)  # type: ignore[arg-type]
     assert chain.get_canonical_head().hash == _b(blocks[0]["hash"]), "genesis differs"
     builder = PragueVM.get_transaction_builder()
     for block in blocks[1:]:
@@ -307,7 +307,7 @@ def test_state_at_every_block_matches_py_evm(produced_chain: Any, reference_chai
     # a block hash selects the same state as its number (EIP-1898)
     middle = blocks[len(blocks) // 2]
     probe = Account.from_key(DEV_KEYS[0]).address
-    by_hash = w3.provider.make_request("eth_getBalance", [probe, {"blockHash": middle["hash"]}])["result"]
+    by_hash = request(w3, "eth_getBalance", [probe, {"blockHash": middle["hash"]}])["result"]
     assert int(by_hash, 16) == w3.eth.get_balance(probe, _int(middle["number"]))
 
 
@@ -325,7 +325,7 @@ def test_restart_on_the_same_data_dir_continues_the_chain(produced_chain: Any) -
         head = w3b.eth.get_block("latest")
         assert head["number"] >= len(before_blocks) - 1
         for old in before_blocks:
-            assert w3b.provider.make_request("eth_getBlockByNumber", [old["number"], True])["result"] == old
+            assert request(w3b, "eth_getBlockByNumber", [old["number"], True])["result"] == old
         assert [w3b.eth.get_balance(a) for a in probe] == before_balances
         assert [w3b.eth.get_transaction_count(a) for a in probe] == before_nonces
         # the chain goes on: the next block links to the head the restarted node resumed from

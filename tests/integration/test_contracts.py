@@ -15,6 +15,7 @@ from web3.providers.persistent import WebSocketProvider
 
 from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon
+from tests.support.rpc import request
 
 SUPPLY = 10**24
 
@@ -85,7 +86,7 @@ def test_custom_errors_are_returned_as_revert_data_web3_decodes(
     with pytest.raises(ContractCustomError) as custom:
         reverter.functions.failCustom(7).call({"from": caller})
     selector = Web3.keccak(text="Unauthorized(address,uint256)")[:4]
-    data = bytes.fromhex(custom.value.data[2:])
+    data = bytes.fromhex(str(custom.value.data)[2:])
     assert data[:4] == selector
     assert w3.codec.decode(["address", "uint256"], data[4:]) == (caller.lower(), 7)
 
@@ -101,7 +102,7 @@ def test_custom_errors_are_returned_as_revert_data_web3_decodes(
     poor = w3.eth.contract(address=token.address, abi=token.abi)
     with pytest.raises(ContractCustomError) as insufficient:
         poor.functions.transfer(dev_accounts[3].address, 1).call({"from": caller})
-    payload = bytes.fromhex(insufficient.value.data[2:])
+    payload = bytes.fromhex(str(insufficient.value.data)[2:])
     assert payload[:4] == Web3.keccak(text="InsufficientBalance(address,uint256,uint256)")[:4]
     assert w3.codec.decode(["address", "uint256", "uint256"], payload[4:]) == (caller.lower(), 0, 1)
 
@@ -110,13 +111,13 @@ def test_raw_revert_error_shape_is_code_3_with_data(daemon: Daemon, dev_accounts
     w3 = wallet(daemon, dev_accounts[4])
     reverter = deploy(w3, "Reverter")
     data = reverter.encode_abi("failCustom", [9])
-    response = w3.provider.make_request("eth_call", [{"to": reverter.address, "data": data}, "latest"])
+    response = request(w3, "eth_call", [{"to": reverter.address, "data": data}, "latest"])
     error = response["error"]
     assert error["code"] == 3
     assert error["message"] == "execution reverted"
     assert error["data"].startswith("0x" + Web3.keccak(text="Unauthorized(address,uint256)")[:4].hex())
-    response = w3.provider.make_request(
-        "eth_call", [{"to": reverter.address, "data": reverter.encode_abi("failRequire", [])}]
+    response = request(
+        w3, "eth_call", [{"to": reverter.address, "data": reverter.encode_abi("failRequire", [])}]
     )
     assert response["error"]["message"] == "execution reverted: nope"
 
@@ -156,6 +157,7 @@ def test_transfer_events_through_polling_filters(
     )
     block_filter = w3.eth.filter("latest")
     pending_filter = w3.eth.filter("pending")
+    assert block_filter.filter_id is not None and pending_filter.filter_id is not None
 
     tx_hash = contract.functions.transfer(carol, 77).transact()
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.005)
@@ -167,10 +169,10 @@ def test_transfer_events_through_polling_filters(
     assert entries[0]["blockHash"] == w3.eth.get_block(receipt["blockNumber"])["hash"]
     assert event_filter.get_new_entries() == [], "each log is delivered once"
     assert [e["transactionHash"] for e in event_filter.get_all_entries()] == [tx_hash]
-    new_blocks = w3.eth.get_filter_changes(block_filter.filter_id)
+    new_blocks: list[Any] = list(w3.eth.get_filter_changes(block_filter.filter_id))
     assert w3.eth.get_block(receipt["blockNumber"])["hash"] in new_blocks
 
     assert w3.eth.uninstall_filter(block_filter.filter_id) is True
     assert w3.eth.uninstall_filter(block_filter.filter_id) is False
-    gone = w3.provider.make_request("eth_getFilterChanges", [block_filter.filter_id])
+    gone = request(w3, "eth_getFilterChanges", [block_filter.filter_id])
     assert gone["error"] == {"code": -32000, "message": "filter not found"}

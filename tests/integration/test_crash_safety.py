@@ -23,13 +23,14 @@ from web3 import Web3
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import ROOT, start_daemon
 from tests.support.loadgen import Load, comparable, raw_transfer, wait_for_receipts
+from tests.support.rpc import request
 
 
 def assert_chain_links(w3: Web3) -> None:
     head = w3.eth.block_number
     parent = None
     for n in range(head + 1):
-        block = w3.provider.make_request("eth_getBlockByNumber", [hex(n), False])["result"]
+        block = request(w3, "eth_getBlockByNumber", [hex(n), False])["result"]
         if parent is not None:
             assert block["parentHash"] == parent, f"block {n} does not link to its parent"
         parent = block["hash"]
@@ -81,8 +82,7 @@ def test_sigterm_drains_seals_and_exits_0(tmp_path: Path) -> None:
     key = DEV_KEYS[0]
     nonce = w3.eth.get_transaction_count(Account.from_key(key).address)
     hashes = {
-        w3.provider.make_request("eth_sendRawTransaction", [raw_transfer(key, nonce + i)])["result"]
-        for i in range(5)
+        request(w3, "eth_sendRawTransaction", [raw_transfer(key, nonce + i)])["result"] for i in range(5)
     }
     started = time.monotonic()
     assert d.stop(signal.SIGTERM) == 0, d.log()
@@ -103,8 +103,7 @@ def test_a_second_signal_forces_exit_without_losing_anything(tmp_path: Path) -> 
     key = DEV_KEYS[1]
     nonce = w3.eth.get_transaction_count(Account.from_key(key).address)
     hashes = {
-        w3.provider.make_request("eth_sendRawTransaction", [raw_transfer(key, nonce + i)])["result"]
-        for i in range(3)
+        request(w3, "eth_sendRawTransaction", [raw_transfer(key, nonce + i)])["result"] for i in range(3)
     }
     d.proc.send_signal(signal.SIGTERM)
     d.proc.send_signal(signal.SIGTERM)
@@ -145,7 +144,7 @@ def _prepared_data_dir(tmp_path: Path) -> tuple[Path, set[str]]:
     nonce = w3.eth.get_transaction_count(Account.from_key(key).address)
     hashes = set()
     for i in range(6):
-        r = w3.provider.make_request("eth_sendRawTransactionSync", [raw_transfer(key, nonce + i)])["result"]
+        r = request(w3, "eth_sendRawTransactionSync", [raw_transfer(key, nonce + i)])["result"]
         hashes.add(r["transactionHash"])
     time.sleep(0.5)
     assert d.stop() == 0
@@ -224,7 +223,7 @@ def test_write_failures_stop_sealing_and_acknowledging_then_resume(tmp_path: Pat
         w3 = Web3(Web3.HTTPProvider(d.url))
         key = DEV_KEYS[3]
         nonce = w3.eth.get_transaction_count(Account.from_key(key).address)
-        assert w3.provider.make_request("eth_sendRawTransactionSync", [raw_transfer(key, nonce)])["result"]
+        assert request(w3, "eth_sendRawTransactionSync", [raw_transfer(key, nonce)])["result"]
         segment = _last_segment(data)
         # the disk is "full": the daemon may not grow any file beyond its current size
         limit = segment.stat().st_size
@@ -233,7 +232,7 @@ def test_write_failures_stop_sealing_and_acknowledging_then_resume(tmp_path: Pat
         while requests_health(d.url) != 503:
             assert time.monotonic() < deadline, "the node did not notice the failing writes"
             time.sleep(0.05)
-        response = w3.provider.make_request("eth_sendRawTransaction", [raw_transfer(key, nonce + 1)])
+        response = request(w3, "eth_sendRawTransaction", [raw_transfer(key, nonce + 1)])
         assert response["error"]["code"] == -32000
         assert "unhealthy" in response["error"]["message"] or "cannot write" in response["error"]["message"]
         head = w3.eth.block_number
@@ -245,9 +244,7 @@ def test_write_failures_stop_sealing_and_acknowledging_then_resume(tmp_path: Pat
         while requests_health(d.url) != 200:
             assert time.monotonic() < deadline, "the node did not resume"
             time.sleep(0.05)
-        receipt = w3.provider.make_request("eth_sendRawTransactionSync", [raw_transfer(key, nonce + 1)])[
-            "result"
-        ]
+        receipt = request(w3, "eth_sendRawTransactionSync", [raw_transfer(key, nonce + 1)])["result"]
         assert receipt["status"] == "0x1"
         assert "storage write failed" in d.log() and "sealing resumed" in d.log()
     finally:

@@ -16,6 +16,7 @@ from web3 import Web3
 from tests.support.accounts import DEV_KEYS
 from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -23,7 +24,7 @@ GWEI = 10**9
 
 def drive_some_load(w3: Web3) -> str:
     acct = Account.from_key(DEV_KEYS[0])
-    nonce = w3.eth.get_transaction_count(acct.address)
+    nonce = int(w3.eth.get_transaction_count(acct.address))
     art = load_artifact("SimpleStorage")
 
     def send(**fields: Any) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def drive_some_load(w3: Web3) -> str:
         }
         nonce += 1
         raw = "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
-        result: dict[str, Any] = w3.provider.make_request("eth_sendRawTransactionSync", [raw])["result"]
+        result: dict[str, Any] = request(w3, "eth_sendRawTransactionSync", [raw])["result"]
         return result
 
     address = send(data=art["bytecode"], gas=500_000)["contractAddress"]

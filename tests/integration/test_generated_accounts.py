@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from sequencer.genesis import GENERATED_BALANCE, generated_address

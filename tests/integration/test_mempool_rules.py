@@ -7,10 +7,12 @@ from typing import Any
 
 from eth_account import Account
 from eth_hash.auto import keccak
+from eth_typing import HexStr
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import Daemon
+from tests.support.rpc import batch, request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -31,12 +33,12 @@ def raw(key: str, nonce: int, tip: int = 1 * GWEI, max_fee: int = 10 * GWEI, val
     return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
 
 
-def tx_hash(raw_hex: str) -> str:
-    return "0x" + keccak(bytes.fromhex(raw_hex[2:])).hex()
+def tx_hash(raw_hex: str) -> HexStr:
+    return HexStr("0x" + keccak(bytes.fromhex(raw_hex[2:])).hex())
 
 
 def rpc(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
-    response: dict[str, Any] = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+    response: dict[str, Any] = request(w3, method, params)
     return response
 
 
@@ -114,9 +116,7 @@ def test_an_account_holds_at_most_500_pooled_transactions(daemon_factory: Any) -
     w3 = Web3(Web3.HTTPProvider(d.url))
     key = DEV_KEYS[3]
     assert rpc(w3, "eth_sendRawTransactionSync", [raw(key, 0)])["result"]  # the next seal is a minute away
-    answers = w3.provider.make_batch_request(
-        [("eth_sendRawTransaction", [raw(key, n)]) for n in range(1, 502)]
-    )
+    answers = batch(w3, [("eth_sendRawTransaction", [raw(key, n)]) for n in range(1, 502)])
     accepted = [a for a in answers if "result" in a]
     refused = [a for a in answers if "error" in a]
     assert len(accepted) == 500

@@ -17,6 +17,7 @@ from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import ROOT, Daemon, write_config
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -43,9 +44,7 @@ def send(w3: Web3, key: str, nonce: int) -> dict[str, Any]:
             "type": 2,
         }
     ).raw_transaction
-    result: dict[str, Any] = w3.provider.make_request(
-        "eth_sendRawTransactionSync", ["0x" + bytes(raw).hex()]
-    )["result"]
+    result: dict[str, Any] = request(w3, "eth_sendRawTransactionSync", ["0x" + bytes(raw).hex()])["result"]
     return result
 
 
@@ -151,7 +150,7 @@ def test_metrics_after_some_load(node: Daemon) -> None:
     nonce = w3.eth.get_transaction_count(Account.from_key(key).address)
     for i in range(3):
         send(w3, key, nonce + i)
-    w3.provider.make_request("eth_sendRawTransaction", ["0x1234"])  # a rejection
+    request(w3, "eth_sendRawTransaction", ["0x1234"])  # a rejection
     metrics_url = addresses(node)["metrics"]
     text = requests.get(metrics_url + "/metrics", timeout=5).text
 
@@ -184,7 +183,12 @@ def test_metrics_after_some_load(node: Daemon) -> None:
 
 
 def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(node: Daemon) -> None:
-    request = {"jsonrpc": "2.0", "id": 1, "method": "debug_getRawHeader", "params": ["latest"]}
+    request: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "debug_getRawHeader",
+        "params": ["latest"],
+    }
     public = requests.post(node.url, json=request, timeout=5).json()
     assert public["error"]["code"] == -32601
     wrong = requests.post(node.url, json=request, headers={"Authorization": "Bearer nope"}, timeout=5).json()

@@ -16,6 +16,7 @@ from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import Daemon
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 MINI_MS = 10.0
@@ -23,7 +24,7 @@ EVM_MS = 1000.0
 
 
 def status(w3: Web3) -> dict[str, Any]:
-    result: dict[str, Any] = w3.provider.make_request("sequencer_status", [])["result"]
+    result: dict[str, Any] = request(w3, "sequencer_status", [])["result"]
     return result
 
 
@@ -61,7 +62,7 @@ def test_receipts_are_readable_within_about_two_mini_block_intervals(daemon_fact
         ).raw_transaction
         started = time.perf_counter()
         tx_hash = w3.eth.send_raw_transaction(raw)
-        while w3.provider.make_request("eth_getTransactionReceipt", [tx_hash.to_0x_hex()])["result"] is None:
+        while request(w3, "eth_getTransactionReceipt", [tx_hash.to_0x_hex()])["result"] is None:
             assert time.perf_counter() - started < 2.0, "receipt not readable within 2 s"
         latencies.append((time.perf_counter() - started) * 1000)
         time.sleep(0.015)  # light load: about one transaction per mini-block

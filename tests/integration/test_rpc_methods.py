@@ -13,6 +13,7 @@ from web3 import Web3
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import Daemon
 from tests.support.openrpc import load_spec
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -35,13 +36,13 @@ def chain_facts(daemon: Daemon) -> dict[str, Any]:
             "type": 2,
         }
     ).raw_transaction
-    receipt = w3.provider.make_request("eth_sendRawTransactionSync", ["0x" + bytes(raw).hex()])["result"]
+    receipt = request(w3, "eth_sendRawTransactionSync", ["0x" + bytes(raw).hex()])["result"]
     number = int(receipt["blockNumber"], 16)
     deadline = time.monotonic() + 10
     while w3.eth.block_number < number:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    block = w3.provider.make_request("eth_getBlockByNumber", [receipt["blockNumber"], False])["result"]
+    block = request(w3, "eth_getBlockByNumber", [receipt["blockNumber"], False])["result"]
     return {
         "address": acct.address,
         "tx": receipt["transactionHash"],
@@ -138,7 +139,7 @@ def test_every_answer_matches_the_execution_apis_spec(daemon: Daemon, chain_fact
     for method, params in requests:
         if method not in load_spec().methods():
             continue
-        response = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        response = request(w3, method, params)
         assert "result" in response, (method, response)
         load_spec().validate_result(method, response["result"])
         checked.add(method)
@@ -157,13 +158,15 @@ def test_every_answer_matches_the_execution_apis_spec(daemon: Daemon, chain_fact
             "type": 2,
         }
     ).raw_transaction
-    sent = w3.provider.make_request("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])["result"]
+    sent = request(w3, "eth_sendRawTransaction", ["0x" + bytes(raw).hex()])["result"]
     load_spec().validate_result("eth_sendRawTransaction", sent)
     receipt = w3.eth.wait_for_transaction_receipt(sent, timeout=10, poll_latency=0.005)
     del receipt
     load_spec().validate_result(
-        "eth_getTransactionReceipt", w3.provider.make_request("eth_getTransactionReceipt", [sent])["result"]
+        "eth_getTransactionReceipt",
+        request(w3, "eth_getTransactionReceipt", [sent])["result"],
     )
     load_spec().validate_result(
-        "eth_getTransactionByHash", w3.provider.make_request("eth_getTransactionByHash", [sent])["result"]
+        "eth_getTransactionByHash",
+        request(w3, "eth_getTransactionByHash", [sent])["result"],
     )

@@ -7,10 +7,12 @@ from typing import Any
 
 from eth_account import Account
 from eth_hash.auto import keccak
+from eth_typing import HexStr
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import Daemon
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -32,7 +34,7 @@ def raw_transfer(key: str, nonce: int, to: str, value: int = 1, **extra: Any) ->
 
 
 def rpc(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
-    response: dict[str, Any] = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+    response: dict[str, Any] = request(w3, method, params)
     return response
 
 
@@ -111,7 +113,7 @@ def test_timeout_answers_code_4_and_the_transaction_still_lands(daemon_factory: 
     assert rpc(w3, "eth_sendRawTransactionSync", [raw_transfer(key, nonce, sender)])["result"]
     raw = raw_transfer(key, nonce + 1, sender)
     error = rpc(w3, "eth_sendRawTransactionSync", [raw, 50])["error"]
-    tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
+    tx_hash = HexStr("0x" + keccak(bytes.fromhex(raw[2:])).hex())
     assert error["code"] == 4 and error["data"] == tx_hash
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=5, poll_latency=0.01)
     assert receipt["status"] == 1

@@ -9,9 +9,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import Wei
 
 from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -89,7 +91,7 @@ def test_web3_fills_nonce_gas_and_fees_itself(w3: Web3, dev_accounts: list[Local
     local.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(sender), layer=0)
     recipient = Account.create().address
 
-    tx_hash = local.eth.send_transaction({"from": sender.address, "to": recipient, "value": 7})
+    tx_hash = local.eth.send_transaction({"from": sender.address, "to": recipient, "value": Wei(7)})
     receipt = local.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.005)
 
     assert receipt["status"] == 1
@@ -108,7 +110,7 @@ def test_deploy_call_and_events(w3: Web3, dev_accounts: list[LocalAccount]) -> N
         factory.constructor().transact(), timeout=10, poll_latency=0.005
     )
     address = deploy_receipt["contractAddress"]
-    assert deploy_receipt["status"] == 1
+    assert address is not None and deploy_receipt["status"] == 1
     assert local.eth.get_code(address) == bytes.fromhex(art["deployedBytecode"][2:])
 
     contract = local.eth.contract(address=address, abi=art["abi"])
@@ -176,7 +178,10 @@ def test_reverted_transaction_is_included_with_status_zero(
 
 def test_estimate_gas_and_call(w3: Web3, dev_accounts: list[LocalAccount]) -> None:
     sender = dev_accounts[7]
-    assert w3.eth.estimate_gas({"from": sender.address, "to": Account.create().address, "value": 1}) == 21_000
+    assert (
+        w3.eth.estimate_gas({"from": sender.address, "to": Account.create().address, "value": Wei(1)})
+        == 21_000
+    )
     art = load_artifact("TestToken")
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     data = factory.constructor(10**24).data_in_transaction
@@ -258,10 +263,10 @@ def test_receipt_fields_match_the_sealed_block(w3: Web3, dev_accounts: list[Loca
 
 def test_unknown_things_are_null(w3: Web3) -> None:
     unknown = "0x" + "ab" * 32
-    assert w3.provider.make_request("eth_getTransactionReceipt", [unknown])["result"] is None
-    assert w3.provider.make_request("eth_getTransactionByHash", [unknown])["result"] is None
-    assert w3.provider.make_request("eth_getBlockByHash", [unknown, False])["result"] is None
-    assert w3.provider.make_request("eth_getBlockByNumber", ["0xffffff", False])["result"] is None
+    assert request(w3, "eth_getTransactionReceipt", [unknown])["result"] is None
+    assert request(w3, "eth_getTransactionByHash", [unknown])["result"] is None
+    assert request(w3, "eth_getBlockByHash", [unknown, False])["result"] is None
+    assert request(w3, "eth_getBlockByNumber", ["0xffffff", False])["result"] is None
 
 
 def _wait_for_block(w3: Web3, number: int, timeout: float = 10.0) -> None:

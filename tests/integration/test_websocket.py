@@ -15,6 +15,7 @@ from web3.providers.persistent import WebSocketProvider
 from tests.support.accounts import DEV_KEYS
 from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon
+from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -38,7 +39,7 @@ def sign(key: str, nonce: int, **fields: Any) -> bytes:
     return bytes(Account.from_key(key).sign_transaction(tx).raw_transaction)
 
 
-async def collect(w3: AsyncWeb3, wanted: dict[str, int], timeout: float = 10.0) -> dict[str, list[Any]]:
+async def collect(w3: AsyncWeb3[Any], wanted: dict[str, int], timeout: float = 10.0) -> dict[str, list[Any]]:
     """Read subscription messages until each subscription id has ``wanted[id]`` results."""
     got: dict[str, list[Any]] = {sid: [] for sid in wanted}
 
@@ -59,9 +60,9 @@ async def test_requests_work_over_websocket(daemon: Daemon) -> None:
     async with AsyncWeb3(WebSocketProvider(ws_url(daemon))) as w3:
         assert await w3.eth.chain_id == CHAIN_ID
         assert await w3.eth.get_balance(Account.from_key(DEV_KEYS[9]).address) > 0
-        batch = await w3.provider.make_batch_request([("eth_chainId", []), ("eth_blockNumber", [])])
-        assert batch[0]["result"] == hex(CHAIN_ID)
-        number = batch[1]["result"]
+        answers = await w3.provider.make_batch_request([("eth_chainId", []), ("eth_blockNumber", [])])
+        assert answers[0]["result"] == hex(CHAIN_ID)
+        number = answers[1]["result"]
         assert re.fullmatch(r"0x(0|[1-9a-f][0-9a-f]*)", number), number  # a canonical QUANTITY
         block = await w3.eth.get_block(int(number, 16))
         assert block["number"] == int(number, 16)
@@ -162,7 +163,7 @@ async def test_unsubscribe_and_subscription_errors(daemon: Daemon) -> None:
         assert (await ws_call(ws, "eth_subscribe", ["logs", {"address": "0x12"}]))["error"]["code"] == -32602
         assert (await ws_call(ws, "eth_subscribe", []))["error"]["code"] == -32602
     # over HTTP, subscriptions do not exist
-    plain = Web3(Web3.HTTPProvider(daemon.url)).provider.make_request("eth_subscribe", ["newHeads"])
+    plain = request(Web3(Web3.HTTPProvider(daemon.url)), "eth_subscribe", ["newHeads"])
     assert plain["error"]["code"] == -32601
 
 

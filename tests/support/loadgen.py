@@ -10,6 +10,8 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
+from tests.support.rpc import batch, request
+
 CHAIN_ID = 1337
 GWEI = 10**9
 RECEIPT_FIELDS = (
@@ -67,18 +69,18 @@ class Load:
     def _run(self, key: str, sync: bool) -> None:
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 5}))
         try:
-            nonce = w3.eth.get_transaction_count(Account.from_key(key).address, "pending")
+            nonce = int(w3.eth.get_transaction_count(Account.from_key(key).address, "pending"))
         except Exception:
             return
         while not self._stop.is_set():
             raw = raw_transfer(key, nonce)
             try:
                 if sync:
-                    response = w3.provider.make_request("eth_sendRawTransactionSync", [raw])
+                    response = request(w3, "eth_sendRawTransactionSync", [raw])
                     if "result" in response:
                         self.receipts[response["result"]["transactionHash"]] = response["result"]
                 else:
-                    response = w3.provider.make_request("eth_sendRawTransaction", [raw])
+                    response = request(w3, "eth_sendRawTransaction", [raw])
                     if "result" in response:
                         self.acked.add(response["result"])
             except Exception:
@@ -104,7 +106,7 @@ def wait_for_receipts(w3: Web3, hashes: set[str], timeout: float = 15.0) -> dict
         missing = sorted(hashes - set(found))
         for i in range(0, len(missing), 500):
             chunk = missing[i : i + 500]
-            answers = w3.provider.make_batch_request([("eth_getTransactionReceipt", [h]) for h in chunk])
+            answers = batch(w3, [("eth_getTransactionReceipt", [h]) for h in chunk])
             for h, answer in zip(chunk, answers, strict=True):
                 if answer.get("result") is not None:
                     found[h] = answer["result"]

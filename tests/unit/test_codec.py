@@ -82,7 +82,7 @@ def bloom_bytes(seed: int) -> bytes:
 
 
 def consensus_receipt(tx_type: int, status: int, cumulative: int, logs: tuple[Log, ...]) -> bytes:
-    body = rlp.encode(
+    body: bytes = rlp.encode(
         [status, cumulative, bloom_bytes(cumulative), [[lg.address, list(lg.topics), lg.data] for lg in logs]]
     )
     return body if tx_type == 0 else bytes([tx_type]) + body

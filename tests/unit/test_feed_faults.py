@@ -110,6 +110,7 @@ def mini(number: int, block: int, index: int, shape: str, nonce: int = 0) -> Min
     )
     raws: tuple[bytes, ...]
     receipts: tuple[Receipt, ...]
+    diff: tuple[AccountDiff, ...]
     if shape == "empty":
         raws, receipts, diff = (), (), ()
     elif shape == "transfer":
@@ -206,7 +207,7 @@ def chain_objects() -> tuple[EvmBlock, list[tuple[EvmBlock, list[MiniBlock]]]]:
 def messages() -> list[dict[str, Any]]:
     """Fresh copies of every non-genesis message, in seq order."""
     _genesis, blocks = chain_objects()
-    out = []
+    out: list[dict[str, Any]] = []
     for block, minis in blocks:
         out.extend(mini_block_message(mb) for mb in minis)
         out.append(block_message(block))
@@ -232,7 +233,7 @@ def run_live(fault: DevFault, msgs: list[dict[str, Any]] | None = None) -> list[
 
 
 def only_changed(out: list[dict[str, Any] | None], original: list[dict[str, Any]]) -> int:
-    changed = [o["seq"] for o, m in zip(out, original, strict=True) if o != m]
+    changed: list[int] = [m["seq"] for o, m in zip(out, original, strict=True) if o != m]
     assert len(changed) == 1, changed
     return changed[0]
 

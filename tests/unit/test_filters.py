@@ -386,7 +386,7 @@ def test_log_matching_follows_geths_topic_rule(topics: list[Any]) -> None:
 def test_an_empty_address_list_matches_every_address() -> None:
     """geth: an absent, null or empty ``address`` matches every address (the subscription used to
     match nothing)."""
-    for address in (None, []):
+    for address in (None, []):  # type: ignore[var-annotated]
         flt = parse_log_filter(address, None)
         assert flt.matches(TOKEN, ()) and flt.matches(OTHER, (TRANSFER,))
     only = parse_log_filter([h(TOKEN)], None)

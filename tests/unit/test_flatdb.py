@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from eth.constants import EMPTY_SHA3
 from eth_hash.auto import keccak
+from eth_typing import Address, Hash32
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +23,9 @@ from sequencer.execution.flatdb import FlatAccountDB
 from sequencer.state import AccountRecord, WorldState
 from sequencer.types import AccountDiff, StateDiff
 
-A = b"\x0a" * 20  # pre-existing contract with code and storage
-B = b"\x0b" * 20  # pre-existing externally owned account
-C = b"\x0c" * 20  # does not exist in the base state
+A = Address(b"\x0a" * 20)  # pre-existing contract with code and storage
+B = Address(b"\x0b" * 20)  # pre-existing externally owned account
+C = Address(b"\x0c" * 20)  # does not exist in the base state
 ADDRESSES = (A, B, C)
 SLOTS = (0, 1, 2, 7)
 CODE_A = bytes.fromhex("6001600055")
@@ -137,7 +138,7 @@ def test_balance_and_storage_values_must_fit_in_256_bits(db: FlatAccountDB) -> N
 def test_state_root_is_a_placeholder_not_computed_here(db: FlatAccountDB) -> None:
     from eth.constants import BLANK_ROOT_HASH
 
-    db.state_root = b"\x01" * 32  # py-evm's revert writes it back; ignored
+    db.state_root = Hash32(b"\x01" * 32)  # py-evm's revert writes it back; ignored
     assert db.state_root == BLANK_ROOT_HASH
     assert not db.has_root(BLANK_ROOT_HASH)
     with pytest.raises(NotImplementedError):

@@ -129,7 +129,7 @@ def test_a_dead_worker_falls_back_inline_then_restarts(decoder: IngressDecoder) 
         await decoder.decode(raws)
         pool = decoder._pool
         assert pool is not None
-        for pid in list(pool._processes):  # type: ignore[attr-defined]
+        for pid in list(pool._processes):
             os.kill(pid, signal.SIGKILL)
         await asyncio.sleep(0.5)
         again = await decoder.decode(raws)  # the broken pool is noticed: decoded inline

@@ -10,7 +10,7 @@ import rlp
 from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from sequencer.trie import EMPTY_ROOT, MerklePatriciaTrie, compute_root
 

@@ -7,7 +7,7 @@ import rlp
 from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from sequencer.trie.mpt import EMPTY_ROOT
 from sequencer.trie.state import StateTrie
@@ -60,9 +60,9 @@ def test_root_equals_py_trie_after_any_changes(operations: list[tuple[object, ..
             if address not in accounts:
                 continue  # storage only exists on an existing account (as in a diff)
             trie.set_storage(address, slot, value)  # type: ignore[arg-type]
-            slots = storage.setdefault(address, {})  # type: ignore[arg-type]
+            slots = storage.setdefault(address, {})
             if value:
-                slots[slot] = value  # type: ignore[index]
+                slots[slot] = value  # type: ignore[index,assignment]
             else:
                 slots.pop(slot, None)  # type: ignore[call-overload]
         elif op[0] == "delete":

@@ -94,7 +94,8 @@ def with_high_s(raw: bytes) -> bytes:
     tx = decode_raw(raw)
     if raw[0] >= 0x7F:  # legacy: v = chain_id * 2 + 35 + parity
         flipped_v = tx.v + 1 if (tx.v - 35) % 2 == 0 else tx.v - 1
-        return rlp.encode(tx.copy(s=SECP256K1_N - tx.s, v=flipped_v))
+        encoded: bytes = rlp.encode(tx.copy(s=SECP256K1_N - tx.s, v=flipped_v))
+        return encoded
     return bytes(tx.copy(s=SECP256K1_N - tx.s, y_parity=1 - tx.y_parity).encode())
 
 
@@ -155,7 +156,7 @@ def test_contract_creation_has_no_recipient() -> None:
 
 def test_the_sender_recovered_is_cached_on_the_py_evm_object() -> None:
     t = decode(sign(eip1559()))
-    assert bytes(t.engine_tx.sender) == SENDER  # type: ignore[attr-defined]
+    assert bytes(t.engine_tx.sender) == SENDER
 
 
 def test_unprotected_legacy_is_accepted_only_when_allowed() -> None:
