@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from verifier.execution import Executor
-from verifier.store import load_progress, open_state_db, save_progress
+from verifier.store import load_progress, open_state_store, save_progress
 from verifier.verify import Checker, Mismatch
 
 log = logging.getLogger("verifier")
@@ -61,9 +61,9 @@ class Verifier:
         self.feed = feed.rstrip("/")
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.db, self._raw = open_state_db(data_dir)
+        self.store = open_state_store(data_dir)
         self.progress = load_progress(data_dir)
-        self.executor = Executor(self.db, chain_id)
+        self.executor = Executor(self.store, chain_id)
         self.checker = Checker(self.executor, self.progress, shard=shard, replica=replica)
         self.shard = shard
         self.replica = replica
@@ -129,7 +129,7 @@ class Verifier:
         finally:
             if runner is not None:
                 await runner.cleanup()
-            self._raw.close()
+            self.store.close()
         return self.exit_code
 
     async def _follow(self, session: aiohttp.ClientSession) -> None:

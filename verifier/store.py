@@ -1,7 +1,8 @@
-"""The verifier's own storage: py-evm's trie nodes in LMDB, plus its progress record.
+"""The verifier's own storage: raw bytes in LMDB (no py-evm here), plus its progress record.
 
-Trie nodes are content-addressed, so a crash between writing nodes and writing progress only
-leaves unreferenced nodes behind; progress (JSON) is replaced atomically.
+The py-evm adapter (``verifier/execution.py``) keeps its trie nodes here through a thin
+``BaseDB`` wrapper. Trie nodes are content-addressed, so a crash between writing nodes and
+writing progress only leaves unreferenced nodes behind; progress (JSON) is replaced atomically.
 """
 
 from __future__ import annotations
@@ -11,51 +12,93 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lmdb
-from eth.db.atomic import AtomicDB
-from eth.db.backends.base import BaseDB
 
+STATE_DIR = "state.lmdb"
 PROGRESS_FILE = "progress.json"
+MAP_SIZE = 64 * 1024**3
 
 
-class LmdbDB(BaseDB):
-    """py-evm's key-value database interface over one LMDB environment."""
+class RawStore(Protocol):
+    """Bytes to bytes: what the py-evm adapter needs from a store."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value under ``key``, or ``None``."""
+        ...
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Store ``value`` under ``key``."""
+        ...
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; whether it was there."""
+        ...
+
+
+class LmdbStore:
+    """One LMDB environment (written without fsync; :meth:`sync` flushes it)."""
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self._env = lmdb.open(str(path), map_size=64 * 1024**3, sync=False, metasync=False, readahead=False)
+        self._env = lmdb.open(str(path), map_size=MAP_SIZE, sync=False, metasync=False, readahead=False)
 
-    def __getitem__(self, key: bytes) -> bytes:
+    def get(self, key: bytes) -> bytes | None:
+        """The value under ``key``, or ``None``."""
         with self._env.begin() as txn:
             value = txn.get(key)
-        if value is None:
-            raise KeyError(key)
-        return bytes(value)
+        return None if value is None else bytes(value)
 
-    def __setitem__(self, key: bytes, value: bytes) -> None:
+    def put(self, key: bytes, value: bytes) -> None:
+        """Store ``value`` under ``key``."""
         with self._env.begin(write=True) as txn:
             txn.put(key, value)
 
-    def __delitem__(self, key: bytes) -> None:
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; whether it was there."""
         with self._env.begin(write=True) as txn:
-            if not txn.delete(key):
-                raise KeyError(key)
+            return bool(txn.delete(key))
 
-    def _exists(self, key: bytes) -> bool:
-        with self._env.begin() as txn:
-            return txn.get(key) is not None
+    def sync(self) -> None:
+        """Make everything written so far durable (fsync)."""
+        self._env.sync(True)
 
     def close(self) -> None:
+        """Flush and close the environment."""
         with contextlib.suppress(lmdb.Error):
             self._env.sync(True)
         self._env.close()
 
 
-def open_state_db(data_dir: Path) -> tuple[AtomicDB, LmdbDB]:
-    raw = LmdbDB(data_dir / "state.lmdb")
-    return AtomicDB(raw), raw
+class MemoryStore:
+    """A store in a dict: for tests and throw-away runs."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value under ``key``, or ``None``."""
+        return self._data.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Store ``value`` under ``key``."""
+        self._data[key] = value
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; whether it was there."""
+        return self._data.pop(key, None) is not None
+
+    def sync(self) -> None:
+        """Nothing to flush."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def open_state_store(data_dir: Path) -> LmdbStore:
+    """The state store of a verifier data dir."""
+    return LmdbStore(data_dir / STATE_DIR)
 
 
 @dataclass

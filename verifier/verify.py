@@ -10,11 +10,15 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import rlp
-from eth_bloom.bloom import BloomFilter
-from eth_hash.auto import keccak
-
-from verifier.execution import Env, ExecutedTx, Executor, decode_header, trie_root
+from verifier.execution import (
+    Env,
+    ExecutedTx,
+    Executor,
+    decode_header,
+    encode_claimed_receipt,
+    keccak,
+    trie_root,
+)
 from verifier.store import Progress
 
 MAX_RECENT_HASHES = 256
@@ -41,23 +45,6 @@ class Mismatch(Exception):
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(f"{verdict.field}: claimed {verdict.claimed}, recomputed {verdict.recomputed}")
         self.verdict = verdict
-
-
-def encode_claimed_receipt(r: dict[str, Any]) -> tuple[bytes, int]:
-    """A receipt's consensus encoding (type byte + RLP) and bloom, from its claimed fields."""
-    bloom = BloomFilter()
-    logs = []
-    for log in r["logs"]:
-        address, topics = _b(log["address"]), [_b(t) for t in log["topics"]]
-        bloom.add(address)
-        for topic in topics:
-            bloom.add(topic)
-        logs.append([address, topics, _b(log["data"])])
-    payload = rlp.encode(
-        [_int(r["status"]), _int(r["cumulativeGasUsed"]), int(bloom).to_bytes(256, "big"), logs]
-    )
-    tx_type = _int(r["type"])
-    return (payload if tx_type == 0 else bytes([tx_type]) + payload), int(bloom)
 
 
 def _h(b: bytes | None) -> str:

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from eth.db.atomic import AtomicDB
 
 from verifier.execution import Executor
-from verifier.store import Progress
+from verifier.store import MemoryStore, Progress
 from verifier.verify import Checker, Mismatch
 
 
 def checker() -> Checker:
-    return Checker(Executor(AtomicDB(), 1337), Progress())
+    return Checker(Executor(MemoryStore(), 1337), Progress())
 
 
 @pytest.mark.parametrize(
