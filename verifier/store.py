@@ -1,23 +1,20 @@
-"""The verifier's own storage: raw bytes in LMDB (no py-evm here), plus its progress record.
+"""The verifier's key-value storage: raw bytes in LMDB (no py-evm here).
 
 The py-evm adapter (``verifier/execution.py``) keeps its trie nodes here through a thin
-``BaseDB`` wrapper. Trie nodes are content-addressed, so a crash between writing nodes and
-writing progress only leaves unreferenced nodes behind; progress (JSON) is replaced atomically.
+``BaseDB`` wrapper. Trie nodes are content-addressed, so writing them is idempotent and a crash
+only ever leaves unreferenced nodes behind; :meth:`LmdbStore.sync` makes what was written
+durable before a checkpoint names a state root in it (``verifier/checkpoint.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import lmdb
 
 STATE_DIR = "state.lmdb"
-PROGRESS_FILE = "progress.json"
 MAP_SIZE = 64 * 1024**3
 
 
@@ -99,43 +96,3 @@ class MemoryStore:
 def open_state_store(data_dir: Path) -> LmdbStore:
     """The state store of a verifier data dir."""
     return LmdbStore(data_dir / STATE_DIR)
-
-
-@dataclass
-class Progress:
-    """Where the verifier stands; rewritten after every verified EVM block."""
-
-    next_seq: int = 0
-    block_number: int = -1
-    block_hash: str = ""
-    state_root: str = ""
-    recent_hashes: list[str] = field(default_factory=list)  # newest first, for BLOCKHASH
-    verified_blocks: int = 0
-    verified_mini_blocks: int = 0
-    verified_txs: int = 0
-    last_mini_block_us: int = 0
-    head_seq: int = 0
-    head_block: int = 0
-    mismatches: list[dict[str, Any]] = field(default_factory=list)
-    updated_at: float = 0.0
-
-    @property
-    def verdict(self) -> str:
-        return "mismatch" if self.mismatches else "ok"
-
-
-def load_progress(data_dir: Path) -> Progress:
-    path = data_dir / PROGRESS_FILE
-    if not path.exists():
-        return Progress()
-    data = json.loads(path.read_text())
-    return Progress(**data)
-
-
-def save_progress(data_dir: Path, progress: Progress) -> None:
-    path = data_dir / PROGRESS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(progress)))
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from verifier.checkpoint import Boundary
 from verifier.execution import Executor
-from verifier.store import MemoryStore, Progress
-from verifier.verify import Checker, Mismatch
+from verifier.replay import Replay
+from verifier.store import MemoryStore
+from verifier.verdict import Mismatch
 
 
-def checker() -> Checker:
-    return Checker(Executor(MemoryStore(), 1337), Progress())
+def checker() -> Replay:
+    return Replay(Executor(MemoryStore(), 1337), Boundary())
 
 
 @pytest.mark.parametrize(
