@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 import verifier
-from verifier.store import load_progress
+from verifier.checkpoint import load_checkpoint
+from verifier.status import StatusView, status_info
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,29 +113,27 @@ def run(
     except ValueError:
         click.echo(f"error: --shard must be I/N with 0 <= I < N, got {shard!r}", err=True)
         sys.exit(2)
-    from verifier.follower import Verifier
+    from verifier.node import VerifierNode
+    from verifier.replay import Mode
 
-    node = Verifier(
+    node = VerifierNode(
         feed,
         chain_id,
         data_dir,
         halt_on_mismatch=on_mismatch == "halt",
         status_port=status_port,
-        shard=shard_spec,
-        replica=replica,
+        mode=Mode(shard_spec[0], shard_spec[1], replica),
     )
 
     async def main_task() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, node.stop)
-        task = asyncio.create_task(node.run())
-        while node.status_address is None and status_port is not None and not task.done():
-            await asyncio.sleep(0.01)
-        if node.status_address is not None:
-            click.echo(f"status=http://{node.status_address[0]}:{node.status_address[1]}")
+        address = await node.start()
+        if address is not None:
+            click.echo(f"status={address.url}")
             sys.stdout.flush()
-        return await task
+        return await node.run()
 
     sys.exit(asyncio.run(main_task()))
 
@@ -149,36 +148,19 @@ def status(data_dir: Path, as_json: bool) -> None:
     Example:
       verifier status --data-dir vdata --json
     """
-    p = load_progress(data_dir)
-    info = {
-        "height": p.block_number,
-        "blockHash": p.block_hash,
-        "nextSeq": p.next_seq,
-        "verifiedBlocks": p.verified_blocks,
-        "verifiedMiniBlocks": p.verified_mini_blocks,
-        "verifiedTxs": p.verified_txs,
-        "lagBlocks": max(0, p.head_block - p.block_number),
-        "lagMs": _age_ms(p.last_mini_block_us),
-        "verdict": p.verdict,
-        "mismatches": p.mismatches,
-    }
+    info = status_info(StatusView.of_checkpoint(load_checkpoint(data_dir)), time.time())
     if as_json:
         click.echo(json.dumps(info))
     else:
         for key, value in info.items():
             if key != "mismatches":
                 click.echo(f"{key:>20}: {value}")
-        for m in p.mismatches:
+        for m in info["mismatches"]:
             click.echo(
                 f"{'MISMATCH':>20}: block {m['evm_block']} mini-block {m['mini_block']} tx {m['tx_index']} "
                 f"{m['field']}: claimed {m['claimed']}, recomputed {m['recomputed']}"
             )
-    sys.exit(0 if p.verdict == "ok" else 1)
-
-
-def _age_ms(timestamp_us: int) -> int | None:
-    """Milliseconds since the newest verified mini-block was sealed (None before the first)."""
-    return max(0, int(time.time() * 1000 - timestamp_us / 1000)) if timestamp_us else None
+    sys.exit(0 if info["verdict"] == "ok" else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

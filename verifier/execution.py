@@ -1,8 +1,11 @@
-"""The verifier's py-evm adapter: the only verifier module that imports py-evm.
+"""The verifier's py-evm adapter: the only verifier module that imports py-evm (``eth*`` packages).
 
 Deliberately *not* the sequencer's flat state: the verifier runs py-evm's own trie-backed
 ``AccountDB`` (the reference implementation), so a bug in the sequencer's execution path is
-caught by independent code. State roots here are py-evm's own.
+caught by independent code. State roots here are py-evm's own. Its trie nodes live in a
+:class:`~verifier.store.RawStore` (LMDB in a data dir), reached through a thin ``BaseDB``
+wrapper. Everything else in the verifier sees plain values (:class:`Env`, :class:`Header`,
+:class:`ExecutedTx`, :class:`Account`) and opaque :data:`BlockState` handles.
 """
 
 from __future__ import annotations
@@ -10,26 +13,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeAlias
 
 import rlp
 from eth._utils.address import generate_contract_address
 from eth.constants import BLANK_ROOT_HASH
 from eth.db.atomic import AtomicDB
+from eth.db.backends.base import BaseDB
 from eth.db.trie import make_trie_root_and_nodes
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlockHeader
 from eth.vm.forks.prague.state import PragueState
-from eth_hash.auto import keccak
+from eth_bloom.bloom import BloomFilter
+from eth_hash.auto import keccak as _keccak
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 
+from verifier.store import RawStore
+
 _BUILDER = PragueVM.get_transaction_builder()
+
+BlockState: TypeAlias = PragueState
+"""A state being read or built (one per open EVM block); only this module looks inside."""
+
+
+def keccak(data: bytes) -> bytes:
+    """Keccak-256 of ``data``."""
+    return bytes(_keccak(data))
 
 
 @dataclass(frozen=True, slots=True)
 class Env:
+    """An EVM block's environment, as the feed's ``miniBlock.env`` gives it."""
+
     number: int
     timestamp: int
     parent_hash: bytes
@@ -41,6 +58,8 @@ class Env:
 
 @dataclass(frozen=True, slots=True)
 class ExecutedTx:
+    """What re-executing one transaction gave."""
+
     tx_hash: bytes
     valid: bool
     error: str | None
@@ -55,6 +74,8 @@ class ExecutedTx:
 
 @dataclass(frozen=True, slots=True)
 class Header:
+    """The fields of a Prague header the checks compare."""
+
     number: int
     parent_hash: bytes
     state_root: bytes
@@ -69,7 +90,18 @@ class Header:
     prev_randao: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account's values in a state (a missing account: ``exists`` false, zeros)."""
+
+    exists: bool
+    nonce: int
+    balance: int
+    code_hash: bytes
+
+
 def decode_header(header_rlp: bytes) -> Header:
+    """Decode a Prague header from its RLP."""
     h = rlp.decode(header_rlp, sedes=PragueBlockHeader)
     return Header(
         number=h.block_number,
@@ -101,11 +133,57 @@ def trie_root(items: Sequence[bytes]) -> bytes:
     return bytes(root)
 
 
-class Executor:
-    """Executes mini-blocks on py-evm's Prague state over the verifier's own database."""
+def encode_claimed_receipt(r: dict[str, Any]) -> tuple[bytes, int]:
+    """A receipt's consensus encoding (type byte + RLP) and bloom, from its claimed fields."""
+    bloom = BloomFilter()
+    logs = []
+    for log in r["logs"]:
+        address, topics = _b(log["address"]), [_b(t) for t in log["topics"]]
+        bloom.add(address)
+        for topic in topics:
+            bloom.add(topic)
+        logs.append([address, topics, _b(log["data"])])
+    payload = rlp.encode(
+        [int(r["status"], 16), int(r["cumulativeGasUsed"], 16), int(bloom).to_bytes(256, "big"), logs]
+    )
+    tx_type = int(r["type"], 16)
+    return (payload if tx_type == 0 else bytes([tx_type]) + payload), int(bloom)
 
-    def __init__(self, db: AtomicDB, chain_id: int) -> None:
-        self.db = db
+
+def _b(v: str) -> bytes:
+    return bytes.fromhex(v[2:])
+
+
+class _StoreDB(BaseDB):
+    """py-evm's key-value database interface over a :class:`RawStore`."""
+
+    def __init__(self, store: RawStore) -> None:
+        self._get = store.get
+        self._put = store.put
+        self._delete = store.delete
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self._get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._put(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        if not self._delete(key):
+            raise KeyError(key)
+
+    def _exists(self, key: bytes) -> bool:
+        return self._get(key) is not None
+
+
+class Executor:
+    """Executes mini-blocks on py-evm's Prague state over the verifier's own store."""
+
+    def __init__(self, store: RawStore, chain_id: int) -> None:
+        self.db = AtomicDB(_StoreDB(store))
         self.chain_id = chain_id
 
     def _state(self, root: bytes, env: Env | None = None, prev_hashes: Sequence[bytes] = ()) -> PragueState:
@@ -124,10 +202,11 @@ class Executor:
         )
         return PragueState(self.db, context, Hash32(root))
 
-    def reader(self, root: bytes) -> PragueState:
+    def reader(self, root: bytes) -> BlockState:
+        """A state to read (accounts, code, storage) at ``root``."""
         return self._state(root)
 
-    def block_state(self, root: bytes, env: Env, prev_hashes: Sequence[bytes]) -> PragueState:
+    def block_state(self, root: bytes, env: Env, prev_hashes: Sequence[bytes]) -> BlockState:
         """A state for one EVM block: mini-blocks run on it in turn; roots only at the end."""
         return self._state(root, env, prev_hashes)
 
@@ -152,7 +231,7 @@ class Executor:
         state.persist()
         return bytes(state.state_root)
 
-    def execute(self, state: PragueState, raw_txs: Sequence[bytes], gas_before: int) -> list[ExecutedTx]:
+    def execute(self, state: BlockState, raw_txs: Sequence[bytes], gas_before: int) -> list[ExecutedTx]:
         """Run the transactions on ``state`` (a block state), in order."""
         out: list[ExecutedTx] = []
         cumulative = gas_before
@@ -201,12 +280,13 @@ class Executor:
         return out
 
     @staticmethod
-    def commit(state: PragueState) -> bytes:
+    def commit(state: BlockState) -> bytes:
+        """Persist ``state`` to the store; its state root."""
         state.persist()
         return bytes(state.state_root)
 
     @staticmethod
-    def apply_diff(state: PragueState, diff: Sequence[dict[str, Any]]) -> None:
+    def apply_diff(state: BlockState, diff: Sequence[dict[str, Any]]) -> None:
         """Apply a stream's claimed diff to ``state`` (no execution)."""
         for acc in diff:
             address = Address(bytes.fromhex(acc["address"][2:]))
@@ -223,5 +303,24 @@ class Executor:
         state.lock_changes()
 
     @staticmethod
-    def root_of(state: PragueState) -> bytes:
+    def root_of(state: BlockState) -> bytes:
+        """The state root of ``state`` with its pending changes (nothing persisted)."""
         return bytes(state.make_state_root())
+
+    @staticmethod
+    def account(state: BlockState, address: bytes) -> Account:
+        """The account at ``address`` in ``state``."""
+        a = Address(address)
+        return Account(
+            state.account_exists(a), state.get_nonce(a), state.get_balance(a), bytes(state.get_code_hash(a))
+        )
+
+    @staticmethod
+    def code(state: BlockState, address: bytes) -> bytes:
+        """The code at ``address`` in ``state``."""
+        return bytes(state.get_code(Address(address)))
+
+    @staticmethod
+    def storage(state: BlockState, address: bytes, slot: int) -> int:
+        """The value of ``slot`` of ``address`` in ``state``."""
+        return int(state.get_storage(Address(address), slot))

@@ -7,15 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from eth.db.atomic import AtomicDB
 
+from verifier.checkpoint import Boundary
 from verifier.execution import Executor
-from verifier.store import Progress
-from verifier.verify import Checker, Mismatch
+from verifier.replay import Replay
+from verifier.store import MemoryStore
+from verifier.verdict import Mismatch
 
 
-def checker() -> Checker:
-    return Checker(Executor(AtomicDB(), 1337), Progress())
+def checker() -> Replay:
+    return Replay(Executor(MemoryStore(), 1337), Boundary())
 
 
 @pytest.mark.parametrize(

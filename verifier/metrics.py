@@ -1,0 +1,49 @@
+"""The verifier's Prometheus metrics (served on ``/metrics`` of its status port)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from verifier.checkpoint import NOTHING_YET, Counts
+
+
+class VerifierMetrics:
+    """``verifier_lag_blocks``, ``verifier_lag_ms``, ``verifier_verified_total``,
+    ``verifier_verified_transactions_total`` and ``verifier_mismatches_total``."""
+
+    def __init__(self, counted: Counts = NOTHING_YET) -> None:
+        """``counted``: the counts already reported (a restarted verifier's checkpoint)."""
+        self.registry = CollectorRegistry()
+        self.lag_blocks = Gauge(
+            "verifier_lag_blocks", "EVM blocks the verifier is behind the sequencer", registry=self.registry
+        )
+        self.lag_ms = Gauge(
+            "verifier_lag_ms", "Age of the newest verified mini-block (ms)", registry=self.registry
+        )
+        self.verified = Counter("verifier_verified_total", "Verified EVM blocks", registry=self.registry)
+        self.verified_txs = Counter(
+            "verifier_verified_transactions_total", "Verified transactions", registry=self.registry
+        )
+        self.mismatches = Counter("verifier_mismatches_total", "Mismatches found", registry=self.registry)
+        self._counted_txs = counted.txs
+
+    def block_verified(self, counts: Counts) -> None:
+        """A ``genesis`` or ``block`` verified, with the running counts as of it."""
+        self.verified.inc()
+        self.verified_txs.inc(counts.txs - self._counted_txs)
+        self._counted_txs = counts.txs
+
+    def mismatch(self) -> None:
+        """A mismatch was found."""
+        self.mismatches.inc()
+
+    def lag(self, *, blocks: int | None = None, ms: float | None = None) -> None:
+        """The lag behind the sequencer, in EVM blocks and/or age of the newest mini-block."""
+        if blocks is not None:
+            self.lag_blocks.set(blocks)
+        if ms is not None:
+            self.lag_ms.set(ms)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return bytes(generate_latest(self.registry))

@@ -1,0 +1,86 @@
+"""Verdicts: what a failed check names, and the one machine-readable line that announces it.
+
+A verdict names the feed position, the EVM block, the mini-block, the transaction index (when
+one is at fault), the field, the claimed and the recomputed value, and when it was detected.
+It is logged as one line ``VERDICT {json}`` (keys sorted), recorded in the checkpoint (``verifier
+status``) and counted in ``verifier_mismatches_total``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+log = logging.getLogger("verifier")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One failed check."""
+
+    seq: int
+    evm_block: int | None
+    mini_block: int | None
+    tx_index: int | None
+    field: str
+    claimed: str
+    recomputed: str
+    detected_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object logged and recorded (the fields plus ``"verdict": "mismatch"``)."""
+        out = asdict(self)
+        out["verdict"] = "mismatch"
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """The verdict recorded as ``data`` (by :meth:`as_dict`)."""
+        return cls(
+            int(data["seq"]),
+            _optional_int(data.get("evm_block")),
+            _optional_int(data.get("mini_block")),
+            _optional_int(data.get("tx_index")),
+            str(data["field"]),
+            str(data["claimed"]),
+            str(data["recomputed"]),
+            float(data.get("detected_at", 0.0)),
+        )
+
+    @property
+    def finding(self) -> tuple[int, int | None, int | None, int | None, str, str, str]:
+        """Everything but the detection time: the same finding, found again, is the same fault."""
+        return (
+            self.seq,
+            self.evm_block,
+            self.mini_block,
+            self.tx_index,
+            self.field,
+            self.claimed,
+            self.recomputed,
+        )
+
+
+class Mismatch(Exception):
+    """A check failed; carries its :class:`Verdict`."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(f"{verdict.field}: claimed {verdict.claimed}, recomputed {verdict.recomputed}")
+        self.verdict = verdict
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """The machine-readable log message: ``VERDICT {json, keys sorted}``."""
+    return "VERDICT " + json.dumps(verdict.as_dict(), sort_keys=True)
+
+
+def announce(verdict: Verdict) -> None:
+    """Log the verdict line (level error, logger ``verifier``)."""
+    log.error("%s", verdict_line(verdict))
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
