@@ -18,10 +18,10 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
-from tests.integration.test_verifier import start_verifier
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import start_daemon
 from tests.support.rpc import batch
+from tests.support.verifier import start_verifier
 
 CHAIN_ID = 1337
 GWEI = 10**9

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs (idempotent) and run it: lint, types, tests.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k wallet`.
+# Install everything the test suite needs (idempotent) and run it: lint, format, layering, types,
+# tests with coverage. Extra arguments go to pytest, e.g. `bash scripts/test.sh -k wallet`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -10,5 +10,7 @@ if command -v npm >/dev/null 2>&1 && [ -f tests/js/package-lock.json ]; then
   (cd tests/js && npm ci --no-audit --no-fund --silent)
 fi
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --cov --cov-report=term:skip-covered --cov-fail-under="${COVERAGE_FLOOR:-90}" "$@"

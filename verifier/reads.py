@@ -24,16 +24,12 @@ from sequencer.jsonrpc.encoding import (
     params_list,
     parse_address,
     parse_block_ref,
-    parse_hash,
-    parse_quantity,
+    parse_slot,
     q,
 )
 from sequencer.jsonrpc.errors import InvalidParams, JsonRpcError
 from verifier.checkpoint import Boundary
 from verifier.execution import BlockState, Executor
-
-SLOT_HASH_LENGTH = 66
-"""``0x`` and 64 hex digits: a storage slot given as a 32-byte word rather than a quantity."""
 
 
 class StateNotKept(Exception):
@@ -108,10 +104,7 @@ def read_methods(current: Callable[[], VerifiedState]) -> dict[str, Handler]:
     def eth_get_storage_at(params: list[Any]) -> str:
         address, slot, block = params_list(params, "eth_getStorageAt", 2, 3)
         addr = parse_address(address)
-        if isinstance(slot, str) and len(slot) == SLOT_HASH_LENGTH:
-            key = int.from_bytes(parse_hash(slot, "slot"), "big")
-        else:
-            key = parse_quantity(slot, "slot")
+        key = parse_slot(slot)
         executor, view = state(block)
         return d(executor.storage(view, addr, key).to_bytes(32, "big"))
 

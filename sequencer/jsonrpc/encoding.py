@@ -66,6 +66,13 @@ def parse_bool(value: Any, name: str) -> bool:
     return value
 
 
+def parse_slot(value: Any, name: str = "slot") -> int:
+    """A storage slot: a 32-byte word (``0x`` and 64 hex digits) or a QUANTITY."""
+    if isinstance(value, str) and len(value) == 66:
+        return int.from_bytes(parse_hash(value, name), "big")
+    return parse_quantity(value, name)
+
+
 @dataclass(frozen=True, slots=True)
 class BlockRef:
     """A block parameter: a tag, a number, or a hash (EIP-1898)."""

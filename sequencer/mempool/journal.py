@@ -2,8 +2,8 @@
 node acknowledges them, so a crash never loses an acknowledged transaction.
 
 Appends are group-committed: concurrent admissions share one log append (one fdatasync).
-At start-up the node re-admits journaled transactions that no block includes (see README,
-"Crash safety").
+At start-up the node re-admits journaled transactions that no block includes (see
+docs/storage.md, "Crash safety").
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from sequencer.jsonrpc.encoding import (
     parse_address,
     parse_block_ref,
     parse_data,
-    parse_hash,
     parse_quantity,
+    parse_slot,
     q,
 )
 from sequencer.jsonrpc.errors import InvalidParams
@@ -75,10 +75,7 @@ def state_methods(ctx: RpcContext) -> dict[str, Handler]:
     def eth_get_storage_at(params: list[Any]) -> str:
         address, slot, block = params_list(params, "eth_getStorageAt", 2, 3)
         addr = parse_address(address)
-        if isinstance(slot, str) and len(slot) == 66:
-            key = int(parse_hash(slot, "slot").hex(), 16)
-        else:
-            key = parse_quantity(slot, "slot")
+        key = parse_slot(slot)
         value = state_view(chain, parse_block_ref(block)).state.get_storage(addr, key)
         return d(value.to_bytes(32, "big"))
 

@@ -26,7 +26,8 @@ SYNC_MAX_TIMEOUT_MS = 10_000
 
 
 def sync_timeout_ms(value: Any) -> int:
-    """The client's timeout if valid, else the node default (EIP-7966), capped at the max."""
+    """The client's timeout if it is valid and at most the maximum (10 s), else the node default
+    (2 s, EIP-7966's recommendation)."""
     if value is None:
         return SYNC_DEFAULT_TIMEOUT_MS
     if isinstance(value, int) and not isinstance(value, bool):

@@ -1,15 +1,15 @@
-"""Verifier processes following a real sequencer's feed (issue 5)."""
+"""Verifier processes following a real sequencer's feed: they follow a loaded sequencer with
+zero mismatches, resume after restarts, catch every fire-drill fault naming block, transaction and
+field, split the work in shards, and serve reads as replicas."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,67 +18,14 @@ import requests
 from eth_account import Account
 from web3 import Web3
 
-from tests.conftest import DEV_KEYS, DEVNET, ROOT, Daemon, _die_with_parent, load_artifact, start_daemon
+from tests.support.accounts import DEV_KEYS
+from tests.support.contracts import load_artifact
+from tests.support.daemon import ROOT, Daemon, start_daemon
+from tests.support.rpc import batch, request
+from tests.support.verifier import start_verifier
 
 CHAIN_ID = 1337
 GWEI = 10**9
-
-
-@dataclass
-class VerifierProc:
-    proc: subprocess.Popen[bytes]
-    status_url: str
-    data_dir: Path
-    log_path: Path
-
-    def status(self) -> dict[str, Any]:
-        data: dict[str, Any] = requests.get(self.status_url + "/status", timeout=5).json()
-        return data
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(15)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-
-def start_verifier(feed_url: str, data_dir: Path, *extra: str) -> VerifierProc:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
-    args = [
-        sys.executable,
-        "-m",
-        "verifier.cli",
-        "run",
-        "--feed",
-        feed_url,
-        "--config",
-        str(DEVNET),
-        "--data-dir",
-        str(data_dir),
-        "--status-port",
-        "0",
-        *extra,
-    ]
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_die_with_parent,
-        )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    m = re.search(r"status=(\S+)", line)
-    assert m, f"verifier did not start: {line!r}\n{log_path.read_text()}"
-    return VerifierProc(proc, m.group(1), data_dir, log_path)
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -92,7 +39,9 @@ def send_load(w3: Web3, rounds: int = 5) -> None:
     """Transfers from several senders and ERC-20 transfers, as send-and-wait batches."""
     token_art = load_artifact("TestToken")
     deployer = Account.from_key(DEV_KEYS[0])
-    nonces = {k: w3.eth.get_transaction_count(Account.from_key(k).address) for k in DEV_KEYS[:4]}
+    nonces: dict[str, int] = {
+        k: w3.eth.get_transaction_count(Account.from_key(k).address) for k in DEV_KEYS[:4]
+    }
 
     def raw(key: str, **fields: Any) -> str:
         acct = Account.from_key(key)
@@ -106,17 +55,18 @@ def send_load(w3: Web3, rounds: int = 5) -> None:
             "value": 0,
             **fields,
         }
-        nonces[key] += 1
+        nonces[key] = nonces[key] + 1
         return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()
 
     factory = w3.eth.contract(abi=token_art["abi"], bytecode=token_art["bytecode"])
-    deploy = w3.provider.make_request(
+    deploy = request(
+        w3,
         "eth_sendRawTransactionSync",
         [raw(DEV_KEYS[0], data=factory.constructor(10**24).data_in_transaction, gas=2_000_000)],
     )["result"]
     token = w3.eth.contract(address=Web3.to_checksum_address(deploy["contractAddress"]), abi=token_art["abi"])
     for r in range(rounds):
-        batch = [
+        calls = [
             ("eth_sendRawTransaction", [raw(DEV_KEYS[1], to=Account.create().address, value=r + 1)]),
             ("eth_sendRawTransaction", [raw(DEV_KEYS[2], to=deployer.address, value=7)]),
             (
@@ -142,7 +92,7 @@ def send_load(w3: Web3, rounds: int = 5) -> None:
                 ],
             ),
         ]  # reverts
-        for answer in w3.provider.make_batch_request(batch):
+        for answer in batch(w3, calls):
             assert "result" in answer, answer
         time.sleep(0.05)
 
@@ -223,9 +173,12 @@ def test_a_late_verifier_catches_up_from_genesis_over_2000_blocks(
         head = Web3(Web3.HTTPProvider(d.url)).eth.block_number
         v = start_verifier(d.feed_url, tmp_path / "late")
         seen: list[int] = []
-        wait_until(
-            lambda: seen.append(v.status()["height"]) or seen[-1] >= head, 180, "catch-up over 2000 blocks"
-        )
+
+        def caught_up() -> bool:
+            seen.append(v.status()["height"])
+            return seen[-1] >= head
+
+        wait_until(caught_up, 180, "catch-up over 2000 blocks")
         assert len(set(seen)) > 2, "progress is visible while catching up"
         assert v.status()["verdict"] == "ok"
         assert v.stop() == 0
@@ -273,26 +226,22 @@ def fire_drill_workload(w3: Web3) -> tuple[dict[int, float], dict[int, int]]:
 
     sealed: dict[int, float] = {}
     owner: dict[int, int] = {}
-    deploy = w3.provider.make_request(
-        "eth_sendRawTransactionSync", [raw(data=art["bytecode"], gas=1_000_000)]
-    )
+    deploy = request(w3, "eth_sendRawTransactionSync", [raw(data=art["bytecode"], gas=1_000_000)])
     sealed[0], owner[0] = time.time(), int(deploy["result"]["blockNumber"], 16)
     contract = w3.eth.contract(
         address=Web3.to_checksum_address(deploy["result"]["contractAddress"]), abi=art["abi"]
     )
-    transfer = w3.provider.make_request(
-        "eth_sendRawTransactionSync", [raw(to=Account.create().address, value=5)]
-    )
+    transfer = request(w3, "eth_sendRawTransactionSync", [raw(to=Account.create().address, value=5)])
     sealed[1], owner[1] = time.time(), int(transfer["result"]["blockNumber"], 16)
     # right after a seal: the next mini-block is an interval away, so both land in it
-    batch = [
+    calls = [
         (
             "eth_sendRawTransaction",
             [raw(to=contract.address, data=contract.encode_abi("increment", []), gas=100_000)],
         ),
         ("eth_sendRawTransaction", [raw(to=Account.create().address, value=6)]),
     ]
-    hashes = [a["result"] for a in w3.provider.make_batch_request(batch)]
+    hashes = [a["result"] for a in batch(w3, calls)]
     receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=10, poll_latency=0.005) for h in hashes]
     sealed[2], owner[2] = time.time(), receipts[0]["blockNumber"]
     assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
@@ -336,7 +285,7 @@ def test_the_fire_drill_is_caught_naming_block_transaction_and_field(
     elif kind == "skip-seq":
         assert int(verdict["claimed"]) == int(verdict["recomputed"]) + 1, "the gap is named"
     else:
-        assert verdict["mini_block"] == mini, verdict
+        assert mini is not None and verdict["mini_block"] == mini, verdict
         assert verdict["evm_block"] == owner[mini], verdict
         assert verdict["detected_at"] - sealed[mini] < 1.0, (verdict, sealed)
     assert f'"field": "{field}"' in v.log(), "the verdict is one machine-readable log line"
@@ -433,7 +382,7 @@ def test_a_verifier_rebuilds_a_generated_accounts_genesis_and_agrees(
                 "type": 2,
             }
             raw = "0x" + bytes(sender.sign_transaction(tx).raw_transaction).hex()
-            assert w3.provider.make_request("eth_sendRawTransactionSync", [raw])["result"]["status"] == "0x1"
+            assert request(w3, "eth_sendRawTransactionSync", [raw])["result"]["status"] == "0x1"
         wait_until(lambda: v.status()["height"] >= w3.eth.block_number, 60, "verifier catch-up")
         status = v.status()
         assert status["verdict"] == "ok", v.log()

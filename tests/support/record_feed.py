@@ -24,6 +24,7 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.conftest import DEV_KEYS, load_artifact, start_daemon
+from tests.support.rpc import batch, request
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -50,7 +51,7 @@ def workload(w3: Web3) -> None:
         return "0x" + bytes(Account.from_key(key).sign_transaction(tx).raw_transaction).hex()
 
     def sync(raw_tx: str) -> dict[str, Any]:
-        answer: dict[str, Any] = w3.provider.make_request("eth_sendRawTransactionSync", [raw_tx])["result"]
+        answer: dict[str, Any] = request(w3, "eth_sendRawTransactionSync", [raw_tx])["result"]
         return answer
 
     deploy = sync(raw(keys[0], data=art["bytecode"], gas=1_000_000))
@@ -58,11 +59,11 @@ def workload(w3: Web3) -> None:
     increment = contract.encode_abi("increment", [])
     for round_ in range(3):
         sync(raw(keys[1], to=Account.from_key(keys[2]).address, value=round_ + 1))
-        batch = [
+        calls = [
             ("eth_sendRawTransaction", [raw(keys[0], to=contract.address, data=increment, gas=100_000)]),
             ("eth_sendRawTransaction", [raw(keys[2], to=Account.create().address, value=7)]),
         ]
-        hashes = [a["result"] for a in w3.provider.make_batch_request(batch)]
+        hashes = [a["result"] for a in batch(w3, calls)]
         for h in hashes:
             w3.eth.wait_for_transaction_receipt(h, timeout=10, poll_latency=0.005)
         sync(raw(keys[1], to=contract.address, data=increment, gas=100_000))
