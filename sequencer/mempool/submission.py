@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sequencer.chain import Chain
 from sequencer.config import ChainConfig
@@ -60,6 +62,7 @@ class Submitter:
         self._admitted: list[Callable[[SignedTx], None]] = []
         self._waiting: list[tuple[bytes, asyncio.Future[Decoded]]] = []
         self._decoding: set[asyncio.Task[None]] = set()
+        self._in_order: deque[_Decoding] = deque()
         self._first_at = 0.0
         self._seen = 0
 
@@ -139,25 +142,38 @@ class Submitter:
             return
         batch, self._waiting = self._waiting, []
         raws = [raw for raw, _ in batch]
+        # batches are admitted in the order they arrived, however long each one's decoding takes
+        slot = _Decoding(batch)
+        self._in_order.append(slot)
         if self.ingress.enabled and len(raws) >= self.ingress.min_batch:
-            task = asyncio.ensure_future(self._decode_in_worker(raws, batch))
+            task = asyncio.ensure_future(self._decode_in_worker(raws, slot))
             self._decoding.add(task)
             task.add_done_callback(self._decoding.discard)
         else:
-            _resolve(batch, self.ingress.decode_inline(raws))
+            slot.results = self.ingress.decode_inline(raws)
+            self._deliver()
 
-    async def _decode_in_worker(
-        self, raws: list[bytes], batch: list[tuple[bytes, asyncio.Future[Decoded]]]
-    ) -> None:
+    async def _decode_in_worker(self, raws: list[bytes], slot: _Decoding) -> None:
         try:
-            results = await self.ingress.decode(raws)
+            slot.results = await self.ingress.decode(raws)
         except Exception:  # the worker path failed as a whole: decode here instead
             log.exception("batch decoding failed; decoding inline")
-            results = self.ingress.decode_inline(raws)
-        _resolve(batch, results)
+            slot.results = self.ingress.decode_inline(raws)
+        self._deliver()
+
+    def _deliver(self) -> None:
+        """Hand decoded batches to their submitters, oldest first, up to the first still decoding."""
+        while self._in_order and self._in_order[0].results is not None:
+            slot = self._in_order.popleft()
+            assert slot.results is not None
+            for (_raw, fut), result in zip(slot.batch, slot.results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
 
 
-def _resolve(batch: list[tuple[bytes, asyncio.Future[Decoded]]], results: list[Decoded]) -> None:
-    for (_raw, fut), result in zip(batch, results, strict=True):
-        if not fut.done():
-            fut.set_result(result)
+@dataclass(slots=True)
+class _Decoding:
+    """One coalesced batch: its submissions, and their decoding once it is done."""
+
+    batch: list[tuple[bytes, asyncio.Future[Decoded]]]
+    results: list[Decoded] | None = None

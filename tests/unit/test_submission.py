@@ -5,6 +5,7 @@ admitted in the order they arrived."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,27 @@ async def test_admitted_transactions_are_announced_once(node: Node) -> None:
     first = await node.submitter.submit(raw)
     again = await node.submitter.submit(raw)  # idempotent: same answer, no second announcement
     assert first.hash == again.hash and seen == [first.hash]
+
+
+@pytest.mark.asyncio
+async def test_a_later_batch_never_overtakes_one_still_decoding_in_the_worker(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are admitted in arrival order even when a later, small one is decoded inline while
+    an earlier, big one is still in the worker."""
+    decode_inline = node.ingress.decode_inline
+
+    async def slow_worker(raws: list[bytes]) -> Any:
+        await asyncio.sleep(0.05)
+        return decode_inline(raws)
+
+    monkeypatch.setattr(node.ingress, "min_batch", 3)
+    monkeypatch.setattr(node.ingress, "decode", slow_worker)
+    admitted: list[int] = []
+    node.submitter.on_admitted(lambda tx: admitted.append(tx.nonce))
+    key = DEV_KEYS[4]
+    first = [asyncio.ensure_future(node.submitter.submit(signed(key, n))) for n in range(3)]
+    await asyncio.sleep(0.01)  # the three are decoding in the "worker"
+    later = asyncio.ensure_future(node.submitter.submit(signed(key, 3)))  # decoded inline at once
+    await asyncio.gather(*first, later)
+    assert admitted == [0, 1, 2, 3]
