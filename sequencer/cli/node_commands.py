@@ -64,13 +64,7 @@ _accounts_option = click.option(
 )
 
 
-def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
-    """A ``--*-port`` option: 0 to 65535, unset by default (the config decides)."""
-    return click.option(flag, default=None, type=click.IntRange(*PORT_RANGE), help=help_text)
-
-
-@click.command("run")
-@click.option(
+_config_option = click.option(
     "--config",
     "config_path",
     default=DEFAULT_CONFIG,
@@ -78,6 +72,15 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Chain and node config (TOML).",
 )
+
+
+def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
+    """A ``--*-port`` option: 0 to 65535, unset by default (the config decides)."""
+    return click.option(flag, default=None, type=click.IntRange(*PORT_RANGE), help=help_text)
+
+
+@click.command("run")
+@_config_option
 @click.option(
     "--data-dir",
     required=True,
@@ -238,13 +241,7 @@ def config_check(config_path: Path) -> None:
 
 
 @click.command("init")
-@click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-)
+@_config_option
 @click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_accounts_option
 def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> None:
