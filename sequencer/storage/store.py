@@ -7,8 +7,9 @@ rebuilt) at start-up by ``durable.py``.
 Why LMDB: it is an embedded, memory-mapped B+tree with ACID transactions and a single writer
 (reth uses MDBX, its descendant). Readers never block the writer and see a consistent
 snapshot; there is no write-ahead log to replay and no compaction stalls (the LSM trees of
-LevelDB/Pebble, as in geth, trade those for write throughput we don't need at this scale). A mini-block, its transaction index entries and its state diff are written in
-one transaction, so the state on disk always matches the last durable mini-block.
+LevelDB/Pebble, as in geth, trade those for write throughput we don't need at this scale). A
+mini-block, its transaction index entries and its state diff are written in one transaction,
+so the state on disk always matches the last durable mini-block.
 
 Tables (LMDB named databases):
   meta        schema version, chain id, genesis hash
