@@ -62,6 +62,28 @@ class ChainConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RpcPolicy:
+    """What the JSON-RPC port allows browsers and real-time clients (the ``[rpc]`` table)."""
+
+    cors_origins: tuple[str, ...] = ()
+    """Origins browsers may call the RPC from (``"*"``: any); none: no CORS headers."""
+    ws_origins: tuple[str, ...] | None = None
+    """Origins a WebSocket upgrade may come from (``None``: the CORS origins). A request without
+    an ``Origin`` header (not a browser) is always allowed."""
+    realtime_timeout_ms: int = 5_000
+    """``realtime_sendRawTransaction``'s default wait (MegaETH's node default)."""
+    realtime_max_timeout_ms: int = 10_000
+    """The longest wait a ``realtime_sendRawTransaction`` caller may ask for."""
+
+    def allows_ws_origin(self, origin: str | None) -> bool:
+        """Whether a WebSocket upgrade with this ``Origin`` header is accepted."""
+        if origin is None:
+            return True
+        allowed = self.cors_origins if self.ws_origins is None else self.ws_origins
+        return "*" in allowed or origin in allowed
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """Operational parameters of one sequencer process."""
 
@@ -77,6 +99,7 @@ class NodeConfig:
     """Worker processes decoding batched transactions (0: decode everything inline)."""
     rpc_max_ws_subscriptions: int = 100
     rpc_max_logs_block_range: int = 10_000
+    rpc_policy: RpcPolicy = RpcPolicy()
     feed_host: str = "127.0.0.1"
     feed_port: int = 8546
     metrics_host: str = "127.0.0.1"
@@ -250,6 +273,7 @@ def _parse_genesis(chain: dict[str, Any]) -> tuple[GenesisAccount, ...]:
     return tuple(accounts)
 
 
+RPC_POLICY_KEYS = ("cors_origins", "ws_origins", "realtime_timeout_ms", "realtime_max_timeout_ms")
 _KNOWN_KEYS = {
     "chain": {
         "chain_id",
@@ -273,11 +297,36 @@ _KNOWN_KEYS = {
         "max_ws_subscriptions",
         "max_logs_block_range",
         "ingress_workers",
+        *RPC_POLICY_KEYS,
     },
     "feed": {"host", "port"},
     "metrics": {"host", "port"},
     "admin": {"host", "port", "token"},
 }
+
+
+def _origins(rpc: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    raw = _opt(rpc, key, "rpc", list, None)
+    if raw is None:
+        return None
+    if not all(isinstance(o, str) and o for o in raw):
+        raise ConfigError(f'rpc.{key}: expected a list of origins like "https://app.example" or "*"')
+    return tuple(raw)
+
+
+def _parse_rpc_policy(rpc: dict[str, Any]) -> RpcPolicy:
+    realtime = _opt(rpc, "realtime_timeout_ms", "rpc", int, 5_000)
+    _in_range(realtime, 1, 600_000, "rpc.realtime_timeout_ms")
+    realtime_max = _opt(rpc, "realtime_max_timeout_ms", "rpc", int, 10_000)
+    _in_range(realtime_max, 1, 600_000, "rpc.realtime_max_timeout_ms")
+    if realtime > realtime_max:
+        raise ConfigError("rpc.realtime_timeout_ms: must not be above rpc.realtime_max_timeout_ms")
+    return RpcPolicy(
+        cors_origins=_origins(rpc, "cors_origins") or (),
+        ws_origins=_origins(rpc, "ws_origins"),
+        realtime_timeout_ms=realtime,
+        realtime_max_timeout_ms=realtime_max,
+    )
 
 
 def _check_known_keys(data: dict[str, Any]) -> None:
@@ -409,6 +458,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         rpc_ingress_workers=ingress_workers,
         rpc_max_ws_subscriptions=max_subs,
         rpc_max_logs_block_range=max_range,
+        rpc_policy=_parse_rpc_policy(rpc),
         feed_host=feed_host,
         feed_port=feed_port,
         metrics_host=metrics_host,

@@ -72,7 +72,7 @@ class Node:
         self.submitter = Submitter(
             self.chain, self.pool, config.chain, journal, self.gate, self.ingress, self.metrics
         )
-        self.hub = SubscriptionHub()
+        self.hub = SubscriptionHub(self.chain.block_receipts)
         self.waiters = ReceiptWaiters()
         self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
         injector = None
@@ -89,6 +89,7 @@ class Node:
             waiters=self.waiters,
             status=self.status,
             log_range_cap=config.rpc_max_logs_block_range,
+            policy=config.rpc_policy,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),

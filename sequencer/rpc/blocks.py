@@ -8,17 +8,16 @@ from sequencer.chain import Chain
 from sequencer.jsonrpc.dispatch import Handler
 from sequencer.jsonrpc.encoding import params_list, parse_block_ref, parse_bool, parse_hash, parse_quantity, q
 from sequencer.jsonrpc.errors import InvalidParams
-from sequencer.rpc.blocktags import block_param, resolve_block
+from sequencer.rpc.blocktags import AnyBlock, block_param, resolve_block
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.formatting import format_block, format_included, format_receipt
-from sequencer.types import EvmBlock
 
 
-def _format(chain: Chain, block: EvmBlock | None, full: bool) -> dict[str, Any] | None:
+def _format(chain: Chain, block: AnyBlock | None, full: bool) -> dict[str, Any] | None:
     return format_block(block, chain.block_receipts(block), full) if block is not None else None
 
 
-def _transaction_at(chain: Chain, block: EvmBlock | None, index: int) -> dict[str, Any] | None:
+def _transaction_at(chain: Chain, block: AnyBlock | None, index: int) -> dict[str, Any] | None:
     if block is None or index >= len(block.tx_hashes):
         return None
     receipt, raw = chain.block_receipts(block)[index]
@@ -68,6 +67,7 @@ def block_methods(ctx: RpcContext) -> dict[str, Handler]:
 
     def eth_get_block_receipts(params: list[Any]) -> list[dict[str, Any]] | None:
         (block_ref,) = params_list(params, "eth_getBlockReceipts", 1, 1)
+        block: AnyBlock | None
         if isinstance(block_ref, str) and len(block_ref) == 66:
             block = chain.get_block_by_hash(parse_hash(block_ref, "block hash"))
         else:

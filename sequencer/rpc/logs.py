@@ -9,7 +9,8 @@ subscriptions:
   as positions given and each position matches.
 
 A block whose logs bloom cannot contain the filter's addresses or topics is skipped without
-reading its receipts.
+reading its receipts. A range reaches the open block when it names it (``toBlock: "pending"``
+or its number): its logs so far, with the placeholder block hash until it is sealed.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any
 from sequencer.bloom import bloom_may_contain
 from sequencer.chain import Chain
 from sequencer.errors import BlockNotFound
-from sequencer.jsonrpc.encoding import params_list, parse_address, parse_hash
+from sequencer.jsonrpc.encoding import params_list, parse_address, parse_block_ref, parse_hash
 from sequencer.jsonrpc.errors import InvalidParams
-from sequencer.rpc.blocktags import block_number_param
+from sequencer.rpc.blocktags import AnyBlock
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.formatting import format_log
-from sequencer.types import EvmBlock, Log, Receipt
+from sequencer.types import Log, Receipt
 
 MAX_TOPICS = 4
 
@@ -91,8 +92,8 @@ def matching_logs(receipts: Iterable[Receipt], flt: LogFilter) -> Iterator[tuple
                 yield receipt, receipt.first_log_index + i, entry
 
 
-def block_logs(chain: Chain, block: EvmBlock, flt: LogFilter) -> list[dict[str, Any]]:
-    """The matching logs of a sealed block, formatted (the bloom is asked first)."""
+def block_logs(chain: Chain, block: AnyBlock, flt: LogFilter) -> list[dict[str, Any]]:
+    """The matching logs of a block (sealed, or open so far), formatted (the bloom is asked first)."""
     if not block.tx_hashes or not flt.may_match(block.logs_bloom):
         return []
     receipts = [r for r, _raw in chain.block_receipts(block)]
@@ -117,21 +118,38 @@ def get_logs(ctx: RpcContext, criteria: Any) -> list[dict[str, Any]]:
             raise BlockNotFound("unknown block")
         return block_logs(chain, block, flt)
     head = chain.head.number
-    start = block_number_param(chain, criteria.get("fromBlock"), "fromBlock")
-    end = block_number_param(chain, criteria.get("toBlock"), "toBlock")
+    pending = chain.pending_block()
+    top = pending.number if pending is not None else head
+    start = _bound(chain, criteria.get("fromBlock"), "fromBlock", top)
+    end = _bound(chain, criteria.get("toBlock"), "toBlock", top)
     if start > end:
         raise InvalidParams("eth_getLogs: invalid block range: fromBlock is after toBlock")
-    if start > head:
+    if start > top:
         return []
-    end = min(end, head)
+    end = min(end, top)
     if end - start + 1 > ctx.log_range_cap:
         raise InvalidParams(f"eth_getLogs: block range exceeds the cap of {ctx.log_range_cap} blocks")
     out: list[dict[str, Any]] = []
     for n in range(start, end + 1):
-        block = chain.get_block(n)
-        if block is not None:
-            out.extend(block_logs(chain, block, flt))
+        in_range: AnyBlock | None = chain.get_block(n) if n <= head else pending
+        if in_range is not None:
+            out.extend(block_logs(chain, in_range, flt))
     return out
+
+
+def _bound(chain: Chain, value: Any, name: str, pending_number: int) -> int:
+    """A range end: ``earliest`` is 0, ``pending`` the open block, other tags the head."""
+    ref = parse_block_ref(value, name)
+    if ref.hash is not None:
+        raise InvalidParams(f"invalid {name}: a block hash is not allowed here")
+    if ref.tag == "earliest":
+        return 0
+    if ref.tag == "pending":
+        return pending_number
+    if ref.tag is not None:
+        return chain.head.number
+    assert ref.number is not None
+    return ref.number
 
 
 def log_methods(ctx: RpcContext) -> dict[str, Any]:
