@@ -74,6 +74,9 @@ class RpcPolicy:
     """``realtime_sendRawTransaction``'s default wait (MegaETH's node default)."""
     realtime_max_timeout_ms: int = 10_000
     """The longest wait a ``realtime_sendRawTransaction`` caller may ask for."""
+    max_logs_per_response: int = 10_000
+    """``eth_getLogs`` answers at most this many logs (geth's 10,000); ``eth_getLogsWithCursor``
+    pages at it."""
 
     def allows_ws_origin(self, origin: str | None) -> bool:
         """Whether a WebSocket upgrade with this ``Origin`` header is accepted."""
@@ -273,7 +276,13 @@ def _parse_genesis(chain: dict[str, Any]) -> tuple[GenesisAccount, ...]:
     return tuple(accounts)
 
 
-RPC_POLICY_KEYS = ("cors_origins", "ws_origins", "realtime_timeout_ms", "realtime_max_timeout_ms")
+RPC_POLICY_KEYS = (
+    "cors_origins",
+    "ws_origins",
+    "realtime_timeout_ms",
+    "realtime_max_timeout_ms",
+    "max_logs_per_response",
+)
 _KNOWN_KEYS = {
     "chain": {
         "chain_id",
@@ -321,7 +330,10 @@ def _parse_rpc_policy(rpc: dict[str, Any]) -> RpcPolicy:
     _in_range(realtime_max, 1, 600_000, "rpc.realtime_max_timeout_ms")
     if realtime > realtime_max:
         raise ConfigError("rpc.realtime_timeout_ms: must not be above rpc.realtime_max_timeout_ms")
+    max_logs = _opt(rpc, "max_logs_per_response", "rpc", int, 10_000)
+    _in_range(max_logs, 1, 1_000_000, "rpc.max_logs_per_response")
     return RpcPolicy(
+        max_logs_per_response=max_logs,
         cors_origins=_origins(rpc, "cors_origins") or (),
         ws_origins=_origins(rpc, "ws_origins"),
         realtime_timeout_ms=realtime,

@@ -193,6 +193,7 @@ class Node:
             max_subscriptions=cfg.rpc_max_ws_subscriptions,
             admin=token_admin,
             on_connections=self.metrics.ws_connections.set,
+            policy=cfg.rpc_policy,
         )
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)

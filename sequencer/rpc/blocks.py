@@ -76,7 +76,28 @@ def block_methods(ctx: RpcContext) -> dict[str, Handler]:
             return None
         return [format_receipt(r, block.hash, block.timestamp) for r, _raw in chain.block_receipts(block)]
 
+    def header_of(block: AnyBlock | None) -> dict[str, Any] | None:
+        if block is None:
+            return None
+        header = format_block(block, [], False)
+        for key in ("transactions", "uncles", "withdrawals", "size"):
+            header.pop(key, None)
+        return header
+
+    def eth_get_header_by_number(params: list[Any]) -> dict[str, Any] | None:
+        (block,) = params_list(params, "eth_getHeaderByNumber", 1, 1)
+        ref = parse_block_ref(block)
+        if ref.hash is not None:
+            raise InvalidParams("eth_getHeaderByNumber: expected a block number or tag")
+        return header_of(resolve_block(chain, ref))
+
+    def eth_get_header_by_hash(params: list[Any]) -> dict[str, Any] | None:
+        (h,) = params_list(params, "eth_getHeaderByHash", 1, 1)
+        return header_of(chain.get_block_by_hash(parse_hash(h, "block hash")))
+
     return {
+        "eth_getHeaderByNumber": eth_get_header_by_number,
+        "eth_getHeaderByHash": eth_get_header_by_hash,
         "eth_blockNumber": eth_block_number,
         "eth_getBlockByNumber": eth_get_block_by_number,
         "eth_getBlockByHash": eth_get_block_by_hash,
