@@ -20,6 +20,7 @@ from typing import Any
 
 from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
+from sequencer.presets import preset_text
 
 SUPPORTED_FORKS = ("prague",)
 PORT_RANGE = (0, 65535)
@@ -52,7 +53,9 @@ class ChainConfig:
     initial_base_fee: int
     base_fee_floor: int
     coinbase: bytes
-    genesis_timestamp: int
+    genesis_timestamp: int | None
+    """Unix seconds of block 0; ``None`` (the key left out): the time the data dir is created,
+    which the data dir then keeps (:func:`sequencer.builder.startup.open_chain` resolves it)."""
     genesis: tuple[GenesisAccount, ...]
     devnet: bool
     allow_unprotected_txs: bool
@@ -393,8 +396,9 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     if initial_base_fee < floor:
         raise ConfigError("chain.base_fee.initial: must not be below chain.base_fee.floor")
     coinbase = _address(_opt(chain, "coinbase", "chain", str, "0x" + "00" * 20), "chain.coinbase")
-    genesis_timestamp = _int_value(
-        _opt(chain, "genesis_timestamp", "chain", int, 0), "chain.genesis_timestamp"
+    raw_timestamp = _opt(chain, "genesis_timestamp", "chain", int, None)
+    genesis_timestamp = (
+        None if raw_timestamp is None else _int_value(raw_timestamp, "chain.genesis_timestamp")
     )
     chain_cfg = ChainConfig(
         chain_id=chain_id,
@@ -493,8 +497,23 @@ def load_config(
         raise ConfigError(f"config file not found: {p}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    return loads_config(text, str(p), overrides=overrides, dev_fault=dev_fault)
+
+
+def load_preset(
+    name: str, *, overrides: Iterable[Override] = (), dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """Validate the shipped config ``name`` (:mod:`sequencer.presets`), e.g. ``devnet`` for ``--dev``."""
+    text = preset_text(name)
+    return loads_config(text, f"built-in {name} config", overrides=overrides, dev_fault=dev_fault)
+
+
+def loads_config(
+    text: str, source: str, *, overrides: Iterable[Override] = (), dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """Validate TOML ``text`` read from ``source`` (named in a syntax error)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
     return parse_config(data, overrides=overrides, dev_fault=dev_fault)
