@@ -98,11 +98,12 @@ def parse_call_request(obj: Any) -> CallRequest:
             raise InvalidParams("max priority fee per gas higher than max fee per gas")
         gas_price = gas_price or tip
     value = parse_quantity(obj["value"], "value") if obj.get("value") is not None else 0
-    data = b""
-    for key in ("input", "data"):
-        if obj.get(key) is not None:
-            data = parse_data(obj[key], key)
-            break
+    given = {key: parse_data(obj[key], key) for key in ("input", "data") if obj.get(key) is not None}
+    if len(set(given.values())) > 1:
+        raise InvalidParams(
+            'both "data" and "input" are set and not equal. Please use "input" to pass transaction call data'
+        )
+    data = next(iter(given.values()), b"")
     access_list = parse_access_list(obj["accessList"]) if obj.get("accessList") is not None else ()
     return CallRequest(sender, to, gas, gas_price, value, data, tip, access_list)
 
