@@ -35,6 +35,9 @@ class StateView:
     state: StateReader
     env: BlockEnv
     prev_hashes: list[bytes]
+    seq: int
+    """The history position of ``state`` (``n + 1`` after mini-block ``n``): how a call worker
+    with its own view of the store names the same state."""
 
 
 def env_of(block: EvmBlock) -> BlockEnv:
@@ -54,16 +57,22 @@ def state_view(chain: Chain, ref: BlockRef) -> StateView:
     """The state and environment a state query with ``ref`` reads (see the module docstring)."""
     head = chain.head
     if ref.tag is not None and ref.tag != "earliest":
-        return StateView(chain.world, chain.next_env(), list(chain.prev_hashes))
+        return StateView(chain.world, chain.next_env(), list(chain.prev_hashes), chain.head_mini_number + 1)
     if ref.number is not None and ref.number == head.number + 1:
         # the open block: the state before it (after the head), in its environment
-        return StateView(_state_after(chain, head), chain.next_env(), list(chain.prev_hashes))
+        seq = head.last_mini_block + 1
+        return StateView(_state_after(chain, head), chain.next_env(), list(chain.prev_hashes), seq)
     block = resolve_sealed(chain, ref)
     if block is None:
         if ref.hash is not None:
             raise BlockNotFound(f"block 0x{ref.hash.hex()} not found")
         raise BlockNotFound(f"block {ref.number} not found: the newest block is {head.number}")
-    return StateView(_state_after(chain, block), env_of(block), chain.recent_hashes(block.number))
+    return StateView(
+        _state_after(chain, block),
+        env_of(block),
+        chain.recent_hashes(block.number),
+        block.last_mini_block + 1,
+    )
 
 
 def _state_after(chain: Chain, block: EvmBlock) -> StateReader:
