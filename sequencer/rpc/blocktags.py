@@ -8,7 +8,8 @@
   history tables, in that block's environment. The open block's number reads the state
   *before* it (MegaETH's answer: that block is not sealed yet), in its environment.
 * Block queries with ``latest``/``safe``/``finalized`` name the newest sealed EVM block;
-  ``pending`` and the open block's number name the open block as it stands
+  ``pending``, the open block's number and the placeholder hash its transactions carry
+  (:data:`~sequencer.types.PENDING_HASH`) name the open block as it stands
   (:class:`~sequencer.types.PendingBlock`: no hash yet); ``earliest`` is block 0.
 """
 
@@ -23,7 +24,7 @@ from sequencer.jsonrpc.encoding import BlockRef, parse_block_ref
 from sequencer.jsonrpc.errors import InvalidParams
 from sequencer.state import StateReader
 from sequencer.storage.history import HistoricalState
-from sequencer.types import BlockEnv, EvmBlock, PendingBlock
+from sequencer.types import PENDING_HASH, BlockEnv, EvmBlock, PendingBlock
 
 AnyBlock = EvmBlock | PendingBlock
 
@@ -101,6 +102,14 @@ def resolve_block(chain: Chain, ref: BlockRef) -> AnyBlock | None:
             return pending
         return chain.head if ref.tag == "pending" else None
     return resolve_sealed(chain, ref)
+
+
+def block_by_hash(chain: Chain, block_hash: bytes) -> AnyBlock | None:
+    """The block a block query by ``block_hash`` names: a sealed one, or the open one by the
+    placeholder hash its transactions, receipts and logs carry."""
+    if block_hash == PENDING_HASH:
+        return chain.pending_block()
+    return chain.get_block_by_hash(block_hash)
 
 
 def block_number_param(chain: Chain, value: Any, name: str) -> int:
