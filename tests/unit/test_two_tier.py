@@ -94,7 +94,9 @@ async def test_a_fresh_receipt_names_a_block_the_node_serves(node: Node) -> None
     # asked for by number the open block carries the placeholder hash (cast refuses a null hash
     # there); as ``pending`` it has none (geth's shape); otherwise the same block
     assert by_number["hash"] == PLACEHOLDER and pending["hash"] is None
-    assert {k: v for k, v in by_number.items() if k != "hash"} == {k: v for k, v in pending.items() if k != "hash"}
+    assert {k: v for k, v in by_number.items() if k != "hash"} == {
+        k: v for k, v in pending.items() if k != "hash"
+    }
     assert await result(node, "eth_getBlockByHash", PLACEHOLDER, False) == by_number
     assert by_number["number"] == open_number
     assert by_number["transactions"] == [first, second]
