@@ -118,6 +118,11 @@ class NodeConfig:
     rpc_ingress_workers: int = 1
     """Worker processes decoding batched transactions (0: decode everything inline)."""
     rpc_max_ws_subscriptions: int = 100
+    rpc_max_ws_subscriptions_per_ip: int = 1_000
+    """Subscriptions one client address may hold over all its WebSocket connections."""
+    rpc_max_filters: int = 10_000
+    rpc_max_filters_per_ip: int = 1_000
+    """Polling filters one client address may have installed."""
     rpc_max_logs_block_range: int = 10_000
     rpc_policy: RpcPolicy = RpcPolicy()
     rpc_calls: CallLimits = CallLimits()
@@ -325,6 +330,9 @@ _KNOWN_KEYS = {
         "max_ws_subscriptions",
         "max_logs_block_range",
         "ingress_workers",
+        "max_ws_subscriptions_per_ip",
+        "max_filters",
+        "max_filters_per_ip",
         *RPC_POLICY_KEYS,
         *CALL_LIMIT_KEYS,
     },
@@ -467,6 +475,12 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     _in_range(ingress_workers, 0, 64, "rpc.ingress_workers")
     max_subs = _opt(rpc, "max_ws_subscriptions", "rpc", int, 100)
     _in_range(max_subs, 1, 100_000, "rpc.max_ws_subscriptions")
+    subs_per_ip = _opt(rpc, "max_ws_subscriptions_per_ip", "rpc", int, 1_000)
+    _in_range(subs_per_ip, 1, 10_000_000, "rpc.max_ws_subscriptions_per_ip")
+    max_filters = _opt(rpc, "max_filters", "rpc", int, 10_000)
+    _in_range(max_filters, 1, 10_000_000, "rpc.max_filters")
+    filters_per_ip = _opt(rpc, "max_filters_per_ip", "rpc", int, 1_000)
+    _in_range(filters_per_ip, 1, 10_000_000, "rpc.max_filters_per_ip")
     max_range = _opt(rpc, "max_logs_block_range", "rpc", int, 10_000)
     _in_range(max_range, 1, 10_000_000, "rpc.max_logs_block_range")
 
@@ -502,6 +516,9 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         rpc_max_batch=max_batch,
         rpc_ingress_workers=ingress_workers,
         rpc_max_ws_subscriptions=max_subs,
+        rpc_max_ws_subscriptions_per_ip=subs_per_ip,
+        rpc_max_filters=max_filters,
+        rpc_max_filters_per_ip=filters_per_ip,
         rpc_max_logs_block_range=max_range,
         rpc_policy=_parse_rpc_policy(rpc),
         rpc_calls=_parse_call_limits(rpc),

@@ -39,6 +39,7 @@ from sequencer.rpc.admin import admin_methods
 from sequencer.rpc.callworkers import CallService
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.errors import translate
+from sequencer.rpc.fanout import Fanout
 from sequencer.rpc.filters import FilterManager
 from sequencer.rpc.logs import get_logs
 from sequencer.rpc.methods import public_methods
@@ -73,9 +74,17 @@ class Node:
         self.submitter = Submitter(
             self.chain, self.pool, config.chain, journal, self.gate, self.ingress, self.metrics
         )
-        self.hub = SubscriptionHub(self.chain.block_receipts)
+        self.hub = SubscriptionHub(
+            self.chain.block_receipts, max_per_client=config.rpc_max_ws_subscriptions_per_ip
+        )
+        self.fanout = Fanout()
         self.waiters = ReceiptWaiters()
-        self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
+        self.filters = FilterManager(
+            self.chain.block_receipts,
+            lambda criteria: get_logs(self.rpc, criteria),
+            max_filters=config.rpc_max_filters,
+            max_per_client=config.rpc_max_filters_per_ip,
+        )
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
@@ -115,13 +124,22 @@ class Node:
     def _wire_events(self) -> None:
         """Who hears about what: mini-blocks, blocks, dropped and admitted transactions."""
         producer = self.producer
-        for on_mini in (self.waiters.on_mini_block, self.hub.on_mini_block, self.feed.on_mini_block):
+        later = self.fanout.listener  # subscriptions and filters hear off the block path
+        for on_mini in (
+            self.waiters.on_mini_block,
+            later(self.hub.deliver_mini_block),
+            self.feed.on_mini_block,
+        ):
             producer.on_mini_block(on_mini)
-        for on_block in (self.hub.on_block, self.feed.on_block, self.filters.on_block):
+        for on_block in (
+            later(self.hub.deliver_block),
+            self.feed.on_block,
+            later(self.filters.deliver_block),
+        ):
             producer.on_block(on_block)
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
-        self.submitter.on_admitted(self.hub.on_pending)
-        self.submitter.on_admitted(lambda tx: self.filters.on_pending(tx.hash))
+        self.submitter.on_admitted(later(self.hub.deliver_pending))
+        self.submitter.on_admitted(later(lambda tx: self.filters.deliver_pending(tx.hash)))
 
     # -- health and status ----------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -201,6 +219,7 @@ class Node:
             admin=token_admin,
             on_connections=self.metrics.ws_connections.set,
             policy=cfg.rpc_policy,
+            pacer=self.fanout.pacer,
         )
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
@@ -209,7 +228,11 @@ class Node:
             self.metrics_address = await serve(probe, cfg.metrics_host, cfg.metrics_port)
         if cfg.admin_port is not None:
             admin_app = make_app(
-                self.admin_dispatcher, self.healthy, self.hub, max_body=cfg.rpc_max_body_bytes
+                self.admin_dispatcher,
+                self.healthy,
+                self.hub,
+                max_body=cfg.rpc_max_body_bytes,
+                pacer=self.fanout.pacer,
             )
             self.admin_address = await serve(admin_app, cfg.admin_host, cfg.admin_port)
 
@@ -251,10 +274,12 @@ class Node:
                 on_ready(self)
             async with asyncio.TaskGroup() as tg:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
+                fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
                 await self._stop.wait()
                 self.gate.stop_accepting()
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
+                fanout_task.cancel()
         finally:
             if self._running:
                 await self._final_seal()

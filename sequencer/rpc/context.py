@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,10 @@ from sequencer.rpc.callworkers import CallService
 from sequencer.rpc.waiters import ReceiptWaiters
 
 DEFAULT_LOG_RANGE_CAP = 10_000
+
+client_address: ContextVar[str | None] = ContextVar("client_address", default=None)
+"""The address of the client whose request is being handled (set by the transport), for
+per-client limits; ``None`` outside a request."""
 
 
 @dataclass(frozen=True, slots=True)

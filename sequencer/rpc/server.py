@@ -19,6 +19,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sequencer.config import RpcPolicy
 from sequencer.jsonrpc.dispatch import Dispatcher, error_response
 from sequencer.jsonrpc.errors import InvalidRequest
+from sequencer.rpc.context import client_address
+from sequencer.rpc.fanout import Pacer
 from sequencer.rpc.subscriptions import DEFAULT_MAX_SUBSCRIPTIONS, Session, SubscriptionHub
 from sequencer.serving import WebSocketRegistry
 
@@ -41,6 +43,7 @@ def make_app(
     admin: tuple[Dispatcher, str] | None = None,
     on_connections: Callable[[int], None] | None = None,
     policy: RpcPolicy | None = None,
+    pacer: Pacer | None = None,
 ) -> web.Application:
     """``admin``: a dispatcher with the operator methods and the token that unlocks it on this
     port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here.
@@ -49,6 +52,7 @@ def make_app(
     app = web.Application(client_max_size=max_body)
     admin_header = f"Bearer {admin[1]}".encode() if admin is not None else b""
     hub = hub or SubscriptionHub()
+    pacer = pacer or Pacer()  # shared with the fan-out: the audience's share of the loop
     sockets = WebSocketRegistry(app, on_connections)
 
     async def rpc_http(request: web.Request) -> web.StreamResponse:
@@ -62,6 +66,7 @@ def make_app(
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413, body=TOO_LARGE, headers=JSON_HEADERS)
+        client_address.set(request.remote)
         chosen = dispatcher
         if admin is not None and hmac.compare_digest(
             request.headers.get("Authorization", "").encode("utf-8", "surrogateescape"), admin_header
@@ -78,13 +83,15 @@ def make_app(
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
-        session = Session(hub, max_subscriptions=max_subscriptions)
+        client_address.set(request.remote)
+        session = Session(hub, max_subscriptions=max_subscriptions, client=request.remote)
         session_dispatcher = dispatcher.with_methods(session.methods())
 
         async def writer() -> None:
             while True:
                 message = await session.queue.get()
-                await ws.send_str(orjson.dumps(message).decode())
+                await pacer.step()
+                await ws.send_str(message.decode())
 
         async def watchdog() -> None:
             await session.overflowed.wait()
