@@ -90,6 +90,22 @@ class RpcPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """How many connections every port accepts, and how long it waits for them (``[rpc]``)."""
+
+    max_connections: int = 2_000
+    """Open connections per port; beyond it a new one is answered 503 and closed. Clipped at
+    start-up to what the process's file-descriptor limit allows."""
+    max_per_ip: int = 500
+    """Open connections per client address, per port."""
+    idle_timeout_s: float = 30.0
+    """A connection that has not sent a complete request's headers (slowloris), or sits idle
+    between requests, for this long is closed (geth's read-header timeout is 30 s)."""
+    body_timeout_s: float = 30.0
+    """The longest a request body may take to arrive (HTTP 408 after)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CallLimits:
     """How simulated calls (``eth_call``, ``eth_estimateGas``, ...) are bounded (``[rpc]``)."""
 
@@ -126,6 +142,7 @@ class NodeConfig:
     rpc_max_logs_block_range: int = 10_000
     rpc_policy: RpcPolicy = RpcPolicy()
     rpc_calls: CallLimits = CallLimits()
+    connections: ConnectionLimits = ConnectionLimits()
     feed_host: str = "127.0.0.1"
     feed_port: int = 8546
     metrics_host: str = "127.0.0.1"
@@ -306,6 +323,7 @@ RPC_POLICY_KEYS = (
     "realtime_max_timeout_ms",
     "max_logs_per_response",
 )
+CONNECTION_LIMIT_KEYS = ("max_connections", "max_connections_per_ip", "idle_timeout_s", "body_timeout_s")
 CALL_LIMIT_KEYS = ("gas_cap", "call_timeout_ms", "call_workers", "call_memory_mb")
 _KNOWN_KEYS = {
     "chain": {
@@ -335,6 +353,7 @@ _KNOWN_KEYS = {
         "max_filters_per_ip",
         *RPC_POLICY_KEYS,
         *CALL_LIMIT_KEYS,
+        *CONNECTION_LIMIT_KEYS,
     },
     "feed": {"host", "port"},
     "metrics": {"host", "port"},
@@ -379,6 +398,20 @@ def _parse_call_limits(rpc: dict[str, Any]) -> CallLimits:
     memory = _opt(rpc, "call_memory_mb", "rpc", int, 1024)
     _in_range(memory, 256, 1_048_576, "rpc.call_memory_mb")
     return CallLimits(gas_cap=gas_cap, timeout_ms=timeout, workers=workers, memory_mb=memory)
+
+
+def _parse_connection_limits(rpc: dict[str, Any]) -> ConnectionLimits:
+    total = _opt(rpc, "max_connections", "rpc", int, 2_000)
+    _in_range(total, 1, 1_000_000, "rpc.max_connections")
+    per_ip = _opt(rpc, "max_connections_per_ip", "rpc", int, 500)
+    _in_range(per_ip, 1, 1_000_000, "rpc.max_connections_per_ip")
+    idle = float(_opt(rpc, "idle_timeout_s", "rpc", (int, float), 30))
+    _in_range(idle, 0.1, 86_400, "rpc.idle_timeout_s")
+    body = float(_opt(rpc, "body_timeout_s", "rpc", (int, float), 30))
+    _in_range(body, 0.1, 86_400, "rpc.body_timeout_s")
+    return ConnectionLimits(
+        max_connections=total, max_per_ip=per_ip, idle_timeout_s=idle, body_timeout_s=body
+    )
 
 
 def _check_known_keys(data: dict[str, Any]) -> None:
@@ -522,6 +555,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         rpc_max_logs_block_range=max_range,
         rpc_policy=_parse_rpc_policy(rpc),
         rpc_calls=_parse_call_limits(rpc),
+        connections=_parse_connection_limits(rpc),
         feed_host=feed_host,
         feed_port=feed_port,
         metrics_host=metrics_host,

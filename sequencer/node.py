@@ -46,7 +46,7 @@ from sequencer.rpc.methods import public_methods
 from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
-from sequencer.serving import BoundAddress, make_probe_app, start_server
+from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
 
 log = logging.getLogger("sequencer.node")
 
@@ -203,9 +203,12 @@ class Node:
 
     async def _start_servers(self, runners: list[web.AppRunner]) -> None:
         cfg = self.config
+        raise_fd_limit()
+        ports = 2 + (cfg.metrics_port is not None) + (cfg.admin_port is not None)
+        limits = fitted(cfg.connections, ports)
 
         async def serve(app: web.Application, host: str, port: int) -> BoundAddress:
-            runner, address = await start_server(app, host, port)
+            runner, address = await start_server(app, host, port, limits)
             runners.append(runner)
             return address
 
@@ -220,6 +223,7 @@ class Node:
             on_connections=self.metrics.ws_connections.set,
             policy=cfg.rpc_policy,
             pacer=self.fanout.pacer,
+            body_timeout_s=cfg.connections.body_timeout_s,
         )
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)

@@ -31,6 +31,7 @@ TOO_LARGE = orjson.dumps(error_response(InvalidRequest("request body too large")
 WRONG_CONTENT_TYPE = orjson.dumps(
     error_response(InvalidRequest("invalid content type: only application/json is supported"), None)
 )
+BODY_TIMEOUT = orjson.dumps(error_response(InvalidRequest("request body not received in time"), None))
 JSON_CONTENT_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
 
 
@@ -44,6 +45,7 @@ def make_app(
     on_connections: Callable[[int], None] | None = None,
     policy: RpcPolicy | None = None,
     pacer: Pacer | None = None,
+    body_timeout_s: float = 30.0,
 ) -> web.Application:
     """``admin``: a dispatcher with the operator methods and the token that unlocks it on this
     port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here.
@@ -63,9 +65,13 @@ def make_app(
         if request.content_type not in JSON_CONTENT_TYPES:
             return web.Response(status=415, body=WRONG_CONTENT_TYPE, headers=JSON_HEADERS)
         try:
-            body = await request.read()
+            body = await asyncio.wait_for(request.read(), body_timeout_s)
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413, body=TOO_LARGE, headers=JSON_HEADERS)
+        except TimeoutError:
+            return web.Response(
+                status=408, body=BODY_TIMEOUT, headers={**JSON_HEADERS, "Connection": "close"}
+            )
         client_address.set(request.remote)
         chosen = dispatcher
         if admin is not None and hmac.compare_digest(
