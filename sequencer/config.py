@@ -80,6 +80,9 @@ class RpcPolicy:
     max_logs_per_response: int = 10_000
     """``eth_getLogs`` answers at most this many logs (geth's 10,000); ``eth_getLogsWithCursor``
     pages at it."""
+    max_response_bytes: int = 25 * 1024 * 1024
+    """The largest answer, and the largest batch of answers (geth's 25 MB): beyond it ``-32005``;
+    ``eth_getLogs`` refuses, and ``eth_getLogsWithCursor`` pages, at about this size."""
 
     def allows_ws_origin(self, origin: str | None) -> bool:
         """Whether a WebSocket upgrade with this ``Origin`` header is accepted."""
@@ -322,6 +325,7 @@ RPC_POLICY_KEYS = (
     "realtime_timeout_ms",
     "realtime_max_timeout_ms",
     "max_logs_per_response",
+    "max_response_bytes",
 )
 CONNECTION_LIMIT_KEYS = ("max_connections", "max_connections_per_ip", "idle_timeout_s", "body_timeout_s")
 CALL_LIMIT_KEYS = ("gas_cap", "call_timeout_ms", "call_workers", "call_memory_mb")
@@ -379,8 +383,11 @@ def _parse_rpc_policy(rpc: dict[str, Any]) -> RpcPolicy:
         raise ConfigError("rpc.realtime_timeout_ms: must not be above rpc.realtime_max_timeout_ms")
     max_logs = _opt(rpc, "max_logs_per_response", "rpc", int, 10_000)
     _in_range(max_logs, 1, 1_000_000, "rpc.max_logs_per_response")
+    max_bytes = _opt(rpc, "max_response_bytes", "rpc", int, 25 * 1024 * 1024)
+    _in_range(max_bytes, 64 * 1024, 2**31, "rpc.max_response_bytes")
     return RpcPolicy(
         max_logs_per_response=max_logs,
+        max_response_bytes=max_bytes,
         cors_origins=_origins(rpc, "cors_origins") or (),
         ws_origins=_origins(rpc, "ws_origins"),
         realtime_timeout_ms=realtime,

@@ -109,6 +109,7 @@ class Node:
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
             max_batch=config.rpc_max_batch,
+            max_response_bytes=config.rpc_policy.max_response_bytes,
             observe=self.metrics.observe_rpc,
             translate=translate,
         )
