@@ -5,23 +5,61 @@ and the status call (``sequencer_status``) reads its figures from here too, so n
 counters can drift from what Prometheus sees. Timings are histograms plus a window of the most
 recent observations, exported as a summary with quantiles (``*_recent_seconds``), which is where
 the status call's p50/p99/max come from.
+
+Names follow Prometheus' conventions (base units in the name: ``_seconds``, ``_messages``;
+``_total`` on counters); every registry also carries the standard process and platform
+collectors (``process_resident_memory_bytes``, ``process_cpu_seconds_total``, ``python_info``...)
+and a ``*_build_info`` gauge (:func:`add_standard_collectors`).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from collections import deque
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+import sequencer
 from sequencer.types import EvmBlock, MiniBlock
 
-INTERVAL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+INTERVAL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 FAST_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
+RPC_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
+"""JSON-RPC latency: from sub-millisecond reads to send-and-wait, which waits up to 10 s."""
 QUANTILES = (0.5, 0.99)
+
+
+def add_standard_collectors(registry: CollectorRegistry, namespace: str, version: str) -> None:
+    """Register the process, platform and garbage-collector collectors in ``registry`` (as the
+    default registry has them) and ``{namespace}_build_info{version,py_evm}``, always 1."""
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    build = Gauge(
+        f"{namespace}_build_info",
+        "The version of this build and of its EVM (always 1)",
+        ["version", "py_evm"],
+        registry=registry,
+    )
+    build.labels(version, _version_of("py-evm")).set(1)
+
+
+def _version_of(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -85,6 +123,7 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        add_standard_collectors(r, "sequencer", sequencer.__version__)
         self.tx_received = Counter(
             "sequencer_transactions_received_total", "Raw transactions submitted", registry=r
         )
@@ -153,7 +192,7 @@ class Metrics:
             "sequencer_rpc_latency_seconds",
             "JSON-RPC latency by method",
             ["method"],
-            buckets=FAST_BUCKETS,
+            buckets=RPC_BUCKETS,
             registry=r,
         )
         self.ws_connections = Gauge(
@@ -164,8 +203,8 @@ class Metrics:
         )
         self.feed_followers = Gauge("sequencer_feed_followers", "Connected feed followers", registry=r)
         self.feed_lag = Gauge(
-            "sequencer_feed_follower_lag_max",
-            "Positions the slowest feed follower is behind the head",
+            "sequencer_feed_follower_max_lag_messages",
+            "Feed messages the slowest follower is behind the head",
             registry=r,
         )
         self.head_block = Gauge("sequencer_head_block", "Newest sealed EVM block", registry=r)
