@@ -30,6 +30,7 @@ from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
 from sequencer.jsonrpc.dispatch import Dispatcher
 from sequencer.jsonrpc.encoding import d
+from sequencer.logs import fields
 from sequencer.mempool.ingress import IngressDecoder
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
@@ -77,7 +78,7 @@ class Node:
         self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
-            log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
+            log.warning("dev fault armed", extra=fields(kind=config.dev_fault.kind, at=config.dev_fault.at))
             injector = FaultInjector(config.dev_fault)
         self.feed = FeedHub(self.chain, injector=injector)
         self._wire_events()
@@ -207,21 +208,24 @@ class Node:
     def _log_started(self) -> None:
         assert self.rpc_address is not None and self.feed_address is not None
         log.info(
-            "sequencer started rpc=%s feed=%s chain_id=%d head=%d mini_block_ms=%g evm_block_ms=%g "
-            "data_dir=%s",
-            self.rpc_address.url,
-            self.feed_address.ws_url,
-            self.config.chain.chain_id,
-            self.chain.head.number,
-            self.config.mini_block_interval_ms,
-            self.config.evm_block_interval_ms,
-            self.data_dir,
+            "sequencer started",
+            extra=fields(
+                rpc=self.rpc_address.url,
+                feed=self.feed_address.ws_url,
+                chain_id=self.config.chain.chain_id,
+                head=self.chain.head.number,
+                mini_block_ms=self.config.mini_block_interval_ms,
+                evm_block_ms=self.config.evm_block_interval_ms,
+                data_dir=str(self.data_dir),
+            ),
         )
         if self.metrics_address is not None or self.admin_address is not None:
             log.info(
-                "operator endpoints metrics=%s admin=%s",
-                self.metrics_address.url if self.metrics_address else "off",
-                self.admin_address.url if self.admin_address else "off",
+                "operator endpoints",
+                extra=fields(
+                    metrics=self.metrics_address.url if self.metrics_address else "off",
+                    admin=self.admin_address.url if self.admin_address else "off",
+                ),
             )
 
     async def run(self, on_ready: Callable[[Node], None] | None = None) -> None:
@@ -253,7 +257,7 @@ class Node:
             self.writer.close()
             self.ingress.close()
             self.db.close()
-            log.info("sequencer stopped head=%d", self.chain.head.number)
+            log.info("sequencer stopped", extra=fields(head=self.chain.head.number))
 
     async def _final_seal(self) -> None:
         """Seal pooled ready transactions and the open EVM block, so acknowledged work is on disk."""

@@ -23,6 +23,8 @@ from verifier.checkpoint import Checkpoint, Counts
 from verifier.verdict import Verdict
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+STATUS_HOST = "127.0.0.1"
+"""The status port's default interface (``verifier run --status-host`` chooses another)."""
 
 
 @dataclass(frozen=True, slots=True)
