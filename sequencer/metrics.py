@@ -18,6 +18,7 @@ import importlib.metadata
 import time
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -39,6 +40,8 @@ FAST_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0
 RPC_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 """JSON-RPC latency: from sub-millisecond reads to send-and-wait, which waits up to 10 s."""
 QUANTILES = (0.5, 0.99)
+RECENT_BLOCKS = 100
+"""EVM blocks whose timings :meth:`Metrics.recent_blocks` keeps (for the dashboard)."""
 
 
 def add_standard_collectors(registry: CollectorRegistry, namespace: str, version: str) -> None:
@@ -211,6 +214,7 @@ class Metrics:
         self.healthy = Gauge("sequencer_healthy", "1 while storage writes succeed", registry=r)
         self._last_mini_at: float | None = None
         self._last_block_at: float | None = None
+        self._recent_blocks: deque[dict[str, Any]] = deque(maxlen=RECENT_BLOCKS)
 
     # -- events ---------------------------------------------------------------------------------
     def observe_rpc(self, method: str, seconds: float, ok: bool) -> None:
@@ -240,6 +244,18 @@ class Metrics:
         self.head_block.set(block.number)
         self.block_seal.observe(seal_s)
         self.state_root.observe(state_root_s)
+        self._recent_blocks.append(
+            {
+                "number": block.number,
+                "hash": "0x" + block.hash.hex(),
+                "txs": len(block.tx_hashes),
+                "miniBlocks": max(0, block.last_mini_block - block.first_mini_block + 1),
+                "gasUsed": block.gas_used,
+                "sealMs": round(seal_s * 1000, 3),
+                "stateRootMs": round(state_root_s * 1000, 3),
+                "sealedAtUs": block.sealed_at_us,
+            }
+        )
 
     def transaction_dropped(self, reason: str) -> None:
         """A pooled transaction turned out invalid at execution."""
@@ -249,6 +265,11 @@ class Metrics:
     @staticmethod
     def _count(counter: Counter) -> int:
         return int(sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")))
+
+    def recent_blocks(self, count: int = RECENT_BLOCKS) -> list[dict[str, Any]]:
+        """The newest ``count`` sealed EVM blocks, oldest first: number, hash, txs, mini-blocks,
+        gas, seal and state-root time (ms), sealed-at (unix µs)."""
+        return list(self._recent_blocks)[-count:] if count > 0 else []
 
     def producer_summary(self) -> dict[str, float | int]:
         """Block production figures for ``sequencer_status``."""

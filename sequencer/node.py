@@ -25,6 +25,8 @@ from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
+from sequencer.dashboard.app import add_dashboard, dashboard_url
+from sequencer.dashboard.verifiers import VerifierWatch
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
@@ -50,6 +52,8 @@ from sequencer.serving import BoundAddress, make_probe_app, start_server
 log = logging.getLogger("sequencer.node")
 
 SHUTDOWN_TIMEOUT_S = 10.0
+DASHBOARD_BLOCKS = 60
+DASHBOARD_MAX_SUBSCRIPTIONS = 8
 FORCED_EXIT_CODE = 130
 
 
@@ -105,6 +109,8 @@ class Node:
         self.feed_address: BoundAddress | None = None
         self.metrics_address: BoundAddress | None = None
         self.admin_address: BoundAddress | None = None
+        self.dashboard_address: BoundAddress | None = None
+        self.verifier_watch = VerifierWatch(config.dashboard_verifiers if config.dashboard_enabled else ())
 
     def _wire_events(self) -> None:
         """Who hears about what: mini-blocks, blocks, dropped and admitted transactions."""
@@ -165,6 +171,17 @@ class Node:
             **self.metrics.producer_summary(),
         }
 
+    def dashboard_view(self) -> dict[str, Any]:
+        """The dashboard's ``status.json``: the status call's figures and what it does not carry
+        (recent EVM blocks' timings, feed lag, the verifiers' reports)."""
+        return {
+            "role": "sequencer",
+            "status": self.status(),
+            "blocks": self.metrics.recent_blocks(DASHBOARD_BLOCKS),
+            "feed": {"followers": len(self.feed.followers), "maxLagMessages": self.feed.max_lag()},
+            "verifiers": self.verifier_watch.snapshot(),
+        }
+
     # -- lifecycle ------------------------------------------------------------------------------
     def request_stop(self) -> None:
         """First SIGINT/SIGTERM: graceful stop. A second one exits at once: everything
@@ -194,6 +211,8 @@ class Node:
             admin=token_admin,
             on_connections=self.metrics.ws_connections.set,
         )
+        if cfg.dashboard_enabled and cfg.dashboard_port is None:
+            add_dashboard(rpc_app, self.dashboard_view)
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
         if cfg.metrics_port is not None:
@@ -204,6 +223,15 @@ class Node:
                 self.admin_dispatcher, self.healthy, self.hub, max_body=cfg.rpc_max_body_bytes
             )
             self.admin_address = await serve(admin_app, cfg.admin_host, cfg.admin_port)
+        if cfg.dashboard_enabled:
+            self.dashboard_address = self.rpc_address
+            if cfg.dashboard_port is not None:  # its own port: the page and read-only subscriptions
+                subscriptions_only = Dispatcher({}, translate=translate)
+                app = make_app(
+                    subscriptions_only, self.healthy, self.hub, max_subscriptions=DASHBOARD_MAX_SUBSCRIPTIONS
+                )
+                add_dashboard(app, self.dashboard_view)
+                self.dashboard_address = await serve(app, cfg.dashboard_host, cfg.dashboard_port)
 
     def _log_started(self) -> None:
         assert self.rpc_address is not None and self.feed_address is not None
@@ -219,12 +247,13 @@ class Node:
                 data_dir=str(self.data_dir),
             ),
         )
-        if self.metrics_address is not None or self.admin_address is not None:
+        if self.metrics_address or self.admin_address or self.dashboard_address:
             log.info(
                 "operator endpoints",
                 extra=fields(
                     metrics=self.metrics_address.url if self.metrics_address else "off",
                     admin=self.admin_address.url if self.admin_address else "off",
+                    dashboard=dashboard_url(self.dashboard_address.url) if self.dashboard_address else "off",
                 ),
             )
 
@@ -245,7 +274,9 @@ class Node:
                 on_ready(self)
             async with asyncio.TaskGroup() as tg:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
+                watch_task = tg.create_task(self.verifier_watch.run(), name="dashboard-verifiers")
                 await self._stop.wait()
+                watch_task.cancel()
                 self.gate.stop_accepting()
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)

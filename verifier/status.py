@@ -6,8 +6,9 @@ its live progress) and for ``verifier status`` (from the checkpoint in a data di
 ``verifiedTxs``, ``lagBlocks``, ``lagMs``, ``verdict`` and ``mismatches``.
 
 :func:`make_status_app` is the status port: ``GET /status`` (JSON), ``GET /metrics``
-(Prometheus) and, when given a dispatcher, read-only JSON-RPC on ``POST /``
-(``verifier/reads.py``).
+(Prometheus), ``GET /health`` (200 while no mismatch was found, 503 after), the live dashboard
+(``GET /dashboard/``, the same page as the sequencer's, drawn from this verifier's status) and,
+when given a dispatcher, read-only JSON-RPC on ``POST /`` (``verifier/reads.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sequencer.dashboard.app import add_dashboard
 from sequencer.jsonrpc.dispatch import Dispatcher
 from verifier.checkpoint import Checkpoint, Counts
 from verifier.verdict import Verdict
@@ -87,17 +89,25 @@ def make_status_app(
     reads: Dispatcher | None = None,
 ) -> web.Application:
     """The status port's app: ``/status`` answers ``status()``, ``/metrics`` ``metrics_text()``,
-    and ``POST /`` goes to ``reads`` (when given)."""
+    ``/health`` the verdict, ``/dashboard/`` the page, and ``POST /`` goes to ``reads`` (when given)."""
     app = web.Application()
 
     async def get_status(_request: web.Request) -> web.Response:
         return web.json_response(status())
+
+    async def get_health(_request: web.Request) -> web.Response:
+        verdict = status()["verdict"]
+        return web.json_response(
+            {"healthy": verdict == "ok", "verdict": verdict}, status=200 if verdict == "ok" else 503
+        )
 
     async def get_metrics(_request: web.Request) -> web.Response:
         return web.Response(body=metrics_text(), content_type="text/plain")
 
     app.router.add_get("/status", get_status)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/health", get_health)
+    add_dashboard(app, lambda: {"role": "verifier", "status": status()})
     if reads is not None:
         dispatcher = reads
 

@@ -6,8 +6,9 @@ config's own rules: a config or storage error is one ``error:`` line and exit co
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from sequencer.config import (
     Override,
     load_config,
 )
+from sequencer.dashboard.app import dashboard_url
 from sequencer.devfault import KINDS, DevFault, parse_dev_fault
 from sequencer.errors import ConfigError, StorageError
 from sequencer.logs import LEVELS, setup_logging
@@ -40,6 +42,16 @@ def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str |
         return parse_dev_fault(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop where it is installed (Linux, macOS), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # a platform without uvloop (it is a dependency only where it builds)
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _accounts_override(count: int | None) -> list[Override]:
@@ -108,6 +120,24 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     "Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
 )
 @click.option(
+    "--dashboard/--no-dashboard",
+    "dashboard",
+    default=None,
+    help="Serve the read-only live dashboard at /dashboard/ [default: from config; on in devnet].",
+)
+@_port_option(
+    "--dashboard-port",
+    "Serve the dashboard on its own port instead of the JSON-RPC port (0 = free); turns it on.",
+)
+@click.option(
+    "--dashboard-verifier",
+    "dashboard_verifiers",
+    multiple=True,
+    metavar="URL",
+    help="A verifier's status URL (http://HOST:PORT) the dashboard shows; repeat for several "
+    "[default: from config].",
+)
+@click.option(
     "--admin-token",
     default=None,
     envvar=ADMIN_TOKEN_ENVVAR,
@@ -154,6 +184,9 @@ def run(
     feed_port: int | None,
     metrics_port: int | None,
     admin_port: int | None,
+    dashboard: bool | None,
+    dashboard_port: int | None,
+    dashboard_verifiers: tuple[str, ...],
     admin_token: str | None,
     mini_block_ms: float | None,
     evm_block_ms: float | None,
@@ -164,7 +197,8 @@ def run(
 ) -> None:
     """Run the sequencer daemon until SIGINT/SIGTERM.
 
-    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`.
+    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`
+    (and `metrics=`, `admin=`, `dashboard=http://HOST:PORT/dashboard/` when they are on).
 
     \b
     Examples:
@@ -178,6 +212,14 @@ def run(
         ("feed.port", feed_port, "--feed-port"),
         ("metrics.port", metrics_port, "--metrics-port"),
         ("admin.port", admin_port, "--admin-port"),
+        ("dashboard.enabled", dashboard, "--dashboard" if dashboard else "--no-dashboard"),
+        (
+            "dashboard.enabled",
+            None if dashboard is not None or dashboard_port is None else True,
+            "--dashboard-port",
+        ),
+        ("dashboard.port", dashboard_port, "--dashboard-port"),
+        ("dashboard.verifiers", list(dashboard_verifiers) or None, "--dashboard-verifier"),
         ("admin.token", admin_token, _admin_token_source(ctx)),
         ("blocks.mini_block_interval_ms", mini_block_ms, "--mini-block-ms"),
         ("blocks.evm_block_interval_ms", evm_block_ms, "--evm-block-ms"),
@@ -201,12 +243,12 @@ def run(
             click.echo(f"metrics={n.metrics_address.url}")
         if n.admin_address is not None:
             click.echo(f"admin={n.admin_address.url}")
+        if n.dashboard_address is not None:
+            click.echo(f"dashboard={dashboard_url(n.dashboard_address.url)}")
         sys.stdout.flush()
 
-    import uvloop
-
     try:
-        uvloop.run(node.run(on_ready=ready))
+        run_event_loop(node.run(on_ready=ready))
     except OSError as exc:
         click.echo(f"error: cannot start the RPC server: {exc.strerror or exc}", err=True)
         sys.exit(2)

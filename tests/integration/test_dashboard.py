@@ -1,0 +1,167 @@
+"""The live dashboard, as an operator sees it: a real headless Chromium loads the sequencer's
+``/dashboard/`` while load runs; its numbers move (live over the node's own WebSocket
+subscriptions, and from ``status.json``), they match ``sequencer status`` once the load stops,
+and the verifier the sequencer polls shows its height and verdict. A verifier serves the same
+page about itself. Screenshots of both are kept as test artifacts.
+
+The long run (1,000 mini-blocks per 10 s for a minute, the page's memory flat) is
+``test_dashboard_soak.py``, behind ``-m slow``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+
+from tests.support.accounts import DEV_KEYS
+from tests.support.browser import artifacts_dir, body_data, chromium, field, number, table, wait_for
+from tests.support.daemon import ROOT, Daemon, start_daemon
+from tests.support.loadgen import Load
+from tests.support.verifier import VerifierProc, start_verifier
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_status(daemon: Daemon) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", "status", "--rpc", daemon.url, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    status: dict[str, object] = json.loads(result.stdout)
+    return status
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[tuple[Daemon, VerifierProc]]:
+    """A sequencer whose dashboard polls one verifier (its status port chosen beforehand)."""
+    status_port = free_port()
+    daemon = start_daemon(tmp_path / "node", "--dashboard-verifier", f"http://127.0.0.1:{status_port}")
+    verifier = None
+    try:
+        verifier = start_verifier(daemon.feed_url, tmp_path / "verifier", "--status-port", str(status_port))
+        yield daemon, verifier
+    finally:
+        if verifier is not None:
+            assert verifier.stop() == 0, verifier.log()
+        assert daemon.stop() == 0, daemon.log()
+
+
+def test_the_start_line_prints_the_dashboard_address(chain: tuple[Daemon, VerifierProc]) -> None:
+    daemon, _ = chain
+    page = requests.get(daemon.url + "/dashboard/", timeout=5)
+    assert page.status_code == 200 and "megapy" in page.text
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"], "nothing loads from elsewhere"
+    assert f"dashboard={daemon.url}/dashboard/" in daemon.log()
+    vendored = requests.get(daemon.url + "/dashboard/static/vendor/uplot/LICENSE", timeout=5)
+    assert vendored.status_code == 200 and "MIT" in vendored.text
+    assert requests.get(daemon.url + "/dashboard/static/../../pyproject.toml", timeout=5).status_code == 404
+
+
+def test_the_page_moves_with_the_chain_and_matches_sequencer_status(
+    chain: tuple[Daemon, VerifierProc], tmp_path: Path
+) -> None:
+    daemon, verifier = chain
+    load = Load(daemon.url, DEV_KEYS[:4])
+    with chromium() as browser:
+        browser.get(daemon.url + "/dashboard/")
+        wait_for(lambda: body_data(browser).get("ready") == "true", 20, "the page to start")
+        assert body_data(browser)["role"] == "sequencer"
+        load.start()
+        try:
+            wait_for(lambda: int(body_data(browser).get("liveMiniBlocks", 0)) >= 20, 20, "live mini-blocks")
+            first_minis, first_head = number(browser, "miniBlocks"), number(browser, "headMiniBlock")
+            wait_for(lambda: number(browser, "miniBlocks") > first_minis, 10, "the mini-block count to move")
+            wait_for(lambda: number(browser, "headMiniBlock") > first_head, 10, "the head mini-block to move")
+            wait_for(lambda: number(browser, "miniBlocksPerSecond") > 0, 10, "a live mini-block rate")
+            wait_for(lambda: number(browser, "txsPerSecond") > 0, 10, "a live transaction rate")
+            wait_for(lambda: number(browser, "includedTxs") > 0, 10, "sealed transactions")
+            row = wait_for(lambda: verifier_row(browser), 15, "the verifier's report")
+            assert row is not None and row[0] == verifier.status_url and row[-1] == "ok", row
+            wait_for(lambda: verifier_height(browser) >= 1, 15, "the verifier's height")
+            assert blocks_rows(browser), "recent EVM blocks are listed with their seal times"
+            browser.save_screenshot(str(tmp_path / "dashboard-sequencer.png"))
+            shutil.copy(tmp_path / "dashboard-sequencer.png", artifacts_dir() / "dashboard-sequencer.png")
+        finally:
+            load.stop()
+
+        # the load is over: the sealed totals stop moving and the page shows what the node says
+        def settled() -> bool:
+            status = cli_status(daemon)
+            return (
+                number(browser, "includedTxs") == status["includedTxs"]
+                and number(browser, "miniBlocks") == status["miniBlocks"]
+                and number(browser, "droppedTxs") == status["droppedTxs"]
+            )
+
+        wait_for(settled, 20, "the page's totals to match sequencer status")
+        status = cli_status(daemon)
+        head = status["headBlock"]
+        assert isinstance(head, dict)
+        assert abs(number(browser, "headBlock") - head["number"]) <= 2, "EVM blocks still seal each second"
+        assert number(browser, "includedTxs") >= len(load.acked) + len(load.receipts) > 0
+        mempool = status["mempool"]
+        assert isinstance(mempool, dict)
+        wait_for(lambda: number(browser, "mempoolReady") == mempool["ready"] == 0, 10, "an empty mempool")
+        assert number(browser, "feedFollowers") == 1, "the verifier follows the feed"
+
+    verifier_status = verifier.status()
+    assert verifier_status["verdict"] == "ok"
+
+
+def verifier_row(browser: webdriver.Chrome) -> list[str] | None:
+    """The verifiers table's one row, when it has one (with all its cells)."""
+    rows = table(browser, "verifiers-body")
+    return rows[0] if len(rows) == 1 and len(rows[0]) == 7 else None
+
+
+def verifier_height(browser: webdriver.Chrome) -> int:
+    row = verifier_row(browser)
+    return int(row[2].replace(",", "")) if row is not None else -1
+
+
+def blocks_rows(browser: webdriver.Chrome) -> list[list[str]]:
+    return table(browser, "blocks-body")
+
+
+def test_a_verifier_serves_the_same_page_about_itself(
+    chain: tuple[Daemon, VerifierProc], tmp_path: Path
+) -> None:
+    daemon, verifier = chain
+    load = Load(daemon.url, DEV_KEYS[4:6])
+    load.start()
+    try:
+        with chromium() as browser:
+            browser.get(verifier.status_url + "/dashboard/")
+            wait_for(lambda: body_data(browser).get("ready") == "true", 20, "the page to start")
+            assert body_data(browser)["role"] == "verifier"
+            assert field(browser, "verdict") == "ok"
+            first = number(browser, "verifiedMiniBlocks")
+            wait_for(
+                lambda: number(browser, "verifiedMiniBlocks") > first, 15, "verified mini-blocks to move"
+            )
+            wait_for(lambda: number(browser, "verifiedMiniBlocksPerSecond") > 0, 15, "a verified rate")
+            height = number(browser, "height")
+            assert abs(height - verifier.status()["height"]) <= 3
+            browser.save_screenshot(str(tmp_path / "dashboard-verifier.png"))
+            shutil.copy(tmp_path / "dashboard-verifier.png", artifacts_dir() / "dashboard-verifier.png")
+    finally:
+        load.stop()
+    health = requests.get(verifier.status_url + "/health", timeout=5)
+    assert health.status_code == 200 and health.json() == {"healthy": True, "verdict": "ok"}
