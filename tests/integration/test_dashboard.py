@@ -11,6 +11,7 @@ The long run (1,000 mini-blocks per 10 s for a minute, the page's memory flat) i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -68,7 +69,7 @@ def test_the_start_line_prints_the_dashboard_address(chain: tuple[Daemon, Verifi
     page = requests.get(daemon.url + "/dashboard/", timeout=5)
     assert page.status_code == 200 and "megapy" in page.text
     assert "default-src 'none'" in page.headers["Content-Security-Policy"], "nothing loads from elsewhere"
-    assert f"dashboard={daemon.url}/dashboard/" in daemon.log()
+    assert f"dashboard={daemon.url}/dashboard/" in daemon.printed().splitlines()
     vendored = requests.get(daemon.url + "/dashboard/static/vendor/uplot/LICENSE", timeout=5)
     assert vendored.status_code == 200 and "MIT" in vendored.text
     assert requests.get(daemon.url + "/dashboard/static/../../pyproject.toml", timeout=5).status_code == 404
@@ -165,3 +166,60 @@ def test_a_verifier_serves_the_same_page_about_itself(
         load.stop()
     health = requests.get(verifier.status_url + "/health", timeout=5)
     assert health.status_code == 200 and health.json() == {"healthy": True, "verdict": "ok"}
+
+
+def rpc_over_ws(ws_url: str, *calls: tuple[str, list[object]]) -> list[dict[str, object]]:
+    """Answers to ``calls`` over one WebSocket connection, in order."""
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> list[dict[str, object]]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+            answers = []
+            for i, (method, params) in enumerate(calls):
+                await ws.send_json({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
+                while True:
+                    message = await asyncio.wait_for(ws.receive_json(), 10)
+                    if message.get("id") == i:
+                        answers.append(message)
+                        break
+            return answers
+
+    return asyncio.run(run())
+
+
+def test_on_its_own_port_the_dashboard_serves_subscriptions_and_nothing_else(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path / "node", "--dashboard-port", "0")
+    try:
+        found = re.search(r"^dashboard=(http://\S+)/dashboard/$", daemon.printed(), re.M)
+        assert found, daemon.log()
+        base = found.group(1)
+        assert base != daemon.url
+        assert requests.get(base + "/dashboard/", timeout=5).status_code == 200
+        assert requests.get(daemon.url + "/dashboard/", timeout=5).status_code == 404, "not on the RPC port"
+        subscribed, send, read = rpc_over_ws(
+            base.replace("http://", "ws://") + "/",
+            ("eth_subscribe", ["newHeads"]),
+            ("eth_sendRawTransaction", ["0x02"]),
+            ("eth_getBalance", ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "latest"]),
+        )
+        assert isinstance(subscribed.get("result"), str), subscribed
+        for refused in (send, read):
+            error = refused["error"]
+            assert isinstance(error, dict) and error["code"] == -32601, refused
+        posted = requests.post(
+            base + "/", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5
+        )
+        assert posted.json()["error"]["code"] == -32601, "read-only: no JSON-RPC methods over HTTP"
+    finally:
+        assert daemon.stop() == 0, daemon.log()
+
+
+def test_the_dashboard_can_be_turned_off(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path / "node", "--no-dashboard")
+    try:
+        assert requests.get(daemon.url + "/dashboard/", timeout=5).status_code == 404
+        assert "dashboard=" not in daemon.printed() + daemon.log()
+    finally:
+        assert daemon.stop() == 0, daemon.log()
