@@ -86,6 +86,16 @@ _config_option = click.option(
 )
 
 
+def _host_option(flag: str, what: str) -> Callable[[F], F]:
+    """A ``--*-host`` option: the interface to bind ``what`` to, unset by default (the config decides)."""
+    return click.option(
+        flag,
+        default=None,
+        metavar="HOST",
+        help=f"Interface to bind {what} to [default: from config, 127.0.0.1].",
+    )
+
+
 def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     """A ``--*-port`` option: 0 to 65535, unset by default (the config decides)."""
     return click.option(flag, default=None, type=click.IntRange(*PORT_RANGE), help=help_text)
@@ -111,10 +121,12 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     "--feed-port",
     "State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
 )
+@_host_option("--feed-host", "the feed")
 @_port_option(
     "--metrics-port",
     "Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
 )
+@_host_option("--metrics-host", "the metrics port")
 @_port_option(
     "--admin-port",
     "Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
@@ -129,6 +141,7 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     "--dashboard-port",
     "Serve the dashboard on its own port instead of the JSON-RPC port (0 = free); turns it on.",
 )
+@_host_option("--dashboard-host", "the dashboard's own port")
 @click.option(
     "--dashboard-verifier",
     "dashboard_verifiers",
@@ -182,6 +195,9 @@ def run(
     rpc_host: str | None,
     rpc_port: int | None,
     feed_port: int | None,
+    feed_host: str | None,
+    metrics_host: str | None,
+    dashboard_host: str | None,
     metrics_port: int | None,
     admin_port: int | None,
     dashboard: bool | None,
@@ -210,6 +226,9 @@ def run(
         ("rpc.host", rpc_host, "--rpc-host"),
         ("rpc.port", rpc_port, "--rpc-port"),
         ("feed.port", feed_port, "--feed-port"),
+        ("feed.host", feed_host, "--feed-host"),
+        ("metrics.host", metrics_host, "--metrics-host"),
+        ("dashboard.host", dashboard_host, "--dashboard-host"),
         ("metrics.port", metrics_port, "--metrics-port"),
         ("admin.port", admin_port, "--admin-port"),
         ("dashboard.enabled", dashboard, "--dashboard" if dashboard else "--no-dashboard"),
