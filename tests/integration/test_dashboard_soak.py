@@ -35,43 +35,41 @@ SENDERS = 4
 
 
 class PacedLoad:
-    """Pre-signed transfers sent one every ``TICK_S`` from a thread of its own, until stopped."""
+    """Pre-signed transfers, one every ``TICK_S`` round-robin over ``SENDERS`` accounts, from a
+    thread of its own until stopped; each sender's are sent in nonce order, one at a time."""
 
     def __init__(self, url: str, seconds: float) -> None:
         self.url = url
-        count = int(seconds / TICK_S)
+        count = int(seconds / TICK_S) // SENDERS
         keys = [bytes.fromhex(k.removeprefix("0x")) for k in DEV_KEYS[:SENDERS]]
         to = bytes.fromhex("70997970C51812dc3A010C7d01b50e0d17dc79C8")
-        self.raws = [fast_transfer(keys[i % SENDERS], i // SENDERS, to) for i in range(count)]
+        self.raws = [[fast_transfer(key, nonce, to) for nonce in range(count)] for key in keys]
         self.errors: list[object] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     async def _run(self) -> None:
+        started = time.perf_counter()
         async with aiohttp.ClientSession() as session:
 
-            async def send(raw: bytes) -> None:
-                body = {
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "eth_sendRawTransaction",
-                    "params": ["0x" + raw.hex()],
-                }
-                async with session.post(self.url, data=orjson.dumps(body)) as response:
-                    answer = orjson.loads(await response.read())
-                if "error" in answer:
-                    self.errors.append(answer["error"])
+            async def sender(index: int, raws: list[bytes]) -> None:
+                for k, raw in enumerate(raws):
+                    due = started + (k * SENDERS + index + 1) * TICK_S
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    if self._stop.is_set():
+                        return
+                    body = {
+                        "jsonrpc": "2.0",
+                        "id": k,
+                        "method": "eth_sendRawTransaction",
+                        "params": ["0x" + raw.hex()],
+                    }
+                    async with session.post(self.url, data=orjson.dumps(body)) as response:
+                        answer = orjson.loads(await response.read())
+                    if "error" in answer:
+                        self.errors.append(answer["error"])
 
-            started = time.perf_counter()
-            pending: set[asyncio.Task[None]] = set()
-            for tick, raw in enumerate(self.raws):
-                if self._stop.is_set():
-                    break
-                task = asyncio.create_task(send(raw))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                await asyncio.sleep(max(0.0, started + (tick + 1) * TICK_S - time.perf_counter()))
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*(sender(i, raws) for i, raws in enumerate(self.raws)))
 
     def start(self) -> None:
         self._thread.start()
