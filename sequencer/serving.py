@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, web
 
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The text exposition format every Prometheus reads (what ``generate_latest`` writes)."""
+
 
 @dataclass(frozen=True, slots=True)
 class BoundAddress:
@@ -84,7 +87,7 @@ def make_probe_app(
     app = web.Application()
 
     async def scrape(_request: web.Request) -> web.Response:
-        return web.Response(body=metrics_text(), content_type="text/plain")
+        return web.Response(body=metrics_text(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
     async def health(_request: web.Request) -> web.Response:
         ok = healthy()

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from sequencer.dashboard.app import add_dashboard
 from sequencer.jsonrpc.dispatch import Dispatcher
+from sequencer.serving import PROMETHEUS_CONTENT_TYPE
 from verifier.checkpoint import Checkpoint, Counts
 from verifier.verdict import Verdict
 
@@ -102,7 +103,7 @@ def make_status_app(
         )
 
     async def get_metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=metrics_text(), content_type="text/plain")
+        return web.Response(body=metrics_text(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
     app.router.add_get("/status", get_status)
     app.router.add_get("/metrics", get_metrics)

@@ -280,10 +280,8 @@ class FilterManager:
             f.dropped += 1
             if f.dropped == 1:
                 log.warning(
-                    "filter not polled fast enough, dropping its oldest entries id=%s kind=%s buffer=%d",
-                    f.id,
-                    f.kind,
-                    self.buffer_size,
+                    "filter not polled fast enough, dropping its oldest entries",
+                    extra=fields(id=f.id, kind=f.kind, buffer=self.buffer_size),
                 )
         f.buffer.append(item)
 

@@ -54,6 +54,15 @@ def sequencer_metrics(daemon: Daemon) -> str:
     return requests.get(found.group(1) + "/metrics", timeout=5).text
 
 
+def test_both_expositions_say_their_format(running: tuple[Daemon, VerifierProc]) -> None:
+    daemon, verifier = running
+    found = re.search(r'metrics=(http://[^\s"]+)', daemon.log())
+    assert found
+    for url in (found.group(1), verifier.status_url):
+        content_type = requests.get(url + "/metrics", timeout=5).headers["Content-Type"]
+        assert content_type == "text/plain; version=0.0.4; charset=utf-8", url
+
+
 def lint(promtool: str, exposition: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [promtool, "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=60
