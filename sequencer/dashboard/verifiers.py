@@ -10,6 +10,7 @@ without holding anything up (each poll has a short timeout and a bounded answer)
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+log = logging.getLogger("sequencer.dashboard")
 POLL_INTERVAL_S = 1.0
 POLL_TIMEOUT_S = 2.0
 MAX_ANSWER_BYTES = 256 * 1024
@@ -34,13 +36,21 @@ class VerifierReport:
     checked_at: float
 
     def as_dict(self) -> dict[str, Any]:
-        """The dashboard's view of it: the reported figures, ``reachable``, ``error``."""
+        """The dashboard's view of it: the reported figures (plain values only: whatever else a
+        verifier answers is dropped), ``mismatches`` (a count), ``reachable``, ``error``."""
         status = self.status or {}
-        view: dict[str, Any] = {key: status.get(key) for key in REPORTED}
-        view["mismatches"] = len(status.get("mismatches") or [])
+        view: dict[str, Any] = {key: _plain(status.get(key)) for key in REPORTED}
+        mismatches = status.get("mismatches")
+        view["mismatches"] = len(mismatches) if isinstance(mismatches, list) else 0
         view.update(url=self.url, reachable=self.status is not None, error=self.error)
         view["checkedAt"] = self.checked_at
         return view
+
+
+def _plain(value: Any) -> str | int | float | bool | None:
+    if isinstance(value, str):
+        return value[:200]
+    return value if isinstance(value, int | float | bool) else None
 
 
 class VerifierWatch:
@@ -62,7 +72,10 @@ class VerifierWatch:
         timeout = aiohttp.ClientTimeout(total=POLL_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
-                await self.poll_once(session)
+                try:
+                    await self.poll_once(session)
+                except Exception:  # a bug here must not stop the node: report it, keep polling
+                    log.exception("polling the verifiers failed")
                 await asyncio.sleep(self.interval_s)
 
     async def poll_once(self, session: aiohttp.ClientSession) -> None:

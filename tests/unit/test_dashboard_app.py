@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -149,16 +151,20 @@ async def test_verifiers_are_polled_and_a_bad_one_is_reported_unreachable(serve:
     async def failing(_r: web.Request) -> web.Response:
         return web.Response(status=500)
 
-    for prefix, handler in (("good", good), ("huge", huge), ("broken", broken), ("failing", failing)):
+    async def odd(_r: web.Request) -> web.Response:
+        return web.json_response({"height": {"nested": [1] * 100}, "verdict": "x" * 1000, "mismatches": 5})
+
+    handlers = (("good", good), ("huge", huge), ("broken", broken), ("failing", failing), ("odd", odd))
+    for prefix, handler in handlers:
         app.router.add_get(f"/{prefix}/status", handler)
     url = await serve(app)
     with_closed_port = f"http://127.0.0.1:{await closed_port()}"
-    urls = (f"{url}/good", f"{url}/huge", f"{url}/broken", f"{url}/failing", with_closed_port)
+    urls = (f"{url}/good", f"{url}/huge", f"{url}/broken", f"{url}/failing", with_closed_port, f"{url}/odd")
     watch = VerifierWatch(urls)
-    assert [r["reachable"] for r in watch.snapshot()] == [False] * 5, "nothing is known before a poll"
+    assert [r["reachable"] for r in watch.snapshot()] == [False] * 6, "nothing is known before a poll"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         await watch.poll_once(session)
-    good_view, too_large, not_json, error, closed = watch.snapshot()
+    good_view, too_large, not_json, error, closed, odd_view = watch.snapshot()
     assert good_view["reachable"] and good_view["error"] is None and good_view["url"] == urls[0]
     assert {k: good_view[k] for k in ("height", "lagMs", "verifiedTxs", "verdict", "mode")} == {
         "height": 7,
@@ -172,6 +178,8 @@ async def test_verifiers_are_polled_and_a_bad_one_is_reported_unreachable(serve:
     assert not not_json["reachable"] and "JSONDecodeError" in not_json["error"]
     assert not error["reachable"] and error["error"] == "HTTP 500"
     assert not closed["reachable"] and "ClientConnectorError" in closed["error"]
+    assert odd_view["reachable"], "an odd answer is shown as far as it makes sense, never trusted"
+    assert odd_view["height"] is None and odd_view["verdict"] == "x" * 200 and odd_view["mismatches"] == 0
 
 
 async def closed_port() -> int:
@@ -252,3 +260,24 @@ async def test_the_node_view_has_the_status_and_the_blocks_timings(node: Node) -
     assert (second["number"], second["txs"], second["miniBlocks"]) == (2, 0, 0)
     assert first["hash"] == "0x" + node.chain.get_block(1).hash.hex()  # type: ignore[union-attr]
     assert first["sealMs"] >= first["stateRootMs"] >= 0
+
+
+@pytest.mark.asyncio
+async def test_a_failing_poll_is_logged_and_polling_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = VerifierWatch(("http://127.0.0.1:9",), interval_s=0.01)
+    calls: list[int] = []
+
+    async def broken(_session: aiohttp.ClientSession) -> None:
+        calls.append(1)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(watch, "poll_once", broken)
+    task = asyncio.create_task(watch.run())
+    while len(calls) < 3:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert "polling the verifiers failed" in caplog.text
