@@ -29,6 +29,9 @@ from tests.support.daemon import ROOT, Daemon, start_daemon
 from tests.support.loadgen import Load
 from tests.support.verifier import VerifierProc, start_verifier
 
+# the first test may install Debian packages (apt-get), which can take minutes on a new machine
+pytestmark = pytest.mark.timeout(900)
+
 
 def free_port() -> int:
     with socket.socket() as s:

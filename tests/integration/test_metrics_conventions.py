@@ -21,6 +21,9 @@ from tests.support.loadgen import raw_transfer
 from tests.support.rpc import request
 from tests.support.verifier import VerifierProc, start_verifier
 
+# the first test may install Debian packages (apt-get), which can take minutes on a new machine
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def promtool() -> str:

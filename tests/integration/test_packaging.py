@@ -28,6 +28,9 @@ from tests.support.daemon import ROOT, Daemon, start_daemon
 from tests.support.debian import ensure_command
 from tests.support.verifier import VerifierProc, start_verifier
 
+# the first test may install Debian packages (apt-get), which can take minutes on a new machine
+pytestmark = pytest.mark.timeout(900)
+
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
 UNITS = ("megapy-sequencer.service", "megapy-verifier@.service")

@@ -22,10 +22,12 @@ def ensure_command(command: str, package: str, *also: str) -> str:
     if os.geteuid() != 0:
         pytest.skip(f"{command} is missing and installing {package} with apt-get needs root")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package, *also]
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"]
+    install += [package, *also]
     result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
     if result.returncode != 0:  # the package lists may be missing or stale: refresh them once
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=APT_TIMEOUT_S)
+        update = ["apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=300"]
+        subprocess.run(update, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
         result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
     found = shutil.which(command)
     assert found, f"apt-get install {package} did not provide {command}:\n{result.stdout}\n{result.stderr}"
