@@ -77,7 +77,7 @@ class Node:
         self.submitter = Submitter(
             self.chain, self.pool, config.chain, journal, self.gate, self.ingress, self.metrics
         )
-        self.hub = SubscriptionHub()
+        self.hub = SubscriptionHub(self.chain.block_receipts)
         self.waiters = ReceiptWaiters()
         self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
         injector = None
@@ -94,6 +94,7 @@ class Node:
             waiters=self.waiters,
             status=self.status,
             log_range_cap=config.rpc_max_logs_block_range,
+            policy=config.rpc_policy,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
@@ -210,6 +211,7 @@ class Node:
             max_subscriptions=cfg.rpc_max_ws_subscriptions,
             admin=token_admin,
             on_connections=self.metrics.ws_connections.set,
+            policy=cfg.rpc_policy,
         )
         if cfg.dashboard_enabled and cfg.dashboard_port is None:
             add_dashboard(rpc_app, self.dashboard_view)

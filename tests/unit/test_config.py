@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sequencer.config import NodeConfig, Override, load_config, parse_config
+from sequencer.config import NodeConfig, Override, load_config, load_preset, parse_config
 from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
 
@@ -569,3 +569,24 @@ def test_ingress_workers_default_to_one_and_are_range_checked() -> None:
     assert parse_config(doc).rpc_ingress_workers == 0
     doc["rpc"] = {"ingress_workers": 65}
     expect_error(doc, "rpc.ingress_workers", "between 0 and 64")
+
+
+# -- the shipped presets (sequencer run --dev) ---------------------------------------------
+
+
+def test_the_devnet_preset_is_the_repositorys_devnet_config() -> None:
+    assert load_preset("devnet") == load_config(DEVNET)
+
+
+def test_the_production_preset_is_the_repositorys_production_template() -> None:
+    assert load_preset("production") == load_config(ROOT / "configs" / "production.toml")
+
+
+def test_an_unknown_preset_is_refused_naming_the_presets() -> None:
+    with pytest.raises(ValueError, match="devnet, production"):
+        load_preset("mainnet")
+
+
+def test_browsers_may_call_the_devnet_but_not_the_production_template() -> None:
+    assert load_preset("devnet").rpc_policy.cors_origins == ("*",)
+    assert load_preset("production").rpc_policy.cors_origins == ()

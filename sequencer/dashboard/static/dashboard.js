@@ -2,7 +2,8 @@
 //
 // Every second it polls status.json (the process's status and what subscriptions do not carry);
 // on a sequencer it also subscribes, over the node's own WebSocket JSON-RPC (same origin), to
-// `miniBlocks` and `newHeads` and derives the live rates and the interval distribution from
+// `miniBlocks` (MegaETH's fields: mini_block_number, mini_block_timestamp in µs, transactions...)
+// and `newHeads` and derives the live rates and the interval distribution from
 // them. Every buffer is bounded (fixed-size rings), the charts are redrawn at most twice a
 // second, and nothing received is kept beyond what is drawn, so the page's memory stays flat
 // however long it runs and however fast mini-blocks come.
@@ -237,12 +238,12 @@
       const txs = mb.transactions.length;
       miniRate.add(now, 1);
       txRate.add(now, txs);
-      const number = hex(mb.number);
-      const ts = hex(mb.timestamp) / 1000; // µs -> ms, the sequencer's clock
+      const number = hex(mb.mini_block_number);
+      const ts = hex(mb.mini_block_timestamp) / 1000; // µs -> ms, the sequencer's clock
       if (live.mini !== null && number === live.mini + 1 && live.lastMiniTs !== null) intervals.push(ts - live.lastMiniTs);
       live.mini = number;
       live.lastMiniTs = ts;
-      live.miniBlock = hex(mb.blockNumber);
+      live.miniBlock = hex(mb.block_number);
       live.received += 1;
       document.body.dataset.liveMiniBlocks = String(live.received);
     }
@@ -348,7 +349,7 @@
           }
           const result = message.params.result;
           // told apart by shape: a notification may arrive before its subscription's id
-          if (Array.isArray(result.transactions) && "index" in result) onMiniBlock(result);
+          if ("mini_block_number" in result) onMiniBlock(result);
           else if ("stateRoot" in result) onHead(result);
         };
         ws.onclose = () => {
