@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import requests
 from selenium import webdriver
@@ -171,14 +172,15 @@ def test_a_verifier_serves_the_same_page_about_itself(
     assert health.status_code == 200 and health.json() == {"healthy": True, "verdict": "ok"}
 
 
-def rpc_over_ws(ws_url: str, *calls: tuple[str, list[object]]) -> list[dict[str, object]]:
-    """Answers to ``calls`` over one WebSocket connection, in order."""
+def rpc_over_ws(
+    ws_url: str, *calls: tuple[str, list[object]], origin: str | None = None
+) -> list[dict[str, object]]:
+    """Answers to ``calls`` over one WebSocket connection (opened as a page of ``origin``), in order."""
     import asyncio
 
-    import aiohttp
-
     async def run() -> list[dict[str, object]]:
-        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        headers = {"Origin": origin} if origin else {}
+        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url, headers=headers) as ws:
             answers = []
             for i, (method, params) in enumerate(calls):
                 await ws.send_json({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
@@ -201,16 +203,21 @@ def test_on_its_own_port_the_dashboard_serves_subscriptions_and_nothing_else(tmp
         assert base != daemon.url
         assert requests.get(base + "/dashboard/", timeout=5).status_code == 200
         assert requests.get(daemon.url + "/dashboard/", timeout=5).status_code == 404, "not on the RPC port"
+        ws_url = base.replace("http://", "ws://") + "/"
         subscribed, send, read = rpc_over_ws(
-            base.replace("http://", "ws://") + "/",
+            ws_url,
             ("eth_subscribe", ["newHeads"]),
             ("eth_sendRawTransaction", ["0x02"]),
             ("eth_getBalance", ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "latest"]),
+            origin=base,  # as the dashboard page itself connects
         )
         assert isinstance(subscribed.get("result"), str), subscribed
         for refused in (send, read):
             error = refused["error"]
             assert isinstance(error, dict) and error["code"] == -32601, refused
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused_origin:
+            rpc_over_ws(ws_url, ("eth_subscribe", ["newHeads"]), origin="http://elsewhere.example")
+        assert refused_origin.value.status == 403, "another site's page may not subscribe"
         posted = requests.post(
             base + "/", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5
         )
