@@ -91,6 +91,20 @@ class RpcPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class CallLimits:
+    """How simulated calls (``eth_call``, ``eth_estimateGas``, ...) are bounded (``[rpc]``)."""
+
+    gas_cap: int = 50_000_000
+    """The most gas one call may use (geth's ``RPCGasCap``); larger or missing ``gas`` is capped."""
+    timeout_ms: int = 5_000
+    """Wall-clock deadline per call (geth's ``RPCEVMTimeout``): beyond it the call is aborted."""
+    workers: int = 2
+    """Worker processes running calls off the event loop (0: inline, no deadline)."""
+    memory_mb: int = 1024
+    """Heap cap of each call worker (``RLIMIT_DATA``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """Operational parameters of one sequencer process."""
 
@@ -107,6 +121,7 @@ class NodeConfig:
     rpc_max_ws_subscriptions: int = 100
     rpc_max_logs_block_range: int = 10_000
     rpc_policy: RpcPolicy = RpcPolicy()
+    rpc_calls: CallLimits = CallLimits()
     feed_host: str = "127.0.0.1"
     feed_port: int = 8546
     metrics_host: str = "127.0.0.1"
@@ -295,6 +310,7 @@ RPC_POLICY_KEYS = (
     "realtime_max_timeout_ms",
     "max_logs_per_response",
 )
+CALL_LIMIT_KEYS = ("gas_cap", "call_timeout_ms", "call_workers", "call_memory_mb")
 _KNOWN_KEYS = {
     "chain": {
         "chain_id",
@@ -319,6 +335,7 @@ _KNOWN_KEYS = {
         "max_logs_block_range",
         "ingress_workers",
         *RPC_POLICY_KEYS,
+        *CALL_LIMIT_KEYS,
     },
     "feed": {"host", "port"},
     "metrics": {"host", "port"},
@@ -352,6 +369,18 @@ def _parse_rpc_policy(rpc: dict[str, Any]) -> RpcPolicy:
         realtime_timeout_ms=realtime,
         realtime_max_timeout_ms=realtime_max,
     )
+
+
+def _parse_call_limits(rpc: dict[str, Any]) -> CallLimits:
+    gas_cap = _opt(rpc, "gas_cap", "rpc", int, 50_000_000)
+    _in_range(gas_cap, 21_000, 10**12, "rpc.gas_cap")
+    timeout = _opt(rpc, "call_timeout_ms", "rpc", int, 5_000)
+    _in_range(timeout, 1, 600_000, "rpc.call_timeout_ms")
+    workers = _opt(rpc, "call_workers", "rpc", int, 2)
+    _in_range(workers, 0, 64, "rpc.call_workers")
+    memory = _opt(rpc, "call_memory_mb", "rpc", int, 1024)
+    _in_range(memory, 256, 1_048_576, "rpc.call_memory_mb")
+    return CallLimits(gas_cap=gas_cap, timeout_ms=timeout, workers=workers, memory_mb=memory)
 
 
 def _check_known_keys(data: dict[str, Any]) -> None:
@@ -489,6 +518,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         rpc_max_ws_subscriptions=max_subs,
         rpc_max_logs_block_range=max_range,
         rpc_policy=_parse_rpc_policy(rpc),
+        rpc_calls=_parse_call_limits(rpc),
         feed_host=feed_host,
         feed_port=feed_port,
         metrics_host=metrics_host,

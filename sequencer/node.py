@@ -39,6 +39,7 @@ from sequencer.mempool.pool import Mempool
 from sequencer.mempool.submission import Submitter
 from sequencer.metrics import Metrics
 from sequencer.rpc.admin import admin_methods
+from sequencer.rpc.callworkers import CallService
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.errors import translate
 from sequencer.rpc.filters import FilterManager
@@ -87,6 +88,10 @@ class Node:
         self.feed = FeedHub(self.chain, injector=injector)
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
+        limits = config.rpc_calls
+        self.calls = CallService(
+            self.data_dir, limits.workers, limits.timeout_ms, limits.memory_mb, limits.gas_cap, self.metrics
+        )
         self.rpc = RpcContext(
             chain=self.chain,
             pool=self.pool,
@@ -95,6 +100,7 @@ class Node:
             status=self.status,
             log_range_cap=config.rpc_max_logs_block_range,
             policy=config.rpc_policy,
+            calls=self.calls,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
@@ -166,6 +172,7 @@ class Node:
             "filters": self.filters.filter_count(),
             "feedFollowers": len(self.feed.followers),
             "subscriptions": self.hub.subscription_count(),
+            "callWorkers": self.calls.counts(),
             "miniBlockIntervalMs": self.config.mini_block_interval_ms,
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
             "uptimeS": round(time.time() - self._started_at, 3),
@@ -269,6 +276,7 @@ class Node:
                 loop.add_signal_handler(sig, self.request_stop)
         runners: list[web.AppRunner] = []
         try:
+            self.calls.start()  # the call workers start while the servers come up
             await self._start_servers(runners)
             self._running = True
             self._log_started()
@@ -287,6 +295,7 @@ class Node:
                 await self._final_seal()
             for r in runners:
                 await r.cleanup()
+            self.calls.close()
             self.writer.close()
             self.ingress.close()
             self.db.close()

@@ -10,6 +10,7 @@ from sequencer.chain import Chain
 from sequencer.config import RpcPolicy
 from sequencer.mempool.pool import Mempool
 from sequencer.mempool.submission import Submitter
+from sequencer.rpc.callworkers import CallService
 from sequencer.rpc.waiters import ReceiptWaiters
 
 DEFAULT_LOG_RANGE_CAP = 10_000
@@ -27,3 +28,5 @@ class RpcContext:
     """The node's status (``sequencer_status``, ``admin_nodeInfo``)."""
     log_range_cap: int = DEFAULT_LOG_RANGE_CAP
     policy: RpcPolicy = field(default_factory=RpcPolicy)
+    calls: CallService = field(default_factory=CallService.inline_only)
+    """Where simulated calls run (worker processes with a deadline, or inline)."""

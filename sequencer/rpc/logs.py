@@ -24,7 +24,7 @@ from sequencer.chain import Chain
 from sequencer.errors import BlockNotFound, LimitExceeded
 from sequencer.jsonrpc.encoding import params_list, parse_address, parse_block_ref, parse_hash
 from sequencer.jsonrpc.errors import InvalidParams
-from sequencer.rpc.blocktags import AnyBlock
+from sequencer.rpc.blocktags import AnyBlock, block_by_hash
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.formatting import format_log
 from sequencer.types import Log, Receipt
@@ -135,7 +135,7 @@ def query_logs(ctx: RpcContext, criteria: Any, limit: int, after: tuple[int, int
     if criteria.get("blockHash") is not None:
         if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
             raise InvalidParams("eth_getLogs: blockHash cannot be combined with fromBlock/toBlock")
-        by_hash = chain.get_block_by_hash(parse_hash(criteria["blockHash"], "blockHash"))
+        by_hash = block_by_hash(chain, parse_hash(criteria["blockHash"], "blockHash"))
         if by_hash is None:
             raise BlockNotFound("unknown block")
         blocks = [by_hash]

@@ -34,6 +34,10 @@ from tests.support.verifier import VerifierProc, start_verifier
 pytestmark = pytest.mark.timeout(900)
 
 
+PATIENCE = 30.0
+"""How long a wait for the page may take (each returns as soon as it holds; the machine is shared)."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,17 +59,28 @@ def cli_status(daemon: Daemon) -> dict[str, object]:
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Iterator[tuple[Daemon, VerifierProc]]:
-    """A sequencer whose dashboard polls one verifier (its status port chosen beforehand)."""
-    status_port = free_port()
-    daemon = start_daemon(tmp_path / "node", "--dashboard-verifier", f"http://127.0.0.1:{status_port}")
-    verifier = None
-    try:
-        verifier = start_verifier(daemon.feed_url, tmp_path / "verifier", "--status-port", str(status_port))
-        yield daemon, verifier
-    finally:
-        if verifier is not None:
+    """A sequencer whose dashboard polls one verifier, whose status port is chosen beforehand
+    (the sequencer starts first: the verifier needs its feed); tried again on another port in
+    the rare case that another process took that one in between."""
+    for attempt in range(3):
+        status_port = free_port()
+        daemon = start_daemon(
+            tmp_path / f"node-{attempt}", "--dashboard-verifier", f"http://127.0.0.1:{status_port}"
+        )
+        try:
+            verifier = start_verifier(
+                daemon.feed_url, tmp_path / f"verifier-{attempt}", "--status-port", str(status_port)
+            )
+        except AssertionError:
+            daemon.kill()
+            continue
+        try:
+            yield daemon, verifier
+        finally:
             assert verifier.stop() == 0, verifier.log()
-        assert daemon.stop() == 0, daemon.log()
+            assert daemon.stop() == 0, daemon.log()
+        return
+    raise AssertionError("no verifier could bind a status port chosen beforehand, three times")
 
 
 def test_the_start_line_prints_the_dashboard_address(chain: tuple[Daemon, VerifierProc]) -> None:
@@ -86,20 +101,26 @@ def test_the_page_moves_with_the_chain_and_matches_sequencer_status(
     load = Load(daemon.url, DEV_KEYS[:4])
     with chromium() as browser:
         browser.get(daemon.url + "/dashboard/")
-        wait_for(lambda: body_data(browser).get("ready") == "true", 20, "the page to start")
+        wait_for(lambda: body_data(browser).get("ready") == "true", PATIENCE, "the page to start")
         assert body_data(browser)["role"] == "sequencer"
         load.start()
         try:
-            wait_for(lambda: int(body_data(browser).get("liveMiniBlocks", 0)) >= 20, 20, "live mini-blocks")
+            wait_for(
+                lambda: int(body_data(browser).get("liveMiniBlocks", 0)) >= 20, PATIENCE, "live mini-blocks"
+            )
             first_minis, first_head = number(browser, "miniBlocks"), number(browser, "headMiniBlock")
-            wait_for(lambda: number(browser, "miniBlocks") > first_minis, 10, "the mini-block count to move")
-            wait_for(lambda: number(browser, "headMiniBlock") > first_head, 10, "the head mini-block to move")
-            wait_for(lambda: number(browser, "miniBlocksPerSecond") > 0, 10, "a live mini-block rate")
-            wait_for(lambda: number(browser, "txsPerSecond") > 0, 10, "a live transaction rate")
-            wait_for(lambda: number(browser, "includedTxs") > 0, 10, "sealed transactions")
-            row = wait_for(lambda: verifier_row(browser), 15, "the verifier's report")
+            wait_for(
+                lambda: number(browser, "miniBlocks") > first_minis, PATIENCE, "the mini-block count to move"
+            )
+            wait_for(
+                lambda: number(browser, "headMiniBlock") > first_head, PATIENCE, "the head mini-block to move"
+            )
+            wait_for(lambda: number(browser, "miniBlocksPerSecond") > 0, PATIENCE, "a live mini-block rate")
+            wait_for(lambda: number(browser, "txsPerSecond") > 0, PATIENCE, "a live transaction rate")
+            wait_for(lambda: number(browser, "includedTxs") > 0, PATIENCE, "sealed transactions")
+            row = wait_for(lambda: verifier_row(browser), PATIENCE, "the verifier's report")
             assert row is not None and row[0] == verifier.status_url and row[-1] == "ok", row
-            wait_for(lambda: verifier_height(browser) >= 1, 15, "the verifier's height")
+            wait_for(lambda: verifier_height(browser) >= 1, PATIENCE, "the verifier's height")
             assert blocks_rows(browser), "recent EVM blocks are listed with their seal times"
             browser.save_screenshot(str(tmp_path / "dashboard-sequencer.png"))
             shutil.copy(tmp_path / "dashboard-sequencer.png", artifacts_dir() / "dashboard-sequencer.png")
@@ -115,15 +136,22 @@ def test_the_page_moves_with_the_chain_and_matches_sequencer_status(
                 and number(browser, "droppedTxs") == status["droppedTxs"]
             )
 
-        wait_for(settled, 20, "the page's totals to match sequencer status")
+        wait_for(settled, PATIENCE, "the page's totals to match sequencer status")
+
+        def head_number() -> int:
+            head = cli_status(daemon)["headBlock"]
+            assert isinstance(head, dict)
+            return int(head["number"])
+
+        # EVM blocks still seal every second: the page follows within one
+        wait_for(lambda: abs(number(browser, "headBlock") - head_number()) <= 1, PATIENCE, "the head block")
         status = cli_status(daemon)
-        head = status["headBlock"]
-        assert isinstance(head, dict)
-        assert abs(number(browser, "headBlock") - head["number"]) <= 2, "EVM blocks still seal each second"
         assert number(browser, "includedTxs") >= len(load.acked) + len(load.receipts) > 0
         mempool = status["mempool"]
         assert isinstance(mempool, dict)
-        wait_for(lambda: number(browser, "mempoolReady") == mempool["ready"] == 0, 10, "an empty mempool")
+        wait_for(
+            lambda: number(browser, "mempoolReady") == mempool["ready"] == 0, PATIENCE, "an empty mempool"
+        )
         assert number(browser, "feedFollowers") == 1, "the verifier follows the feed"
 
     verifier_status = verifier.status()
@@ -154,16 +182,21 @@ def test_a_verifier_serves_the_same_page_about_itself(
     try:
         with chromium() as browser:
             browser.get(verifier.status_url + "/dashboard/")
-            wait_for(lambda: body_data(browser).get("ready") == "true", 20, "the page to start")
+            wait_for(lambda: body_data(browser).get("ready") == "true", PATIENCE, "the page to start")
             assert body_data(browser)["role"] == "verifier"
             assert field(browser, "verdict") == "ok"
             first = number(browser, "verifiedMiniBlocks")
             wait_for(
-                lambda: number(browser, "verifiedMiniBlocks") > first, 15, "verified mini-blocks to move"
+                lambda: number(browser, "verifiedMiniBlocks") > first,
+                PATIENCE,
+                "verified mini-blocks to move",
             )
-            wait_for(lambda: number(browser, "verifiedMiniBlocksPerSecond") > 0, 15, "a verified rate")
-            height = number(browser, "height")
-            assert abs(height - verifier.status()["height"]) <= 3
+            wait_for(lambda: number(browser, "verifiedMiniBlocksPerSecond") > 0, PATIENCE, "a verified rate")
+            wait_for(
+                lambda: abs(number(browser, "height") - verifier.status()["height"]) <= 1,
+                PATIENCE,
+                "the page's height to match the verifier's /status",
+            )
             browser.save_screenshot(str(tmp_path / "dashboard-verifier.png"))
             shutil.copy(tmp_path / "dashboard-verifier.png", artifacts_dir() / "dashboard-verifier.png")
     finally:
