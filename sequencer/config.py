@@ -28,6 +28,7 @@ MINI_BLOCK_INTERVAL_MS_RANGE = (1, 60_000)
 EVM_BLOCK_INTERVAL_MS_RANGE = (1, 3_600_000)
 MAX_GENERATED_ACCOUNTS = 100_000_000
 ADMIN_TOKEN_MIN_LENGTH = 16
+MAX_DASHBOARD_VERIFIERS = 64
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
@@ -155,6 +156,14 @@ class NodeConfig:
     admin_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     dev_fault: DevFault | None = None
     """The feed fire drill to arm (``--dev-fault``); only ever set on a devnet."""
+    dashboard_enabled: bool = False
+    """Serve the read-only live dashboard (``/dashboard/``)."""
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int | None = None
+    """Its own port; ``None``: the dashboard is served on the JSON-RPC port."""
+    dashboard_verifiers: tuple[str, ...] = ()
+    """Verifier status URLs (``http://HOST:PORT`` of ``verifier run --status-port``) the
+    dashboard polls for their height, lag and verdict."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +371,7 @@ _KNOWN_KEYS = {
     "feed": {"host", "port"},
     "metrics": {"host", "port"},
     "admin": {"host", "port", "token"},
+    "dashboard": {"enabled", "host", "port", "verifiers"},
 }
 
 
@@ -455,7 +465,7 @@ def parse_config(
 
 
 def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
-    unknown = set(data) - {"chain", "blocks", "rpc", "feed", "metrics", "admin"}
+    unknown = set(data) - {"chain", "blocks", "rpc", "feed", "metrics", "admin", "dashboard"}
     if unknown:
         raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
     _check_known_keys(data)
@@ -544,6 +554,10 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         raise ConfigError(f"admin.token: must be at least {ADMIN_TOKEN_MIN_LENGTH} characters")
     if dev_fault is not None and not chain_cfg.devnet:
         raise ConfigError("--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)")
+    dashboard = _opt(data, "dashboard", "<root>", dict, {})
+    dashboard_port = _opt(dashboard, "port", "dashboard", int, None)
+    if dashboard_port is not None:
+        _in_range(dashboard_port, *PORT_RANGE, "dashboard.port")
 
     return NodeConfig(
         chain=chain_cfg,
@@ -571,7 +585,22 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         admin_port=admin_port,
         admin_token=admin_token,
         dev_fault=dev_fault,
+        dashboard_enabled=_opt(dashboard, "enabled", "dashboard", bool, False),
+        dashboard_host=_opt(dashboard, "host", "dashboard", str, "127.0.0.1"),
+        dashboard_port=dashboard_port,
+        dashboard_verifiers=_dashboard_verifiers(_opt(dashboard, "verifiers", "dashboard", list, [])),
     )
+
+
+def _dashboard_verifiers(urls: list[Any]) -> tuple[str, ...]:
+    if len(urls) > MAX_DASHBOARD_VERIFIERS:
+        raise ConfigError(f"dashboard.verifiers: at most {MAX_DASHBOARD_VERIFIERS} URLs, got {len(urls)}")
+    for i, url in enumerate(urls):
+        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise ConfigError(
+                f"dashboard.verifiers[{i}]: expected a verifier status URL like http://HOST:PORT, got {url!r}"
+            )
+    return tuple(url.rstrip("/") for url in urls)
 
 
 def load_config(

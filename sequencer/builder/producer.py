@@ -24,6 +24,7 @@ from sequencer.chain import Chain
 from sequencer.config import NodeConfig
 from sequencer.errors import ExecutionAborted, InvalidTransaction
 from sequencer.execution.engine import BlockExecutor, TxOutcome
+from sequencer.logs import fields
 from sequencer.mempool.pool import Mempool
 from sequencer.metrics import Metrics
 from sequencer.rules import next_block_env
@@ -171,16 +172,17 @@ class BlockProducer:
         seal_s = time.perf_counter() - started
         self.metrics.evm_block_sealed(block, seal_s, root_s)
         log.info(
-            "evm block sealed number=%d hash=0x%s txs=%d mini_blocks=%d gas_used=%d base_fee=%d "
-            "seal_ms=%.2f state_root_ms=%.2f",
-            block.number,
-            block.hash.hex(),
-            len(block.tx_hashes),
-            self._open.mini_count,
-            block.gas_used,
-            block.base_fee,
-            seal_s * 1000,
-            root_s * 1000,
+            "evm block sealed",
+            extra=fields(
+                number=block.number,
+                hash=block.hash,
+                txs=len(block.tx_hashes),
+                mini_blocks=self._open.mini_count,
+                gas_used=block.gas_used,
+                base_fee=block.base_fee,
+                seal_ms=round(seal_s * 1000, 3),
+                state_root_ms=round(root_s * 1000, 3),
+            ),
         )
         for fn in self._block_listeners:
             fn(block)
@@ -228,7 +230,7 @@ class BlockProducer:
                 self._reject(tx, exc)
                 continue
             except Exception as exc:  # an engine bug must not stop the chain
-                log.exception("transaction 0x%s failed in execution", tx.hash.hex())
+                log.exception("transaction failed in execution", extra=fields(hash=tx.hash))
                 self._reject(tx, ExecutionAborted(type(exc).__name__))
                 continue
             observe(time.perf_counter() - started)
@@ -269,11 +271,8 @@ class BlockProducer:
     def _reject(self, tx: SignedTx, exc: InvalidTransaction) -> None:
         self.metrics.transaction_dropped(exc.reason)
         log.info(
-            "transaction dropped hash=0x%s sender=0x%s nonce=%d reason=%r",
-            tx.hash.hex(),
-            tx.sender.hex(),
-            tx.nonce,
-            exc.message,
+            "transaction dropped",
+            extra=fields(hash=tx.hash, sender=tx.sender, nonce=tx.nonce, reason=exc.message),
         )
         self.pool.drop(tx)
         for fn in self._rejection_listeners:

@@ -25,6 +25,7 @@ from sequencer.config import ChainConfig
 from sequencer.errors import InvalidTransaction, JournalUnavailable, NodeUnavailable, StorageError
 from sequencer.execution.transactions import decode_transaction
 from sequencer.health import HealthGate
+from sequencer.logs import fields
 from sequencer.mempool.admission import admit
 from sequencer.mempool.ingress import Decoded, IngressDecoder
 from sequencer.mempool.journal import PoolJournal
@@ -112,9 +113,9 @@ class Submitter:
                 restored += 1
             except InvalidTransaction as exc:
                 dropped += 1
-                log.info("journaled transaction no longer valid, dropped reason=%r", exc.message)
+                log.info("journaled transaction no longer valid, dropped", extra=fields(reason=exc.message))
         if restored or dropped:
-            log.info("mempool restored from the journal restored=%d dropped=%d", restored, dropped)
+            log.info("mempool restored from the journal", extra=fields(restored=restored, dropped=dropped))
         return restored, dropped
 
     # -- coalesced decoding ---------------------------------------------------------------------

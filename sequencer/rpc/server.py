@@ -84,7 +84,8 @@ def make_app(
         return web.Response(body=answer, headers=JSON_HEADERS)
 
     async def rpc_ws(request: web.Request) -> web.StreamResponse:
-        if not policy.allows_ws_origin(request.headers.get("Origin")):
+        origin = request.headers.get("Origin")  # a page of this server's own origin (the dashboard) may
+        if origin != f"{request.scheme}://{request.host}" and not policy.allows_ws_origin(origin):
             return web.json_response({"error": "origin not allowed (rpc.ws_origins)"}, status=403)
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)

@@ -190,7 +190,7 @@ def test_metrics_after_some_load(node: Daemon) -> None:
     assert re.search(r"sequencer_state_root_seconds_count [1-9]", text)
     assert 'sequencer_mempool_transactions{state="ready"}' in text
     assert "sequencer_websocket_connections" in text and "sequencer_feed_followers" in text
-    assert "sequencer_feed_follower_lag_max" in text
+    assert "sequencer_feed_follower_max_lag_messages" in text
     assert requests.get(metrics_url + "/health", timeout=5).json() == {"healthy": True}
     assert requests.get(metrics_url + "/ready", timeout=5).json() == {"ready": True}
 
