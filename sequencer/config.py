@@ -154,6 +154,9 @@ class NodeConfig:
     admin_host: str = "127.0.0.1"
     admin_port: int | None = None
     admin_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
+    admin_allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    """``Host`` header names the admin port answers (geth's ``--authrpc.vhosts``): a page that
+    reaches it by DNS rebinding sends its own name and is refused; ``"*"`` allows any."""
     dev_fault: DevFault | None = None
     """The feed fire drill to arm (``--dev-fault``); only ever set on a devnet."""
     dashboard_enabled: bool = False
@@ -370,7 +373,7 @@ _KNOWN_KEYS = {
     },
     "feed": {"host", "port"},
     "metrics": {"host", "port"},
-    "admin": {"host", "port", "token"},
+    "admin": {"host", "port", "token", "allowed_hosts"},
     "dashboard": {"enabled", "host", "port", "verifiers"},
 }
 
@@ -549,6 +552,9 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     admin_port = _opt(admin, "port", "admin", int, None)
     if admin_port is not None:
         _in_range(admin_port, *PORT_RANGE, "admin.port")
+    allowed_hosts = _opt(admin, "allowed_hosts", "admin", list, ["localhost", "127.0.0.1", "::1"])
+    if not all(isinstance(h, str) and h for h in allowed_hosts):
+        raise ConfigError('admin.allowed_hosts: expected a list of host names like "localhost" or "*"')
     admin_token = _opt(admin, "token", "admin", str, None)
     if admin_token is not None and len(admin_token) < ADMIN_TOKEN_MIN_LENGTH:
         raise ConfigError(f"admin.token: must be at least {ADMIN_TOKEN_MIN_LENGTH} characters")
@@ -584,6 +590,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         admin_host=admin_host,
         admin_port=admin_port,
         admin_token=admin_token,
+        admin_allowed_hosts=tuple(h.lower() for h in allowed_hosts),
         dev_fault=dev_fault,
         dashboard_enabled=_opt(dashboard, "enabled", "dashboard", bool, False),
         dashboard_host=_opt(dashboard, "host", "dashboard", str, "127.0.0.1"),

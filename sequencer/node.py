@@ -258,6 +258,7 @@ class Node:
                 self.hub,
                 max_body=cfg.rpc_max_body_bytes,
                 pacer=self.fanout.pacer,
+                allowed_hosts=(*cfg.admin_allowed_hosts, cfg.admin_host.lower()),
             )
             self.admin_address = await serve(admin_app, cfg.admin_host, cfg.admin_port)
         if cfg.dashboard_enabled:

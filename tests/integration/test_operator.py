@@ -227,6 +227,16 @@ def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(nod
     assert chain_id["result"] == hex(CHAIN_ID), "the admin port serves the public methods too"
 
 
+def test_the_admin_port_refuses_other_host_names_dns_rebinding(node: Daemon) -> None:
+    admin_url = addresses(node)["admin"]
+    port = admin_url.rsplit(":", 1)[1]
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "admin_nodeInfo"}
+    rebound = requests.post(admin_url, json=body, headers={"Host": f"evil.example:{port}"}, timeout=5)
+    assert rebound.status_code == 403 and "admin.allowed_hosts" in rebound.text
+    for name in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST"):
+        assert requests.post(admin_url, json=body, headers={"Host": name}, timeout=5).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
