@@ -9,12 +9,18 @@ the event loop between them (so a large batch never delays the block producer); 
 come back in request order. Requests that wait (a transaction submission waiting for its
 decoding and journal write, say) wait together, as JSON-RPC 2.0 allows: a batch is a set of
 requests, not a script.
+
+Ids are echoed exactly. orjson reads an integer beyond 64 bits as a float and cannot write one,
+so a body with a non-integer id is read again by Python's decoder (integers of any size), and
+an answer orjson cannot write is written by Python's encoder: both only on that rare path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -70,15 +76,15 @@ class Dispatcher:
     async def handle_body(self, body: bytes | str) -> bytes | None:
         """Answer a request body; ``None`` when nothing is to be sent (only notifications)."""
         try:
-            payload = orjson.loads(body)
+            payload = _decode(body)
         except orjson.JSONDecodeError as exc:
             return orjson.dumps(error_response(ParseError(f"parse error: {exc}"), None))
         result = await self.handle_payload(payload)
         if result is None:
             return None
         try:
-            return orjson.dumps(result)
-        except TypeError:
+            return _encode(result)
+        except (TypeError, ValueError, RecursionError):
             log.exception("unserializable JSON-RPC result")
             return orjson.dumps(error_response(InternalError("internal error"), None))
 
@@ -146,6 +152,24 @@ class Dispatcher:
         if self._observe is not None:
             self._observe(method if handler is not None else "<unknown>", time.perf_counter() - started, ok)
         return None if is_notification else response
+
+
+def _decode(body: bytes | str) -> Any:
+    """The request body; ids exactly as sent (see the module docstring)."""
+    payload = orjson.loads(body)
+    requests = payload if isinstance(payload, list) else (payload,)
+    if any(isinstance(r, dict) and isinstance(r.get("id"), float) for r in requests):
+        with contextlib.suppress(RecursionError, ValueError):  # what Python's refuses: orjson's stands
+            payload = json.loads(body)
+    return payload
+
+
+def _encode(answer: Any) -> bytes:
+    """The answer as JSON; Python's encoder for what orjson cannot write (a 30-digit id)."""
+    try:
+        return orjson.dumps(answer)
+    except TypeError:
+        return json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _safe_id(value: Any) -> Any:
