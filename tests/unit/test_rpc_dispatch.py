@@ -413,6 +413,24 @@ def test_parse_data() -> None:
         parse_data("0x0000", "data", max_len=1)
 
 
+def test_parse_data_checks_the_length_before_the_digits() -> None:
+    """A string longer than ``max_len`` bytes is refused for its length without its digits being
+    read: even when they are not hex, the error names the length."""
+    with pytest.raises(InvalidParams, match="longer than 4 bytes"):
+        parse_data("0x" + "zz" * 5, "data", max_len=4)
+    with pytest.raises(InvalidParams, match="longer than 131072 bytes"):
+        parse_data("0x" + "ab" * (2 * 1024 * 1024), "data", max_len=128 * 1024)
+    assert parse_data("0x" + "ab" * 4, "data", max_len=4) == b"\xab" * 4
+
+
+def test_parse_data_reads_megabytes_of_hex() -> None:
+    assert parse_data("0x" + "0aF1" * (1024 * 1024), "data") == b"\x0a\xf1" * (1024 * 1024)
+    with pytest.raises(InvalidParams, match="expected 0x-prefixed hex bytes"):
+        parse_data("0x" + "ab" * (1024 * 1024) + "a", "data")  # odd length
+    with pytest.raises(InvalidParams, match="expected 0x-prefixed hex bytes"):
+        parse_data("0x" + "ab" * (1024 * 1024) + " a", "data")  # bytes.fromhex would skip spaces
+
+
 def test_parse_data_rejects_a_trailing_newline() -> None:
     with pytest.raises(InvalidParams):
         parse_data("0x00\n", "data")
