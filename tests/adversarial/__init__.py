@@ -1,0 +1,1 @@
+"""Attacks on the real daemon: what a careless or hostile client sends, and what must hold."""
