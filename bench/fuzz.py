@@ -39,9 +39,9 @@ from tests.support.fuzz import (
     Probe,
     Stats,
     describe_failures,
-    mini_block_number,
     node_problems,
     prepare_chain,
+    production,
 )
 from tests.support.openrpc import load_spec
 
@@ -97,6 +97,12 @@ def main() -> None:
     ap.add_argument(
         "--evm-block-ms", type=int, default=250, help="the daemon's EVM block interval (default 250)"
     )
+    ap.add_argument(
+        "--fuzz-accounts",
+        type=int,
+        default=1000,
+        help="funded accounts that sign transactions (default 1000)",
+    )
     args = ap.parse_args()
 
     n_ws = int(args.examples * args.ws_share)
@@ -111,7 +117,7 @@ def main() -> None:
         try:
             known = prepare_chain(client, args.fuzz_accounts)
             generators = Generators(spec, known)
-            mini_before = mini_block_number(client)
+            mini_before, txs_before = production(client)
             block_before = int(client.call("eth_blockNumber"), 16)
             print(
                 f"daemon {daemon.url}; sending {n_http:,} probes over HTTP, {n_ws:,} over WebSocket,"
@@ -125,7 +131,7 @@ def main() -> None:
             unsent += run(generators.subscribe_probes(), client.send_ws, n_sub, args.seed)
             client.close_ws()
             elapsed = time.monotonic() - started
-            mini_after = mini_block_number(client)
+            mini_after, txs_after = production(client)
             block_after = int(client.call("eth_blockNumber"), 16)
             after = node_problems(client, daemon.log(), daemon.proc.poll() is None, block_before)
         finally:
@@ -146,7 +152,10 @@ def main() -> None:
     print(
         f"elapsed:                {elapsed:.1f} s (HTTP {http_s:.1f} s), {stats.sent / elapsed:,.0f} probes/s"
     )
-    print(f"mini-blocks during run: {mini_after - mini_before:,}; EVM blocks: {block_after - block_before:,}")
+    print(
+        f"during the run:         {mini_after - mini_before:,} mini-blocks,"
+        f" {block_after - block_before:,} EVM blocks, {txs_after - txs_before:,} transactions included"
+    )
     print(f"daemon exit code:       {code}")
     print(f"failures:               {len(failures):,}")
     if failures:

@@ -45,8 +45,8 @@ from tests.support.fuzz import (
 from tests.support.openrpc import load_spec
 
 IN_CI = os.environ.get("CI") == "true"
-HTTP_EXAMPLES = 300
-WS_EXAMPLES = 60
+HTTP_EXAMPLES = 250
+WS_EXAMPLES = 50
 SUBSCRIBE_EXAMPLES = 40
 
 

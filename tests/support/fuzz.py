@@ -1239,7 +1239,11 @@ class FuzzClient:
     def ws(self) -> ClientConnection:
         """The WebSocket connection, opened on first use."""
         if self._ws is None:
-            opening = connect(self.ws_url, max_size=None, open_timeout=ANSWER_TIMEOUT_S, close_timeout=2)
+            # no keepalive pings: their thread draws from the global ``random`` while hypothesis
+            # generates, which it reports as a strategy using ``random``
+            opening = connect(
+                self.ws_url, max_size=None, open_timeout=ANSWER_TIMEOUT_S, close_timeout=2, ping_interval=None
+            )
             self._ws = opening.__enter__()  # websockets wants the context manager's entry
         return self._ws
 
@@ -1398,11 +1402,10 @@ def wait_for_nonce(client: FuzzClient, address: str, nonce: int, timeout: float 
         time.sleep(0.05)
 
 
-def mini_block_number(client: FuzzClient) -> int:
-    """The newest mini-block's number (``sequencer_status``)."""
+def production(client: FuzzClient) -> tuple[int, int]:
+    """(mini-blocks sealed, transactions included) so far (``sequencer_status``)."""
     status = client.call("sequencer_status")
-    head = status.get("headMiniBlock")
-    return int(head["number"]) if head else -1
+    return int(status["miniBlocks"]), int(status["includedTxs"])
 
 
 def node_problems(client: FuzzClient, log_text: str, alive: bool, block_before: int) -> list[str]:
