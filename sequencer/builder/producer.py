@@ -1,8 +1,10 @@
 """The block producer: seals mini-blocks every mini-block interval and EVM blocks every EVM
 block interval (also when empty), persisting each before anything about it becomes visible.
 
-Per mini-block: take ready transactions in arrival order, execute them on the open block's
-executor (for at most one interval), drain the overlay as the state diff, assemble the
+Per mini-block: take ready (and journaled) transactions in arrival order, execute them on the
+open block's executor (for at most one interval; one transaction for at most its time budget,
+``execution.tx_time_budget_ms``, after which it is aborted without a trace and dropped), drain
+the overlay as the state diff, assemble the
 mini-block, make it durable (the fsync'd log, on the writer thread), then apply the diff to the
 in-memory state and the state trie, publish it, and wake everyone waiting for its receipts.
 Per EVM block: finish the transactions and receipts roots, compute the state root, build the
@@ -24,9 +26,11 @@ from sequencer.chain import Chain
 from sequencer.config import NodeConfig
 from sequencer.errors import ExecutionAborted, InvalidTransaction
 from sequencer.execution.engine import BlockExecutor, TxOutcome
+from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
 from sequencer.metrics import Metrics
 from sequencer.rules import next_block_env
+from sequencer.storage.durable import PoolRecord
 from sequencer.trie.state import StateTrie
 from sequencer.types import EvmBlock, MiniBlock, SignedTx
 
@@ -42,6 +46,8 @@ class Executed:
     outcomes: tuple[TxOutcome, ...]
     full: bool
     """The EVM block's gas limit was reached: seal it now."""
+    taken: int = 0
+    """How many transactions it took from the pool (executed, dropped or left)."""
 
 
 class BlockProducer:
@@ -55,8 +61,10 @@ class BlockProducer:
         pool: Mempool,
         writer: DurableWriter,
         metrics: Metrics,
+        journal: PoolJournal | None = None,
     ) -> None:
         self.config = config
+        self.journal = journal
         self.chain = chain
         self.trie = trie
         self.pool = pool
@@ -82,7 +90,8 @@ class BlockProducer:
         self._block_listeners.append(fn)
 
     def on_rejected(self, fn: Rejected) -> None:
-        """Call ``fn`` with every pooled transaction dropped at execution, and why."""
+        """Call ``fn`` with every pooled transaction dropped at execution, and why (once its
+        removal is journaled, so a sender told "dropped" never sees it come back)."""
         self._rejection_listeners.append(fn)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -108,15 +117,18 @@ class BlockProducer:
                 await self._seal_evm_block()
                 self._block_deadline = max(self._block_deadline + block_s, time.monotonic() + block_s / 10)
                 continue
-            if self.pool.ready_count():
+            if self.pool.has_takeable():
                 due = self._last_mini_seal + mini_s
                 if now < due:
                     await asyncio.sleep(min(due, self._block_deadline) - now)
                     continue
-                full = await self._seal_mini_block()
-                if full:
+                executed = await self._seal_mini_block()
+                if executed.full:
                     self._block_deadline = time.monotonic()
-                continue
+                if executed.taken:
+                    continue
+                # nothing could be taken (a sender's earlier transaction is still being
+                # journaled): wait for the pool to change rather than spin
             self.pool.ready_event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.pool.ready_event.wait(), self._block_deadline - now)
@@ -149,7 +161,12 @@ class BlockProducer:
             chain.open_block(env)
         self._open = OpenBlock(env, chain.open_minis)
         self._executor = BlockExecutor(
-            chain.world, env, chain.chain_id, list(chain.prev_hashes), self._open.gas_used
+            chain.world,
+            env,
+            chain.chain_id,
+            list(chain.prev_hashes),
+            self._open.gas_used,
+            tx_time_budget_s=self.config.tx_time_budget_ms / 1000,
         )
 
     async def _seal_evm_block(self) -> EvmBlock | None:
@@ -187,21 +204,24 @@ class BlockProducer:
         return block
 
     # -- mini-blocks --------------------------------------------------------------------------
-    async def _seal_mini_block(self) -> bool:
-        """Execute and persist one mini-block; returns True when the EVM block is full."""
+    async def _seal_mini_block(self) -> Executed:
+        """Execute and persist one mini-block; says whether the EVM block is full."""
         # mini-blocks start on a fixed cadence: the next one is due an interval after this
         # one started, whatever its execution and write took
-        self._last_mini_seal = time.monotonic()
+        started = time.monotonic()
         try:
             executed = self._execute()
+            if executed.taken:
+                self._last_mini_seal = started
             if executed.outcomes:
                 await self._commit_mini_block(executed.outcomes)
-            return executed.full
+            return executed
         finally:
             self.pool.end_seal()
 
     def _execute(self) -> Executed:
-        """Execute ready transactions for at most one interval (the cadence holds under load)."""
+        """Execute ready transactions for at most one interval (the cadence holds under load);
+        one transaction runs for at most its time budget (``execution.tx_time_budget_ms``)."""
         executor = self._executor
         assert executor is not None
         # take about what the interval can execute (from recent execution times), not the
@@ -214,8 +234,10 @@ class BlockProducer:
         observe = self.metrics.tx_execution.observe
         exec_started = time.perf_counter()
         budget_ends = exec_started + interval_s
-        for tx in candidates:
-            if outcomes and time.perf_counter() >= budget_ends:
+        for i, tx in enumerate(candidates):
+            # at least one transaction per mini-block; then only while the interval lasts (a
+            # transaction aborted for its time budget spent the interval too)
+            if i and time.perf_counter() >= budget_ends:
                 break
             if not executor.fits(tx):
                 full = True
@@ -234,7 +256,7 @@ class BlockProducer:
         if outcomes:
             per_tx = (time.perf_counter() - exec_started) / len(outcomes)
             self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
-        return Executed(tuple(outcomes), full)
+        return Executed(tuple(outcomes), full, len(candidates))
 
     async def _commit_mini_block(self, outcomes: tuple[TxOutcome, ...]) -> None:
         executor, block, chain = self._executor, self._open, self.chain
@@ -275,5 +297,17 @@ class BlockProducer:
             exc.message,
         )
         self.pool.drop(tx)
+        if self.journal is None:
+            self._tell_rejected(tx, exc)
+            return
+
+        def journaled(error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("the drop of 0x%s could not be journaled: %s", tx.hash.hex(), error)
+            self._tell_rejected(tx, exc)
+
+        self.journal.enqueue([PoolRecord(removed=(tx.hash,))], journaled)
+
+    def _tell_rejected(self, tx: SignedTx, exc: InvalidTransaction) -> None:
         for fn in self._rejection_listeners:
             fn(tx, exc)
