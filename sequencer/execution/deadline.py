@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -46,13 +47,23 @@ def block_alarm_signal() -> None:
 @contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise :class:`DeadlineExceeded` inside the block once it has run ``seconds`` of wall-clock
-    time (``None``: no limit; off the main thread: no limit)."""
+    time (``None``: no limit; off the main thread: no limit).
+
+    Whoever used ``SIGALRM`` before (a test runner's timeout, say) gets it back afterwards: the
+    previous handler is restored and its timer re-armed with what was left of it.
+    """
     global _armed
     if seconds is None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+    previous = signal.getsignal(signal.SIGALRM)
+    # a Python handler someone else installed is put back afterwards; the default one is not
+    # (ours stays: it does nothing unless a limit is armed)
+    restore = callable(previous) and previous is not _on_alarm
+    if previous is not _on_alarm:
         signal.signal(signal.SIGALRM, _on_alarm)
+    started = time.monotonic()
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
     try:
         _armed = True
         signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -60,3 +71,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         _armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if restore:
+            signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            left = max(outer_left - (time.monotonic() - started), 1e-6)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)

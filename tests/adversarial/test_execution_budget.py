@@ -84,7 +84,7 @@ def test_a_transaction_that_loops_forever_is_aborted_and_leaves_no_trace(tmp_pat
         )
 
         keys = [bytes.fromhex(k[2:]) for k in DEV_KEYS[:4]]
-        nonces = [w3.eth.get_transaction_count(Account.from_key(k).address) for k in keys]
+        nonces = [int(w3.eth.get_transaction_count(Account.from_key(k).address)) for k in keys]
         attack = sign(ATTACKER, nonce, bytes.fromhex(loop[2:]), value=12345, gas=MAX_TX_GAS)
         with MiniBlockWatch(d.url) as watch, PacedLoad(d.url, keys, nonces, per_tick=3) as load:
             time.sleep(0.5)

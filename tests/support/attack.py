@@ -172,7 +172,9 @@ class PacedLoad:
                 {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": ["0x" + r.hex()]}
                 for i, r in enumerate(chunk)
             ]
-            for answer in session.post(self.url, json=payload, timeout=10).json():
+            body = json.dumps(payload)
+            headers = {"Content-Type": "application/json"}
+            for answer in session.post(self.url, data=body, headers=headers, timeout=10).json():
                 if "result" in answer:
                     self.acked.append(answer["result"])
                 else:
