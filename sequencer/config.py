@@ -112,6 +112,8 @@ class NodeConfig:
     """A transaction whose execution runs longer is aborted and dropped (``[execution]``)."""
     max_tx_gas: int = 16_777_216
     """The largest gas limit a transaction may carry (EIP-7825's cap; ``[execution]``)."""
+    abort_cooldown_s: float = 60.0
+    """A sender whose transaction was aborted for its time budget is refused this long."""
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     storage_segment_bytes: int = 256 * 1024 * 1024
     """The block log starts a new segment file beyond this size (``[storage]``)."""
@@ -304,7 +306,7 @@ _KNOWN_KEYS = {
         "ingress_workers",
     },
     "feed": {"host", "port"},
-    "execution": {"tx_time_budget_ms", "max_tx_gas"},
+    "execution": {"tx_time_budget_ms", "max_tx_gas", "abort_cooldown_s"},
     "storage": {"segment_bytes"},
     "mempool": {
         "capacity",
@@ -427,6 +429,8 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     _in_range(budget_ms, *TX_TIME_BUDGET_MS_RANGE, "execution.tx_time_budget_ms")
     max_tx_gas = _opt(execution, "max_tx_gas", "execution", int, 16_777_216)
     _in_range(max_tx_gas, 21_000, 2**63 - 1, "execution.max_tx_gas")
+    cooldown = float(_opt(execution, "abort_cooldown_s", "execution", (int, float), 60))
+    _in_range(cooldown, 0, 86_400, "execution.abort_cooldown_s")
     mempool_cfg = _mempool(_opt(data, "mempool", "<root>", dict, {}))
     storage = _opt(data, "storage", "<root>", dict, {})
     segment_bytes = _opt(storage, "segment_bytes", "storage", int, 256 * 1024 * 1024)
@@ -470,6 +474,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         dev_fault=dev_fault,
         tx_time_budget_ms=budget_ms,
         max_tx_gas=max_tx_gas,
+        abort_cooldown_s=cooldown,
         mempool=mempool_cfg,
         storage_segment_bytes=segment_bytes,
     )

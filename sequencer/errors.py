@@ -207,6 +207,14 @@ class ExecutionTimeExceeded(InvalidTransaction):
     reason = "execution time budget exceeded"
 
 
+class SenderThrottled(InvalidTransaction):
+    """The sender's last transaction ran past the execution time budget: its new transactions
+    are refused for a while (``execution.abort_cooldown_s``), so aborted executions, which cost
+    their sender nothing, cannot be repeated back to back."""
+
+    reason = "sender throttled"
+
+
 class ExecutionAborted(InvalidTransaction):
     """Execution failed inside the engine (a bug, not a rule): the transaction is dropped."""
 

@@ -24,7 +24,7 @@ from sequencer.builder.assembly import OpenBlock, make_mini_block, seal_block
 from sequencer.builder.durability import DurableWriter
 from sequencer.chain import Chain
 from sequencer.config import NodeConfig
-from sequencer.errors import ExecutionAborted, InvalidTransaction
+from sequencer.errors import ExecutionAborted, ExecutionTimeExceeded, InvalidTransaction
 from sequencer.execution.engine import BlockExecutor, TxOutcome
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
@@ -221,7 +221,10 @@ class BlockProducer:
 
     def _execute(self) -> Executed:
         """Execute ready transactions for at most one interval (the cadence holds under load);
-        one transaction runs for at most its time budget (``execution.tx_time_budget_ms``)."""
+        one transaction runs for at most its time budget (``execution.tx_time_budget_ms``). The
+        first abort of a mini-block gives the transactions behind it a fresh interval (a looping
+        transaction taken first must not crowd them out), and its sender is throttled
+        (``execution.abort_cooldown_s``)."""
         executor = self._executor
         assert executor is not None
         # take about what the interval can execute (from recent execution times), not the
@@ -234,6 +237,7 @@ class BlockProducer:
         observe = self.metrics.tx_execution.observe
         exec_started = time.perf_counter()
         budget_ends = exec_started + interval_s
+        aborted = False
         for i, tx in enumerate(candidates):
             # at least one transaction per mini-block; then only while the interval lasts (a
             # transaction aborted for its time budget spent the interval too)
@@ -245,6 +249,14 @@ class BlockProducer:
             started = time.perf_counter()
             try:
                 outcomes.append(executor.apply(tx))
+            except ExecutionTimeExceeded as exc:
+                self._reject(tx, exc)
+                self.pool.throttle(tx.sender, self.config.abort_cooldown_s)
+                if not aborted:
+                    # the transactions behind the first abort still get an interval of their own
+                    budget_ends = time.perf_counter() + interval_s
+                aborted = True
+                continue
             except InvalidTransaction as exc:
                 self._reject(tx, exc)
                 continue

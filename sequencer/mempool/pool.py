@@ -68,6 +68,7 @@ from sequencer.errors import (
     NonceTooLow,
     Overdraft,
     ReplacementUnderpriced,
+    SenderThrottled,
     TxPoolFull,
 )
 from sequencer.types import SignedTx
@@ -129,6 +130,7 @@ class Mempool:
         self._cost: dict[bytes, int] = {}  # sender -> what its pooled transactions may cost at most
         self._bytes = 0
         self._undurable: set[bytes] = set()  # admitted, journal write not done yet
+        self._throttled: dict[bytes, float] = {}  # sender -> refused until (clock time)
         self._in_flight: set[Slot] = set()
         self._queued_lasts: list[_Candidate] = []  # eviction candidates, lazily validated
         self._ready_lasts: list[_Candidate] = []
@@ -255,6 +257,8 @@ class Mempool:
         """
         if tx.hash in self._by_hash:
             return Admitted(False)
+        if self._throttled:
+            self._check_throttle(tx.sender)
         slot = (tx.sender, tx.nonce)
         existing = self._ready.get(slot)
         if existing is None:
@@ -292,6 +296,25 @@ class Mempool:
             self._queued_at[tx.hash] = self._clock()
         self._note(tx.sender)
         return Admitted(True, evicted=evicted)
+
+    def throttle(self, sender: bytes, seconds: float) -> None:
+        """Refuse ``sender``'s new transactions for ``seconds`` (its last one ran past the
+        execution time budget)."""
+        if seconds > 0:
+            self._throttled[sender] = self._clock() + seconds
+
+    def _check_throttle(self, sender: bytes) -> None:
+        until = self._throttled.get(sender)
+        if until is None:
+            return
+        left = until - self._clock()
+        if left <= 0:
+            del self._throttled[sender]
+            return
+        raise SenderThrottled(
+            "its last transaction exceeded the execution time budget; "
+            f"retry in {left:.0f} s (execution.abort_cooldown_s)"
+        )
 
     def _remember_durability(self, tx: SignedTx, durable: bool) -> None:
         if not durable:
@@ -443,7 +466,10 @@ class Mempool:
     def expire_queued(self) -> list[SignedTx]:
         """Remove the queued transactions that have waited longer than ``queued_lifetime_s``
         (oldest first); returns them."""
-        cutoff = self._clock() - self.queued_lifetime_s
+        now = self._clock()
+        for sender in [s for s, until in self._throttled.items() if until <= now]:
+            del self._throttled[sender]
+        cutoff = now - self.queued_lifetime_s
         expired: list[SignedTx] = []
         while self._queued_at:
             tx_hash, since = next(iter(self._queued_at.items()))

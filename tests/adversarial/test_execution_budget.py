@@ -12,6 +12,7 @@ Specified here:
 * The abort leaves no trace: no receipt, the sender's nonce and balance and the contract's
   storage and balance untouched, nothing a verifier re-executing the feed disagrees with, and
   after a restart the transaction is neither pooled nor run again.
+* Its sender is throttled: a new transaction is refused for ``execution.abort_cooldown_s``.
 * A gas limit above ``execution.max_tx_gas`` is refused at once, naming the cap.
 """
 
@@ -120,6 +121,11 @@ def test_a_transaction_that_loops_forever_is_aborted_and_leaves_no_trace(tmp_pat
         # other senders' transactions kept being included while the loop was aborted
         included = sum(n for t, n in watch.stamps if attack_from <= t <= attack_until)
         assert included >= 250 and len(load.acked) > acked_before
+
+        # aborted executions cost their sender nothing: it may not repeat one at once
+        again = request(w3, "eth_sendRawTransaction", ["0x" + attack.hex()])["error"]
+        assert again["code"] == -32000 and again["message"].startswith("sender throttled: ")
+        assert "(execution.abort_cooldown_s)" in again["message"]
 
         # no trace: no receipt, state untouched
         tx_hash = "0x" + Web3.keccak(attack).hex().removeprefix("0x")

@@ -1016,3 +1016,18 @@ def test_txpool_methods_take_no_params(pool: Mempool, method: str) -> None:
         handler(["latest"])
     with pytest.raises(InvalidParams):
         handler({"a": 1})  # type: ignore[arg-type]
+
+
+def test_a_throttled_sender_is_refused_until_its_cooldown_ends(state: State) -> None:
+    now = [0.0]
+    pool = Mempool(state, clock=lambda: now[0])
+    pool.throttle(sender("alice"), 60)
+    with pytest.raises(
+        InvalidTransaction, match=r"^sender throttled: .* retry in 60 s \(execution.abort_cooldown_s\)$"
+    ):
+        pool.add(tx("alice", 0))
+    assert pool.add(tx("bob", 0)) is True
+    now[0] = 60
+    assert pool.add(tx("alice", 0)) is True
+    pool.throttle(sender("bob"), 0)  # no cooldown configured
+    assert pool.add(tx("bob", 1)) is True
