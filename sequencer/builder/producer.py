@@ -48,6 +48,8 @@ class Executed:
     """The EVM block's gas limit was reached: seal it now."""
     taken: int = 0
     """How many transactions it took from the pool (executed, dropped or left)."""
+    aborted: bool = False
+    """It ended at a transaction aborted for its time budget."""
 
 
 class BlockProducer:
@@ -211,20 +213,23 @@ class BlockProducer:
         started = time.monotonic()
         try:
             executed = self._execute()
-            if executed.taken:
+            if executed.aborted:  # an interval for everything else before the next mini-block
+                self._last_mini_seal = time.monotonic()
+            elif executed.taken:
                 self._last_mini_seal = started
             if executed.outcomes:
                 await self._commit_mini_block(executed.outcomes)
+            else:
+                await asyncio.sleep(0)  # nothing was written: still let the event loop run
             return executed
         finally:
             self.pool.end_seal()
 
     def _execute(self) -> Executed:
         """Execute ready transactions for at most one interval (the cadence holds under load);
-        one transaction runs for at most its time budget (``execution.tx_time_budget_ms``). The
-        first abort of a mini-block gives the transactions behind it a fresh interval (a looping
-        transaction taken first must not crowd them out), and its sender is throttled
-        (``execution.abort_cooldown_s``)."""
+        one transaction runs for at most its time budget (``execution.tx_time_budget_ms``). An
+        abort ends the mini-block (the next one is due an interval later: the event loop serves
+        what waited meanwhile) and throttles its sender (``execution.abort_cooldown_s``)."""
         executor = self._executor
         assert executor is not None
         # take about what the interval can execute (from recent execution times), not the
@@ -250,13 +255,12 @@ class BlockProducer:
             try:
                 outcomes.append(executor.apply(tx))
             except ExecutionTimeExceeded as exc:
+                # the budget is spent: end the mini-block here, so the event loop serves what
+                # waited meanwhile before the next one runs the transactions behind
                 self._reject(tx, exc)
                 self.pool.throttle(tx.sender, self.config.abort_cooldown_s)
-                if not aborted:
-                    # the transactions behind the first abort still get an interval of their own
-                    budget_ends = time.perf_counter() + interval_s
                 aborted = True
-                continue
+                break
             except InvalidTransaction as exc:
                 self._reject(tx, exc)
                 continue
@@ -268,7 +272,7 @@ class BlockProducer:
         if outcomes:
             per_tx = (time.perf_counter() - exec_started) / len(outcomes)
             self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
-        return Executed(tuple(outcomes), full, len(candidates))
+        return Executed(tuple(outcomes), full, len(candidates), aborted)
 
     async def _commit_mini_block(self, outcomes: tuple[TxOutcome, ...]) -> None:
         executor, block, chain = self._executor, self._open, self.chain
