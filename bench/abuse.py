@@ -141,11 +141,21 @@ def _idle(running: Callable[[], bool]) -> str:
     return "the steady load alone"
 
 
+def attack_one_looping_transaction(node: Daemon, seconds: float) -> None:
+    """One transaction with the largest allowed gas calling a contract that loops forever (the
+    adversarial test's attack): aborted after the time budget, its sender throttled."""
+    _looping(node, seconds, "one-looping-transaction", senders=1, threads=1)
+
+
 def attack_looping_transactions(node: Daemon, seconds: float) -> None:
-    """Transactions with the largest allowed gas calling a contract that loops forever, back
-    to back from 4 threads, each cycling through its own funded senders (``LOOP_SENDERS`` in
-    all): every one is aborted after the time budget and dropped, and its sender throttled
-    (``execution.abort_cooldown_s``), so each sender gets one abort per cooldown."""
+    """Such transactions back to back from 4 threads, each cycling through its own funded
+    senders (``LOOP_SENDERS`` in all): every one is aborted after the time budget and dropped,
+    and its sender throttled (``execution.abort_cooldown_s``), so each sender gets one abort per
+    cooldown: the attack costs the node about senders x budget per cooldown."""
+    _looping(node, seconds, "looping-transactions", senders=LOOP_SENDERS, threads=4)
+
+
+def _looping(node: Daemon, seconds: float, name: str, senders: int, threads: int) -> None:
     deployer = bytes.fromhex(DEV_KEYS[9][2:])
     n = nonce(node.url, deployer)
     deploy = sign(deployer, n, None, data=LOOP_INITCODE, gas=200_000)
@@ -153,9 +163,9 @@ def attack_looping_transactions(node: Daemon, seconds: float) -> None:
     loop = contract_address(bytes.fromhex(Account.from_key(deployer).address[2:]), n)
     answers: list[str] = []
 
-    def attacker(senders: list[bytes], running: Callable[[], bool]) -> None:
+    def attacker(keys: list[bytes], running: Callable[[], bool]) -> None:
         session = requests.Session()
-        for private_key in itertools.cycle(senders):
+        for private_key in itertools.cycle(keys):
             if not running():
                 break
             raw = sign(private_key, 0, loop, gas=MAX_TX_GAS)  # the nonce is free again after a drop
@@ -166,28 +176,32 @@ def attack_looping_transactions(node: Daemon, seconds: float) -> None:
                 "params": ["0x" + raw.hex()],
             }
             answers.append(str(post(session, node.url, body).get("error", {}).get("message", "included?!")))
+            if senders == 1:
+                break
         session.close()
 
     def attack(running: Callable[[], bool]) -> str:
-        share = LOOP_SENDERS // 4
-        threads = [
+        share = senders // threads
+        workers = [
             threading.Thread(
                 target=attacker, args=([key(i) for i in range(t * share, (t + 1) * share)], running)
             )
-            for t in range(4)
+            for t in range(threads)
         ]
-        for t in threads:
+        for t in workers:
             t.start()
-        for t in threads:
+        for t in workers:
             t.join()
+        while running():
+            time.sleep(0.05)
         aborted = sum("execution time budget exceeded" in a for a in answers)
         throttled = sum(a.startswith("sender throttled") for a in answers)
         return (
-            f"{len(answers)} looping transactions from {LOOP_SENDERS} senders: {aborted} aborted at the "
+            f"{len(answers)} looping transactions from {senders} senders: {aborted} aborted at the "
             f"time budget, {throttled} refused (sender throttled)"
         )
 
-    under_load("looping-transactions", node, seconds, attack)
+    under_load(name, node, seconds, attack)
 
 
 def attack_queued_flood(node: Daemon, seconds: float) -> None:
@@ -242,6 +256,7 @@ def attack_queued_flood(node: Daemon, seconds: float) -> None:
 ATTACKS: dict[str, tuple[Callable[[Daemon, float], None], int]] = {
     # name: (attack, generated funded senders in the genesis)
     "baseline": (attack_baseline, 0),
+    "one-looping-transaction": (attack_one_looping_transaction, 1),
     "looping-transactions": (attack_looping_transactions, LOOP_SENDERS),
     "queued-flood": (attack_queued_flood, FLOOD_SENDERS),
 }
