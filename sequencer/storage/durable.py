@@ -1,4 +1,5 @@
-"""The data directory: the durable block log (truth) plus the LMDB index/state store (derived).
+"""The data directory: the durable block log (truth) plus the LMDB index/state store (derived),
+the pool journal (``pool/``, same framing) and the lock (``LOCK``: one process per data dir).
 
 Write order, for every mini-block and EVM block: append to the log and ``fdatasync`` it, then
 update the LMDB store (not fsync'd: after a crash it is caught up from the log). Nothing is
@@ -6,7 +7,8 @@ visible to anyone before the log append returns.
 
 Recovery at start-up (:meth:`ChainDB.recover`): scan the log (repairing a torn tail, refusing
 mid-log corruption), then replay into the store every record it does not have yet. A store
-that is *ahead* of the log (its tail was cut) or unreadable is rebuilt from the log.
+that is *ahead* of the log (its tail was cut) or unreadable is rebuilt from the log. The pool
+journal is replayed (adds minus removals) into the transactions to re-admit.
 """
 
 from __future__ import annotations
