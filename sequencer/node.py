@@ -25,6 +25,7 @@ from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
+from sequencer.errors import StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
@@ -103,10 +104,10 @@ class Node:
         restored = [tx.raw for tx in self.pool.durable_transactions()]
         try:
             self.db.compact_pool(restored)
-        except BaseException:
-            self.db.close()
-            raise
-        self.journal.size = sum(HEADER_SIZE + len(raw) for raw in restored)
+            self.journal.size = sum(HEADER_SIZE + len(raw) for raw in restored)
+        except StorageError as exc:  # the journal as it is still holds every pooled transaction
+            log.warning("pool journal not compacted at start-up: %s", exc)
+            self.journal.size = self.db.pool.size()
         self.rpc = RpcContext(
             chain=self.chain,
             pool=self.pool,
