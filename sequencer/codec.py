@@ -17,6 +17,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
+from sequencer.trie.mpt import compute_root
 from sequencer.types import (
     AccountDiff,
     BlockEnv,
@@ -191,6 +192,16 @@ def mini_block_hash(mb: MiniBlock) -> bytes:
         )
     )
     return digest
+
+
+def mini_block_roots(mb: MiniBlock) -> tuple[bytes, bytes]:
+    """The mini-block's own transactions root and receipts root (MegaETH's ``transaction_root``
+    and ``receipt_root``): index-keyed tries (``rlp(i)``, ``i`` the index in the mini-block) of
+    its raw transactions and of its receipts' consensus encodings."""
+    keys = [_rlp(i) for i in range(len(mb.raw_txs))]
+    tx_root = compute_root(zip(keys, mb.raw_txs, strict=True))
+    receipt_root = compute_root(zip(keys, (r.encoded for r in mb.receipts), strict=True))
+    return tx_root, receipt_root
 
 
 def encode_mini_block(mb: MiniBlock) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 
 from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
+from sequencer.presets import preset_text
 
 SUPPORTED_FORKS = ("prague",)
 PORT_RANGE = (0, 65535)
@@ -53,7 +54,9 @@ class ChainConfig:
     initial_base_fee: int
     base_fee_floor: int
     coinbase: bytes
-    genesis_timestamp: int
+    genesis_timestamp: int | None
+    """Unix seconds of block 0; ``None`` (the key left out): the time the data dir is created,
+    which the data dir then keeps (:func:`sequencer.builder.startup.open_chain` resolves it)."""
     genesis: tuple[GenesisAccount, ...]
     devnet: bool
     allow_unprotected_txs: bool
@@ -84,6 +87,31 @@ class MempoolConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RpcPolicy:
+    """What the JSON-RPC port allows browsers and real-time clients (the ``[rpc]`` table)."""
+
+    cors_origins: tuple[str, ...] = ()
+    """Origins browsers may call the RPC from (``"*"``: any); none: no CORS headers."""
+    ws_origins: tuple[str, ...] | None = None
+    """Origins a WebSocket upgrade may come from (``None``: the CORS origins). A request without
+    an ``Origin`` header (not a browser) is always allowed."""
+    realtime_timeout_ms: int = 5_000
+    """``realtime_sendRawTransaction``'s default wait (MegaETH's node default)."""
+    realtime_max_timeout_ms: int = 10_000
+    """The longest wait a ``realtime_sendRawTransaction`` caller may ask for."""
+    max_logs_per_response: int = 10_000
+    """``eth_getLogs`` answers at most this many logs (geth's 10,000); ``eth_getLogsWithCursor``
+    pages at it."""
+
+    def allows_ws_origin(self, origin: str | None) -> bool:
+        """Whether a WebSocket upgrade with this ``Origin`` header is accepted."""
+        if origin is None:
+            return True
+        allowed = self.cors_origins if self.ws_origins is None else self.ws_origins
+        return "*" in allowed or origin in allowed
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """Operational parameters of one sequencer process."""
 
@@ -99,6 +127,7 @@ class NodeConfig:
     """Worker processes decoding batched transactions (0: decode everything inline)."""
     rpc_max_ws_subscriptions: int = 100
     rpc_max_logs_block_range: int = 10_000
+    rpc_policy: RpcPolicy = RpcPolicy()
     feed_host: str = "127.0.0.1"
     feed_port: int = 8546
     metrics_host: str = "127.0.0.1"
@@ -281,6 +310,13 @@ def _parse_genesis(chain: dict[str, Any]) -> tuple[GenesisAccount, ...]:
     return tuple(accounts)
 
 
+RPC_POLICY_KEYS = (
+    "cors_origins",
+    "ws_origins",
+    "realtime_timeout_ms",
+    "realtime_max_timeout_ms",
+    "max_logs_per_response",
+)
 _KNOWN_KEYS = {
     "chain": {
         "chain_id",
@@ -304,6 +340,7 @@ _KNOWN_KEYS = {
         "max_ws_subscriptions",
         "max_logs_block_range",
         "ingress_workers",
+        *RPC_POLICY_KEYS,
     },
     "feed": {"host", "port"},
     "execution": {"tx_time_budget_ms", "max_tx_gas", "abort_cooldown_s"},
@@ -320,6 +357,33 @@ _KNOWN_KEYS = {
     "metrics": {"host", "port"},
     "admin": {"host", "port", "token"},
 }
+
+
+def _origins(rpc: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    raw = _opt(rpc, key, "rpc", list, None)
+    if raw is None:
+        return None
+    if not all(isinstance(o, str) and o for o in raw):
+        raise ConfigError(f'rpc.{key}: expected a list of origins like "https://app.example" or "*"')
+    return tuple(raw)
+
+
+def _parse_rpc_policy(rpc: dict[str, Any]) -> RpcPolicy:
+    realtime = _opt(rpc, "realtime_timeout_ms", "rpc", int, 5_000)
+    _in_range(realtime, 1, 600_000, "rpc.realtime_timeout_ms")
+    realtime_max = _opt(rpc, "realtime_max_timeout_ms", "rpc", int, 10_000)
+    _in_range(realtime_max, 1, 600_000, "rpc.realtime_max_timeout_ms")
+    if realtime > realtime_max:
+        raise ConfigError("rpc.realtime_timeout_ms: must not be above rpc.realtime_max_timeout_ms")
+    max_logs = _opt(rpc, "max_logs_per_response", "rpc", int, 10_000)
+    _in_range(max_logs, 1, 1_000_000, "rpc.max_logs_per_response")
+    return RpcPolicy(
+        max_logs_per_response=max_logs,
+        cors_origins=_origins(rpc, "cors_origins") or (),
+        ws_origins=_origins(rpc, "ws_origins"),
+        realtime_timeout_ms=realtime,
+        realtime_max_timeout_ms=realtime_max,
+    )
 
 
 def _check_known_keys(data: dict[str, Any]) -> None:
@@ -375,8 +439,9 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     if initial_base_fee < floor:
         raise ConfigError("chain.base_fee.initial: must not be below chain.base_fee.floor")
     coinbase = _address(_opt(chain, "coinbase", "chain", str, "0x" + "00" * 20), "chain.coinbase")
-    genesis_timestamp = _int_value(
-        _opt(chain, "genesis_timestamp", "chain", int, 0), "chain.genesis_timestamp"
+    raw_timestamp = _opt(chain, "genesis_timestamp", "chain", int, None)
+    genesis_timestamp = (
+        None if raw_timestamp is None else _int_value(raw_timestamp, "chain.genesis_timestamp")
     )
     chain_cfg = ChainConfig(
         chain_id=chain_id,
@@ -464,6 +529,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         rpc_ingress_workers=ingress_workers,
         rpc_max_ws_subscriptions=max_subs,
         rpc_max_logs_block_range=max_range,
+        rpc_policy=_parse_rpc_policy(rpc),
         feed_host=feed_host,
         feed_port=feed_port,
         metrics_host=metrics_host,
@@ -511,8 +577,23 @@ def load_config(
         raise ConfigError(f"config file not found: {p}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    return loads_config(text, str(p), overrides=overrides, dev_fault=dev_fault)
+
+
+def load_preset(
+    name: str, *, overrides: Iterable[Override] = (), dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """Validate the shipped config ``name`` (:mod:`sequencer.presets`), e.g. ``devnet`` for ``--dev``."""
+    text = preset_text(name)
+    return loads_config(text, f"built-in {name} config", overrides=overrides, dev_fault=dev_fault)
+
+
+def loads_config(
+    text: str, source: str, *, overrides: Iterable[Override] = (), dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """Validate TOML ``text`` read from ``source`` (named in a syntax error)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
     return parse_config(data, overrides=overrides, dev_fault=dev_fault)

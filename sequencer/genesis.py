@@ -47,6 +47,13 @@ def genesis_diff(chain: ChainConfig) -> StateDiff:
     return StateDiff(tuple(accounts[a] for a in sorted(accounts)))
 
 
+def genesis_timestamp(chain: ChainConfig) -> int:
+    """Block 0's timestamp; the config's ``None`` must have been resolved by start-up first."""
+    if chain.genesis_timestamp is None:
+        raise ValueError("the genesis timestamp is resolved when the data dir is opened")
+    return chain.genesis_timestamp
+
+
 def genesis_spec_hash(chain: ChainConfig, *, devnet: bool | None = None) -> bytes:
     """A fingerprint of the chain's identity: everything the genesis block is made of, and
     whether the chain is a devnet (``chain.devnet`` allows developer features such as the
@@ -68,7 +75,7 @@ def _genesis_fields(chain: ChainConfig) -> list[object]:
     return [
         chain.chain_id,
         chain.block_gas_limit,
-        chain.genesis_timestamp,
+        genesis_timestamp(chain),
         chain.initial_base_fee,
         alloc,
         chain.generated_accounts,
@@ -78,9 +85,10 @@ def _genesis_fields(chain: ChainConfig) -> list[object]:
 
 def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:
     """Block 0 over a genesis state with root ``state_root``."""
+    timestamp = genesis_timestamp(chain)
     header_rlp, block_hash = make_genesis_header(
         gas_limit=chain.block_gas_limit,
-        timestamp=chain.genesis_timestamp,
+        timestamp=timestamp,
         base_fee=chain.initial_base_fee,
         state_root=state_root,
     )
@@ -88,7 +96,7 @@ def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:
         number=0,
         hash=block_hash,
         parent_hash=b"\x00" * 32,
-        timestamp=chain.genesis_timestamp,
+        timestamp=timestamp,
         state_root=state_root,
         transactions_root=EMPTY_ROOT,
         receipts_root=EMPTY_ROOT,

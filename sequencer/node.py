@@ -88,7 +88,7 @@ class Node:
             self.metrics,
             max_tx_gas=config.max_tx_gas,
         )
-        self.hub = SubscriptionHub()
+        self.hub = SubscriptionHub(self.chain.block_receipts)
         self.waiters = ReceiptWaiters()
         self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
         injector = None
@@ -115,6 +115,7 @@ class Node:
             waiters=self.waiters,
             status=self.status,
             log_range_cap=config.rpc_max_logs_block_range,
+            policy=config.rpc_policy,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
@@ -218,6 +219,7 @@ class Node:
             max_subscriptions=cfg.rpc_max_ws_subscriptions,
             admin=token_admin,
             on_connections=self.metrics.ws_connections.set,
+            policy=cfg.rpc_policy,
         )
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)

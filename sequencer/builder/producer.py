@@ -161,7 +161,8 @@ class BlockProducer:
                 now=int(time.time()),
             )
             chain.open_block(env)
-        self._open = OpenBlock(env, chain.open_minis)
+        self._open = opened = OpenBlock(env, chain.open_minis)
+        chain.follow_open_block(lambda: opened.pending(chain.head_mini_number + 1, self.trie.root()))
         self._executor = BlockExecutor(
             chain.world,
             env,

@@ -10,7 +10,8 @@ its durable mini-blocks.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sequencer.chain import Chain
@@ -27,7 +28,10 @@ log = logging.getLogger("sequencer.genesis")
 
 @dataclass(frozen=True, slots=True)
 class LoadedChain:
-    """An opened data dir: its database, what recovery found, the chain and its state trie."""
+    """An opened data dir: its database, what recovery found, the chain and its state trie.
+
+    ``chain.config`` is the config with the genesis timestamp resolved (the data dir's).
+    """
 
     db: ChainDB
     recovery: RecoveryReport
@@ -52,9 +56,20 @@ def open_chain(config: ChainConfig, data_dir: str | Path, segment_bytes: int = S
     return LoadedChain(db, recovery, chain, trie)
 
 
+def _resolve_genesis_timestamp(config: ChainConfig, db: ChainDB) -> ChainConfig:
+    """The config with a timestamp for block 0: the configured one, else the one the data dir
+    was created with, else (a new data dir) now."""
+    if config.genesis_timestamp is not None:
+        return config
+    genesis = db.index.get_block(0) if db.index.is_initialized() else None
+    timestamp = genesis.timestamp if genesis is not None else int(time.time())
+    return replace(config, genesis_timestamp=timestamp)
+
+
 def _load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
     """Open the chain in ``db`` (already recovered), writing genesis first if the data dir is new."""
     store = db.index
+    config = _resolve_genesis_timestamp(config, db)
     fresh_trie: StateTrie | None = None
     spec = genesis_spec_hash(config)
     if not store.is_initialized():

@@ -24,8 +24,9 @@ def main() -> None:
 
     \b
     Examples:
+      sequencer run --dev
       sequencer run --config configs/devnet.toml --data-dir data
-      sequencer run --data-dir /tmp/dev --rpc-port 0 --log-level debug
+      sequencer run --dev --data-dir /tmp/dev --rpc-port 0 --log-level debug
     """
 
 

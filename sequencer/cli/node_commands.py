@@ -20,8 +20,10 @@ from sequencer.config import (
     MAX_GENERATED_ACCOUNTS,
     MINI_BLOCK_INTERVAL_MS_RANGE,
     PORT_RANGE,
+    NodeConfig,
     Override,
     load_config,
+    load_preset,
 )
 from sequencer.devfault import KINDS, DevFault, parse_dev_fault
 from sequencer.errors import ConfigError, StorageError
@@ -29,8 +31,32 @@ from sequencer.logs import LEVELS, setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_CONFIG = "configs/devnet.toml"
 ADMIN_TOKEN_ENVVAR = "SEQUENCER_ADMIN_TOKEN"
+APP_NAME = "megapy"
+
+
+def default_data_dir(chain_id: int) -> Path:
+    """Where a chain lives without ``--data-dir``: under the user's data directory, one per chain
+    id (``~/.local/share/megapy/chain-1337`` on Linux, ``$XDG_DATA_HOME`` honoured)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / f"chain-{chain_id}"
+
+
+def _node_config(
+    config_path: Path | None, dev: bool, overrides: list[Override], dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """The config ``--config FILE`` names or, with ``--dev``, the built-in devnet."""
+    if dev and config_path is not None:
+        raise click.UsageError("give --config FILE or --dev (the built-in devnet config), not both")
+    if config_path is None:
+        if not dev:
+            raise click.UsageError(
+                "no config: give --config FILE (e.g. configs/production.toml) or --dev "
+                "(the built-in devnet config)"
+            )
+        return load_preset("devnet", overrides=overrides, dev_fault=dev_fault)
+    return load_config(config_path, overrides=overrides, dev_fault=dev_fault)
 
 
 def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> DevFault | None:
@@ -67,10 +93,22 @@ _accounts_option = click.option(
 _config_option = click.option(
     "--config",
     "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Chain and node config (TOML).",
+    help="Chain and node config (TOML), e.g. configs/production.toml. Required unless --dev.",
+)
+_dev_option = click.option(
+    "--dev",
+    is_flag=True,
+    help="Use the built-in devnet config (configs/devnet.toml, shipped with the package): chain id "
+    "1337, the 10 standard dev accounts funded.",
+)
+_data_dir_option = click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding the chain database; created if missing "
+    "[default: the user's data directory, e.g. ~/.local/share/megapy/chain-CHAIN_ID].",
 )
 
 
@@ -81,12 +119,8 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
 
 @click.command("run")
 @_config_option
-@click.option(
-    "--data-dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory holding the chain database; created if missing.",
-)
+@_dev_option
+@_data_dir_option
 @click.option(
     "--rpc-host",
     default=None,
@@ -147,8 +181,9 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
 @click.pass_context
 def run(
     ctx: click.Context,
-    config_path: Path,
-    data_dir: Path,
+    config_path: Path | None,
+    dev: bool,
+    data_dir: Path | None,
     rpc_host: str | None,
     rpc_port: int | None,
     feed_port: int | None,
@@ -168,8 +203,9 @@ def run(
 
     \b
     Examples:
-      sequencer run --config configs/devnet.toml --data-dir data
-      sequencer run --data-dir /tmp/dev --rpc-port 0
+      sequencer run --dev
+      sequencer run --config configs/production.toml --data-dir /var/lib/megapy
+      sequencer run --dev --data-dir /tmp/dev --rpc-port 0
     """
     setup_logging(log_level, log_format)
     given = [
@@ -184,12 +220,12 @@ def run(
     ]
     overrides = [Override(key, value, flag) for key, value, flag in given if value is not None]
     try:
-        config = load_config(
-            config_path, overrides=[*overrides, *_accounts_override(generated_accounts)], dev_fault=dev_fault
+        config = _node_config(
+            config_path, dev, [*overrides, *_accounts_override(generated_accounts)], dev_fault
         )
         from sequencer.node import Node
 
-        node = Node(config, data_dir)
+        node = Node(config, data_dir or default_data_dir(config.chain.chain_id))
     except (ConfigError, StorageError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -242,9 +278,10 @@ def config_check(config_path: Path) -> None:
 
 @click.command("init")
 @_config_option
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@_dev_option
+@_data_dir_option
 @_accounts_option
-def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> None:
+def init(config_path: Path | None, dev: bool, data_dir: Path | None, generated_accounts: int | None) -> None:
     """Create a data dir with the config's genesis (without starting the node).
 
     \b
@@ -254,7 +291,8 @@ def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> N
     from sequencer.builder.startup import open_chain
 
     try:
-        config = load_config(config_path, overrides=_accounts_override(generated_accounts))
+        config = _node_config(config_path, dev, _accounts_override(generated_accounts))
+        data_dir = data_dir or default_data_dir(config.chain.chain_id)
         loaded = open_chain(config.chain, data_dir)
         db, chain = loaded.db, loaded.chain
         genesis = chain.get_block(0)

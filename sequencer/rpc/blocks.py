@@ -8,17 +8,16 @@ from sequencer.chain import Chain
 from sequencer.jsonrpc.dispatch import Handler
 from sequencer.jsonrpc.encoding import params_list, parse_block_ref, parse_bool, parse_hash, parse_quantity, q
 from sequencer.jsonrpc.errors import InvalidParams
-from sequencer.rpc.blocktags import block_param, resolve_block
+from sequencer.rpc.blocktags import AnyBlock, block_param, resolve_block
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.formatting import format_block, format_included, format_receipt
-from sequencer.types import EvmBlock
 
 
-def _format(chain: Chain, block: EvmBlock | None, full: bool) -> dict[str, Any] | None:
+def _format(chain: Chain, block: AnyBlock | None, full: bool) -> dict[str, Any] | None:
     return format_block(block, chain.block_receipts(block), full) if block is not None else None
 
 
-def _transaction_at(chain: Chain, block: EvmBlock | None, index: int) -> dict[str, Any] | None:
+def _transaction_at(chain: Chain, block: AnyBlock | None, index: int) -> dict[str, Any] | None:
     if block is None or index >= len(block.tx_hashes):
         return None
     receipt, raw = chain.block_receipts(block)[index]
@@ -68,6 +67,7 @@ def block_methods(ctx: RpcContext) -> dict[str, Handler]:
 
     def eth_get_block_receipts(params: list[Any]) -> list[dict[str, Any]] | None:
         (block_ref,) = params_list(params, "eth_getBlockReceipts", 1, 1)
+        block: AnyBlock | None
         if isinstance(block_ref, str) and len(block_ref) == 66:
             block = chain.get_block_by_hash(parse_hash(block_ref, "block hash"))
         else:
@@ -76,7 +76,28 @@ def block_methods(ctx: RpcContext) -> dict[str, Handler]:
             return None
         return [format_receipt(r, block.hash, block.timestamp) for r, _raw in chain.block_receipts(block)]
 
+    def header_of(block: AnyBlock | None) -> dict[str, Any] | None:
+        if block is None:
+            return None
+        header = format_block(block, [], False)
+        for key in ("transactions", "uncles", "withdrawals", "size"):
+            header.pop(key, None)
+        return header
+
+    def eth_get_header_by_number(params: list[Any]) -> dict[str, Any] | None:
+        (block,) = params_list(params, "eth_getHeaderByNumber", 1, 1)
+        ref = parse_block_ref(block)
+        if ref.hash is not None:
+            raise InvalidParams("eth_getHeaderByNumber: expected a block number or tag")
+        return header_of(resolve_block(chain, ref))
+
+    def eth_get_header_by_hash(params: list[Any]) -> dict[str, Any] | None:
+        (h,) = params_list(params, "eth_getHeaderByHash", 1, 1)
+        return header_of(chain.get_block_by_hash(parse_hash(h, "block hash")))
+
     return {
+        "eth_getHeaderByNumber": eth_get_header_by_number,
+        "eth_getHeaderByHash": eth_get_header_by_hash,
         "eth_blockNumber": eth_block_number,
         "eth_getBlockByNumber": eth_get_block_by_number,
         "eth_getBlockByHash": eth_get_block_by_hash,

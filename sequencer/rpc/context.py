@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sequencer.chain import Chain
+from sequencer.config import RpcPolicy
 from sequencer.mempool.pool import Mempool
 from sequencer.mempool.submission import Submitter
 from sequencer.rpc.waiters import ReceiptWaiters
@@ -25,3 +26,4 @@ class RpcContext:
     status: Callable[[], dict[str, Any]]
     """The node's status (``sequencer_status``, ``admin_nodeInfo``)."""
     log_range_cap: int = DEFAULT_LOG_RANGE_CAP
+    policy: RpcPolicy = field(default_factory=RpcPolicy)

@@ -1,4 +1,9 @@
-"""HTTP and WebSocket transport for JSON-RPC (aiohttp, one port for both)."""
+"""HTTP and WebSocket transport for JSON-RPC (aiohttp, one port for both).
+
+Browsers: CORS (with preflight) for the configured origins (``rpc.cors_origins``, through
+aiohttp-cors), and an ``Origin`` check on WebSocket upgrades (``rpc.ws_origins``). A POST must
+say ``Content-Type: application/json`` (geth's rule: a form post from any web page is refused).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ import hmac
 import logging
 from collections.abc import Callable
 
+import aiohttp_cors
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from sequencer.config import RpcPolicy
 from sequencer.jsonrpc.dispatch import Dispatcher, error_response
 from sequencer.jsonrpc.errors import InvalidRequest
 from sequencer.rpc.subscriptions import DEFAULT_MAX_SUBSCRIPTIONS, Session, SubscriptionHub
@@ -19,6 +26,10 @@ log = logging.getLogger("sequencer.rpc")
 DEFAULT_MAX_BODY = 5 * 1024 * 1024  # geth's default HTTP body limit
 JSON_HEADERS = {"Content-Type": "application/json"}
 TOO_LARGE = orjson.dumps(error_response(InvalidRequest("request body too large"), None))
+WRONG_CONTENT_TYPE = orjson.dumps(
+    error_response(InvalidRequest("invalid content type: only application/json is supported"), None)
+)
+JSON_CONTENT_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
 
 
 def make_app(
@@ -29,10 +40,14 @@ def make_app(
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
     admin: tuple[Dispatcher, str] | None = None,
     on_connections: Callable[[int], None] | None = None,
+    policy: RpcPolicy | None = None,
 ) -> web.Application:
     """``admin``: a dispatcher with the operator methods and the token that unlocks it on this
-    port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here."""
+    port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here.
+    ``policy``: which browser origins may call (CORS) and open WebSockets."""
+    policy = policy or RpcPolicy()
     app = web.Application(client_max_size=max_body)
+    admin_header = f"Bearer {admin[1]}".encode() if admin is not None else b""
     hub = hub or SubscriptionHub()
     sockets = WebSocketRegistry(app, on_connections)
 
@@ -41,13 +56,15 @@ def make_app(
             return await rpc_ws(request)
         if request.method == "GET":
             return web.json_response({"client": "megapy sequencer", "rpc": "POST JSON-RPC 2.0 here"})
+        if request.content_type not in JSON_CONTENT_TYPES:
+            return web.Response(status=415, body=WRONG_CONTENT_TYPE, headers=JSON_HEADERS)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413, body=TOO_LARGE, headers=JSON_HEADERS)
         chosen = dispatcher
         if admin is not None and hmac.compare_digest(
-            request.headers.get("Authorization", ""), f"Bearer {admin[1]}"
+            request.headers.get("Authorization", "").encode("utf-8", "surrogateescape"), admin_header
         ):
             chosen = admin[0]
         answer = await chosen.handle_body(body)
@@ -55,7 +72,9 @@ def make_app(
             return web.Response(status=200, body=b"", headers=JSON_HEADERS)
         return web.Response(body=answer, headers=JSON_HEADERS)
 
-    async def rpc_ws(request: web.Request) -> web.WebSocketResponse:
+    async def rpc_ws(request: web.Request) -> web.StreamResponse:
+        if not policy.allows_ws_origin(request.headers.get("Origin")):
+            return web.json_response({"error": "origin not allowed (rpc.ws_origins)"}, status=403)
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
@@ -96,7 +115,16 @@ def make_app(
         ok = health()
         return web.json_response({"healthy": ok}, status=200 if ok else 503)
 
-    app.router.add_route("POST", "/", rpc_http)
-    app.router.add_route("GET", "/", rpc_http)
-    app.router.add_route("GET", "/health", health_check)
+    routes = [
+        app.router.add_route("POST", "/", rpc_http),
+        app.router.add_route("GET", "/", rpc_http),
+        app.router.add_route("GET", "/health", health_check),
+    ]
+    if policy.cors_origins:
+        options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
+            allow_headers="*", max_age=3600
+        )
+        cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(policy.cors_origins, options))
+        for route in routes:
+            cors.add(route)
     return app

@@ -2,12 +2,13 @@
 
 Kinds:
   * ``newHeads``                  every sealed EVM block's header
-  * ``logs`` {address, topics}    matching logs, as soon as their mini-block is durable
+  * ``logs`` {address, topics, fromBlock?, toBlock?}
+                                  matching logs: with ``"pending"`` as soon as their mini-block is
+                                  durable (placeholder block hash), else when their EVM block seals
   * ``newPendingTransactions``    hashes (or full objects with ``true``) of admitted transactions
-  * ``miniBlocks``                every mini-block: number, EVM block number, index, microsecond
-                                  timestamp, gas used, transactions and receipts
+  * ``miniBlocks``                every mini-block, in MegaETH's fields (``mini_block_payload``)
   * ``stateChanges`` [addresses]  per mini-block, every changed account (optionally filtered):
-                                  address, nonce, balance, changed storage slots
+                                  address, nonce (a number), balance, changed storage slots
 
 Each connection has a bounded outbound queue; a subscriber that falls that far behind is
 disconnected rather than allowed to slow the node.
@@ -21,13 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sequencer.codec import mini_block_roots
 from sequencer.errors import LimitExceeded
 from sequencer.jsonrpc.encoding import d, parse_address, parse_bool, q
 from sequencer.jsonrpc.errors import InvalidParams
 from sequencer.rpc.formatting import format_block, format_included, format_log, format_pooled, format_receipt
 from sequencer.rpc.ids import new_id
 from sequencer.rpc.logs import LogFilter, matching_logs, parse_log_filter
-from sequencer.types import ZERO_HASH, EvmBlock, MiniBlock, SignedTx
+from sequencer.types import PENDING_HASH, EvmBlock, MiniBlock, Receipt, SignedTx
 
 log = logging.getLogger("sequencer.rpc.ws")
 KINDS = ("newHeads", "logs", "newPendingTransactions", "miniBlocks", "stateChanges")
@@ -42,6 +44,8 @@ class Subscription:
     id: str
     kind: str
     log_filter: LogFilter | None = None
+    realtime: bool = False
+    """A ``logs`` subscription with ``fromBlock``/``toBlock`` ``"pending"``: per mini-block."""
     addresses: frozenset[bytes] | None = None
     full: bool = False
 
@@ -85,6 +89,7 @@ class Session:
                 raise InvalidParams("logs filter must be an object")
             criteria = arg or {}
             sub.log_filter = parse_log_filter(criteria.get("address"), criteria.get("topics"))
+            sub.realtime = _realtime_logs(criteria)
         elif kind == "stateChanges" and arg is not None:
             if not isinstance(arg, list):
                 raise InvalidParams("stateChanges: expected a list of addresses")
@@ -125,10 +130,17 @@ class Session:
 
 
 class SubscriptionHub:
-    """Fans producer events out to every session with a matching subscription."""
+    """Fans producer events out to every session with a matching subscription.
 
-    def __init__(self) -> None:
+    ``block_receipts`` reads a sealed block's (receipt, raw transaction) pairs, for ``logs``
+    subscriptions that deliver at the seal.
+    """
+
+    def __init__(
+        self, block_receipts: Callable[[EvmBlock], list[tuple[Receipt, bytes]]] | None = None
+    ) -> None:
         self.sessions: set[Session] = set()
+        self._block_receipts = block_receipts
 
     def _subs(self, kind: str) -> list[tuple[Session, Subscription]]:
         return [(s, sub) for s in self.sessions for sub in s.subs.values() if sub.kind == kind]
@@ -138,15 +150,26 @@ class SubscriptionHub:
         return sum(len(s.subs) for s in self.sessions)
 
     def on_block(self, block: EvmBlock) -> None:
-        """A sealed EVM block: its header to ``newHeads``."""
+        """A sealed EVM block: its header to ``newHeads`` (with ``miniBlockCount``), its logs to
+        the ``logs`` subscriptions that deliver at the seal (with the block's final hash)."""
         subs = self._subs("newHeads")
-        if not subs:
+        if subs:
+            header = format_block(block, [], False)
+            for key in ("transactions", "uncles", "withdrawals", "size"):
+                header.pop(key, None)
+            for session, sub in subs:
+                session.notify(sub, header)
+        sealed = [(s, sub) for s, sub in self._subs("logs") if not sub.realtime]
+        sealed = [
+            (s, sub) for s, sub in sealed if sub.log_filter and sub.log_filter.may_match(block.logs_bloom)
+        ]
+        if not sealed or not block.tx_hashes or self._block_receipts is None:
             return
-        header = format_block(block, [], False)
-        for key in ("transactions", "uncles", "withdrawals", "size"):
-            header.pop(key, None)
-        for session, sub in subs:
-            session.notify(sub, header)
+        receipts = [r for r, _raw in self._block_receipts(block)]
+        for session, sub in sealed:
+            assert sub.log_filter is not None
+            for receipt, index, entry in matching_logs(receipts, sub.log_filter):
+                session.notify(sub, format_log(entry, receipt, block.hash, index, block.timestamp))
 
     def on_pending(self, tx: SignedTx) -> None:
         """A newly admitted transaction: to ``newPendingTransactions``."""
@@ -162,29 +185,18 @@ class SubscriptionHub:
                 session.notify(sub, d(tx.hash))
 
     def on_mini_block(self, mb: MiniBlock) -> None:
-        """A published mini-block: its logs, the mini-block itself, its state changes."""
+        """A published mini-block: real-time logs, the mini-block itself, its state changes."""
         if not self.sessions:
             return
         for session, sub in self._subs("logs"):
             assert sub.log_filter is not None
+            if not sub.realtime:
+                continue
             for receipt, index, entry in matching_logs(mb.receipts, sub.log_filter):
-                session.notify(sub, format_log(entry, receipt, ZERO_HASH, index, mb.block_env.timestamp))
+                session.notify(sub, format_log(entry, receipt, PENDING_HASH, index, mb.block_env.timestamp))
         minis = self._subs("miniBlocks")
         if minis:
-            payload = {
-                "number": q(mb.number),
-                "blockNumber": q(mb.block_number),
-                "index": q(mb.index),
-                "timestamp": q(mb.timestamp_us),
-                "hash": d(mb.hash),
-                "parentHash": d(mb.parent_hash),
-                "gasUsed": q(mb.gas_used),
-                "transactions": [
-                    format_included(raw, r, ZERO_HASH, mb.block_env.base_fee, mb.block_env.timestamp)
-                    for raw, r in zip(mb.raw_txs, mb.receipts, strict=True)
-                ],
-                "receipts": [format_receipt(r, ZERO_HASH, mb.block_env.timestamp) for r in mb.receipts],
-            }
+            payload = mini_block_payload(mb)
             for session, sub in minis:
                 session.notify(sub, payload)
         changes = self._subs("stateChanges")
@@ -192,15 +204,48 @@ class SubscriptionHub:
             for acc in mb.diff.accounts:
                 item: dict[str, Any] = {
                     "address": d(acc.address),
-                    "nonce": q(acc.nonce),
+                    "nonce": acc.nonce,
                     "balance": q(acc.balance),
-                    "storage": {
-                        d(slot.to_bytes(32, "big")): d(value.to_bytes(32, "big"))
-                        for slot, value in acc.storage
-                    },
+                    "storage": {d(slot.to_bytes(32, "big")): q(value) for slot, value in acc.storage},
                 }
                 if acc.deleted:
                     item["deleted"] = True
                 for session, sub in changes:
                     if sub.addresses is None or acc.address in sub.addresses:
                         session.notify(sub, item)
+
+
+def mini_block_payload(mb: MiniBlock) -> dict[str, Any]:
+    """A ``miniBlocks`` notification, field by field as MegaETH documents it (docs/rpc.md)."""
+    env = mb.block_env
+    tx_root, receipt_root = mini_block_roots(mb)
+    return {
+        "block_number": q(mb.block_number),
+        "block_timestamp": q(env.timestamp),
+        "index": q(mb.index),
+        "mini_block_number": q(mb.number),
+        "mini_block_timestamp": q(mb.timestamp_us),
+        "gas_used": q(mb.gas_used),
+        "transactions": [
+            format_included(raw, r, PENDING_HASH, env.base_fee, env.timestamp)
+            for raw, r in zip(mb.raw_txs, mb.receipts, strict=True)
+        ],
+        "receipts": [format_receipt(r, PENDING_HASH, env.timestamp) for r in mb.receipts],
+        "transaction_root": d(tx_root),
+        "receipt_root": d(receipt_root),
+    }
+
+
+LOG_SUBSCRIPTION_TAGS = ("latest", "pending")
+
+
+def _realtime_logs(criteria: dict[str, Any]) -> bool:
+    """Whether a ``logs`` subscription asks for real-time delivery (MegaETH: ``fromBlock`` and
+    ``toBlock`` ``"pending"``); ``latest`` or nothing delivers at the seal, as geth does."""
+    bounds = [criteria.get(key) for key in ("fromBlock", "toBlock")]
+    for value in bounds:
+        if value is not None and value not in LOG_SUBSCRIPTION_TAGS:
+            raise InvalidParams(
+                'logs subscriptions deliver new logs: fromBlock/toBlock may only be "pending" or "latest"'
+            )
+    return "pending" in bounds

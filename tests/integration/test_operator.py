@@ -129,6 +129,19 @@ def test_config_check_init_and_db_check(tmp_path: Path) -> None:
     assert check.returncode == 0 and "ok: the data dir is sound" in check.stdout
 
 
+def test_run_and_init_take_a_config_file_or_dev_but_not_both_and_not_neither(tmp_path: Path) -> None:
+    for command in ("run", "init"):
+        both = cli(command, "--dev", "--config", "configs/devnet.toml", "--data-dir", str(tmp_path / "d"))
+        assert both.returncode == 2 and "not both" in both.stderr
+        neither = cli(command, "--data-dir", str(tmp_path / "d"))
+        assert (
+            neither.returncode == 2 and "give --config FILE" in neither.stderr and "--dev" in neither.stderr
+        )
+    assert not (tmp_path / "d").exists()
+    init = cli("init", "--dev", "--data-dir", str(tmp_path / "d"))
+    assert init.returncode == 0 and "chain_id=1337" in init.stdout
+
+
 def test_every_command_has_help_with_examples() -> None:
     for command in (
         ["run"],
@@ -237,14 +250,26 @@ def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(nod
 )
 def test_bad_run_options_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
     """A flag is checked by the config's own rule, which names the key and the flag."""
-    result = cli("run", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0", "--feed-port", "0", *args)
+    result = cli(
+        "run", "--dev", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0", "--feed-port", "0", *args
+    )
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (tmp_path / "d").exists()  # refused before opening anything
 
 
 def test_a_bad_admin_token_from_the_environment_names_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", "run", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "run",
+            "--dev",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--rpc-port",
+            "0",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sequencer.config import NodeConfig, Override, load_config, parse_config
+from sequencer.config import NodeConfig, Override, load_config, load_preset, parse_config
 from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
 
@@ -609,3 +609,24 @@ def test_the_log_segment_size_defaults_to_256_mib_and_is_range_checked() -> None
     assert parse_config(doc).storage_segment_bytes == 65536
     doc["storage"] = {"segment_bytes": 100}
     expect_error(doc, "storage.segment_bytes", "between 4096 and")
+
+
+# -- the shipped presets (sequencer run --dev) ---------------------------------------------
+
+
+def test_the_devnet_preset_is_the_repositorys_devnet_config() -> None:
+    assert load_preset("devnet") == load_config(DEVNET)
+
+
+def test_the_production_preset_is_the_repositorys_production_template() -> None:
+    assert load_preset("production") == load_config(ROOT / "configs" / "production.toml")
+
+
+def test_an_unknown_preset_is_refused_naming_the_presets() -> None:
+    with pytest.raises(ValueError, match="devnet, production"):
+        load_preset("mainnet")
+
+
+def test_browsers_may_call_the_devnet_but_not_the_production_template() -> None:
+    assert load_preset("devnet").rpc_policy.cors_origins == ("*",)
+    assert load_preset("production").rpc_policy.cors_origins == ()

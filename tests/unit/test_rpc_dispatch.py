@@ -309,10 +309,23 @@ def test_parse_quantity_accepts_canonical_hex(text: str, value: int) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "value"), [("0x01", 1), ("0x00", 0), ("0x0000ff", 255), ("0x" + "0" * 79 + "1", 1)]
+)
+def test_parse_quantity_accepts_leading_zeros_as_the_ecosystem_does(text: str, value: int) -> None:
+    """ethers' toBeHex(1) gives 0x01; anvil, hardhat and reth accept it (geth refuses)."""
+    assert parse_quantity(text, "value") == value
+
+
+def test_parse_quantity_bounds_the_digits_and_the_bits() -> None:
+    with pytest.raises(InvalidParams, match="expected a hex quantity"):
+        parse_quantity("0x" + "0" * 81, "value")  # a huge string is refused before parsing
+    with pytest.raises(InvalidParams, match="exceeds 64 bits"):
+        parse_quantity("0x" + "0" * 10 + "1" + "0" * 16, "value", 64)
+
+
+@pytest.mark.parametrize(
     "value",
     [
-        "0x01",
-        "0x00",
         "0x",
         "",
         "0",
@@ -418,11 +431,12 @@ def test_parse_block_ref_eip1898_objects() -> None:
     assert parse_block_ref({"blockNumber": "0x10"}) == BlockRef(number=16)
     with pytest.raises(InvalidParams, match=r"invalid block\.blockHash"):
         parse_block_ref({"blockHash": "0x1234"})
+    assert parse_block_ref({"blockNumber": "0x01"}) == BlockRef(number=1)
     with pytest.raises(InvalidParams, match=r"invalid block\.blockNumber"):
-        parse_block_ref({"blockNumber": "0x01"})
+        parse_block_ref({"blockNumber": "1"})
 
 
-@pytest.mark.parametrize("value", ["Latest", "0x01", "12", 12, {}, {"number": "0x1"}, [], True], ids=repr)
+@pytest.mark.parametrize("value", ["Latest", "0x", "12", 12, {}, {"number": "0x1"}, [], True], ids=repr)
 def test_parse_block_ref_rejects(value: Any) -> None:
     with pytest.raises(InvalidParams, match="invalid block"):
         parse_block_ref(value)

@@ -57,8 +57,14 @@ async def test_calls_run_in_the_environment_the_next_block_opens_with(node: Node
 
 
 @pytest.mark.asyncio
-async def test_gas_price_is_the_base_fee_the_next_transaction_pays(node: Node) -> None:
-    assert int(await result(node, "eth_gasPrice"), 16) == node.chain.next_env().base_fee
+async def test_gas_price_stays_includable_across_the_next_block_boundary(node: Node) -> None:
+    """Never below the newest sealed, the open or the next block's base fee, plus one block's
+    largest rise (12.5%), so a legacy transaction priced at it is not underpriced a block later."""
+    chain = node.chain
+    highest = max(chain.head.base_fee, chain.pending_base_fee(), chain.following_env().base_fee)
+    price = int(await result(node, "eth_gasPrice"), 16)
+    assert price == -(-highest * 9 // 8)
+    assert price > chain.head.base_fee and price > chain.next_env().base_fee
     assert await result(node, "eth_maxPriorityFeePerGas") == "0x0"
 
 
