@@ -15,8 +15,10 @@ Compaction: once the journal has grown past ``compact_bytes`` and twice the pool
 it is replaced (atomically: a new file, fsync'd, renamed into place) by one add record per
 durable pooled transaction. It runs in the flusher between two writes, when every write before
 it has returned and been marked: the snapshot holds exactly the journaled transactions still
-pooled, so compaction never loses an acknowledged, pooled transaction, and the journal stays
-below about ``max(compact_bytes, 2 x live) + one group``.
+pooled, so compaction never loses an acknowledged, pooled transaction. While the journal is
+mostly live it is looked at again after every quarter threshold of growth, so it stays below
+about ``max(compact_bytes, 2 x live) + compact_bytes / 4 + one group`` (live as of that write);
+:meth:`PoolJournal.check_compaction`, called periodically, lets an idle journal shrink too.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class PoolJournal:
         """Bytes in the journal now (as far as this process wrote them)."""
         self.compactions = 0
         self._next_compaction_at = compact_bytes
+        self._check_due = False
         self._pending: list[tuple[list[PoolRecord], asyncio.Future[None] | None, Done | None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -66,6 +69,12 @@ class PoolJournal:
         """Write ``records`` without waiting; ``done`` hears how it went."""
         self._queue(records, None, done)
 
+    def check_compaction(self) -> None:
+        """Look at the journal's size now (between writes, like every compaction), even if no
+        write is coming: an idle journal whose transactions were all included shrinks too."""
+        self._check_due = True
+        self._queue([], None, None)
+
     def _queue(self, records: list[PoolRecord], fut: asyncio.Future[None] | None, done: Done | None) -> None:
         self._pending.append((records, fut, done))
         if self._flusher is None or self._flusher.done():
@@ -77,7 +86,8 @@ class PoolJournal:
             records = [record for records, _fut, _done in batch for record in records]
             error: BaseException | None = None
             try:
-                await self._write(records)
+                if records:
+                    await self._write(records)
             except Exception as exc:
                 error = exc
             else:
@@ -98,12 +108,15 @@ class PoolJournal:
 
     async def _maybe_compact(self) -> None:
         """Compact now if the journal has outgrown its bound (see the module docstring)."""
-        if self._replace is None or self._snapshot is None or self.size < self._next_compaction_at:
+        due, self._check_due = self._check_due, False
+        if self._replace is None or self._snapshot is None or self.size < self.compact_bytes:
+            return
+        if not due and self.size < self._next_compaction_at:
             return
         raws = self._snapshot()
         live = sum(HEADER_SIZE + len(raw) for raw in raws)
-        if self.size < 2 * live:
-            self._next_compaction_at = max(self.compact_bytes, 2 * live)
+        if self.size < 2 * live:  # mostly live: look again after a quarter threshold's growth
+            self._next_compaction_at = max(self.compact_bytes, self.size + self.compact_bytes // 4)
             return
         try:
             await self._replace(raws)

@@ -180,11 +180,12 @@ class Submitter:
 
     async def run_expiry(self, every_s: float | None = None) -> None:
         """Expire queued transactions every ``every_s`` (a tenth of their lifetime, at most a
-        minute) until cancelled."""
+        minute), and look at the journal's size, until cancelled."""
         period = every_s if every_s is not None else min(60.0, self.pool.queued_lifetime_s / 10)
         while True:
             await asyncio.sleep(period)
             self.expire_queued()
+            self.journal.check_compaction()
 
     # -- coalesced decoding ---------------------------------------------------------------------
     async def _decode(self, raw: bytes) -> Decoded:

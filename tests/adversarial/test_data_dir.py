@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import requests
@@ -33,7 +34,7 @@ from sequencer.genesis import genesis_spec_hash_v1
 from sequencer.storage.store import ChainStore
 from tests.support.accounts import DEV_KEYS
 from tests.support.attack import address, sign, write_attack_config
-from tests.support.daemon import ROOT, start_daemon, write_config
+from tests.support.daemon import DEVNET, ROOT, start_daemon, write_config
 
 CLI = [sys.executable, "-m", "sequencer.cli"]
 
@@ -42,9 +43,8 @@ def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
-def run_args(data: Path, config: Path | None = None) -> list[str]:
-    extra = ["--config", str(config)] if config else []
-    return ["run", *extra, "--data-dir", str(data), "--rpc-port", "0", "--feed-port", "0"]
+def run_args(data: Path, config: Path = DEVNET) -> list[str]:
+    return ["run", "--config", str(config), "--data-dir", str(data), "--rpc-port", "0", "--feed-port", "0"]
 
 
 def test_a_second_process_on_a_live_data_dir_is_refused_naming_the_lock_and_its_holder(
@@ -58,7 +58,7 @@ def test_a_second_process_on_a_live_data_dir_is_refused_naming_the_lock_and_its_
         assert time.monotonic() - started < 15, "refused at once, not after waiting"
         assert second.returncode == 2
         assert f"{data / 'LOCK'} is held by pid {first.proc.pid}" in second.stderr, second.stderr
-        init = cli("init", "--data-dir", str(data))
+        init = cli("init", "--config", str(DEVNET), "--data-dir", str(data))
         assert init.returncode == 2 and f"held by pid {first.proc.pid}" in init.stderr
         assert requests.get(first.url + "/health", timeout=5).status_code == 200, "the first is unharmed"
     finally:
@@ -75,7 +75,7 @@ def lowest_free_fd(pid: int) -> int:
 
 
 def test_a_failed_log_rotation_pauses_sealing_and_recovers_without_damage(tmp_path: Path) -> None:
-    config = write_attack_config(tmp_path / "small-segments.toml", 0, "[storage]\nsegment_bytes = 65536\n")
+    config = write_attack_config(tmp_path / "small-segments.toml", 0, {"storage": {"segment_bytes": "65536"}})
     data = tmp_path / "data"
     d = start_daemon(data, "--evm-block-ms", "200", config=config)
     session = requests.Session()  # one kept-alive connection: it needs no new descriptor
@@ -153,7 +153,10 @@ def test_the_devnet_flag_cannot_be_flipped_on_a_production_data_dir(tmp_path: Pa
     # a data dir from before the flag was fingerprinted opens, and records the flag once
     store = ChainStore(data)
     try:
-        store.put_meta("genesis_spec", genesis_spec_hash_v1(load_config(production).chain))
+        genesis = store.get_block(0)
+        assert genesis is not None
+        chain = replace(load_config(production).chain, genesis_timestamp=genesis.timestamp)
+        store.put_meta("genesis_spec", genesis_spec_hash_v1(chain))
     finally:
         store.close()
     d = start_daemon(data, config=production)

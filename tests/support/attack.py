@@ -67,9 +67,12 @@ def contract_address(sender: bytes, nonce: int) -> bytes:
     return keccak(fastrlp.encode([sender, nonce]))[12:]
 
 
-def write_attack_config(path: Path, funded: int = 0, extra: str = "") -> Path:
+def write_attack_config(
+    path: Path, funded: int = 0, settings: dict[str, dict[str, str]] | None = None
+) -> Path:
     """The devnet config with ``funded`` generated senders (1,000 ether each) in the genesis and
-    ``extra`` TOML appended (new tables, e.g. ``[mempool]``)."""
+    ``settings`` (``{table: {key: TOML value}}``) set in its tables, e.g.
+    ``{"mempool": {"capacity": "2000"}}``."""
     text = DEVNET.read_text()
     lines = "".join(
         f'"0x{address(key(i)).hex()}" = {{ balance = "1000000000000000000000" }}\n' for i in range(funded)
@@ -77,8 +80,33 @@ def write_attack_config(path: Path, funded: int = 0, extra: str = "") -> Path:
     header = "[chain.genesis]\n"
     assert text.count(header) == 1
     text = text.replace(header, header + lines)
-    path.write_text(text + "\n" + extra)
+    for table, values in (settings or {}).items():
+        text = _set_in_table(text, table, values)
+    path.write_text(text)
     return path
+
+
+def _set_in_table(text: str, table: str, values: dict[str, str]) -> str:
+    """``text`` with ``key = value`` set in ``[table]`` (the line replaced, or added)."""
+    out: list[str] = []
+    current = None
+    pending = dict(values)
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if current == table:
+                out.extend(f"{k} = {v}" for k, v in pending.items())
+                pending = {}
+            current = stripped.split("]")[0].lstrip("[").strip()
+        elif current == table and "=" in stripped and stripped.split("=")[0].strip() in pending:
+            name = stripped.split("=")[0].strip()
+            line = f"{name} = {pending.pop(name)}"
+        out.append(line)
+    if pending:
+        if current != table:
+            out.append(f"[{table}]")
+        out.extend(f"{k} = {v}" for k, v in pending.items())
+    return "\n".join(out) + "\n"
 
 
 class MiniBlockWatch:
@@ -113,7 +141,7 @@ class MiniBlockWatch:
                 except TimeoutError:
                     continue
                 mb = message["params"]["result"]
-                self.stamps.append((int(mb["timestamp"], 16) / 1e6, len(mb["transactions"])))
+                self.stamps.append((int(mb["mini_block_timestamp"], 16) / 1e6, len(mb["transactions"])))
 
     def intervals_ms(self, since: float, until: float) -> list[float]:
         """The intervals between mini-blocks sealed in [since, until] (wall-clock seconds)."""

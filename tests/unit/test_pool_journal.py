@@ -103,3 +103,18 @@ async def test_a_failed_compaction_is_retried_later_and_the_journal_stays() -> N
     for _ in range(4):
         await journal.persist([PoolRecord(raw=b"y" * 20)])
     assert disk.replaced == [[]]
+
+
+@pytest.mark.asyncio
+async def test_an_idle_journal_is_compacted_when_checked() -> None:
+    disk = Disk()
+    live = [b"y" * 20] * 4
+    journal = PoolJournal(disk.write, disk.replace, lambda: list(live), compact_bytes=100)
+    for _ in range(4):
+        await journal.persist([PoolRecord(raw=b"y" * 20)])
+    assert disk.replaced == [], "all of it live"
+    live.clear()  # included meanwhile: no write comes to notice
+    journal.check_compaction()
+    assert journal._flusher is not None
+    await journal._flusher  # the check runs between writes, in the flusher
+    assert disk.replaced == [[]] and journal.size == 0
