@@ -1,11 +1,11 @@
 """The block producer: seals mini-blocks every mini-block interval and EVM blocks every EVM
 block interval (also when empty), persisting each before anything about it becomes visible.
 
-Per mini-block: take ready (and journaled) transactions in arrival order, execute them on the
+Per mini-block: take ready transactions in arrival order, execute them on the
 open block's executor (for at most one interval; one transaction for at most its time budget,
 ``execution.tx_time_budget_ms``, after which it is aborted without a trace and dropped), drain
-the overlay as the state diff, assemble the
-mini-block, make it durable (the fsync'd log, on the writer thread), then apply the diff to the
+the overlay as the state diff (once the journal writes of its transactions are done), assemble
+the mini-block, make it durable (the fsync'd log, on the writer thread), then apply the diff to the
 in-memory state and the state trie, publish it, and wake everyone waiting for its receipts.
 Per EVM block: finish the transactions and receipts roots, compute the state root, build the
 standard header, make it durable, publish it, and open the next block.
@@ -127,10 +127,7 @@ class BlockProducer:
                 executed = await self._seal_mini_block()
                 if executed.full:
                     self._block_deadline = time.monotonic()
-                if executed.taken:
-                    continue
-                # nothing could be taken (a sender's earlier transaction is still being
-                # journaled): wait for the pool to change rather than spin
+                continue
             self.pool.ready_event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.pool.ready_event.wait(), self._block_deadline - now)
@@ -214,6 +211,12 @@ class BlockProducer:
         started = time.monotonic()
         try:
             executed = self._execute()
+            if executed.outcomes and await self.pool.wait_durable([o.tx.hash for o in executed.outcomes]):
+                # a journal write failed: its transaction is out of the pool; execute the
+                # others again in the next mini-block, without it
+                assert self._executor is not None
+                self._executor.rollback_mini_block()
+                return Executed((), executed.full, executed.taken, executed.aborted)
             if executed.aborted:  # an interval for everything else before the next mini-block
                 self._last_mini_seal = time.monotonic()
             elif executed.taken:
@@ -244,9 +247,9 @@ class BlockProducer:
         exec_started = time.perf_counter()
         budget_ends = exec_started + interval_s
         aborted = False
+        executing_s = 0.0  # of the transactions that produced an outcome
         for i, tx in enumerate(candidates):
-            # at least one transaction per mini-block; then only while the interval lasts (a
-            # transaction aborted for its time budget spent the interval too)
+            # at least one transaction per mini-block; then only while the interval lasts
             if i and time.perf_counter() >= budget_ends:
                 break
             if not executor.fits(tx):
@@ -269,9 +272,12 @@ class BlockProducer:
                 log.exception("transaction 0x%s failed in execution", tx.hash.hex())
                 self._reject(tx, ExecutionAborted(type(exc).__name__))
                 continue
-            observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            executing_s += took
+            observe(took)
         if outcomes:
-            per_tx = (time.perf_counter() - exec_started) / len(outcomes)
+            # an aborted transaction's time says nothing about how many the next interval holds
+            per_tx = (time.perf_counter() - exec_started if not aborted else executing_s) / len(outcomes)
             self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
         return Executed(tuple(outcomes), full, len(candidates), aborted)
 

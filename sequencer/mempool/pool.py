@@ -36,10 +36,11 @@ arrival goes first. A pool full of future-nonce transactions therefore never ref
 one, and queued transactions can never crowd out ready ones beyond ``max_queued``.
 
 Durability: the submission service admits a transaction *undurable* (``durable=False``), then
-journals it and calls :meth:`Mempool.mark_durable`; :meth:`Mempool.take` never hands out an
-undurable transaction (nor anything of its sender behind it), so nothing is executed that is not
-journaled, and :meth:`Mempool.revert` takes a transaction whose journal write failed back out,
-putting back what it replaced or evicted.
+journals it and calls :meth:`Mempool.mark_durable`; the builder may execute it meanwhile (in
+parallel with the fsync) but waits for :meth:`Mempool.wait_durable` before it writes a
+mini-block holding it, and :meth:`Mempool.revert` takes a transaction whose journal write failed
+back out (its waiters hear so), putting back what it replaced or evicted: nothing is included
+that its sender was told was not accepted.
 
 Eviction cost: two lazy min-heaps keyed by tip hold the candidates (each sender's last queued
 and last ready transaction). Entries are pushed whenever a sender's last transaction changes
@@ -129,7 +130,8 @@ class Mempool:
         self._per_sender: dict[bytes, int] = {}
         self._cost: dict[bytes, int] = {}  # sender -> what its pooled transactions may cost at most
         self._bytes = 0
-        self._undurable: set[bytes] = set()  # admitted, journal write not done yet
+        # admitted, journal write not done yet -> a future for whoever waits for it (lazily)
+        self._undurable: dict[bytes, asyncio.Future[bool] | None] = {}
         self._throttled: dict[bytes, float] = {}  # sender -> refused until (clock time)
         self._in_flight: set[Slot] = set()
         self._queued_lasts: list[_Candidate] = []  # eviction candidates, lazily validated
@@ -211,15 +213,20 @@ class Mempool:
         return tx_hash in self._by_hash and tx_hash not in self._undurable
 
     def has_takeable(self) -> bool:
-        """Whether a ready transaction can be taken now (one is ready and journaled)."""
-        if not self._ready:
-            return False
-        undurable_ready = 0
-        for tx_hash in self._undurable:
-            tx = self._by_hash.get(tx_hash)
-            if tx is not None and self._ready.get((tx.sender, tx.nonce)) is tx:
-                undurable_ready += 1
-        return len(self._ready) > undurable_ready
+        """Whether a ready transaction can be taken now."""
+        return bool(self._ready)
+
+    async def wait_durable(self, hashes: Iterable[bytes]) -> list[bytes]:
+        """Wait until the journal writes of ``hashes`` are done; returns those that failed (the
+        submission service took them back out). Durable ones return at once."""
+        waiting: list[tuple[bytes, asyncio.Future[bool]]] = []
+        for tx_hash in hashes:
+            if tx_hash in self._undurable:
+                fut = self._undurable[tx_hash]
+                if fut is None:
+                    fut = self._undurable[tx_hash] = asyncio.get_running_loop().create_future()
+                waiting.append((tx_hash, fut))
+        return [tx_hash for tx_hash, fut in waiting if not await asyncio.shield(fut)]
 
     def ready_transactions(self) -> Iterator[SignedTx]:
         """Ready transactions, in the order the builder takes them."""
@@ -318,11 +325,13 @@ class Mempool:
 
     def _remember_durability(self, tx: SignedTx, durable: bool) -> None:
         if not durable:
-            self._undurable.add(tx.hash)
+            self._undurable[tx.hash] = None
 
     def mark_durable(self, tx_hash: bytes) -> None:
         """The transaction's journal write is done: the builder may take it."""
-        self._undurable.discard(tx_hash)
+        fut = self._undurable.pop(tx_hash, None)
+        if fut is not None and not fut.done():
+            fut.set_result(True)
         tx = self._by_hash.get(tx_hash)
         if tx is not None and self._ready.get((tx.sender, tx.nonce)) is tx:
             self.ready_event.set()
@@ -496,7 +505,9 @@ class Mempool:
     def _forget(self, tx: SignedTx) -> None:
         del self._by_hash[tx.hash]
         del self._arrival[tx.hash]
-        self._undurable.discard(tx.hash)
+        undurable = self._undurable.pop(tx.hash, None)
+        if undurable is not None and not undurable.done():
+            undurable.set_result(False)  # gone before its journal write was done
         self._queued_at.pop(tx.hash, None)
         self._bytes -= len(tx.raw)
         left = self._per_sender.get(tx.sender, 1) - 1
@@ -529,17 +540,12 @@ class Mempool:
     def take(self, limit: int) -> list[SignedTx]:
         """Up to ``limit`` ready transactions in arrival order. They stay pooled, *in flight*
         (neither replaceable nor evictable), until :meth:`remove_included`, :meth:`drop`,
-        :meth:`release` or :meth:`end_seal`. A transaction whose journal write is pending is
-        skipped, and so is the rest of its sender's."""
+        :meth:`release` or :meth:`end_seal`. One whose journal write is still pending may be
+        taken: the builder waits for it (:meth:`wait_durable`) before anything of it is written."""
         out: list[SignedTx] = []
-        undurable = self._undurable
-        blocked: set[bytes] = set()
         for slot, tx in self._ready.items():
             if len(out) >= limit:
                 break
-            if undurable and (tx.hash in undurable or tx.sender in blocked):
-                blocked.add(tx.sender)
-                continue
             out.append(tx)
             self._in_flight.add(slot)
         return out

@@ -7,6 +7,7 @@ sender; a queued transaction is promoted as soon as the gap before it fills.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from functools import cache
 from typing import Any
@@ -526,26 +527,32 @@ def test_a_promoted_transaction_no_longer_expires(state: State) -> None:
     assert pool.ready_count() == 2
 
 
-# -- durability: nothing undurable is taken -----------------------------------------------------
+# -- durability: the builder waits for the journal ----------------------------------------------
 
 
-def test_an_undurable_transaction_and_its_senders_later_ones_are_not_taken(pool: Mempool) -> None:
+@pytest.mark.asyncio
+async def test_the_builder_waits_for_a_transactions_journal_write(pool: Mempool) -> None:
     pool.admit(tx("alice", 0), durable=False)
-    pool.add(tx("alice", 1))
     pool.add(tx("bob", 0))
-    assert not pool.is_durable(tx("alice", 0).hash) and pool.has_takeable()
-    assert names(pool.take(10)) == ["bob0"]
-    pool.end_seal()
+    assert names(pool.take(10)) == ["alice0", "bob0"], "taken, to execute during the fsync"
+    assert not pool.is_durable(tx("alice", 0).hash) and pool.is_durable(tx("bob", 0).hash)
+    waiting = asyncio.ensure_future(pool.wait_durable([tx("alice", 0).hash, tx("bob", 0).hash]))
+    await asyncio.sleep(0)
+    assert not waiting.done()
     pool.mark_durable(tx("alice", 0).hash)
-    assert names(pool.take(10)) == ["alice0", "alice1", "bob0"]
+    assert await waiting == []
+    assert pool.durable_transactions() == [tx("alice", 0), tx("bob", 0)]
 
 
-def test_only_undurable_ready_transactions_are_nothing_to_take(pool: Mempool) -> None:
-    pool.admit(tx("alice", 0), durable=False)
-    assert pool.ready_count() == 1 and not pool.has_takeable()
-    pool.ready_event.clear()
-    pool.mark_durable(tx("alice", 0).hash)
-    assert pool.has_takeable() and pool.ready_event.is_set()
+@pytest.mark.asyncio
+async def test_a_failed_journal_write_tells_the_builder(pool: Mempool) -> None:
+    admitted = pool.admit(tx("alice", 0), durable=False)
+    pool.take(10)
+    waiting = asyncio.ensure_future(pool.wait_durable([tx("alice", 0).hash]))
+    await asyncio.sleep(0)
+    pool.revert(tx("alice", 0), admitted)
+    assert await waiting == [tx("alice", 0).hash]
+    assert len(pool) == 0 and pool.durable_transactions() == []
 
 
 def test_revert_takes_the_transaction_out_and_puts_back_what_it_replaced(pool: Mempool) -> None:
