@@ -102,6 +102,9 @@ class RpcPolicy:
     max_logs_per_response: int = 10_000
     """``eth_getLogs`` answers at most this many logs (geth's 10,000); ``eth_getLogsWithCursor``
     pages at it."""
+    max_response_bytes: int = 25 * 1024 * 1024
+    """The largest answer, and the largest batch of answers (geth's 25 MB): beyond it ``-32005``;
+    ``eth_getLogs`` refuses, and ``eth_getLogsWithCursor`` pages, at about this size."""
 
     def allows_ws_origin(self, origin: str | None) -> bool:
         """Whether a WebSocket upgrade with this ``Origin`` header is accepted."""
@@ -109,6 +112,36 @@ class RpcPolicy:
             return True
         allowed = self.cors_origins if self.ws_origins is None else self.ws_origins
         return "*" in allowed or origin in allowed
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """How many connections every port accepts, and how long it waits for them (``[rpc]``)."""
+
+    max_connections: int = 2_000
+    """Open connections per port; beyond it a new one is answered 503 and closed. Clipped at
+    start-up to what the process's file-descriptor limit allows."""
+    max_per_ip: int = 500
+    """Open connections per client address, per port."""
+    idle_timeout_s: float = 30.0
+    """A connection that has not sent a complete request's headers (slowloris), or sits idle
+    between requests, for this long is closed (geth's read-header timeout is 30 s)."""
+    body_timeout_s: float = 30.0
+    """The longest a request body may take to arrive (HTTP 408 after)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """How simulated calls (``eth_call``, ``eth_estimateGas``, ...) are bounded (``[rpc]``)."""
+
+    gas_cap: int = 50_000_000
+    """The most gas one call may use (geth's ``RPCGasCap``); larger or missing ``gas`` is capped."""
+    timeout_ms: int = 5_000
+    """Wall-clock deadline per call (geth's ``RPCEVMTimeout``): beyond it the call is aborted."""
+    workers: int = 2
+    """Worker processes running calls off the event loop (0: inline, no deadline)."""
+    memory_mb: int = 1024
+    """Heap cap of each call worker (``RLIMIT_DATA``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +159,15 @@ class NodeConfig:
     rpc_ingress_workers: int = 1
     """Worker processes decoding batched transactions (0: decode everything inline)."""
     rpc_max_ws_subscriptions: int = 100
+    rpc_max_ws_subscriptions_per_ip: int = 1_000
+    """Subscriptions one client address may hold over all its WebSocket connections."""
+    rpc_max_filters: int = 10_000
+    rpc_max_filters_per_ip: int = 1_000
+    """Polling filters one client address may have installed."""
     rpc_max_logs_block_range: int = 10_000
     rpc_policy: RpcPolicy = RpcPolicy()
+    rpc_calls: CallLimits = CallLimits()
+    connections: ConnectionLimits = ConnectionLimits()
     feed_host: str = "127.0.0.1"
     feed_port: int = 8546
     metrics_host: str = "127.0.0.1"
@@ -316,7 +356,10 @@ RPC_POLICY_KEYS = (
     "realtime_timeout_ms",
     "realtime_max_timeout_ms",
     "max_logs_per_response",
+    "max_response_bytes",
 )
+CONNECTION_LIMIT_KEYS = ("max_connections", "max_connections_per_ip", "idle_timeout_s", "body_timeout_s")
+CALL_LIMIT_KEYS = ("gas_cap", "call_timeout_ms", "call_workers", "call_memory_mb")
 _KNOWN_KEYS = {
     "chain": {
         "chain_id",
@@ -340,7 +383,12 @@ _KNOWN_KEYS = {
         "max_ws_subscriptions",
         "max_logs_block_range",
         "ingress_workers",
+        "max_ws_subscriptions_per_ip",
+        "max_filters",
+        "max_filters_per_ip",
         *RPC_POLICY_KEYS,
+        *CALL_LIMIT_KEYS,
+        *CONNECTION_LIMIT_KEYS,
     },
     "feed": {"host", "port"},
     "execution": {"tx_time_budget_ms", "max_tx_gas", "abort_cooldown_s"},
@@ -377,12 +425,41 @@ def _parse_rpc_policy(rpc: dict[str, Any]) -> RpcPolicy:
         raise ConfigError("rpc.realtime_timeout_ms: must not be above rpc.realtime_max_timeout_ms")
     max_logs = _opt(rpc, "max_logs_per_response", "rpc", int, 10_000)
     _in_range(max_logs, 1, 1_000_000, "rpc.max_logs_per_response")
+    max_bytes = _opt(rpc, "max_response_bytes", "rpc", int, 25 * 1024 * 1024)
+    _in_range(max_bytes, 64 * 1024, 2**31, "rpc.max_response_bytes")
     return RpcPolicy(
         max_logs_per_response=max_logs,
+        max_response_bytes=max_bytes,
         cors_origins=_origins(rpc, "cors_origins") or (),
         ws_origins=_origins(rpc, "ws_origins"),
         realtime_timeout_ms=realtime,
         realtime_max_timeout_ms=realtime_max,
+    )
+
+
+def _parse_call_limits(rpc: dict[str, Any]) -> CallLimits:
+    gas_cap = _opt(rpc, "gas_cap", "rpc", int, 50_000_000)
+    _in_range(gas_cap, 21_000, 10**12, "rpc.gas_cap")
+    timeout = _opt(rpc, "call_timeout_ms", "rpc", int, 5_000)
+    _in_range(timeout, 1, 600_000, "rpc.call_timeout_ms")
+    workers = _opt(rpc, "call_workers", "rpc", int, 2)
+    _in_range(workers, 0, 64, "rpc.call_workers")
+    memory = _opt(rpc, "call_memory_mb", "rpc", int, 1024)
+    _in_range(memory, 256, 1_048_576, "rpc.call_memory_mb")
+    return CallLimits(gas_cap=gas_cap, timeout_ms=timeout, workers=workers, memory_mb=memory)
+
+
+def _parse_connection_limits(rpc: dict[str, Any]) -> ConnectionLimits:
+    total = _opt(rpc, "max_connections", "rpc", int, 2_000)
+    _in_range(total, 1, 1_000_000, "rpc.max_connections")
+    per_ip = _opt(rpc, "max_connections_per_ip", "rpc", int, 500)
+    _in_range(per_ip, 1, 1_000_000, "rpc.max_connections_per_ip")
+    idle = float(_opt(rpc, "idle_timeout_s", "rpc", (int, float), 30))
+    _in_range(idle, 0.1, 86_400, "rpc.idle_timeout_s")
+    body = float(_opt(rpc, "body_timeout_s", "rpc", (int, float), 30))
+    _in_range(body, 0.1, 86_400, "rpc.body_timeout_s")
+    return ConnectionLimits(
+        max_connections=total, max_per_ip=per_ip, idle_timeout_s=idle, body_timeout_s=body
     )
 
 
@@ -481,6 +558,12 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     _in_range(ingress_workers, 0, 64, "rpc.ingress_workers")
     max_subs = _opt(rpc, "max_ws_subscriptions", "rpc", int, 100)
     _in_range(max_subs, 1, 100_000, "rpc.max_ws_subscriptions")
+    subs_per_ip = _opt(rpc, "max_ws_subscriptions_per_ip", "rpc", int, 1_000)
+    _in_range(subs_per_ip, 1, 10_000_000, "rpc.max_ws_subscriptions_per_ip")
+    max_filters = _opt(rpc, "max_filters", "rpc", int, 10_000)
+    _in_range(max_filters, 1, 10_000_000, "rpc.max_filters")
+    filters_per_ip = _opt(rpc, "max_filters_per_ip", "rpc", int, 1_000)
+    _in_range(filters_per_ip, 1, 10_000_000, "rpc.max_filters_per_ip")
     max_range = _opt(rpc, "max_logs_block_range", "rpc", int, 10_000)
     _in_range(max_range, 1, 10_000_000, "rpc.max_logs_block_range")
 
@@ -528,8 +611,13 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         rpc_max_batch=max_batch,
         rpc_ingress_workers=ingress_workers,
         rpc_max_ws_subscriptions=max_subs,
+        rpc_max_ws_subscriptions_per_ip=subs_per_ip,
+        rpc_max_filters=max_filters,
+        rpc_max_filters_per_ip=filters_per_ip,
         rpc_max_logs_block_range=max_range,
         rpc_policy=_parse_rpc_policy(rpc),
+        rpc_calls=_parse_call_limits(rpc),
+        connections=_parse_connection_limits(rpc),
         feed_host=feed_host,
         feed_port=feed_port,
         metrics_host=metrics_host,

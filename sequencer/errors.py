@@ -243,6 +243,17 @@ class CallFailed(CallError):
         self.message = message
 
 
+class CallTimedOut(CallFailed):
+    """The call ran past ``rpc.call_timeout_ms`` and was aborted (geth's wording)."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        super().__init__(f"execution aborted (timeout = {timeout_ms / 1000:g}s)")
+
+
+class CallCapacityExceeded(CallFailed):
+    """The call's worker ran out of memory (``rpc.call_memory_mb``) or died: it was aborted."""
+
+
 # -- lookups and limits ----------------------------------------------------------------------------
 class BlockNotFound(SequencerError):
     """A requested block does not exist (yet)."""

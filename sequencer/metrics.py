@@ -163,6 +163,12 @@ class Metrics:
             buckets=FAST_BUCKETS,
             registry=r,
         )
+        self.calls_aborted = Counter(
+            "sequencer_rpc_calls_aborted_total",
+            "eth_call/eth_estimateGas/... aborted: timeout, queue_timeout, out_of_memory, worker_died",
+            ["reason"],
+            registry=r,
+        )
         self.ws_connections = Gauge(
             "sequencer_websocket_connections", "Open WebSocket RPC connections", registry=r
         )

@@ -37,15 +37,17 @@ from sequencer.mempool.pool import Mempool
 from sequencer.mempool.submission import Submitter
 from sequencer.metrics import Metrics
 from sequencer.rpc.admin import admin_methods
+from sequencer.rpc.callworkers import CallService
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.errors import translate
+from sequencer.rpc.fanout import Fanout
 from sequencer.rpc.filters import FilterManager
 from sequencer.rpc.logs import get_logs
 from sequencer.rpc.methods import public_methods
 from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
-from sequencer.serving import BoundAddress, make_probe_app, start_server
+from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
 from sequencer.storage.log import HEADER_SIZE
 
 log = logging.getLogger("sequencer.node")
@@ -88,9 +90,17 @@ class Node:
             self.metrics,
             max_tx_gas=config.max_tx_gas,
         )
-        self.hub = SubscriptionHub(self.chain.block_receipts)
+        self.hub = SubscriptionHub(
+            self.chain.block_receipts, max_per_client=config.rpc_max_ws_subscriptions_per_ip
+        )
+        self.fanout = Fanout()
         self.waiters = ReceiptWaiters()
-        self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
+        self.filters = FilterManager(
+            self.chain.block_receipts,
+            lambda criteria: get_logs(self.rpc, criteria),
+            max_filters=config.rpc_max_filters,
+            max_per_client=config.rpc_max_filters_per_ip,
+        )
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
@@ -108,6 +118,10 @@ class Node:
         except StorageError as exc:  # the journal as it is still holds every pooled transaction
             log.warning("pool journal not compacted at start-up: %s", exc)
             self.journal.size = self.db.pool.size()
+        limits = config.rpc_calls
+        self.calls = CallService(
+            self.data_dir, limits.workers, limits.timeout_ms, limits.memory_mb, limits.gas_cap, self.metrics
+        )
         self.rpc = RpcContext(
             chain=self.chain,
             pool=self.pool,
@@ -116,10 +130,12 @@ class Node:
             status=self.status,
             log_range_cap=config.rpc_max_logs_block_range,
             policy=config.rpc_policy,
+            calls=self.calls,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
             max_batch=config.rpc_max_batch,
+            max_response_bytes=config.rpc_policy.max_response_bytes,
             observe=self.metrics.observe_rpc,
             translate=translate,
         )
@@ -135,13 +151,22 @@ class Node:
     def _wire_events(self) -> None:
         """Who hears about what: mini-blocks, blocks, dropped and admitted transactions."""
         producer = self.producer
-        for on_mini in (self.waiters.on_mini_block, self.hub.on_mini_block, self.feed.on_mini_block):
+        later = self.fanout.listener  # subscriptions and filters hear off the block path
+        for on_mini in (
+            self.waiters.on_mini_block,
+            later(self.hub.deliver_mini_block),
+            self.feed.on_mini_block,
+        ):
             producer.on_mini_block(on_mini)
-        for on_block in (self.hub.on_block, self.feed.on_block, self.filters.on_block):
+        for on_block in (
+            later(self.hub.deliver_block),
+            self.feed.on_block,
+            later(self.filters.deliver_block),
+        ):
             producer.on_block(on_block)
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
-        self.submitter.on_admitted(self.hub.on_pending)
-        self.submitter.on_admitted(lambda tx: self.filters.on_pending(tx.hash))
+        self.submitter.on_admitted(later(self.hub.deliver_pending))
+        self.submitter.on_admitted(later(lambda tx: self.filters.deliver_pending(tx.hash)))
 
     # -- health and status ----------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -185,6 +210,7 @@ class Node:
             "filters": self.filters.filter_count(),
             "feedFollowers": len(self.feed.followers),
             "subscriptions": self.hub.subscription_count(),
+            "callWorkers": self.calls.counts(),
             "miniBlockIntervalMs": self.config.mini_block_interval_ms,
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
             "uptimeS": round(time.time() - self._started_at, 3),
@@ -204,9 +230,12 @@ class Node:
 
     async def _start_servers(self, runners: list[web.AppRunner]) -> None:
         cfg = self.config
+        raise_fd_limit()
+        ports = 2 + (cfg.metrics_port is not None) + (cfg.admin_port is not None)
+        limits = fitted(cfg.connections, ports)
 
         async def serve(app: web.Application, host: str, port: int) -> BoundAddress:
-            runner, address = await start_server(app, host, port)
+            runner, address = await start_server(app, host, port, limits)
             runners.append(runner)
             return address
 
@@ -220,6 +249,8 @@ class Node:
             admin=token_admin,
             on_connections=self.metrics.ws_connections.set,
             policy=cfg.rpc_policy,
+            pacer=self.fanout.pacer,
+            body_timeout_s=cfg.connections.body_timeout_s,
         )
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
@@ -228,7 +259,11 @@ class Node:
             self.metrics_address = await serve(probe, cfg.metrics_host, cfg.metrics_port)
         if cfg.admin_port is not None:
             admin_app = make_app(
-                self.admin_dispatcher, self.healthy, self.hub, max_body=cfg.rpc_max_body_bytes
+                self.admin_dispatcher,
+                self.healthy,
+                self.hub,
+                max_body=cfg.rpc_max_body_bytes,
+                pacer=self.fanout.pacer,
             )
             self.admin_address = await serve(admin_app, cfg.admin_host, cfg.admin_port)
 
@@ -262,6 +297,7 @@ class Node:
                 loop.add_signal_handler(sig, self.request_stop)
         runners: list[web.AppRunner] = []
         try:
+            self.calls.start()  # the call workers start while the servers come up
             await self._start_servers(runners)
             self._running = True
             self._log_started()
@@ -270,16 +306,19 @@ class Node:
             async with asyncio.TaskGroup() as tg:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
                 expiry_task = tg.create_task(self.submitter.run_expiry(), name="mempool-expiry")
+                fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
                 await self._stop.wait()
                 expiry_task.cancel()
                 self.gate.stop_accepting()
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
+                fanout_task.cancel()
         finally:
             if self._running:
                 await self._final_seal()
             for r in runners:
                 await r.cleanup()
+            self.calls.close()
             self.writer.close()
             self.ingress.close()
             self.db.close()

@@ -38,7 +38,7 @@ DEFAULT_MIN_BATCH = 16
 Decoded = SignedTx | InvalidTransaction
 
 
-def _watch_parent(parent_pid: int) -> None:
+def watch_parent(parent_pid: int) -> None:
     """Worker initializer: exit when the node is gone, even if it was killed (-9) and never
     shut the pool down (the worker would otherwise wait on its queue forever)."""
 
@@ -86,7 +86,7 @@ class IngressDecoder:
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_watch_parent,
+            initializer=watch_parent,
             initargs=(os.getpid(),),
         )
         self._warm = asyncio.get_running_loop().run_in_executor(self._pool, decode_batch, [], 0, False)

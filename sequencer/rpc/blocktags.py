@@ -8,7 +8,8 @@
   history tables, in that block's environment. The open block's number reads the state
   *before* it (MegaETH's answer: that block is not sealed yet), in its environment.
 * Block queries with ``latest``/``safe``/``finalized`` name the newest sealed EVM block;
-  ``pending`` and the open block's number name the open block as it stands
+  ``pending``, the open block's number and the placeholder hash its transactions carry
+  (:data:`~sequencer.types.PENDING_HASH`) name the open block as it stands
   (:class:`~sequencer.types.PendingBlock`: no hash yet); ``earliest`` is block 0.
 """
 
@@ -23,7 +24,7 @@ from sequencer.jsonrpc.encoding import BlockRef, parse_block_ref
 from sequencer.jsonrpc.errors import InvalidParams
 from sequencer.state import StateReader
 from sequencer.storage.history import HistoricalState
-from sequencer.types import BlockEnv, EvmBlock, PendingBlock
+from sequencer.types import PENDING_HASH, BlockEnv, EvmBlock, PendingBlock
 
 AnyBlock = EvmBlock | PendingBlock
 
@@ -35,6 +36,9 @@ class StateView:
     state: StateReader
     env: BlockEnv
     prev_hashes: list[bytes]
+    seq: int
+    """The history position of ``state`` (``n + 1`` after mini-block ``n``): how a call worker
+    with its own view of the store names the same state."""
 
 
 def env_of(block: EvmBlock) -> BlockEnv:
@@ -54,16 +58,22 @@ def state_view(chain: Chain, ref: BlockRef) -> StateView:
     """The state and environment a state query with ``ref`` reads (see the module docstring)."""
     head = chain.head
     if ref.tag is not None and ref.tag != "earliest":
-        return StateView(chain.world, chain.next_env(), list(chain.prev_hashes))
+        return StateView(chain.world, chain.next_env(), list(chain.prev_hashes), chain.head_mini_number + 1)
     if ref.number is not None and ref.number == head.number + 1:
         # the open block: the state before it (after the head), in its environment
-        return StateView(_state_after(chain, head), chain.next_env(), list(chain.prev_hashes))
+        seq = head.last_mini_block + 1
+        return StateView(_state_after(chain, head), chain.next_env(), list(chain.prev_hashes), seq)
     block = resolve_sealed(chain, ref)
     if block is None:
         if ref.hash is not None:
             raise BlockNotFound(f"block 0x{ref.hash.hex()} not found")
         raise BlockNotFound(f"block {ref.number} not found: the newest block is {head.number}")
-    return StateView(_state_after(chain, block), env_of(block), chain.recent_hashes(block.number))
+    return StateView(
+        _state_after(chain, block),
+        env_of(block),
+        chain.recent_hashes(block.number),
+        block.last_mini_block + 1,
+    )
 
 
 def _state_after(chain: Chain, block: EvmBlock) -> StateReader:
@@ -92,6 +102,14 @@ def resolve_block(chain: Chain, ref: BlockRef) -> AnyBlock | None:
             return pending
         return chain.head if ref.tag == "pending" else None
     return resolve_sealed(chain, ref)
+
+
+def block_by_hash(chain: Chain, block_hash: bytes) -> AnyBlock | None:
+    """The block a block query by ``block_hash`` names: a sealed one, or the open one by the
+    placeholder hash its transactions, receipts and logs carry."""
+    if block_hash == PENDING_HASH:
+        return chain.pending_block()
+    return chain.get_block_by_hash(block_hash)
 
 
 def block_number_param(chain: Chain, value: Any, name: str) -> int:

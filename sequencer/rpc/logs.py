@@ -24,7 +24,7 @@ from sequencer.chain import Chain
 from sequencer.errors import BlockNotFound, LimitExceeded
 from sequencer.jsonrpc.encoding import params_list, parse_address, parse_block_ref, parse_hash
 from sequencer.jsonrpc.errors import InvalidParams
-from sequencer.rpc.blocktags import AnyBlock
+from sequencer.rpc.blocktags import AnyBlock, block_by_hash
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.formatting import format_log
 from sequencer.types import Log, Receipt
@@ -103,6 +103,10 @@ def block_logs(chain: Chain, block: AnyBlock, flt: LogFilter) -> list[dict[str, 
     ]
 
 
+LOG_OVERHEAD_BYTES = 420
+"""A formatted log's bytes besides its data and topics (addresses, hashes, quantities, keys)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogPage:
     """Logs of a query, up to a limit; ``cursor`` names the last one when more remain."""
@@ -116,17 +120,30 @@ def get_logs(ctx: RpcContext, criteria: Any) -> list[dict[str, Any]]:
     (at most ``ctx.log_range_cap`` blocks; ``"pending"`` or the open block's number reach the open
     block). More than ``rpc.max_logs_per_response`` matching logs is refused, naming the limit."""
     limit = ctx.policy.max_logs_per_response
-    page = query_logs(ctx, criteria, limit, None)
+    page = query_logs(ctx, criteria, limit, None, ctx.policy.max_response_bytes)
     if page.cursor is not None:
+        which = (
+            f"more than {limit} results (rpc.max_logs_per_response)"
+            if len(page.logs) == limit
+            else f"more than {ctx.policy.max_response_bytes} bytes (rpc.max_response_bytes)"
+        )
         raise LimitExceeded(
-            f"query returned more than {limit} results (rpc.max_logs_per_response); narrow the block "
-            "range or the filter, or page with eth_getLogsWithCursor"
+            f"query returned {which}; narrow the block range or the filter, or page with "
+            "eth_getLogsWithCursor"
         )
     return page.logs
 
 
-def query_logs(ctx: RpcContext, criteria: Any, limit: int, after: tuple[int, int] | None) -> LogPage:
-    """The matching logs after ``after`` (block number, log index), at most ``limit`` of them."""
+def log_size(item: dict[str, Any]) -> int:
+    """About how many bytes a formatted log takes in an answer."""
+    return LOG_OVERHEAD_BYTES + len(item["data"]) + 69 * len(item["topics"])
+
+
+def query_logs(
+    ctx: RpcContext, criteria: Any, limit: int, after: tuple[int, int] | None, max_bytes: int
+) -> LogPage:
+    """The matching logs after ``after`` (block number, log index), at most ``limit`` of them and
+    about ``max_bytes`` of answer (always at least one)."""
     if not isinstance(criteria, dict):
         raise InvalidParams("eth_getLogs: filter must be an object")
     chain = ctx.chain
@@ -135,13 +152,14 @@ def query_logs(ctx: RpcContext, criteria: Any, limit: int, after: tuple[int, int
     if criteria.get("blockHash") is not None:
         if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
             raise InvalidParams("eth_getLogs: blockHash cannot be combined with fromBlock/toBlock")
-        by_hash = chain.get_block_by_hash(parse_hash(criteria["blockHash"], "blockHash"))
+        by_hash = block_by_hash(chain, parse_hash(criteria["blockHash"], "blockHash"))
         if by_hash is None:
             raise BlockNotFound("unknown block")
         blocks = [by_hash]
     else:
         blocks = _range(ctx, criteria)
     out: list[dict[str, Any]] = []
+    size = 0
     for block in blocks:
         if after is not None and block.number < after[0]:
             continue
@@ -149,10 +167,12 @@ def query_logs(ctx: RpcContext, criteria: Any, limit: int, after: tuple[int, int
             position = (block.number, int(item["logIndex"], 16))
             if after is not None and position <= after:
                 continue
-            if len(out) == limit:
+            item_size = log_size(item)
+            if len(out) == limit or (out and size + item_size > max_bytes):
                 last = out[-1]
                 return LogPage(out, (int(last["blockNumber"], 16), int(last["logIndex"], 16)))
             out.append(item)
+            size += item_size
     return LogPage(out, None)
 
 
@@ -223,7 +243,7 @@ def log_methods(ctx: RpcContext) -> dict[str, Any]:
             raise InvalidParams("eth_getLogsWithCursor: filter must be an object")
         after = decode_cursor(criteria["cursor"]) if criteria.get("cursor") is not None else None
         query = {k: v for k, v in criteria.items() if k != "cursor"}
-        page = query_logs(ctx, query, ctx.policy.max_logs_per_response, after)
+        page = query_logs(ctx, query, ctx.policy.max_logs_per_response, after, ctx.policy.max_response_bytes)
         out: dict[str, Any] = {"logs": page.logs}
         if page.cursor is not None:
             out["cursor"] = encode_cursor(page.cursor)

@@ -19,6 +19,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sequencer.config import RpcPolicy
 from sequencer.jsonrpc.dispatch import Dispatcher, error_response
 from sequencer.jsonrpc.errors import InvalidRequest
+from sequencer.rpc.context import client_address
+from sequencer.rpc.fanout import Pacer
 from sequencer.rpc.subscriptions import DEFAULT_MAX_SUBSCRIPTIONS, Session, SubscriptionHub
 from sequencer.serving import WebSocketRegistry
 
@@ -29,6 +31,7 @@ TOO_LARGE = orjson.dumps(error_response(InvalidRequest("request body too large")
 WRONG_CONTENT_TYPE = orjson.dumps(
     error_response(InvalidRequest("invalid content type: only application/json is supported"), None)
 )
+BODY_TIMEOUT = orjson.dumps(error_response(InvalidRequest("request body not received in time"), None))
 JSON_CONTENT_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
 
 
@@ -41,6 +44,8 @@ def make_app(
     admin: tuple[Dispatcher, str] | None = None,
     on_connections: Callable[[int], None] | None = None,
     policy: RpcPolicy | None = None,
+    pacer: Pacer | None = None,
+    body_timeout_s: float = 30.0,
 ) -> web.Application:
     """``admin``: a dispatcher with the operator methods and the token that unlocks it on this
     port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here.
@@ -49,6 +54,7 @@ def make_app(
     app = web.Application(client_max_size=max_body)
     admin_header = f"Bearer {admin[1]}".encode() if admin is not None else b""
     hub = hub or SubscriptionHub()
+    pacer = pacer or Pacer()  # shared with the fan-out: the audience's share of the loop
     sockets = WebSocketRegistry(app, on_connections)
 
     async def rpc_http(request: web.Request) -> web.StreamResponse:
@@ -59,9 +65,14 @@ def make_app(
         if request.content_type not in JSON_CONTENT_TYPES:
             return web.Response(status=415, body=WRONG_CONTENT_TYPE, headers=JSON_HEADERS)
         try:
-            body = await request.read()
+            body = await asyncio.wait_for(request.read(), body_timeout_s)
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413, body=TOO_LARGE, headers=JSON_HEADERS)
+        except TimeoutError:
+            return web.Response(
+                status=408, body=BODY_TIMEOUT, headers={**JSON_HEADERS, "Connection": "close"}
+            )
+        client_address.set(request.remote)
         chosen = dispatcher
         if admin is not None and hmac.compare_digest(
             request.headers.get("Authorization", "").encode("utf-8", "surrogateescape"), admin_header
@@ -78,13 +89,15 @@ def make_app(
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
-        session = Session(hub, max_subscriptions=max_subscriptions)
+        client_address.set(request.remote)
+        session = Session(hub, max_subscriptions=max_subscriptions, client=request.remote)
         session_dispatcher = dispatcher.with_methods(session.methods())
 
         async def writer() -> None:
             while True:
                 message = await session.queue.get()
-                await ws.send_str(orjson.dumps(message).decode())
+                await pacer.step()
+                await ws.send_str(message.decode())
 
         async def watchdog() -> None:
             await session.overflowed.wait()

@@ -16,13 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from sequencer.errors import CallFailed
-from sequencer.execution.simulation import (
-    CallRequest,
-    Simulation,
-    call,
-    create_access_list,
-    estimate_gas,
-)
+from sequencer.execution.simulation import CallRequest, CallResult
 from sequencer.jsonrpc.dispatch import Handler
 from sequencer.jsonrpc.encoding import (
     BlockRef,
@@ -37,9 +31,10 @@ from sequencer.jsonrpc.encoding import (
 )
 from sequencer.jsonrpc.errors import InvalidParams
 from sequencer.rpc.blocktags import StateView, state_view
+from sequencer.rpc.calljobs import Bundle, CallJob, JobKind
 from sequencer.rpc.context import RpcContext
-from sequencer.state import AccountOverride, OverlayState
-from sequencer.types import AccessList
+from sequencer.state import AccountOverride
+from sequencer.types import AccessList, BlockEnv
 
 ZERO_ADDRESS = b"\x00" * 20
 UNSUPPORTED_CALL_FIELDS = {
@@ -170,15 +165,48 @@ def apply_block_overrides(view: StateView, value: Any) -> StateView:
     return replace(view, env=replace(env, **changes))
 
 
-def _overridden(view: StateView, state_override: Any, block_override: Any) -> StateView:
-    overrides = parse_state_override(state_override)
-    if overrides:
-        view = replace(view, state=OverlayState(view.state, overrides))
-    return apply_block_overrides(view, block_override)
+def _call_gas(request: CallRequest, env: BlockEnv, gas_cap: int) -> int:
+    """The gas a call may use: what it asks for (or the block's limit), at most ``rpc.gas_cap``."""
+    return min(request.gas or env.gas_limit, gas_cap)
 
 
-def _filled(request: CallRequest, view: StateView) -> CallRequest:
-    return request if request.gas else request.with_gas(view.env.gas_limit)
+def make_job(
+    kind: JobKind,
+    views: list[StateView],
+    bundles: list[tuple[list[CallRequest], Any]],
+    state_override: Any,
+    block_override: Any,
+    chain_id: int,
+    gas_cap: int,
+) -> tuple[CallJob, StateView]:
+    """A job over ``views`` (one, or two environments for an estimate) with the overrides
+    applied, gas capped; and the view whose state an inline run reads."""
+    overrides = tuple(parse_state_override(state_override).items())
+    views = [apply_block_overrides(view, block_override) for view in views]
+    base = views[0]
+    cap = min(base.env.gas_limit, gas_cap)
+    made = []
+    for requests, bundle_override in bundles:
+        env = apply_block_overrides(base, bundle_override).env if bundle_override is not None else None
+        limit_env = env or base.env
+        made.append(Bundle(tuple(r.with_gas(_call_gas(r, limit_env, gas_cap)) for r in requests), env))
+    job = CallJob(
+        kind=kind,
+        seq=base.seq,
+        envs=tuple(v.env for v in views),
+        prev_hashes=tuple(base.prev_hashes),
+        chain_id=chain_id,
+        bundles=tuple(made),
+        overrides=overrides,
+        cap=cap,
+    )
+    return job, base
+
+
+def _call_many_result(result: CallResult) -> dict[str, Any]:
+    if result.success:
+        return {"value": d(result.output)}
+    return {"error": result.error or "execution failed", "value": d(result.output)}
 
 
 def state_methods(ctx: RpcContext) -> dict[str, Handler]:
@@ -218,34 +246,39 @@ def state_methods(ctx: RpcContext) -> dict[str, Handler]:
         value = state_view(chain, parse_block_ref(block)).state.get_storage(addr, parse_slot(slot))
         return d(value.to_bytes(32, "big"))
 
-    def run_eth_call(obj: Any, block: Any, state_override: Any, block_override: Any) -> str:
+    async def run(
+        kind: JobKind,
+        views: list[StateView],
+        bundles: list[tuple[list[CallRequest], Any]],
+        state_override: Any = None,
+        block_override: Any = None,
+    ) -> Any:
+        job, base = make_job(
+            kind, views, bundles, state_override, block_override, chain.chain_id, ctx.calls.gas_cap
+        )
+        return await ctx.calls.run(job, base.state)
+
+    async def run_eth_call(obj: Any, block: Any, state_override: Any, block_override: Any) -> str:
         request = parse_call_request(obj)
-        view = _overridden(state_view(chain, parse_block_ref(block)), state_override, block_override)
-        return d(call(view.state, view.env, chain.chain_id, view.prev_hashes, _filled(request, view)))
+        view = state_view(chain, parse_block_ref(block))
+        output = await run("call", [view], [([request], None)], state_override, block_override)
+        return d(output)
 
-    def eth_call(params: list[Any]) -> str:
+    async def eth_call(params: list[Any]) -> str:
         obj, block, state_override, block_override = params_list(params, "eth_call", 1, 4)
-        return run_eth_call(obj, block, state_override, block_override)
+        return await run_eth_call(obj, block, state_override, block_override)
 
-    def eth_estimate_gas(params: list[Any]) -> str:
+    async def eth_estimate_gas(params: list[Any]) -> str:
         obj, block, state_override, block_override = params_list(params, "eth_estimateGas", 1, 4)
         request = parse_call_request(obj)
-        estimates = []
-        for view in views_for_estimate(parse_block_ref(block)):
-            view = _overridden(view, state_override, block_override)
-            cap = view.env.gas_limit
-            estimates.append(
-                estimate_gas(view.state, view.env, chain.chain_id, view.prev_hashes, request, cap)
-            )
-        return q(max(estimates))
+        views = views_for_estimate(parse_block_ref(block))
+        return q(await run("estimate", views, [([request], None)], state_override, block_override))
 
-    def eth_create_access_list(params: list[Any]) -> dict[str, Any]:
+    async def eth_create_access_list(params: list[Any]) -> dict[str, Any]:
         obj, block, state_override = params_list(params, "eth_createAccessList", 1, 3)
         request = parse_call_request(obj)
-        view = _overridden(state_view(chain, parse_block_ref(block)), state_override, None)
-        result = create_access_list(
-            view.state, view.env, chain.chain_id, view.prev_hashes, _filled(request, view)
-        )
+        view = state_view(chain, parse_block_ref(block))
+        result: CallResult = await run("access_list", [view], [([request], None)], state_override)
         out: dict[str, Any] = {
             "accessList": [
                 {"address": d(address), "storageKeys": [d(slot.to_bytes(32, "big")) for slot in slots]}
@@ -257,7 +290,7 @@ def state_methods(ctx: RpcContext) -> dict[str, Handler]:
             out["error"] = result.error or "execution failed"
         return out
 
-    def eth_call_many(params: list[Any]) -> list[list[dict[str, Any]]]:
+    async def eth_call_many(params: list[Any]) -> list[list[dict[str, Any]]]:
         bundles, context, state_override, _timeout = params_list(params, "eth_callMany", 2, 4)
         if not isinstance(bundles, list) or not 1 <= len(bundles) <= MAX_CALL_MANY_BUNDLES:
             raise InvalidParams(f"eth_callMany: expected 1 to {MAX_CALL_MANY_BUNDLES} bundles")
@@ -277,24 +310,9 @@ def state_methods(ctx: RpcContext) -> dict[str, Handler]:
             parsed.append((calls, bundle.get("blockOverride")))
         if total > MAX_CALL_MANY_CALLS:
             raise InvalidParams(f"eth_callMany: at most {MAX_CALL_MANY_CALLS} transactions in all")
-        base = _overridden(state_view(chain, parse_block_ref(context["blockNumber"])), state_override, None)
-        priced = any(c.priced for calls, _ in parsed for c in calls)
-        simulation = Simulation(
-            base.state, base.env, chain.chain_id, base.prev_hashes, zero_base_fee=not priced
-        )
-        results: list[list[dict[str, Any]]] = []
-        for calls, block_override in parsed:
-            if block_override is not None:  # a bundle's block override holds for that bundle on
-                simulation.set_env(apply_block_overrides(base, block_override).env)
-            out = []
-            for request in calls:
-                result = simulation.run(_filled(request, base))
-                if result.success:
-                    out.append({"value": d(result.output)})
-                else:
-                    out.append({"error": result.error or "execution failed", "value": d(result.output)})
-            results.append(out)
-        return results
+        view = state_view(chain, parse_block_ref(context["blockNumber"]))
+        results: tuple[tuple[CallResult, ...], ...] = await run("call_many", [view], parsed, state_override)
+        return [[_call_many_result(r) for r in bundle_results] for bundle_results in results]
 
     async def eth_call_after(params: list[Any]) -> str:
         obj, condition, state_override, block_override = params_list(params, "eth_callAfter", 2, 4)
@@ -306,13 +324,14 @@ def state_methods(ctx: RpcContext) -> dict[str, Handler]:
         if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 < timeout <= CALL_AFTER_MAX_MS:
             raise InvalidParams(f"eth_callAfter: condition.timeout must be 1 to {CALL_AFTER_MAX_MS} ms")
         parse_call_request(obj)  # bad input is refused before waiting
+        parse_state_override(state_override)
         deadline = time.monotonic() + timeout / 1000
         while chain.world.nonce_of(account) < target:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CallFailed("Timeout: timeout waiting for nonce condition")
             await ctx.waiters.next_mini_block(left)
-        return run_eth_call(obj, "latest", state_override, block_override)
+        return await run_eth_call(obj, "latest", state_override, block_override)
 
     return {
         "eth_getBalance": eth_get_balance,

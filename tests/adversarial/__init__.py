@@ -1,1 +1,1 @@
-"""Tests that attack the real daemon the way a hostile client, transaction or peer would (issue #12)."""
+"""Attacks on the real daemon: each hostile pattern of issue #12, shown harmless."""

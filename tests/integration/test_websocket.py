@@ -103,6 +103,7 @@ async def test_web3_subscriptions_deliver_heads_logs_and_pending_transactions(da
     assert contract.events.Incremented().process_log(log)["args"]["newValue"] >= 1
     head = got[heads][0]
     assert head["number"] >= 1 and len(head["hash"]) == 32
+    assert int(head["miniBlockCount"], 16) >= 0, "MegaETH's newHeads field"
 
 
 @pytest.mark.asyncio

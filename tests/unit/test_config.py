@@ -630,3 +630,26 @@ def test_an_unknown_preset_is_refused_naming_the_presets() -> None:
 def test_browsers_may_call_the_devnet_but_not_the_production_template() -> None:
     assert load_preset("devnet").rpc_policy.cors_origins == ("*",)
     assert load_preset("production").rpc_policy.cors_origins == ()
+
+
+# -- call limits (rpc.gas_cap, rpc.call_*) ---------------------------------------------------
+
+
+def test_call_limits_default_to_gethlike_values() -> None:
+    limits = parse_config(minimal()).rpc_calls
+    assert (limits.gas_cap, limits.timeout_ms, limits.workers, limits.memory_mb) == (
+        50_000_000,
+        5_000,
+        2,
+        1024,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("gas_cap", 20_999), ("call_timeout_ms", 0), ("call_workers", 65), ("call_memory_mb", 255)],
+)
+def test_call_limits_out_of_range_are_refused_naming_the_key(key: str, value: int) -> None:
+    doc = minimal()
+    doc["rpc"] = {key: value}
+    expect_error(doc, f"rpc.{key}")

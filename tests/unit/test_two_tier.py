@@ -91,8 +91,14 @@ async def test_a_fresh_receipt_names_a_block_the_node_serves(node: Node) -> None
 
     by_number = await result(node, "eth_getBlockByNumber", open_number, False)
     pending = await result(node, "eth_getBlockByNumber", "pending", False)
-    assert by_number == pending
-    assert by_number["hash"] is None and by_number["number"] == open_number
+    # asked for by number the open block carries the placeholder hash (cast refuses a null hash
+    # there); as ``pending`` it has none (geth's shape); otherwise the same block
+    assert by_number["hash"] == PLACEHOLDER and pending["hash"] is None
+    assert {k: v for k, v in by_number.items() if k != "hash"} == {
+        k: v for k, v in pending.items() if k != "hash"
+    }
+    assert await result(node, "eth_getBlockByHash", PLACEHOLDER, False) == by_number
+    assert by_number["number"] == open_number
     assert by_number["transactions"] == [first, second]
     assert by_number["miniBlockCount"] == "0x2"
     assert by_number["parentHash"] == (await result(node, "eth_getBlockByNumber", "latest", False))["hash"]
