@@ -29,6 +29,7 @@ EVM_BLOCK_INTERVAL_MS_RANGE = (1, 3_600_000)
 MAX_GENERATED_ACCOUNTS = 100_000_000
 ADMIN_TOKEN_MIN_LENGTH = 16
 TX_TIME_BUDGET_MS_RANGE = (1, 60_000)
+MAX_DASHBOARD_VERIFIERS = 64
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
@@ -175,6 +176,9 @@ class NodeConfig:
     admin_host: str = "127.0.0.1"
     admin_port: int | None = None
     admin_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
+    admin_allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    """``Host`` header names the admin port answers (geth's ``--authrpc.vhosts``): a page that
+    reaches it by DNS rebinding sends its own name and is refused; ``"*"`` allows any."""
     dev_fault: DevFault | None = None
     """The feed fire drill to arm (``--dev-fault``); only ever set on a devnet."""
     tx_time_budget_ms: float = 150.0
@@ -186,6 +190,14 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     storage_segment_bytes: int = 256 * 1024 * 1024
     """The block log starts a new segment file beyond this size (``[storage]``)."""
+    dashboard_enabled: bool = False
+    """Serve the read-only live dashboard (``/dashboard/``)."""
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int | None = None
+    """Its own port; ``None``: the dashboard is served on the JSON-RPC port."""
+    dashboard_verifiers: tuple[str, ...] = ()
+    """Verifier status URLs (``http://HOST:PORT`` of ``verifier run --status-port``) the
+    dashboard polls for their height, lag and verdict."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +415,8 @@ _KNOWN_KEYS = {
         "journal_compact_bytes",
     },
     "metrics": {"host", "port"},
-    "admin": {"host", "port", "token"},
+    "admin": {"host", "port", "token", "allowed_hosts"},
+    "dashboard": {"enabled", "host", "port", "verifiers"},
 }
 
 
@@ -497,7 +510,18 @@ def parse_config(
 
 
 def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
-    sections = {"chain", "blocks", "rpc", "feed", "execution", "mempool", "storage", "metrics", "admin"}
+    sections = {
+        "chain",
+        "blocks",
+        "rpc",
+        "feed",
+        "execution",
+        "mempool",
+        "storage",
+        "metrics",
+        "admin",
+        "dashboard",
+    }
     unknown = set(data) - sections
     if unknown:
         raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
@@ -594,11 +618,18 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     admin_port = _opt(admin, "port", "admin", int, None)
     if admin_port is not None:
         _in_range(admin_port, *PORT_RANGE, "admin.port")
+    allowed_hosts = _opt(admin, "allowed_hosts", "admin", list, ["localhost", "127.0.0.1", "::1"])
+    if not all(isinstance(h, str) and h for h in allowed_hosts):
+        raise ConfigError('admin.allowed_hosts: expected a list of host names like "localhost" or "*"')
     admin_token = _opt(admin, "token", "admin", str, None)
     if admin_token is not None and len(admin_token) < ADMIN_TOKEN_MIN_LENGTH:
         raise ConfigError(f"admin.token: must be at least {ADMIN_TOKEN_MIN_LENGTH} characters")
     if dev_fault is not None and not chain_cfg.devnet:
         raise ConfigError("--dev-fault is refused: the chain config is not a devnet (chain.devnet = false)")
+    dashboard = _opt(data, "dashboard", "<root>", dict, {})
+    dashboard_port = _opt(dashboard, "port", "dashboard", int, None)
+    if dashboard_port is not None:
+        _in_range(dashboard_port, *PORT_RANGE, "dashboard.port")
 
     return NodeConfig(
         chain=chain_cfg,
@@ -625,12 +656,17 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         admin_host=admin_host,
         admin_port=admin_port,
         admin_token=admin_token,
+        admin_allowed_hosts=tuple(h.lower() for h in allowed_hosts),
         dev_fault=dev_fault,
         tx_time_budget_ms=budget_ms,
         max_tx_gas=max_tx_gas,
         abort_cooldown_s=cooldown,
         mempool=mempool_cfg,
         storage_segment_bytes=segment_bytes,
+        dashboard_enabled=_opt(dashboard, "enabled", "dashboard", bool, False),
+        dashboard_host=_opt(dashboard, "host", "dashboard", str, "127.0.0.1"),
+        dashboard_port=dashboard_port,
+        dashboard_verifiers=_dashboard_verifiers(_opt(dashboard, "verifiers", "dashboard", list, [])),
     )
 
 
@@ -652,6 +688,17 @@ def _mempool(table: dict[str, Any]) -> MempoolConfig:
     compact = _opt(table, "journal_compact_bytes", "mempool", int, default.journal_compact_bytes)
     _in_range(compact, 64 * 1024, 64 * 1024**3, "mempool.journal_compact_bytes")
     return MempoolConfig(capacity, max_queued, account_cap, gap, lifetime, max_bytes, compact)
+
+
+def _dashboard_verifiers(urls: list[Any]) -> tuple[str, ...]:
+    if len(urls) > MAX_DASHBOARD_VERIFIERS:
+        raise ConfigError(f"dashboard.verifiers: at most {MAX_DASHBOARD_VERIFIERS} URLs, got {len(urls)}")
+    for i, url in enumerate(urls):
+        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise ConfigError(
+                f"dashboard.verifiers[{i}]: expected a verifier status URL like http://HOST:PORT, got {url!r}"
+            )
+    return tuple(url.rstrip("/") for url in urls)
 
 
 def load_config(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from sequencer.errors import NodeShuttingDown, NodeUnhealthy
+from sequencer.logs import fields
 
 log = logging.getLogger("sequencer.health")
 
@@ -51,7 +52,7 @@ class HealthGate:
     def storage_failed(self, exc: Exception) -> None:
         """A storage write failed: sealing pauses and transactions are refused."""
         if self._storage_ok:
-            log.error("storage write failed, sealing paused: %s", exc)
+            log.error("storage write failed, sealing paused", extra=fields(error=str(exc)))
         self._storage_ok = False
 
     def storage_succeeded(self) -> None:

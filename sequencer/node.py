@@ -25,12 +25,15 @@ from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
+from sequencer.dashboard.app import add_dashboard, dashboard_url
+from sequencer.dashboard.verifiers import VerifierWatch
 from sequencer.errors import StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
 from sequencer.jsonrpc.dispatch import Dispatcher
 from sequencer.jsonrpc.encoding import d
+from sequencer.logs import fields
 from sequencer.mempool.ingress import IngressDecoder
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
@@ -53,6 +56,8 @@ from sequencer.storage.log import HEADER_SIZE
 log = logging.getLogger("sequencer.node")
 
 SHUTDOWN_TIMEOUT_S = 10.0
+DASHBOARD_BLOCKS = 60
+DASHBOARD_MAX_SUBSCRIPTIONS = 8
 FORCED_EXIT_CODE = 130
 
 
@@ -103,7 +108,7 @@ class Node:
         )
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
-            log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
+            log.warning("dev fault armed", extra=fields(kind=config.dev_fault.kind, at=config.dev_fault.at))
             injector = FaultInjector(config.dev_fault)
         self.feed = FeedHub(self.chain, injector=injector)
         self._wire_events()
@@ -116,7 +121,7 @@ class Node:
             self.db.compact_pool(restored)
             self.journal.size = sum(HEADER_SIZE + len(raw) for raw in restored)
         except StorageError as exc:  # the journal as it is still holds every pooled transaction
-            log.warning("pool journal not compacted at start-up: %s", exc)
+            log.warning("pool journal not compacted at start-up", extra=fields(error=str(exc)))
             self.journal.size = self.db.pool.size()
         limits = config.rpc_calls
         self.calls = CallService(
@@ -147,6 +152,8 @@ class Node:
         self.feed_address: BoundAddress | None = None
         self.metrics_address: BoundAddress | None = None
         self.admin_address: BoundAddress | None = None
+        self.dashboard_address: BoundAddress | None = None
+        self.verifier_watch = VerifierWatch(config.dashboard_verifiers if config.dashboard_enabled else ())
 
     def _wire_events(self) -> None:
         """Who hears about what: mini-blocks, blocks, dropped and admitted transactions."""
@@ -217,6 +224,17 @@ class Node:
             **self.metrics.producer_summary(),
         }
 
+    def dashboard_view(self) -> dict[str, Any]:
+        """The dashboard's ``status.json``: the status call's figures and what it does not carry
+        (recent EVM blocks' timings, feed lag, the verifiers' reports)."""
+        return {
+            "role": "sequencer",
+            "status": self.status(),
+            "blocks": self.metrics.recent_blocks(DASHBOARD_BLOCKS),
+            "feed": {"followers": len(self.feed.followers), "maxLagMessages": self.feed.max_lag()},
+            "verifiers": self.verifier_watch.snapshot(),
+        }
+
     # -- lifecycle ------------------------------------------------------------------------------
     def request_stop(self) -> None:
         """First SIGINT/SIGTERM: graceful stop. A second one exits at once: everything
@@ -231,7 +249,7 @@ class Node:
     async def _start_servers(self, runners: list[web.AppRunner]) -> None:
         cfg = self.config
         raise_fd_limit()
-        ports = 2 + (cfg.metrics_port is not None) + (cfg.admin_port is not None)
+        ports = 2 + sum(p is not None for p in (cfg.metrics_port, cfg.admin_port, cfg.dashboard_port))
         limits = fitted(cfg.connections, ports)
 
         async def serve(app: web.Application, host: str, port: int) -> BoundAddress:
@@ -252,6 +270,8 @@ class Node:
             pacer=self.fanout.pacer,
             body_timeout_s=cfg.connections.body_timeout_s,
         )
+        if cfg.dashboard_enabled and cfg.dashboard_port is None:
+            add_dashboard(rpc_app, self.dashboard_view)
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
         if cfg.metrics_port is not None:
@@ -264,27 +284,45 @@ class Node:
                 self.hub,
                 max_body=cfg.rpc_max_body_bytes,
                 pacer=self.fanout.pacer,
+                allowed_hosts=(*cfg.admin_allowed_hosts, cfg.admin_host.lower()),
             )
             self.admin_address = await serve(admin_app, cfg.admin_host, cfg.admin_port)
+        if cfg.dashboard_enabled:
+            self.dashboard_address = self.rpc_address
+            if cfg.dashboard_port is not None:  # its own port: the page and read-only subscriptions
+                subscriptions_only = Dispatcher({}, translate=translate)
+                app = make_app(
+                    subscriptions_only,
+                    self.healthy,
+                    self.hub,
+                    max_subscriptions=DASHBOARD_MAX_SUBSCRIPTIONS,
+                    pacer=self.fanout.pacer,
+                )
+                add_dashboard(app, self.dashboard_view)
+                self.dashboard_address = await serve(app, cfg.dashboard_host, cfg.dashboard_port)
 
     def _log_started(self) -> None:
         assert self.rpc_address is not None and self.feed_address is not None
         log.info(
-            "sequencer started rpc=%s feed=%s chain_id=%d head=%d mini_block_ms=%g evm_block_ms=%g "
-            "data_dir=%s",
-            self.rpc_address.url,
-            self.feed_address.ws_url,
-            self.config.chain.chain_id,
-            self.chain.head.number,
-            self.config.mini_block_interval_ms,
-            self.config.evm_block_interval_ms,
-            self.data_dir,
+            "sequencer started",
+            extra=fields(
+                rpc=self.rpc_address.url,
+                feed=self.feed_address.ws_url,
+                chain_id=self.config.chain.chain_id,
+                head=self.chain.head.number,
+                mini_block_ms=self.config.mini_block_interval_ms,
+                evm_block_ms=self.config.evm_block_interval_ms,
+                data_dir=str(self.data_dir),
+            ),
         )
-        if self.metrics_address is not None or self.admin_address is not None:
+        if self.metrics_address or self.admin_address or self.dashboard_address:
             log.info(
-                "operator endpoints metrics=%s admin=%s",
-                self.metrics_address.url if self.metrics_address else "off",
-                self.admin_address.url if self.admin_address else "off",
+                "operator endpoints",
+                extra=fields(
+                    metrics=self.metrics_address.url if self.metrics_address else "off",
+                    admin=self.admin_address.url if self.admin_address else "off",
+                    dashboard=dashboard_url(self.dashboard_address.url) if self.dashboard_address else "off",
+                ),
             )
 
     async def run(self, on_ready: Callable[[Node], None] | None = None) -> None:
@@ -307,8 +345,10 @@ class Node:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
                 expiry_task = tg.create_task(self.submitter.run_expiry(), name="mempool-expiry")
                 fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
+                watch_task = tg.create_task(self.verifier_watch.run(), name="dashboard-verifiers")
                 await self._stop.wait()
                 expiry_task.cancel()
+                watch_task.cancel()
                 self.gate.stop_accepting()
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
@@ -322,7 +362,7 @@ class Node:
             self.writer.close()
             self.ingress.close()
             self.db.close()
-            log.info("sequencer stopped head=%d", self.chain.head.number)
+            log.info("sequencer stopped", extra=fields(head=self.chain.head.number))
 
     async def _final_seal(self) -> None:
         """Seal pooled ready transactions and the open EVM block, so acknowledged work is on disk."""

@@ -29,6 +29,8 @@ from sequencer.config import ConnectionLimits
 log = logging.getLogger("sequencer.serving")
 FD_RESERVE = 256
 """File descriptors kept for the data dir, worker pipes and the like, beyond connections."""
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The text exposition format every Prometheus reads (what ``generate_latest`` writes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +211,7 @@ def make_probe_app(
     app = web.Application()
 
     async def scrape(_request: web.Request) -> web.Response:
-        return web.Response(body=metrics_text(), content_type="text/plain")
+        return web.Response(body=metrics_text(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
     async def health(_request: web.Request) -> web.Response:
         ok = healthy()

@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 
 import verifier
+from sequencer.logs import FORMATS, LEVELS, setup_logging
 from verifier.checkpoint import load_checkpoint
-from verifier.status import StatusView, status_info
+from verifier.status import STATUS_HOST, StatusView, status_info
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,7 +55,13 @@ def main() -> None:
     "--status-port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="Serve /status (JSON) and /metrics (Prometheus) on 127.0.0.1; 0 picks a free port.",
+    help="Serve /status (JSON), /metrics (Prometheus), /health and the /dashboard/ page; 0: a free port.",
+)
+@click.option(
+    "--status-host",
+    default=STATUS_HOST,
+    show_default=True,
+    help="Interface of the status port (e.g. 0.0.0.0 for a Prometheus on another machine).",
 )
 @click.option(
     "--shard",
@@ -68,8 +75,13 @@ def main() -> None:
     is_flag=True,
     help="Apply state diffs without re-executing (still checks block roots); answers reads on --status-port.",
 )
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(LEVELS))
 @click.option(
-    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+    "--log-format",
+    default="kv",
+    show_default=True,
+    type=click.Choice(FORMATS),
+    help="key=value lines or one JSON object per line.",
 )
 def run(
     feed: str,
@@ -77,9 +89,11 @@ def run(
     data_dir: Path,
     on_mismatch: str,
     status_port: int | None,
+    status_host: str,
     shard: str,
     replica: bool,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Verify the feed from the verifier's own progress (genesis the first time) and follow it.
 
@@ -90,13 +104,8 @@ def run(
     import asyncio
     import logging
 
-    logging.basicConfig(
-        level=log_level.upper(),
-        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
-        stream=sys.stderr,
-    )
-    for noisy in ("eth", "trie", "asyncio", "aiohttp"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging(log_level, log_format)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
     try:
         chain_id = int(tomllib.loads(config_path.read_text())["chain"]["chain_id"])
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
@@ -122,6 +131,7 @@ def run(
         data_dir,
         halt_on_mismatch=on_mismatch == "halt",
         status_port=status_port,
+        status_host=status_host,
         mode=Mode(shard_spec[0], shard_spec[1], replica),
     )
 

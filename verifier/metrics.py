@@ -1,24 +1,33 @@
-"""The verifier's Prometheus metrics (served on ``/metrics`` of its status port)."""
+"""The verifier's Prometheus metrics (served on ``/metrics`` of its status port).
+
+Named by Prometheus' conventions (base units in the name), with the standard process and
+platform collectors and ``verifier_build_info`` beside them.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+import verifier
+from sequencer.metrics import add_standard_collectors
 from verifier.checkpoint import NOTHING_YET, Counts
 
 
 class VerifierMetrics:
-    """``verifier_lag_blocks``, ``verifier_lag_ms``, ``verifier_verified_total``,
+    """``verifier_lag_blocks``, ``verifier_lag_seconds``, ``verifier_verified_total``,
     ``verifier_verified_transactions_total`` and ``verifier_mismatches_total``."""
 
     def __init__(self, counted: Counts = NOTHING_YET) -> None:
         """``counted``: the counts already reported (a restarted verifier's checkpoint)."""
         self.registry = CollectorRegistry()
+        add_standard_collectors(self.registry, "verifier", verifier.__version__)
         self.lag_blocks = Gauge(
             "verifier_lag_blocks", "EVM blocks the verifier is behind the sequencer", registry=self.registry
         )
-        self.lag_ms = Gauge(
-            "verifier_lag_ms", "Age of the newest verified mini-block (ms)", registry=self.registry
+        self.lag_seconds = Gauge(
+            "verifier_lag_seconds",
+            "Age of the newest verified mini-block (since its sequencer timestamp)",
+            registry=self.registry,
         )
         self.verified = Counter("verifier_verified_total", "Verified EVM blocks", registry=self.registry)
         self.verified_txs = Counter(
@@ -38,11 +47,11 @@ class VerifierMetrics:
         self.mismatches.inc()
 
     def lag(self, *, blocks: int | None = None, ms: float | None = None) -> None:
-        """The lag behind the sequencer, in EVM blocks and/or age of the newest mini-block."""
+        """The lag behind the sequencer, in EVM blocks and/or age of the newest mini-block (ms)."""
         if blocks is not None:
             self.lag_blocks.set(blocks)
         if ms is not None:
-            self.lag_ms.set(ms)
+            self.lag_seconds.set(ms / 1000)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

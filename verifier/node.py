@@ -3,10 +3,10 @@
 :class:`VerifierNode` resumes from the data dir's checkpoint (genesis the first time): a
 restarted verifier starts at its last verified EVM block boundary and re-verifies the
 mini-blocks of a block it had not finished, nothing before. Each message goes through
-:class:`~verifier.verification.Verification`; a mismatch is logged as one ``VERDICT {json}``
-line, recorded (``verifier status``), counted in ``verifier_mismatches_total``, and stops the
-process with exit code 3 unless it was told to continue. :meth:`VerifierNode.stop` (SIGINT,
-SIGTERM) ends it cleanly with exit code 0.
+:class:`~verifier.verification.Verification`; a mismatch is logged as one ``VERDICT`` line
+(the verdict as its fields), recorded (``verifier status``), counted in
+``verifier_mismatches_total``, and stops the process with exit code 3 unless it was told to
+continue. :meth:`VerifierNode.stop` (SIGINT, SIGTERM) ends it cleanly with exit code 0.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sequencer.logs import fields
 from sequencer.serving import BoundAddress, start_server
 from verifier.checkpoint import load_checkpoint
 from verifier.execution import Executor
 from verifier.metrics import VerifierMetrics
 from verifier.reads import VerifiedState, read_dispatcher
 from verifier.replay import EVERYTHING, Message, Mode, Replay
-from verifier.status import StatusView, make_status_app, status_info
+from verifier.status import STATUS_HOST, StatusView, make_status_app, status_info
 from verifier.store import open_state_store
 from verifier.subscriber import FeedHead, FeedSubscriber
 from verifier.verdict import announce
@@ -36,7 +37,6 @@ from verifier.verification import Verification
 log = logging.getLogger("verifier")
 EXIT_OK = 0
 EXIT_MISMATCH = 3
-STATUS_HOST = "127.0.0.1"
 
 
 class VerifierNode:
@@ -51,10 +51,12 @@ class VerifierNode:
         halt_on_mismatch: bool = True,
         status_port: int | None = None,
         mode: Mode = EVERYTHING,
+        status_host: str = STATUS_HOST,
     ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.feed = feed.rstrip("/")
         self.status_port = status_port
+        self.status_host = status_host
         self.store = open_state_store(data_dir)
         self.executor = Executor(self.store, chain_id)
         start = load_checkpoint(data_dir)
@@ -102,7 +104,7 @@ class VerifierNode:
         """Open the status port (when one was asked for); its address."""
         if self.status_port is not None and self._runner is None:
             app = make_status_app(self.status, self.metrics.render, read_dispatcher(self.verified_state))
-            self._runner, self.status_address = await start_server(app, STATUS_HOST, self.status_port)
+            self._runner, self.status_address = await start_server(app, self.status_host, self.status_port)
         return self.status_address
 
     async def run(self) -> int:
@@ -152,10 +154,12 @@ class VerifierNode:
             self.metrics.block_verified(self.replay.counts)
             if message.get("type") == "block":
                 log.info(
-                    "verified block number=%d hash=0x%s txs=%d",
-                    step.boundary.block_number,
-                    step.boundary.block_hash.hex(),
-                    step.boundary.counts.txs,
+                    "verified block",
+                    extra=fields(
+                        number=step.boundary.block_number,
+                        hash=step.boundary.block_hash,
+                        txs=step.boundary.counts.txs,
+                    ),
                 )
         last_us = self.replay.counts.last_mini_block_us
         if last_us:

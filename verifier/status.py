@@ -6,8 +6,9 @@ its live progress) and for ``verifier status`` (from the checkpoint in a data di
 ``verifiedTxs``, ``lagBlocks``, ``lagMs``, ``verdict`` and ``mismatches``.
 
 :func:`make_status_app` is the status port: ``GET /status`` (JSON), ``GET /metrics``
-(Prometheus) and, when given a dispatcher, read-only JSON-RPC on ``POST /``
-(``verifier/reads.py``).
+(Prometheus), ``GET /health`` (200 while no mismatch was found, 503 after), the live dashboard
+(``GET /dashboard/``, the same page as the sequencer's, drawn from this verifier's status) and,
+when given a dispatcher, read-only JSON-RPC on ``POST /`` (``verifier/reads.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
+from sequencer.dashboard.app import add_dashboard
 from sequencer.jsonrpc.dispatch import Dispatcher
+from sequencer.serving import PROMETHEUS_CONTENT_TYPE
 from verifier.checkpoint import Checkpoint, Counts
 from verifier.verdict import Verdict
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+STATUS_HOST = "127.0.0.1"
+"""The status port's default interface (``verifier run --status-host`` chooses another)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +90,25 @@ def make_status_app(
     reads: Dispatcher | None = None,
 ) -> web.Application:
     """The status port's app: ``/status`` answers ``status()``, ``/metrics`` ``metrics_text()``,
-    and ``POST /`` goes to ``reads`` (when given)."""
+    ``/health`` the verdict, ``/dashboard/`` the page, and ``POST /`` goes to ``reads`` (when given)."""
     app = web.Application()
 
     async def get_status(_request: web.Request) -> web.Response:
         return web.json_response(status())
 
+    async def get_health(_request: web.Request) -> web.Response:
+        verdict = status()["verdict"]
+        return web.json_response(
+            {"healthy": verdict == "ok", "verdict": verdict}, status=200 if verdict == "ok" else 503
+        )
+
     async def get_metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=metrics_text(), content_type="text/plain")
+        return web.Response(body=metrics_text(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
     app.router.add_get("/status", get_status)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/health", get_health)
+    add_dashboard(app, lambda: {"role": "verifier", "status": status()})
     if reads is not None:
         dispatcher = reads
 

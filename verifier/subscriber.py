@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from sequencer.logs import fields
+
 log = logging.getLogger("verifier")
 RECONNECT_DELAY_S = 0.5
 HEAD_POLL_S = 0.5
@@ -54,20 +56,22 @@ class FeedSubscriber:
             try:
                 await self._connection(position(), deliver)
             except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
-                log.warning("feed connection lost (%s); resuming from seq %d", exc, position())
+                log.warning(
+                    "feed connection lost; resuming", extra=fields(error=str(exc), from_seq=position())
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), RECONNECT_DELAY_S)
 
     async def _connection(self, start: int, deliver: Callable[[dict[str, Any]], None]) -> None:
         async with self._session.ws_connect(f"{self.feed}/?from={start}", heartbeat=HEARTBEAT_S) as ws:
-            log.info("following %s from seq %d", self.feed, start)
+            log.info("following the feed", extra=fields(feed=self.feed, from_seq=start))
             while not self._stopping.is_set():
                 try:
                     msg = await asyncio.wait_for(ws.receive(), RECEIVE_POLL_S)
                 except TimeoutError:
                     continue
                 if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-                    log.info("feed closed the connection (%s); resuming", ws.close_code)
+                    log.info("feed closed the connection; resuming", extra=fields(code=ws.close_code))
                     return
                 if msg.type == aiohttp.WSMsgType.ERROR:
                     raise ConnectionError(str(ws.exception()))

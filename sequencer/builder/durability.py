@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sequencer.errors import StorageError
 from sequencer.execution.deadline import block_alarm_signal
 from sequencer.health import HealthGate
+from sequencer.logs import fields
 from sequencer.storage.durable import ChainDB, IndexWriteFailed
 from sequencer.types import EvmBlock, MiniBlock
 
@@ -73,7 +74,10 @@ class DurableWriter:
                     break
                 except StorageError as again:
                     if self._stopping():
-                        log.error("index store still failing at shutdown (caught up at start): %s", again)
+                        log.error(
+                            "index store still failing at shutdown (caught up at start)",
+                            extra=fields(error=str(again)),
+                        )
                         return True
         except StorageError as exc:
             self._gate.storage_failed(exc)

@@ -26,6 +26,7 @@ from sequencer.chain import Chain
 from sequencer.config import NodeConfig
 from sequencer.errors import ExecutionAborted, ExecutionTimeExceeded, InvalidTransaction
 from sequencer.execution.engine import BlockExecutor, TxOutcome
+from sequencer.logs import fields
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
 from sequencer.metrics import Metrics
@@ -187,16 +188,17 @@ class BlockProducer:
         seal_s = time.perf_counter() - started
         self.metrics.evm_block_sealed(block, seal_s, root_s)
         log.info(
-            "evm block sealed number=%d hash=0x%s txs=%d mini_blocks=%d gas_used=%d base_fee=%d "
-            "seal_ms=%.2f state_root_ms=%.2f",
-            block.number,
-            block.hash.hex(),
-            len(block.tx_hashes),
-            self._open.mini_count,
-            block.gas_used,
-            block.base_fee,
-            seal_s * 1000,
-            root_s * 1000,
+            "evm block sealed",
+            extra=fields(
+                number=block.number,
+                hash=block.hash,
+                txs=len(block.tx_hashes),
+                mini_blocks=self._open.mini_count,
+                gas_used=block.gas_used,
+                base_fee=block.base_fee,
+                seal_ms=round(seal_s * 1000, 3),
+                state_root_ms=round(root_s * 1000, 3),
+            ),
         )
         for fn in self._block_listeners:
             fn(block)
@@ -269,7 +271,7 @@ class BlockProducer:
                 self._reject(tx, exc)
                 continue
             except Exception as exc:  # an engine bug must not stop the chain
-                log.exception("transaction 0x%s failed in execution", tx.hash.hex())
+                log.exception("transaction failed in execution", extra=fields(hash=tx.hash))
                 self._reject(tx, ExecutionAborted(type(exc).__name__))
                 continue
             took = time.perf_counter() - started
@@ -313,11 +315,8 @@ class BlockProducer:
     def _reject(self, tx: SignedTx, exc: InvalidTransaction) -> None:
         self.metrics.transaction_dropped(exc.reason)
         log.info(
-            "transaction dropped hash=0x%s sender=0x%s nonce=%d reason=%r",
-            tx.hash.hex(),
-            tx.sender.hex(),
-            tx.nonce,
-            exc.message,
+            "transaction dropped",
+            extra=fields(hash=tx.hash, sender=tx.sender, nonce=tx.nonce, reason=exc.message),
         )
         self.pool.drop(tx)
         if self.journal is None:
@@ -326,7 +325,7 @@ class BlockProducer:
 
         def journaled(error: BaseException | None) -> None:
             if error is not None:
-                log.warning("the drop of 0x%s could not be journaled: %s", tx.hash.hex(), error)
+                log.warning("a drop could not be journaled", extra=fields(hash=tx.hash, error=str(error)))
             self._tell_rejected(tx, exc)
 
         self.journal.enqueue([PoolRecord(removed=(tx.hash,))], journaled)

@@ -18,6 +18,7 @@ from sequencer.chain import Chain
 from sequencer.config import ChainConfig
 from sequencer.errors import StorageError
 from sequencer.genesis import genesis_block, genesis_diff, genesis_spec_hash, genesis_spec_hash_v1
+from sequencer.logs import fields
 from sequencer.storage.durable import ChainDB, RecoveryReport
 from sequencer.storage.log import SEGMENT_BYTES
 from sequencer.storage.store import u64
@@ -74,7 +75,7 @@ def _load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
     spec = genesis_spec_hash(config)
     if not store.is_initialized():
         if config.generated_accounts:
-            log.info("building genesis with %d generated accounts", config.generated_accounts)
+            log.info("building genesis", extra=fields(generated_accounts=config.generated_accounts))
         diff = genesis_diff(config)
         fresh_trie = StateTrie()
         fresh_trie.apply_diff(diff)
@@ -83,10 +84,10 @@ def _load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
         store.put_meta("genesis_spec", spec)
         del diff
         log.info(
-            "genesis written hash=0x%s state_root=0x%s accounts=%d",
-            expected_genesis.hash.hex(),
-            expected_genesis.state_root.hex(),
-            len(fresh_trie),
+            "genesis written",
+            extra=fields(
+                hash=expected_genesis.hash, state_root=expected_genesis.state_root, accounts=len(fresh_trie)
+            ),
         )
     else:
         stored_chain_id = store.get_meta("chain_id")
@@ -134,7 +135,7 @@ def _load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
                     f"mini-block {mb.number} belongs to block {mb.block_number}, expected {head.number + 1}"
                 )
             chain.publish_mini_block(mb)
-        log.info("resuming open block number=%d mini_blocks=%d", head.number + 1, len(minis))
+        log.info("resuming open block", extra=fields(number=head.number + 1, mini_blocks=len(minis)))
     else:
         root = trie.root()
         if root != head.state_root:
@@ -176,7 +177,7 @@ def _check_identity(config: ChainConfig, db: ChainDB) -> None:
         raise StorageError(f"data dir {store.path} was created from a different genesis than the config's")
     store.put_meta("genesis_spec", spec)
     log.warning(
-        "data dir identity upgraded: recorded chain.devnet = %s in its genesis fingerprint "
+        "data dir identity upgraded: chain.devnet recorded in its genesis fingerprint "
         "(it cannot be changed from now on)",
-        "true" if config.devnet else "false",
+        extra=fields(devnet=config.devnet),
     )

@@ -6,8 +6,9 @@ config's own rules: a config or storage error is one ``error:`` line and exit co
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from sequencer.config import (
     load_config,
     load_preset,
 )
+from sequencer.dashboard.app import dashboard_url
 from sequencer.devfault import KINDS, DevFault, parse_dev_fault
 from sequencer.errors import ConfigError, StorageError
 from sequencer.logs import LEVELS, setup_logging
@@ -66,6 +68,16 @@ def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str |
         return parse_dev_fault(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop where it is installed (Linux, macOS), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # a platform without uvloop (it is a dependency only where it builds)
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _accounts_override(count: int | None) -> list[Override]:
@@ -112,6 +124,16 @@ _data_dir_option = click.option(
 )
 
 
+def _host_option(flag: str, what: str) -> Callable[[F], F]:
+    """A ``--*-host`` option: the interface to bind ``what`` to, unset by default (the config decides)."""
+    return click.option(
+        flag,
+        default=None,
+        metavar="HOST",
+        help=f"Interface to bind {what} to [default: from config, 127.0.0.1].",
+    )
+
+
 def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     """A ``--*-port`` option: 0 to 65535, unset by default (the config decides)."""
     return click.option(flag, default=None, type=click.IntRange(*PORT_RANGE), help=help_text)
@@ -133,13 +155,34 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     "--feed-port",
     "State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
 )
+@_host_option("--feed-host", "the feed")
 @_port_option(
     "--metrics-port",
     "Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
 )
+@_host_option("--metrics-host", "the metrics port")
 @_port_option(
     "--admin-port",
     "Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
+)
+@click.option(
+    "--dashboard/--no-dashboard",
+    "dashboard",
+    default=None,
+    help="Serve the read-only live dashboard at /dashboard/ [default: from config; on in devnet].",
+)
+@_port_option(
+    "--dashboard-port",
+    "Serve the dashboard on its own port instead of the JSON-RPC port (0 = free); turns it on.",
+)
+@_host_option("--dashboard-host", "the dashboard's own port")
+@click.option(
+    "--dashboard-verifier",
+    "dashboard_verifiers",
+    multiple=True,
+    metavar="URL",
+    help="A verifier's status URL (http://HOST:PORT) the dashboard shows; repeat for several "
+    "[default: from config].",
 )
 @click.option(
     "--admin-token",
@@ -187,8 +230,14 @@ def run(
     rpc_host: str | None,
     rpc_port: int | None,
     feed_port: int | None,
+    feed_host: str | None,
+    metrics_host: str | None,
+    dashboard_host: str | None,
     metrics_port: int | None,
     admin_port: int | None,
+    dashboard: bool | None,
+    dashboard_port: int | None,
+    dashboard_verifiers: tuple[str, ...],
     admin_token: str | None,
     mini_block_ms: float | None,
     evm_block_ms: float | None,
@@ -199,7 +248,8 @@ def run(
 ) -> None:
     """Run the sequencer daemon until SIGINT/SIGTERM.
 
-    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`.
+    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`
+    (and `metrics=`, `admin=`, `dashboard=http://HOST:PORT/dashboard/` when they are on).
 
     \b
     Examples:
@@ -212,8 +262,19 @@ def run(
         ("rpc.host", rpc_host, "--rpc-host"),
         ("rpc.port", rpc_port, "--rpc-port"),
         ("feed.port", feed_port, "--feed-port"),
+        ("feed.host", feed_host, "--feed-host"),
+        ("metrics.host", metrics_host, "--metrics-host"),
+        ("dashboard.host", dashboard_host, "--dashboard-host"),
         ("metrics.port", metrics_port, "--metrics-port"),
         ("admin.port", admin_port, "--admin-port"),
+        ("dashboard.enabled", dashboard, "--dashboard" if dashboard else "--no-dashboard"),
+        (
+            "dashboard.enabled",
+            None if dashboard is not None or dashboard_port is None else True,
+            "--dashboard-port",
+        ),
+        ("dashboard.port", dashboard_port, "--dashboard-port"),
+        ("dashboard.verifiers", list(dashboard_verifiers) or None, "--dashboard-verifier"),
         ("admin.token", admin_token, _admin_token_source(ctx)),
         ("blocks.mini_block_interval_ms", mini_block_ms, "--mini-block-ms"),
         ("blocks.evm_block_interval_ms", evm_block_ms, "--evm-block-ms"),
@@ -237,12 +298,12 @@ def run(
             click.echo(f"metrics={n.metrics_address.url}")
         if n.admin_address is not None:
             click.echo(f"admin={n.admin_address.url}")
+        if n.dashboard_address is not None:
+            click.echo(f"dashboard={dashboard_url(n.dashboard_address.url)}")
         sys.stdout.flush()
 
-    import uvloop
-
     try:
-        uvloop.run(node.run(on_ready=ready))
+        run_event_loop(node.run(on_ready=ready))
     except OSError as exc:
         click.echo(f"error: cannot start the RPC server: {exc.strerror or exc}", err=True)
         sys.exit(2)

@@ -53,6 +53,7 @@ from eth_hash.auto import keccak
 from sequencer.devfault import KINDS as KINDS
 from sequencer.devfault import DevFault as DevFault
 from sequencer.devfault import parse_dev_fault as parse_dev_fault
+from sequencer.logs import fields
 
 log = logging.getLogger("sequencer.feed.faults")
 
@@ -157,7 +158,7 @@ class FaultInjector:
     def _choose(self, seq: int) -> None:
         self._target = seq
         self._frontier = seq + 1
-        log.warning("dev fault target chosen kind=%s at=%d seq=%d", self.fault.kind, self.fault.at, seq)
+        log.warning("dev fault target chosen", extra=fields(kind=self.fault.kind, at=self.fault.at, seq=seq))
 
     # -- applying -------------------------------------------------------------------------------
     def apply(self, message: Message) -> Message | None:

@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from sequencer.chain import Chain
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.wire import block_message, genesis_message, mini_block_message, seq_of_block, seq_of_mini
+from sequencer.logs import fields
 from sequencer.serving import WebSocketRegistry
 from sequencer.types import EvmBlock, MiniBlock
 
@@ -152,7 +153,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
         hub.followers.add(queue)  # live first, so nothing published during catch-up is missed
         if on_follower:
             on_follower(len(hub.followers))
-        log.info("feed follower connected from=%d followers=%d", start, len(hub.followers))
+        log.info("feed follower connected", extra=fields(from_seq=start, followers=len(hub.followers)))
         next_seq = start
         reader = asyncio.create_task(_drain_incoming(ws))
         try:
@@ -170,7 +171,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 live = getter.result()
                 if live is None:
                     await ws.close(code=CLOSE_TOO_SLOW, message=f"too slow: resume from {next_seq}".encode())
-                    log.warning("feed follower too slow, disconnected resume_from=%d", next_seq)
+                    log.warning("feed follower too slow, disconnected", extra=fields(resume_from=next_seq))
                     break
                 if live["seq"] < next_seq:
                     continue

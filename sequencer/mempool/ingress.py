@@ -29,6 +29,7 @@ from typing import Any
 
 from sequencer.errors import InvalidTransaction
 from sequencer.execution.transactions import decode_transaction
+from sequencer.logs import fields
 from sequencer.types import SignedTx
 
 log = logging.getLogger("sequencer.ingress")
@@ -99,7 +100,7 @@ class IngressDecoder:
             log.warning("ingress worker failed to start: decoding inline")
             self._drop_pool()
         else:
-            log.info("ingress worker started workers=%d", self.workers)
+            log.info("ingress worker started", extra=fields(workers=self.workers))
 
     async def ready(self) -> bool:
         """Start the worker if needed and wait until it answers (for tests and warm-up)."""

@@ -27,6 +27,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from sequencer.logs import fields
 from sequencer.storage.durable import PoolRecord
 from sequencer.storage.log import HEADER_SIZE
 
@@ -121,12 +122,13 @@ class PoolJournal:
         try:
             await self._replace(raws)
         except Exception as exc:
-            log.warning("pool journal compaction failed (retried later): %s", exc)
+            log.warning("pool journal compaction failed (retried later)", extra=fields(error=str(exc)))
             self._next_compaction_at = self.size + self.compact_bytes
             return
         before, self.size = self.size, live
         self.compactions += 1
         self._next_compaction_at = max(self.compact_bytes, 2 * live)
         log.info(
-            "pool journal compacted bytes_before=%d bytes_after=%d transactions=%d", before, live, len(raws)
+            "pool journal compacted",
+            extra=fields(bytes_before=before, bytes_after=live, transactions=len(raws)),
         )

@@ -32,6 +32,7 @@ from sequencer.config import ChainConfig
 from sequencer.errors import InvalidTransaction, JournalUnavailable, NodeUnavailable, StorageError
 from sequencer.execution.transactions import decode_transaction
 from sequencer.health import HealthGate
+from sequencer.logs import fields
 from sequencer.mempool.admission import admit
 from sequencer.mempool.ingress import Decoded, IngressDecoder
 from sequencer.mempool.journal import PoolJournal
@@ -162,9 +163,9 @@ class Submitter:
                 restored += 1
             except InvalidTransaction as exc:
                 dropped += 1
-                log.info("journaled transaction no longer valid, dropped reason=%r", exc.message)
+                log.info("journaled transaction no longer valid, dropped", extra=fields(reason=exc.message))
         if restored or dropped:
-            log.info("mempool restored from the journal restored=%d dropped=%d", restored, dropped)
+            log.info("mempool restored from the journal", extra=fields(restored=restored, dropped=dropped))
         return restored, dropped
 
     def expire_queued(self) -> list[SignedTx]:
@@ -175,7 +176,7 @@ class Submitter:
             self.journal.enqueue([PoolRecord(removed=tuple(t.hash for t in expired))])
             for _ in expired:
                 self.metrics.pool_removed("expired")
-            log.info("queued transactions expired count=%d", len(expired))
+            log.info("queued transactions expired", extra=fields(count=len(expired)))
         return expired
 
     async def run_expiry(self, every_s: float | None = None) -> None:

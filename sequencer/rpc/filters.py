@@ -39,6 +39,7 @@ from typing import Any
 from sequencer.errors import FilterNotFound, LimitExceeded
 from sequencer.jsonrpc.encoding import d, params_list, parse_block_ref, parse_bool
 from sequencer.jsonrpc.errors import InvalidParams
+from sequencer.logs import fields
 from sequencer.rpc.context import client_address
 from sequencer.rpc.formatting import format_log
 from sequencer.rpc.ids import new_id
@@ -147,7 +148,7 @@ class FilterManager:
                 break
             self._remove(oldest.id)
             removed += 1
-            log.debug("filter expired id=%s kind=%s", oldest.id, oldest.kind)
+            log.debug("filter expired", extra=fields(id=oldest.id, kind=oldest.kind))
         return removed
 
     def _remove(self, filter_id: str) -> Filter | None:
@@ -179,7 +180,7 @@ class FilterManager:
             f.id = new_id()
         self._filters[f.id] = f
         self._by_kind[f.kind][f.id] = f
-        log.debug("filter installed id=%s kind=%s", f.id, f.kind)
+        log.debug("filter installed", extra=fields(id=f.id, kind=f.kind))
         return f.id
 
     def _new_filter(self, kind: str, now: float) -> Filter:
@@ -246,7 +247,7 @@ class FilterManager:
         self.prune()
         removed = self._remove(filter_id) is not None
         if removed:
-            log.debug("filter uninstalled id=%s", filter_id)
+            log.debug("filter uninstalled", extra=fields(id=filter_id))
         return removed
 
     # -- producer events ------------------------------------------------------------------------
@@ -321,10 +322,8 @@ class FilterManager:
             f.dropped += 1
             if f.dropped == 1:
                 log.warning(
-                    "filter not polled fast enough, dropping its oldest entries id=%s kind=%s buffer=%d",
-                    f.id,
-                    f.kind,
-                    self.buffer_size,
+                    "filter not polled fast enough, dropping its oldest entries",
+                    extra=fields(id=f.id, kind=f.kind, buffer=self.buffer_size),
                 )
         f.buffer.append(item)
 

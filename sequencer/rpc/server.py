@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp_cors
 import orjson
@@ -35,6 +36,27 @@ BODY_TIMEOUT = orjson.dumps(error_response(InvalidRequest("request body not rece
 JSON_CONTENT_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
 
 
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without its port (``[::1]:8551`` -> ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _host_check(allowed: frozenset[str]) -> Any:
+    """A middleware answering 403 to a request whose ``Host`` is not allowed (DNS rebinding)."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        if host_name(request.headers.get("Host", "")) not in allowed:
+            return web.json_response({"error": "host not allowed (admin.allowed_hosts)"}, status=403)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return check
+
+
 def make_app(
     dispatcher: Dispatcher,
     health: Callable[[], bool],
@@ -46,12 +68,15 @@ def make_app(
     policy: RpcPolicy | None = None,
     pacer: Pacer | None = None,
     body_timeout_s: float = 30.0,
+    allowed_hosts: tuple[str, ...] | None = None,
 ) -> web.Application:
     """``admin``: a dispatcher with the operator methods and the token that unlocks it on this
     port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here.
     ``policy``: which browser origins may call (CORS) and open WebSockets."""
     policy = policy or RpcPolicy()
     app = web.Application(client_max_size=max_body)
+    if allowed_hosts is not None and "*" not in allowed_hosts:
+        app.middlewares.append(_host_check(frozenset(allowed_hosts)))
     admin_header = f"Bearer {admin[1]}".encode() if admin is not None else b""
     hub = hub or SubscriptionHub()
     pacer = pacer or Pacer()  # shared with the fan-out: the audience's share of the loop
@@ -84,7 +109,8 @@ def make_app(
         return web.Response(body=answer, headers=JSON_HEADERS)
 
     async def rpc_ws(request: web.Request) -> web.StreamResponse:
-        if not policy.allows_ws_origin(request.headers.get("Origin")):
+        origin = request.headers.get("Origin")  # a page of this server's own origin (the dashboard) may
+        if origin != f"{request.scheme}://{request.host}" and not policy.allows_ws_origin(origin):
             return web.json_response({"error": "origin not allowed (rpc.ws_origins)"}, status=403)
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)

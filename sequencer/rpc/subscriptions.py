@@ -33,6 +33,7 @@ from sequencer.codec import mini_block_roots
 from sequencer.errors import LimitExceeded
 from sequencer.jsonrpc.encoding import d, parse_address, parse_bool, q
 from sequencer.jsonrpc.errors import InvalidParams
+from sequencer.logs import fields
 from sequencer.rpc.formatting import format_block, format_included, format_log, format_pooled, format_receipt
 from sequencer.rpc.ids import new_id
 from sequencer.rpc.logs import LogFilter, matching_logs, parse_log_filter
@@ -142,7 +143,9 @@ class Session:
         try:
             self.queue.put_nowait(_HEAD + sub.id.encode() + _MID + result + _TAIL)
         except asyncio.QueueFull:
-            log.warning("websocket subscriber too slow, disconnecting queue=%d", self.queue.qsize())
+            log.warning(
+                "websocket subscriber too slow, disconnecting", extra=fields(queue=self.queue.qsize())
+            )
             self.overflowed.set()
 
     def close(self) -> None:

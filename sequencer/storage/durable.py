@@ -31,6 +31,7 @@ from sequencer.codec import (
     encode_mini_block,
 )
 from sequencer.errors import StorageError
+from sequencer.logs import fields
 from sequencer.storage.lock import DataDirLock
 from sequencer.storage.log import (
     KIND_EVM_BLOCK,
@@ -180,7 +181,7 @@ class ChainDB:
             index_mini = self.index.head_mini_block_number()
             index_block = self.index.head_block_number()
         except Exception as exc:  # an unreadable store is rebuilt from the log
-            log.warning("index store unreadable (%s): rebuilding it from the log", exc)
+            log.warning("index store unreadable: rebuilding it from the log", extra=fields(error=str(exc)))
             index_mini = index_block = None
             self._rebuild_index()
             report.rebuilt_index = True
@@ -194,21 +195,25 @@ class ChainDB:
         report.last_mini_block, report.last_block = last_mini, last_block
         if report.torn_tail is not None:
             log.warning(
-                "recovered a torn log tail: dropped %d bytes at %s; the chain resumes after mini-block %s",
-                report.torn_tail.dropped_bytes,
-                report.torn_tail.position,
-                last_mini if last_mini is not None else "none",
+                "recovered a torn log tail",
+                extra=fields(
+                    dropped_bytes=report.torn_tail.dropped_bytes,
+                    position=str(report.torn_tail.position),
+                    resumes_after_mini_block=last_mini,
+                ),
             )
         ahead = (index_mini is not None and (last_mini is None or index_mini > last_mini)) or (
             index_block is not None and (last_block is None or index_block > last_block)
         )
         if ahead:
             log.warning(
-                "index store is ahead of the log (mini-block %s > %s, block %s > %s): rebuilding it",
-                index_mini,
-                last_mini,
-                index_block,
-                last_block,
+                "index store is ahead of the log: rebuilding it",
+                extra=fields(
+                    index_mini_block=index_mini,
+                    log_mini_block=last_mini,
+                    index_block=index_block,
+                    log_block=last_block,
+                ),
             )
             self._rebuild_index()
             report.rebuilt_index = True
@@ -232,9 +237,8 @@ class ChainDB:
             report.replayed_mini_blocks += len(pending_minis)
         if report.replayed_mini_blocks or report.replayed_blocks:
             log.info(
-                "caught the index store up from the log: %d mini-blocks, %d blocks",
-                report.replayed_mini_blocks,
-                report.replayed_blocks,
+                "caught the index store up from the log",
+                extra=fields(mini_blocks=report.replayed_mini_blocks, blocks=report.replayed_blocks),
             )
         pooled = {keccak(raw): raw for raw in scan.pool_adds} if legacy else self._pool_journal()
         report.pool_txs = [raw for h, raw in pooled.items() if self.index.get_tx_location(h) is None]
@@ -278,7 +282,8 @@ class ChainDB:
 
         def torn(t: TornTail) -> None:
             log.warning(
-                "recovered a torn pool journal tail: dropped %d bytes at %s", t.dropped_bytes, t.position
+                "recovered a torn pool journal tail",
+                extra=fields(dropped_bytes=t.dropped_bytes, position=str(t.position)),
             )
 
         for rec in self.pool.scan(repair=True, on_torn=torn):

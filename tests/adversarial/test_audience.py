@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from tests.support.accounts import DEV_KEYS
-from tests.support.daemon import DEVNET, Daemon, start_daemon
+from tests.support.daemon import Daemon, rpc_config, start_daemon
 from tests.support.loadgen import raw_transfer
 
 CONNECTIONS, SUBS_PER_CONNECTION, BATCH = 20, 100, 100
@@ -30,14 +30,8 @@ OTHER_ADDRESS = "127.0.0.2"  # loopback, another client address
 SLOWDOWN_AT_MOST = 5.0
 
 
-def config_with(tmp: Path, **rpc_keys: int) -> Path:
-    lines = "".join(f"{key} = {value}\n" for key, value in rpc_keys.items())
-    path = tmp / "audience.toml"
-    text = DEVNET.read_text()
-    for key in rpc_keys:  # drop the devnet's own line for a key given here
-        text = "\n".join(line for line in text.split("\n") if not line.startswith(f"{key} ="))
-    path.write_text(text.replace("[rpc]\n", "[rpc]\n" + lines, 1))
-    return path
+def config_with(tmp: Path, **rpc_keys: int | float) -> Path:
+    return rpc_config(tmp / "config.toml", **rpc_keys)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
-from tests.support.daemon import DEVNET, Daemon, start_daemon
+from tests.support.daemon import Daemon, rpc_config, start_daemon
 
 TIMEOUT_MS = 1000
 LOOP_FOREVER = "0x5b600056"  # JUMPDEST PUSH1 0 JUMP
@@ -37,11 +37,8 @@ DEV_KEYS_ADDRESS = Account.from_key(DEV_KEYS[7]).address
 NOT_BLOCKED_S = 0.5
 
 
-def config_with(tmp: Path, **rpc_keys: int) -> Path:
-    lines = "".join(f"{key} = {value}\n" for key, value in rpc_keys.items())
-    path = tmp / "calls.toml"
-    path.write_text(DEVNET.read_text().replace("[rpc]\n", "[rpc]\n" + lines, 1))
-    return path
+def config_with(tmp: Path, **rpc_keys: int | float) -> Path:
+    return rpc_config(tmp / "config.toml", **rpc_keys)
 
 
 def rpc(url: str, method: str, *params: Any) -> dict[str, Any]:

@@ -21,17 +21,14 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from tests.support.daemon import DEVNET, Daemon, start_daemon
+from tests.support.daemon import Daemon, rpc_config, start_daemon
 
 HALF_OPEN = 300
 IDLE_S = 2
 
 
 def config_with(tmp: Path, **rpc_keys: int | float) -> Path:
-    lines = "".join(f"{key} = {value}\n" for key, value in rpc_keys.items())
-    path = tmp / "connections.toml"
-    path.write_text(DEVNET.read_text().replace("[rpc]\n", "[rpc]\n" + lines, 1))
-    return path
+    return rpc_config(tmp / "config.toml", **rpc_keys)
 
 
 def address(url: str) -> tuple[str, int]:

@@ -161,5 +161,5 @@ def test_the_devnet_flag_cannot_be_flipped_on_a_production_data_dir(tmp_path: Pa
         store.close()
     d = start_daemon(data, config=production)
     assert d.stop() == 0
-    assert "data dir identity upgraded: recorded chain.devnet = false" in d.log()
+    assert "data dir identity upgraded" in d.log() and "devnet=false" in d.log()
     assert cli(*run_args(data, flipped)).returncode == 2, "and refuses a flip from then on"

@@ -143,7 +143,7 @@ def test_a_transaction_that_loops_forever_is_aborted_and_leaves_no_trace(tmp_pat
     finally:
         verifier.stop()
         assert d.stop() == 0, d.log()
-    assert d.log().count("reason='execution time budget exceeded") == 1
+    assert d.log().count('reason="execution time budget exceeded') == 1
 
     again = start_daemon(data)
     try:

@@ -165,7 +165,7 @@ def test_removals_are_journaled_and_the_journal_stays_bounded(tmp_path: Path) ->
             time.sleep(0.1)
     finally:
         assert again.stop() == 0
-    assert "queued transactions expired count=1" in again.log()
+    assert 'msg="queued transactions expired" count=1' in again.log()
 
     third = start_daemon(data, config=config)
     w3 = Web3(Web3.HTTPProvider(third.url))

@@ -20,7 +20,7 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
-from tests.support.daemon import DEVNET, Daemon, start_daemon
+from tests.support.daemon import Daemon, rpc_config, start_daemon
 
 LOGS, DATA_BYTES = 5_000, 512
 # init code: for i = 5000..1: LOG1(memory[0:512], topic i); deploys nothing
@@ -39,9 +39,7 @@ def rss_mib(pid: int) -> float:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     tmp = tmp_path_factory.mktemp("responses")
-    config = tmp / "responses.toml"
-    config.write_text(DEVNET.read_text())
-    daemon = start_daemon(tmp / "data", config=config)
+    daemon = start_daemon(tmp / "data")
     yield daemon
     daemon.stop()
 
@@ -74,7 +72,7 @@ def test_a_batch_of_forty_large_queries_is_bounded(node: Daemon, noisy_block: st
 
 def test_one_query_over_the_byte_budget_is_refused_and_paged_with_a_cursor(tmp_path: Path) -> None:
     config = tmp_path / "small.toml"
-    config.write_text(DEVNET.read_text().replace("[rpc]\n", "[rpc]\nmax_response_bytes = 1_048_576\n", 1))
+    rpc_config(config, max_response_bytes=1_048_576)
     daemon = start_daemon(tmp_path / "data", config=config)
     try:
         block = _emit(daemon)
@@ -110,7 +108,7 @@ def _emit(daemon: Daemon) -> str:
     """Send the 5,000-log transaction; its block number once the block is sealed."""
     w3 = Web3(Web3.HTTPProvider(daemon.url))
     sender = Account.from_key(KEY)
-    fields = {"chainId": 1337, "nonce": 0, "data": EMITTER, "gas": 30_000_000}
+    fields = {"chainId": 1337, "nonce": 0, "data": EMITTER, "gas": 16_000_000}  # execution.max_tx_gas
     tx = sender.sign_transaction({**fields, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0})
     sent = w3.eth.send_raw_transaction(tx.raw_transaction)
     deadline = time.monotonic() + 30

@@ -190,7 +190,7 @@ def test_metrics_after_some_load(node: Daemon) -> None:
     assert re.search(r"sequencer_state_root_seconds_count [1-9]", text)
     assert 'sequencer_mempool_transactions{state="ready"}' in text
     assert "sequencer_websocket_connections" in text and "sequencer_feed_followers" in text
-    assert "sequencer_feed_follower_lag_max" in text
+    assert "sequencer_feed_follower_max_lag_messages" in text
     assert requests.get(metrics_url + "/health", timeout=5).json() == {"healthy": True}
     assert requests.get(metrics_url + "/ready", timeout=5).json() == {"ready": True}
 
@@ -225,6 +225,16 @@ def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(nod
         admin_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5
     ).json()
     assert chain_id["result"] == hex(CHAIN_ID), "the admin port serves the public methods too"
+
+
+def test_the_admin_port_refuses_other_host_names_dns_rebinding(node: Daemon) -> None:
+    admin_url = addresses(node)["admin"]
+    port = admin_url.rsplit(":", 1)[1]
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "admin_nodeInfo"}
+    rebound = requests.post(admin_url, json=body, headers={"Host": f"evil.example:{port}"}, timeout=5)
+    assert rebound.status_code == 403 and "admin.allowed_hosts" in rebound.text
+    for name in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST"):
+        assert requests.post(admin_url, json=body, headers={"Host": name}, timeout=5).status_code == 200
 
 
 @pytest.mark.parametrize(

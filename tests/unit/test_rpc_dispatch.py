@@ -512,3 +512,22 @@ def test_a_batch_yields_to_the_event_loop_between_requests() -> None:
         assert len(ticks) - before >= 40
 
     asyncio.run(main())
+
+
+# -- Host names (the admin port's allow-list) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("localhost:8551", "localhost"),
+        ("LocalHost", "localhost"),
+        ("[::1]:8551", "::1"),
+        ("::1", "::1"),
+        ("", ""),
+    ],
+)
+def test_host_names_are_read_without_their_port(header: str, name: str) -> None:
+    from sequencer.rpc.server import host_name
+
+    assert host_name(header) == name
