@@ -86,6 +86,16 @@ def write_attack_config(
     return path
 
 
+def set_in_config(path: Path, table: str, values: dict[str, str]) -> Path:
+    """Set ``key = value`` (TOML text) in ``[table]`` of the config file at ``path``."""
+    path.write_text(_set_in_table(path.read_text(), table, values))
+    return path
+
+
+HEAVY_TRANSACTIONS = {"max_tx_gas": "30_000_000", "tx_time_budget_ms": "10_000"}
+"""``[execution]`` for tests that need one transaction heavier than the node allows by default."""
+
+
 def _set_in_table(text: str, table: str, values: dict[str, str]) -> str:
     """``text`` with ``key = value`` set in ``[table]`` (the line replaced, or added)."""
     out: list[str] = []
