@@ -28,6 +28,7 @@ MINI_BLOCK_INTERVAL_MS_RANGE = (1, 60_000)
 EVM_BLOCK_INTERVAL_MS_RANGE = (1, 3_600_000)
 MAX_GENERATED_ACCOUNTS = 100_000_000
 ADMIN_TOKEN_MIN_LENGTH = 16
+TX_TIME_BUDGET_MS_RANGE = (1, 60_000)
 MAX_DASHBOARD_VERIFIERS = 64
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
@@ -63,6 +64,27 @@ class ChainConfig:
     generated_accounts: int = 0
     """Extra genesis accounts funded with ``GENERATED_BALANCE`` each, at addresses derived from
     their index (``--accounts``; for state-size and load tests: nobody holds their keys)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolConfig:
+    """The transaction pool's limits (``[mempool]``) and its journal's compaction threshold."""
+
+    capacity: int = 100_000
+    """Pooled transactions in all (ready and queued)."""
+    max_queued: int = 10_000
+    """Queued (future-nonce) transactions in all, a share of ``capacity`` they cannot exceed."""
+    account_cap: int = 500
+    """Pooled transactions per sender."""
+    max_nonce_gap: int = 64
+    """How far ahead of a sender's next nonce a queued transaction may be."""
+    queued_lifetime_s: float = 10_800.0
+    """A queued transaction older than this is dropped (geth: 3 h)."""
+    max_bytes: int = 256 * 1024 * 1024
+    """Raw bytes of all pooled transactions together (memory, and the journal's live size)."""
+    journal_compact_bytes: int = 64 * 1024 * 1024
+    """The journal file is rewritten with the pooled transactions alone once it exceeds this
+    and twice their size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +181,15 @@ class NodeConfig:
     reaches it by DNS rebinding sends its own name and is refused; ``"*"`` allows any."""
     dev_fault: DevFault | None = None
     """The feed fire drill to arm (``--dev-fault``); only ever set on a devnet."""
+    tx_time_budget_ms: float = 150.0
+    """A transaction whose execution runs longer is aborted and dropped (``[execution]``)."""
+    max_tx_gas: int = 16_777_216
+    """The largest gas limit a transaction may carry (EIP-7825's cap; ``[execution]``)."""
+    abort_cooldown_s: float = 60.0
+    """A sender whose transaction was aborted for its time budget is refused this long."""
+    mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    storage_segment_bytes: int = 256 * 1024 * 1024
+    """The block log starts a new segment file beyond this size (``[storage]``)."""
     dashboard_enabled: bool = False
     """Serve the read-only live dashboard (``/dashboard/``)."""
     dashboard_host: str = "127.0.0.1"
@@ -372,6 +403,17 @@ _KNOWN_KEYS = {
         *CONNECTION_LIMIT_KEYS,
     },
     "feed": {"host", "port"},
+    "execution": {"tx_time_budget_ms", "max_tx_gas", "abort_cooldown_s"},
+    "storage": {"segment_bytes"},
+    "mempool": {
+        "capacity",
+        "max_queued",
+        "account_cap",
+        "max_nonce_gap",
+        "queued_lifetime_s",
+        "max_bytes",
+        "journal_compact_bytes",
+    },
     "metrics": {"host", "port"},
     "admin": {"host", "port", "token", "allowed_hosts"},
     "dashboard": {"enabled", "host", "port", "verifiers"},
@@ -468,7 +510,19 @@ def parse_config(
 
 
 def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
-    unknown = set(data) - {"chain", "blocks", "rpc", "feed", "metrics", "admin", "dashboard"}
+    sections = {
+        "chain",
+        "blocks",
+        "rpc",
+        "feed",
+        "execution",
+        "mempool",
+        "storage",
+        "metrics",
+        "admin",
+        "dashboard",
+    }
+    unknown = set(data) - sections
     if unknown:
         raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
     _check_known_keys(data)
@@ -542,6 +596,18 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     feed_port = _opt(feed, "port", "feed", int, 8546)
     _in_range(feed_port, *PORT_RANGE, "feed.port")
 
+    execution = _opt(data, "execution", "<root>", dict, {})
+    budget_ms = float(_opt(execution, "tx_time_budget_ms", "execution", (int, float), 150))
+    _in_range(budget_ms, *TX_TIME_BUDGET_MS_RANGE, "execution.tx_time_budget_ms")
+    max_tx_gas = _opt(execution, "max_tx_gas", "execution", int, 16_777_216)
+    _in_range(max_tx_gas, 21_000, 2**63 - 1, "execution.max_tx_gas")
+    cooldown = float(_opt(execution, "abort_cooldown_s", "execution", (int, float), 60))
+    _in_range(cooldown, 0, 86_400, "execution.abort_cooldown_s")
+    mempool_cfg = _mempool(_opt(data, "mempool", "<root>", dict, {}))
+    storage = _opt(data, "storage", "<root>", dict, {})
+    segment_bytes = _opt(storage, "segment_bytes", "storage", int, 256 * 1024 * 1024)
+    _in_range(segment_bytes, 4096, 4 * 1024**3, "storage.segment_bytes")
+
     metrics = _opt(data, "metrics", "<root>", dict, {})
     metrics_host = _opt(metrics, "host", "metrics", str, "127.0.0.1")
     metrics_port = _opt(metrics, "port", "metrics", int, None)
@@ -592,11 +658,36 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         admin_token=admin_token,
         admin_allowed_hosts=tuple(h.lower() for h in allowed_hosts),
         dev_fault=dev_fault,
+        tx_time_budget_ms=budget_ms,
+        max_tx_gas=max_tx_gas,
+        abort_cooldown_s=cooldown,
+        mempool=mempool_cfg,
+        storage_segment_bytes=segment_bytes,
         dashboard_enabled=_opt(dashboard, "enabled", "dashboard", bool, False),
         dashboard_host=_opt(dashboard, "host", "dashboard", str, "127.0.0.1"),
         dashboard_port=dashboard_port,
         dashboard_verifiers=_dashboard_verifiers(_opt(dashboard, "verifiers", "dashboard", list, [])),
     )
+
+
+def _mempool(table: dict[str, Any]) -> MempoolConfig:
+    """The ``[mempool]`` section."""
+    default = MempoolConfig()
+    capacity = _opt(table, "capacity", "mempool", int, default.capacity)
+    _in_range(capacity, 1, 10_000_000, "mempool.capacity")
+    max_queued = _opt(table, "max_queued", "mempool", int, default.max_queued)
+    _in_range(max_queued, 0, capacity, "mempool.max_queued")
+    account_cap = _opt(table, "account_cap", "mempool", int, default.account_cap)
+    _in_range(account_cap, 1, capacity, "mempool.account_cap")
+    gap = _opt(table, "max_nonce_gap", "mempool", int, default.max_nonce_gap)
+    _in_range(gap, 0, 100_000, "mempool.max_nonce_gap")
+    lifetime = float(_opt(table, "queued_lifetime_s", "mempool", (int, float), default.queued_lifetime_s))
+    _in_range(lifetime, 1, 30 * 86_400, "mempool.queued_lifetime_s")
+    max_bytes = _opt(table, "max_bytes", "mempool", int, default.max_bytes)
+    _in_range(max_bytes, 1024 * 1024, 64 * 1024**3, "mempool.max_bytes")
+    compact = _opt(table, "journal_compact_bytes", "mempool", int, default.journal_compact_bytes)
+    _in_range(compact, 64 * 1024, 64 * 1024**3, "mempool.journal_compact_bytes")
+    return MempoolConfig(capacity, max_queued, account_cap, gap, lifetime, max_bytes, compact)
 
 
 def _dashboard_verifiers(urls: list[Any]) -> tuple[str, ...]:

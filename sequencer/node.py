@@ -27,6 +27,7 @@ from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
 from sequencer.dashboard.app import add_dashboard, dashboard_url
 from sequencer.dashboard.verifiers import VerifierWatch
+from sequencer.errors import StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
@@ -50,6 +51,7 @@ from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
+from sequencer.storage.log import HEADER_SIZE
 
 log = logging.getLogger("sequencer.node")
 
@@ -65,19 +67,33 @@ class Node:
     def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
-        loaded = open_chain(config.chain, self.data_dir)
+        loaded = open_chain(config.chain, self.data_dir, config.storage_segment_bytes)
         self.db, self.chain = loaded.db, loaded.chain
         self.gate = HealthGate()
         self.metrics = Metrics()
-        self.pool = Mempool(self.chain.world.nonce_of)
+        self.pool = Mempool.from_config(config.mempool, self.chain.world.nonce_of)
         self.writer = DurableWriter(self.db, self.gate, lambda: not self.gate.accepting)
-        self.producer = BlockProducer(config, self.chain, loaded.trie, self.pool, self.writer, self.metrics)
+        self.journal = PoolJournal(
+            lambda records: self.writer.run(self.db.journal_pool, records),
+            replace=lambda raws: self.writer.run(self.db.compact_pool, raws),
+            snapshot=lambda: [tx.raw for tx in self.pool.durable_transactions()],
+            compact_bytes=config.mempool.journal_compact_bytes,
+        )
+        self.producer = BlockProducer(
+            config, self.chain, loaded.trie, self.pool, self.writer, self.metrics, self.journal
+        )
         self.ingress = IngressDecoder(
             config.chain.chain_id, config.chain.allow_unprotected_txs, workers=config.rpc_ingress_workers
         )
-        journal = PoolJournal(lambda raws: self.writer.run(self.db.persist_pool_txs, raws))
         self.submitter = Submitter(
-            self.chain, self.pool, config.chain, journal, self.gate, self.ingress, self.metrics
+            self.chain,
+            self.pool,
+            config.chain,
+            self.journal,
+            self.gate,
+            self.ingress,
+            self.metrics,
+            max_tx_gas=config.max_tx_gas,
         )
         self.hub = SubscriptionHub(
             self.chain.block_receipts, max_per_client=config.rpc_max_ws_subscriptions_per_ip
@@ -97,6 +113,16 @@ class Node:
         self.feed = FeedHub(self.chain, injector=injector)
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
+        # the journal starts over from the restored pool: what was dropped, evicted, replaced,
+        # expired or included is gone from it, and so is anything journaled in the block log
+        # by versions before the pool journal
+        restored = [tx.raw for tx in self.pool.durable_transactions()]
+        try:
+            self.db.compact_pool(restored)
+            self.journal.size = sum(HEADER_SIZE + len(raw) for raw in restored)
+        except StorageError as exc:  # the journal as it is still holds every pooled transaction
+            log.warning("pool journal not compacted at start-up", extra=fields(error=str(exc)))
+            self.journal.size = self.db.pool.size()
         limits = config.rpc_calls
         self.calls = CallService(
             self.data_dir, limits.workers, limits.timeout_ms, limits.memory_mb, limits.gas_cap, self.metrics
@@ -317,9 +343,11 @@ class Node:
                 on_ready(self)
             async with asyncio.TaskGroup() as tg:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
+                expiry_task = tg.create_task(self.submitter.run_expiry(), name="mempool-expiry")
                 fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
                 watch_task = tg.create_task(self.verifier_watch.run(), name="dashboard-verifiers")
                 await self._stop.wait()
+                expiry_task.cancel()
                 watch_task.cancel()
                 self.gate.stop_accepting()
                 self.producer.stop()
@@ -341,7 +369,7 @@ class Node:
         producer = self.producer
         try:
             for _ in range(100):
-                if not self.pool.ready_count() or not self.gate.storage_ok:
+                if not self.pool.has_takeable() or not self.gate.storage_ok:
                     break
                 await producer.seal_mini_block_now()
             if self.chain.open_minis and self.gate.storage_ok:

@@ -82,7 +82,9 @@ def transaction_methods(ctx: RpcContext) -> dict[str, Handler]:
             view = chain.find_receipt(tx.hash)
             if view is not None:
                 return _receipt(view)
-            if not pool.is_ready(tx.hash):
+            # (not pooled and not included: it was dropped at execution meanwhile, and the
+            # waiter hears why once the drop is journaled)
+            if tx.hash in pool and not pool.is_ready(tx.hash):
                 reason = f"it waits for a missing nonce (next expected nonce {q(pool.next_nonce(tx.sender))})"
                 if realtime:
                     raise RealtimeNotProcessed(
