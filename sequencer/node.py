@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
+from sequencer.errors import ConfigError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
@@ -45,11 +47,24 @@ from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.serving import BoundAddress, make_probe_app, start_server
+from sequencer.signing import FeedSigner, load_keys
 
 log = logging.getLogger("sequencer.node")
 
 SHUTDOWN_TIMEOUT_S = 10.0
 FORCED_EXIT_CODE = 130
+
+
+def feed_tls_context(config: NodeConfig) -> ssl.SSLContext | None:
+    """The feed's TLS context (``feed.tls_cert`` / ``feed.tls_key``), or ``None`` for plain ws://."""
+    if config.feed_tls_cert is None or config.feed_tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.feed_tls_cert, config.feed_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"feed.tls_cert: cannot load the certificate and key: {exc}") from None
+    return context
 
 
 class Node:
@@ -72,14 +87,26 @@ class Node:
         self.submitter = Submitter(
             self.chain, self.pool, config.chain, journal, self.gate, self.ingress, self.metrics
         )
-        self.hub = SubscriptionHub()
+        self.feed_tls = feed_tls_context(config)
+        self.signer = FeedSigner(config.chain, load_keys(config))
+        for address in self.signer.missing_keys():
+            log.warning("no signing key for scheduled sequencer signer=0x%s", address.hex())
+        self.hub = SubscriptionHub(sign=self.signer.mini_block_json)
         self.waiters = ReceiptWaiters()
         self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
             injector = FaultInjector(config.dev_fault)
-        self.feed = FeedHub(self.chain, injector=injector)
+        self.feed = FeedHub(
+            self.chain,
+            injector=injector,
+            signer=self.signer,
+            max_followers=config.feed_max_followers,
+            max_message_bytes=config.feed_max_message_bytes,
+            history_rate=config.feed_history_rate,
+            token=config.feed_token,
+        )
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
         self.rpc = RpcContext(
@@ -115,6 +142,13 @@ class Node:
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
         self.submitter.on_admitted(self.hub.on_pending)
         self.submitter.on_admitted(lambda tx: self.filters.on_pending(tx.hash))
+
+    @property
+    def feed_url(self) -> str:
+        """The feed's bound address, ``ws://HOST:PORT`` (``wss://`` with TLS)."""
+        assert self.feed_address is not None
+        scheme = "wss" if self.feed_tls is not None else "ws"
+        return f"{scheme}://{self.feed_address.host}:{self.feed_address.port}"
 
     # -- health and status ----------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -194,7 +228,10 @@ class Node:
             on_connections=self.metrics.ws_connections.set,
         )
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
-        self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
+        feed_runner, self.feed_address = await start_server(
+            make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, self.feed_tls
+        )
+        runners.append(feed_runner)
         if cfg.metrics_port is not None:
             probe = make_probe_app(self.metrics_text, self.healthy, self.ready)
             self.metrics_address = await serve(probe, cfg.metrics_host, cfg.metrics_port)
@@ -210,7 +247,7 @@ class Node:
             "sequencer started rpc=%s feed=%s chain_id=%d head=%d mini_block_ms=%g evm_block_ms=%g "
             "data_dir=%s",
             self.rpc_address.url,
-            self.feed_address.ws_url,
+            self.feed_url,
             self.config.chain.chain_id,
             self.chain.head.number,
             self.config.mini_block_interval_ms,

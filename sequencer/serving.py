@@ -7,6 +7,7 @@ the same way at shutdown.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,11 +32,14 @@ class BoundAddress:
         return f"ws://{self.host}:{self.port}"
 
 
-async def start_server(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, BoundAddress]:
-    """Serve ``app`` on ``host:port`` (0 picks a free port); the runner (to clean up) and the address."""
+async def start_server(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, BoundAddress]:
+    """Serve ``app`` on ``host:port`` (0 picks a free port; TLS with ``ssl_context``); the runner
+    (to clean up) and the address."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, BoundAddress(bound_host, bound_port)

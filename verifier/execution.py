@@ -1,193 +1,382 @@
 """The verifier's py-evm adapter: the only verifier module that imports py-evm (``eth*`` packages).
 
-Deliberately *not* the sequencer's flat state: the verifier runs py-evm's own trie-backed
-``AccountDB`` (the reference implementation), so a bug in the sequencer's execution path is
-caught by independent code. State roots here are py-evm's own. Its trie nodes live in a
-:class:`~verifier.store.RawStore` (LMDB in a data dir), reached through a thin ``BaseDB``
-wrapper. Everything else in the verifier sees plain values (:class:`Env`, :class:`Header`,
-:class:`ExecutedTx`, :class:`Account`) and opaque :data:`BlockState` handles.
+Re-execution runs py-evm's Prague state machine (the reference EVM) over the verifier's own
+flat state (``verifier/state.py``) through :class:`OverlayAccountDB`, a journaled overlay
+implementing py-evm's ``AccountDatabaseAPI``: reads fall through to the flat state, writes stay
+in the overlay, and at the end of a mini-block the overlay is drained as the canonical state
+diff that execution produced (:meth:`MiniBlockExecutor.run`). The flat state is never written
+here: the caller compares the executed diff with the claimed one and applies the claim.
+
+Nothing else in the verifier sees py-evm: results are plain values (:class:`ExecutedTx`,
+:class:`ExecutedMiniBlock`, ``AccountChange``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, TypeAlias
+from typing import Any, cast
 
-import rlp
 from eth._utils.address import generate_contract_address
+from eth.abc import AccountDatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH
-from eth.db.atomic import AtomicDB
-from eth.db.backends.base import BaseDB
-from eth.db.trie import make_trie_root_and_nodes
+from eth.db.journal import get_next_checkpoint
+from eth.exceptions import UnrecognizedTransactionType
+from eth.typing import JournalDBCheckpoint
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.blocks import PragueBlockHeader
 from eth.vm.forks.prague.state import PragueState
-from eth_bloom.bloom import BloomFilter
-from eth_hash.auto import keccak as _keccak
+from eth_keys.exceptions import BadSignature
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
+from eth_utils.logging import get_extended_debug_logger
+from rlp.exceptions import RLPException
 
-from verifier.store import RawStore
+from verifier.commitments import keccak
+from verifier.state import EMPTY_CODE_HASH, Account, FlatState
+from verifier.wire import AccountChange, Env, LogEntry
 
 _BUILDER = PragueVM.get_transaction_builder()
+INVALID_TRANSACTION: tuple[type[Exception], ...] = (
+    ValidationError,  # py-evm's rules: nonce, balance, fee cap, intrinsic gas, signature, ...
+    BadSignature,
+    RLPException,  # not a decodable transaction
+    UnrecognizedTransactionType,
+    ValueError,
+    TypeError,
+    IndexError,
+)
+"""What makes a transaction invalid (never included). Anything else is the verifier's own
+failure (a missing code in its own state, say) and stops it rather than passing a verdict."""
+_MISSING: Any = object()
+_EMPTY = Account(0, 0, EMPTY_CODE_HASH)
+UINT256_CEILING = 2**256
 
-BlockState: TypeAlias = PragueState
-"""A state being read or built (one per open EVM block); only this module looks inside."""
+
+class OverlayAccountDB(AccountDatabaseAPI):
+    """py-evm's account database over a :class:`FlatState`, with a journaled overlay.
+
+    ``record``/``discard``/``commit`` checkpoints are transaction-local (``lock_changes``, called
+    by py-evm as each transaction starts, forgets them, the warm sets, and the transaction's
+    original slot values that EIP-2200 charges by).
+    """
+
+    def __init__(self, db: Any, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
+        if not isinstance(db, FlatState):
+            raise TypeError("OverlayAccountDB runs over the verifier's FlatState")
+        self._base: FlatState = db
+        self._accounts: dict[bytes, Account | None] = {}
+        self._storage: dict[bytes, dict[int, int]] = {}
+        self._wiped: set[bytes] = set()
+        self._code: dict[bytes, bytes] = {}
+        self._journal: list[tuple[Any, ...]] = []
+        self._checkpoints: dict[int, int] = {}
+        self._warm: set[Any] = set()
+        self._tx_original: dict[tuple[bytes, int], int] = {}
+        self._tx_pre_wipe: dict[bytes, tuple[dict[int, int] | None, bool]] = {}
+
+    # -- the state root is the flat state's business ------------------------------------------
+    @property
+    def state_root(self) -> Hash32:
+        """A constant (py-evm's snapshots read it and reverts write it back)."""
+        return BLANK_ROOT_HASH
+
+    @state_root.setter
+    def state_root(self, value: Hash32) -> None:
+        """Ignored (see the getter)."""
+
+    def has_root(self, state_root: bytes) -> bool:
+        """No trie here."""
+        return False
+
+    def make_state_root(self) -> Hash32:
+        """Not computed here: the flat state's trie does (``verifier/state.py``)."""
+        raise NotImplementedError("state roots come from the verifier's FlatState")
+
+    def persist(self) -> MetaWitnessAPI:
+        """Not used: the overlay is drained with :meth:`take_diff`."""
+        raise NotImplementedError("the overlay is drained with take_diff()")
+
+    # -- accounts ---------------------------------------------------------------------------------
+    def _get(self, address: bytes) -> Account:
+        account = self._accounts.get(address, _MISSING)
+        if account is _MISSING:
+            account = self._base.accounts.get(address)
+        return account if account is not None else _EMPTY
+
+    def _set(self, address: bytes, account: Account | None) -> None:
+        self._journal.append(("acct", address, self._accounts.get(address, _MISSING)))
+        self._accounts[address] = account
+
+    def account_exists(self, address: Address) -> bool:
+        """Whether the account exists."""
+        account = self._accounts.get(address, _MISSING)
+        if account is _MISSING:
+            return address in self._base.accounts
+        return account is not None
+
+    def get_balance(self, address: Address) -> int:
+        """The balance."""
+        return self._get(address).balance
+
+    def set_balance(self, address: Address, balance: int) -> None:
+        """Set the balance."""
+        if not 0 <= balance < UINT256_CEILING:
+            raise ValidationError(f"balance out of range: {balance}")
+        a = self._get(address)
+        self._set(address, Account(a.nonce, balance, a.code_hash))
+
+    def get_nonce(self, address: Address) -> int:
+        """The nonce."""
+        return self._get(address).nonce
+
+    def set_nonce(self, address: Address, nonce: int) -> None:
+        """Set the nonce."""
+        a = self._get(address)
+        self._set(address, Account(nonce, a.balance, a.code_hash))
+
+    def increment_nonce(self, address: Address) -> None:
+        """Add one to the nonce."""
+        self.set_nonce(address, self.get_nonce(address) + 1)
+
+    def get_code_hash(self, address: Address) -> Hash32:
+        """The code hash."""
+        return Hash32(self._get(address).code_hash)
+
+    def get_code(self, address: Address) -> bytes:
+        """The code."""
+        code_hash = self._get(address).code_hash
+        if code_hash == EMPTY_CODE_HASH:
+            return b""
+        code = self._code.get(code_hash)
+        return code if code is not None else self._base.get_code_by_hash(code_hash)
+
+    def set_code(self, address: Address, code: bytes) -> None:
+        """Set the code (content-addressed, so only the account's hash is journaled)."""
+        code_hash = keccak(code)
+        self._code[code_hash] = code
+        a = self._get(address)
+        self._set(address, Account(a.nonce, a.balance, code_hash))
+
+    def delete_code(self, address: Address) -> None:
+        """Drop the code."""
+        a = self._get(address)
+        self._set(address, Account(a.nonce, a.balance, EMPTY_CODE_HASH))
+
+    def account_has_code_or_nonce(self, address: Address) -> bool:
+        """EIP-7610's collision rule."""
+        a = self._get(address)
+        return a.nonce != 0 or a.code_hash != EMPTY_CODE_HASH
+
+    def account_is_empty(self, address: Address) -> bool:
+        """EIP-161: no code, nonce 0, balance 0."""
+        a = self._get(address)
+        return a.nonce == 0 and a.balance == 0 and a.code_hash == EMPTY_CODE_HASH
+
+    def touch_account(self, address: Address) -> None:
+        """The account is touched (it exists from now on)."""
+        self._set(address, self._get(address))
+
+    def delete_account(self, address: Address) -> None:
+        """Delete the account and its storage."""
+        self._wipe(address)
+        self._set(address, None)
+
+    # -- storage ------------------------------------------------------------------------------------
+    def _slot(self, address: bytes, slot: int) -> int:
+        slots = self._storage.get(address)
+        if slots is not None:
+            value = slots.get(slot, _MISSING)
+            if value is not _MISSING:
+                return cast(int, value)
+        if address in self._wiped:
+            return 0
+        return self._base.get_storage(address, slot)
+
+    def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
+        """A slot's value; ``from_journal=False``: its value when the transaction started."""
+        if from_journal:
+            return self._slot(address, slot)
+        original = self._tx_original.get((address, slot), _MISSING)
+        if original is not _MISSING:
+            return cast(int, original)
+        pre_wipe = self._tx_pre_wipe.get(address)
+        if pre_wipe is not None:
+            slots, was_wiped = pre_wipe
+            if slots is not None and slot in slots:
+                return slots[slot]
+            return 0 if was_wiped else self._base.get_storage(address, slot)
+        return self._slot(address, slot)
+
+    def set_storage(self, address: Address, slot: int, value: int) -> None:
+        """Write a slot."""
+        if not 0 <= value < UINT256_CEILING:
+            raise ValidationError(f"storage value out of range: {value}")
+        key = (address, slot)
+        if key not in self._tx_original:
+            self._tx_original[key] = self.get_storage(address, slot, from_journal=False)
+        slots = self._storage.get(address)
+        if slots is None:
+            slots = self._storage[address] = {}
+            self._journal.append(("slots", address))
+        self._journal.append(("slot", address, slot, slots.get(slot, _MISSING)))
+        slots[slot] = value
+
+    def delete_storage(self, address: Address) -> None:
+        """Clear all the account's storage."""
+        self._wipe(address)
+
+    def _wipe(self, address: bytes) -> None:
+        previous = self._storage.get(address)
+        was_wiped = address in self._wiped
+        if address not in self._tx_pre_wipe:
+            self._tx_pre_wipe[address] = (dict(previous) if previous else previous, was_wiped)
+        self._journal.append(("wipe", address, previous, was_wiped))
+        self._storage[address] = {}
+        self._wiped.add(address)
+
+    # -- EIP-2929 ---------------------------------------------------------------------------------
+    def is_address_warm(self, address: Address) -> bool:
+        """Whether the address was accessed in this transaction."""
+        return address in self._warm
+
+    def mark_address_warm(self, address: Address) -> None:
+        """The address is accessed."""
+        if address not in self._warm:
+            self._warm.add(address)
+            self._journal.append(("warm", address))
+
+    def is_storage_warm(self, address: Address, slot: int) -> bool:
+        """Whether the slot was accessed in this transaction."""
+        return (address, slot) in self._warm
+
+    def mark_storage_warm(self, address: Address, slot: int) -> None:
+        """The slot is accessed."""
+        key = (address, slot)
+        if key not in self._warm:
+            self._warm.add(key)
+            self._journal.append(("warm", key))
+
+    # -- the journal ------------------------------------------------------------------------------
+    def record(self) -> JournalDBCheckpoint:
+        """A checkpoint (from py-evm's shared counter, so it never collides with its journals)."""
+        checkpoint = get_next_checkpoint()
+        self._checkpoints[checkpoint] = len(self._journal)
+        return checkpoint
+
+    def commit(self, checkpoint: JournalDBCheckpoint) -> None:
+        """Keep what was written since ``checkpoint``."""
+        self._checkpoints.pop(checkpoint, None)
+
+    def discard(self, checkpoint: JournalDBCheckpoint) -> None:
+        """Undo what was written since ``checkpoint``."""
+        target = self._checkpoints.pop(checkpoint)
+        journal = self._journal
+        while len(journal) > target:
+            entry = journal.pop()
+            kind = entry[0]
+            if kind == "acct":
+                if entry[2] is _MISSING:
+                    del self._accounts[entry[1]]
+                else:
+                    self._accounts[entry[1]] = entry[2]
+            elif kind == "slot":
+                _, address, slot, previous = entry
+                if previous is _MISSING:
+                    del self._storage[address][slot]
+                else:
+                    self._storage[address][slot] = previous
+            elif kind == "slots":
+                del self._storage[entry[1]]
+            elif kind == "wipe":
+                _, address, previous, was_wiped = entry
+                if previous is None:
+                    del self._storage[address]
+                else:
+                    self._storage[address] = previous
+                if not was_wiped:
+                    self._wiped.discard(address)
+            else:
+                self._warm.discard(entry[1])
+        for cp in [cp for cp, at in self._checkpoints.items() if at > target]:
+            del self._checkpoints[cp]
+
+    def lock_changes(self) -> None:
+        """A transaction starts."""
+        self._journal.clear()
+        self._checkpoints.clear()
+        self._warm.clear()
+        self._tx_original.clear()
+        self._tx_pre_wipe.clear()
+
+    # -- draining ---------------------------------------------------------------------------------
+    def take_diff(self) -> tuple[AccountChange, ...]:
+        """The canonical diff of the overlay against the flat state (docs/feed.md): an account
+        is listed iff its post-state differs (existence, nonce, balance, code, a slot), a slot
+        iff its value changed; the overlay is emptied."""
+        base = self._base
+        out: list[AccountChange] = []
+        for address in sorted(self._accounts.keys() | self._storage.keys()):
+            pre = base.accounts.get(address)
+            post = self._accounts.get(address, pre)
+            if post is None:
+                if pre is not None:
+                    out.append(AccountChange(address, 0, 0, EMPTY_CODE_HASH, None, (), True))
+                continue
+            base_slots = base.storage.get(address, {})
+            written: dict[int, int] = dict.fromkeys(base_slots, 0) if address in self._wiped else {}
+            written.update(self._storage.get(address, {}))
+            storage = tuple(sorted((s, v) for s, v in written.items() if base_slots.get(s, 0) != v))
+            if pre is not None and not storage and pre == post:
+                continue
+            code = None
+            if (pre is None or pre.code_hash != post.code_hash) and post.code_hash != EMPTY_CODE_HASH:
+                code = self._code.get(post.code_hash) or base.code[post.code_hash]
+            out.append(AccountChange(address, post.nonce, post.balance, post.code_hash, code, storage, False))
+        self._accounts.clear()
+        self._storage.clear()
+        self._wiped.clear()
+        self._code.clear()
+        self.lock_changes()
+        return tuple(out)
 
 
-def keccak(data: bytes) -> bytes:
-    """Keccak-256 of ``data``."""
-    return bytes(_keccak(data))
+class VerifierState(PragueState):
+    """py-evm's Prague state over the overlay."""
 
-
-@dataclass(frozen=True, slots=True)
-class Env:
-    """An EVM block's environment, as the feed's ``miniBlock.env`` gives it."""
-
-    number: int
-    timestamp: int
-    parent_hash: bytes
-    base_fee: int
-    gas_limit: int
-    coinbase: bytes
-    prev_randao: bytes
+    account_db_class = OverlayAccountDB
+    logger = get_extended_debug_logger("eth.vm.state.VerifierState")
 
 
 @dataclass(frozen=True, slots=True)
 class ExecutedTx:
-    """What re-executing one transaction gave."""
+    """What re-executing one transaction gave (``valid`` false: it cannot be included)."""
 
     tx_hash: bytes
     valid: bool
     error: str | None
-    status: int
-    gas_used: int
-    cumulative_gas_used: int
-    logs: tuple[tuple[bytes, tuple[bytes, ...], bytes], ...]
-    contract_address: bytes | None
-    encoded_receipt: bytes
-    bloom: int
+    tx_type: int = 0
+    status: int = 0
+    gas_used: int = 0
+    cumulative_gas_used: int = 0
+    effective_gas_price: int = 0
+    logs: tuple[LogEntry, ...] = ()
+    contract_address: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Header:
-    """The fields of a Prague header the checks compare."""
+class ExecutedMiniBlock:
+    """A mini-block's re-execution: its transactions' results and the state diff it made."""
 
-    number: int
-    parent_hash: bytes
-    state_root: bytes
-    transactions_root: bytes
-    receipts_root: bytes
-    bloom: int
-    gas_used: int
-    timestamp: int
-    base_fee: int
-    gas_limit: int
-    coinbase: bytes
-    prev_randao: bytes
+    txs: tuple[ExecutedTx, ...]
+    diff: tuple[AccountChange, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    """An account's values in a state (a missing account: ``exists`` false, zeros)."""
+class MiniBlockExecutor:
+    """Re-executes the mini-blocks of one EVM block, in turn, on the flat state."""
 
-    exists: bool
-    nonce: int
-    balance: int
-    code_hash: bytes
-
-
-def decode_header(header_rlp: bytes) -> Header:
-    """Decode a Prague header from its RLP."""
-    h = rlp.decode(header_rlp, sedes=PragueBlockHeader)
-    return Header(
-        number=h.block_number,
-        parent_hash=h.parent_hash,
-        state_root=h.state_root,
-        transactions_root=h.transaction_root,
-        receipts_root=h.receipt_root,
-        bloom=h.bloom,
-        gas_used=h.gas_used,
-        timestamp=h.timestamp,
-        base_fee=h.base_fee_per_gas or 0,
-        gas_limit=h.gas_limit,
-        coinbase=h.coinbase,
-        prev_randao=h.mix_hash,
-    )
-
-
-def trie_root(items: Sequence[bytes]) -> bytes:
-    """Root of an index-keyed trie (transactions, receipts), via py-evm."""
-
-    class _Item:
-        def __init__(self, data: bytes) -> None:
-            self.data = data
-
-        def encode(self) -> bytes:
-            return self.data
-
-    root, _ = make_trie_root_and_nodes(tuple(_Item(i) for i in items))  # type: ignore[arg-type]
-    return bytes(root)
-
-
-def encode_claimed_receipt(r: dict[str, Any]) -> tuple[bytes, int]:
-    """A receipt's consensus encoding (type byte + RLP) and bloom, from its claimed fields."""
-    bloom = BloomFilter()
-    logs = []
-    for log in r["logs"]:
-        address, topics = _b(log["address"]), [_b(t) for t in log["topics"]]
-        bloom.add(address)
-        for topic in topics:
-            bloom.add(topic)
-        logs.append([address, topics, _b(log["data"])])
-    payload = rlp.encode(
-        [int(r["status"], 16), int(r["cumulativeGasUsed"], 16), int(bloom).to_bytes(256, "big"), logs]
-    )
-    tx_type = int(r["type"], 16)
-    return (payload if tx_type == 0 else bytes([tx_type]) + payload), int(bloom)
-
-
-def _b(v: str) -> bytes:
-    return bytes.fromhex(v[2:])
-
-
-class _StoreDB(BaseDB):
-    """py-evm's key-value database interface over a :class:`RawStore`."""
-
-    def __init__(self, store: RawStore) -> None:
-        self._get = store.get
-        self._put = store.put
-        self._delete = store.delete
-
-    def __getitem__(self, key: bytes) -> bytes:
-        value = self._get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._put(key, value)
-
-    def __delitem__(self, key: bytes) -> None:
-        if not self._delete(key):
-            raise KeyError(key)
-
-    def _exists(self, key: bytes) -> bool:
-        return self._get(key) is not None
-
-
-class Executor:
-    """Executes mini-blocks on py-evm's Prague state over the verifier's own store."""
-
-    def __init__(self, store: RawStore, chain_id: int) -> None:
-        self.db = AtomicDB(_StoreDB(store))
-        self.chain_id = chain_id
-
-    def _state(self, root: bytes, env: Env | None = None, prev_hashes: Sequence[bytes] = ()) -> PragueState:
-        env = env or Env(0, 0, b"\x00" * 32, 0, 30_000_000, b"\x00" * 20, b"\x00" * 32)
+    def __init__(self, state: FlatState, chain_id: int, env: Env, prev_hashes: Sequence[bytes]) -> None:
+        self.env = env
         context = ExecutionContext(
             coinbase=Address(env.coinbase),
             timestamp=env.timestamp,
@@ -196,131 +385,57 @@ class Executor:
             mix_hash=Hash32(env.prev_randao),
             gas_limit=env.gas_limit,
             prev_hashes=tuple(Hash32(h) for h in prev_hashes),
-            chain_id=self.chain_id,
+            chain_id=chain_id,
             base_fee_per_gas=env.base_fee,
             excess_blob_gas=0,
         )
-        return PragueState(self.db, context, Hash32(root))
+        self._state = VerifierState(state, context, BLANK_ROOT_HASH)  # type: ignore[arg-type]
+        self._db = cast(OverlayAccountDB, self._state._account_db)
 
-    def reader(self, root: bytes) -> BlockState:
-        """A state to read (accounts, code, storage) at ``root``."""
-        return self._state(root)
-
-    def block_state(self, root: bytes, env: Env, prev_hashes: Sequence[bytes]) -> BlockState:
-        """A state for one EVM block: mini-blocks run on it in turn; roots only at the end."""
-        return self._state(root, env, prev_hashes)
-
-    def genesis(self, alloc: Sequence[dict[str, Any]], generated: dict[str, Any] | None = None) -> bytes:
-        """Build the genesis state: ``alloc``, plus ``generated`` accounts (the sequencer's
-        ``--accounts``): ``count`` accounts of ``balance`` at ``keccak(domain || i as 8 bytes)[12:]``."""
-        state = self._state(BLANK_ROOT_HASH)
-        if generated:
-            domain = bytes.fromhex(generated["domain"][2:])
-            balance = int(generated["balance"], 16)
-            for i in range(int(generated["count"], 16)):
-                state.set_balance(Address(keccak(domain + i.to_bytes(8, "big"))[12:]), balance)
-        for entry in alloc:
-            address = Address(bytes.fromhex(entry["address"][2:]))
-            state.set_balance(address, int(entry["balance"], 16))
-            state.set_nonce(address, int(entry["nonce"], 16))
-            code = bytes.fromhex(entry["code"][2:])
-            if code:
-                state.set_code(address, code)
-            for slot, value in entry["storage"]:
-                state.set_storage(address, int(slot, 16), int(value, 16))
-        state.persist()
-        return bytes(state.state_root)
-
-    def execute(self, state: BlockState, raw_txs: Sequence[bytes], gas_before: int) -> list[ExecutedTx]:
-        """Run the transactions on ``state`` (a block state), in order."""
+    def run(self, raw_txs: Sequence[bytes], gas_before: int) -> ExecutedMiniBlock:
+        """Execute the transactions in order after ``gas_before`` gas of the block; drain the
+        overlay as the mini-block's diff (the flat state itself is left as it was)."""
+        state, db, env = self._state, self._db, self.env
         out: list[ExecutedTx] = []
         cumulative = gas_before
         for raw in raw_txs:
             tx_hash = keccak(raw)
             try:
                 tx = _BUILDER.decode(raw)
+                if cumulative + tx.gas > env.gas_limit:
+                    raise ValidationError("transaction gas exceeds what is left of the block gas limit")
                 state.lock_changes()
-                snapshot = state.snapshot()
+                checkpoint = db.record()
                 try:
                     computation = state.apply_transaction(tx)
-                except ValidationError as exc:
-                    state.revert(snapshot)
-                    out.append(ExecutedTx(tx_hash, False, str(exc), 0, 0, cumulative, (), None, b"", 0))
-                    continue
-                state.commit(snapshot)
-            except Exception as exc:
-                out.append(
-                    ExecutedTx(
-                        tx_hash, False, f"{type(exc).__name__}: {exc}", 0, 0, cumulative, (), None, b"", 0
-                    )
-                )
+                except Exception:
+                    db.discard(checkpoint)
+                    raise
+                db.commit(checkpoint)
+            except INVALID_TRANSACTION as exc:
+                out.append(ExecutedTx(tx_hash, False, f"{type(exc).__name__}: {exc}"[:300]))
                 continue
-            receipt = PragueVM.make_receipt(SimpleNamespace(gas_used=cumulative), tx, computation, state)  # type: ignore[arg-type]
-            gas_used = receipt.gas_used - cumulative
-            cumulative = receipt.gas_used
+            gas_used = PragueVM.finalize_gas_used(tx, computation)
+            cumulative += gas_used
             logs = tuple(
-                (bytes(a), tuple(t.to_bytes(32, "big") for t in topics), bytes(data))
+                LogEntry(bytes(a), tuple(t.to_bytes(32, "big") for t in topics), bytes(data))
                 for a, topics, data in computation.get_log_entries()
             )
             contract = bytes(generate_contract_address(Address(tx.sender), tx.nonce)) if not tx.to else None
+            tx_type = raw[0] if raw[0] < 0x7F else 0
+            price = min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas + env.base_fee)
             out.append(
                 ExecutedTx(
                     tx_hash,
                     True,
                     None,
+                    tx_type,
                     0 if computation.is_error else 1,
                     gas_used,
                     cumulative,
+                    price,
                     logs,
                     contract,
-                    receipt.encode(),
-                    receipt.bloom,
                 )
             )
-        return out
-
-    @staticmethod
-    def commit(state: BlockState) -> bytes:
-        """Persist ``state`` to the store; its state root."""
-        state.persist()
-        return bytes(state.state_root)
-
-    @staticmethod
-    def apply_diff(state: BlockState, diff: Sequence[dict[str, Any]]) -> None:
-        """Apply a stream's claimed diff to ``state`` (no execution)."""
-        for acc in diff:
-            address = Address(bytes.fromhex(acc["address"][2:]))
-            if acc["deleted"]:
-                state.delete_account(address)
-                continue
-            state.touch_account(address)
-            state.set_nonce(address, int(acc["nonce"], 16))
-            state.set_balance(address, int(acc["balance"], 16))
-            if acc.get("code") is not None:
-                state.set_code(address, bytes.fromhex(acc["code"][2:]))
-            for slot, value in acc["storage"]:
-                state.set_storage(address, int(slot, 16), int(value, 16))
-        state.lock_changes()
-
-    @staticmethod
-    def root_of(state: BlockState) -> bytes:
-        """The state root of ``state`` with its pending changes (nothing persisted)."""
-        return bytes(state.make_state_root())
-
-    @staticmethod
-    def account(state: BlockState, address: bytes) -> Account:
-        """The account at ``address`` in ``state``."""
-        a = Address(address)
-        return Account(
-            state.account_exists(a), state.get_nonce(a), state.get_balance(a), bytes(state.get_code_hash(a))
-        )
-
-    @staticmethod
-    def code(state: BlockState, address: bytes) -> bytes:
-        """The code at ``address`` in ``state``."""
-        return bytes(state.get_code(Address(address)))
-
-    @staticmethod
-    def storage(state: BlockState, address: bytes, slot: int) -> int:
-        """The value of ``slot`` of ``address`` in ``state``."""
-        return int(state.get_storage(Address(address), slot))
+        return ExecutedMiniBlock(tuple(out), db.take_diff())

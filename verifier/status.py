@@ -3,23 +3,25 @@
 :func:`status_info` builds the one status dict, for ``GET /status`` of a running verifier (from
 its live progress) and for ``verifier status`` (from the checkpoint in a data dir): ``mode``,
 ``height``, ``blockHash``, ``nextSeq``, ``verifiedBlocks``, ``verifiedMiniBlocks``,
-``verifiedTxs``, ``lagBlocks``, ``lagMs``, ``verdict`` and ``mismatches``.
+``verifiedTxs``, ``lagBlocks``, ``lagMs``, ``verdict``, ``alarm`` and ``mismatches``.
 
 :func:`make_status_app` is the status port: ``GET /status`` (JSON), ``GET /metrics``
-(Prometheus) and, when given a dispatcher, read-only JSON-RPC on ``POST /``
-(``verifier/reads.py``).
+(Prometheus), ``GET /health`` (200, or 503 while the stream is not flowing or a mismatch was
+found) and, when given a dispatcher, read-only JSON-RPC on ``POST /`` (``verifier/reads.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from sequencer.jsonrpc.dispatch import Dispatcher
-from verifier.checkpoint import Checkpoint, Counts
+from verifier.checkpoint import Checkpoint, Counts, decode_checkpoint, load_legacy_checkpoint
+from verifier.store import StateStore, state_dir
 from verifier.verdict import Verdict
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -36,6 +38,9 @@ class StatusView:
     counts: Counts
     head_block: int
     verdicts: tuple[Verdict, ...]
+    alarm: str | None = None
+    """What is wrong with the stream now (``verifier/health.py``); ``None``: nothing, or not
+    known (a stopped verifier's data dir)."""
 
     @classmethod
     def of_checkpoint(cls, checkpoint: Checkpoint) -> StatusView:
@@ -50,6 +55,23 @@ class StatusView:
             checkpoint.head_block,
             checkpoint.verdicts,
         )
+
+
+def read_checkpoint(data_dir: Path) -> Checkpoint:
+    """The checkpoint a data dir holds (an earlier verifier's file, if that is what it holds;
+    the start when it holds nothing), read without disturbing a verifier running on it."""
+    legacy = load_legacy_checkpoint(data_dir)
+    if legacy is not None:
+        return legacy
+    path = state_dir(data_dir)
+    if not path.exists():
+        return Checkpoint()
+    store = StateStore(path, readonly=True)
+    try:
+        record = store.checkpoint_record()
+    finally:
+        store.close()
+    return decode_checkpoint(record) if record is not None else Checkpoint()
 
 
 def verdict_word(verdicts: tuple[Verdict, ...]) -> str:
@@ -75,6 +97,7 @@ def status_info(view: StatusView, now: float) -> dict[str, Any]:
         "lagBlocks": max(0, view.head_block - view.block_number),
         "lagMs": lag_ms(view.counts.last_mini_block_us, now),
         "verdict": verdict_word(view.verdicts),
+        "alarm": view.alarm,
         "mismatches": [v.as_dict() for v in view.verdicts],
     }
 
@@ -83,10 +106,17 @@ def make_status_app(
     status: Callable[[], dict[str, Any]],
     metrics_text: Callable[[], bytes],
     reads: Dispatcher | None = None,
+    healthy: Callable[[], bool] | None = None,
 ) -> web.Application:
     """The status port's app: ``/status`` answers ``status()``, ``/metrics`` ``metrics_text()``,
-    and ``POST /`` goes to ``reads`` (when given)."""
+    ``/health`` ``healthy()`` and ``POST /`` goes to ``reads`` (when given)."""
     app = web.Application()
+
+    async def get_health(_request: web.Request) -> web.Response:
+        ok = healthy() if healthy is not None else True
+        return web.json_response({"healthy": ok, "status": status()}, status=200 if ok else 503)
+
+    app.router.add_get("/health", get_health)
 
     async def get_status(_request: web.Request) -> web.Response:
         return web.json_response(status())

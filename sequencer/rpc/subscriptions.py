@@ -5,7 +5,8 @@ Kinds:
   * ``logs`` {address, topics}    matching logs, as soon as their mini-block is durable
   * ``newPendingTransactions``    hashes (or full objects with ``true``) of admitted transactions
   * ``miniBlocks``                every mini-block: number, EVM block number, index, microsecond
-                                  timestamp, gas used, transactions and receipts
+                                  timestamp, gas used, transactions and receipts, and the
+                                  sequencer's ``signature`` when the chain is signed
   * ``stateChanges`` [addresses]  per mini-block, every changed account (optionally filtered):
                                   address, nonce, balance, changed storage slots
 
@@ -127,8 +128,11 @@ class Session:
 class SubscriptionHub:
     """Fans producer events out to every session with a matching subscription."""
 
-    def __init__(self) -> None:
+    def __init__(self, sign: Callable[[MiniBlock], dict[str, str] | None] | None = None) -> None:
+        """``sign``: the sequencer's mini-block signature in wire form (``{r, s, yParity}``, or
+        ``None`` when unsigned), added to ``miniBlocks`` payloads as ``signature``."""
         self.sessions: set[Session] = set()
+        self._sign = sign
 
     def _subs(self, kind: str) -> list[tuple[Session, Subscription]]:
         return [(s, sub) for s in self.sessions for sub in s.subs.values() if sub.kind == kind]
@@ -171,7 +175,7 @@ class SubscriptionHub:
                 session.notify(sub, format_log(entry, receipt, ZERO_HASH, index, mb.block_env.timestamp))
         minis = self._subs("miniBlocks")
         if minis:
-            payload = {
+            payload: dict[str, Any] = {
                 "number": q(mb.number),
                 "blockNumber": q(mb.block_number),
                 "index": q(mb.index),
@@ -185,6 +189,9 @@ class SubscriptionHub:
                 ],
                 "receipts": [format_receipt(r, ZERO_HASH, mb.block_env.timestamp) for r in mb.receipts],
             }
+            signature = self._sign(mb) if self._sign is not None else None
+            if signature is not None:
+                payload["signature"] = signature
             for session, sub in minis:
                 session.notify(sub, payload)
         changes = self._subs("stateChanges")

@@ -20,7 +20,7 @@ from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.contracts import load_artifact
-from tests.support.daemon import ROOT, Daemon, start_daemon
+from tests.support.daemon import DEVNET, ROOT, Daemon, start_daemon
 from tests.support.rpc import batch, request
 from tests.support.verifier import start_verifier
 
@@ -360,13 +360,15 @@ def test_a_replica_follows_without_executing_and_answers_reads(daemon_factory: A
 def test_a_verifier_rebuilds_a_generated_accounts_genesis_and_agrees(
     daemon_factory: Any, tmp_path: Path
 ) -> None:
-    """``--accounts N``: the feed sends the generation rule, not N accounts; the verifier's own
-    genesis (py-trie) has the same state root, and transfers to generated accounts verify."""
+    """``chain.generated_accounts = N``: the verifier builds the same genesis from its own config
+    (the feed's generation rule is not trusted), and transfers to generated accounts verify."""
     from sequencer.genesis import generated_address
 
-    d: Daemon = daemon_factory("--evm-block-ms", "100", "--accounts", "300")
+    config = tmp_path / "generated.toml"
+    config.write_text(DEVNET.read_text().replace("# generated_accounts = 0", "generated_accounts = 300"))
+    d: Daemon = daemon_factory("--evm-block-ms", "100", config=config)
     w3 = Web3(Web3.HTTPProvider(d.url))
-    v = start_verifier(d.feed_url, tmp_path / "v")
+    v = start_verifier(d.feed_url, tmp_path / "v", config=config)
     try:
         sender = Account.from_key(DEV_KEYS[5])
         nonce = w3.eth.get_transaction_count(sender.address)
