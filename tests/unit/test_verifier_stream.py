@@ -182,7 +182,22 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
-MUTANTS: list[Any] = [None, True, 0, -1, 2**70, "", "0x", "0x0", "0xzz", "0x" + "ff" * 33, [], {}, [[]], {"a": 1}]
+MUTANTS: list[Any] = [
+    None,
+    True,
+    0,
+    -1,
+    2**70,
+    "",
+    "0x",
+    "0x0",
+    "0xzz",
+    "0x" + "ff" * 33,
+    [],
+    {},
+    [[]],
+    {"a": 1},
+]
 TARGETS = [m for m in FEED if m["type"] in ("miniBlock", "block")][:6]
 
 
