@@ -16,7 +16,7 @@ import orjson
 import pytest
 import rlp
 from eth_hash.auto import keccak
-from eth_keys import keys
+from eth_keys.datatypes import Signature as KeysSignature
 from trie.hexary import HexaryTrie
 
 from sequencer.feed.wire import wire_mini_block_hash, wire_signing_hash
@@ -48,7 +48,7 @@ def doc_receipt(r: dict[str, Any]) -> bytes:
             for i in (0, 2, 4):
                 bloom |= 1 << (((h[i] << 8) | h[i + 1]) & 2047)
     logs = [[b(lg["address"]), [b(t) for t in lg["topics"]], b(lg["data"])] for lg in r["logs"]]
-    body = rlp.encode([q(r["status"]), q(r["cumulativeGasUsed"]), bloom.to_bytes(256, "big"), logs])
+    body: bytes = rlp.encode([q(r["status"]), q(r["cumulativeGasUsed"]), bloom.to_bytes(256, "big"), logs])
     return (bytes([q(r["type"])]) + body) if q(r["type"]) else body
 
 
@@ -126,7 +126,7 @@ def doc_signing_hash(mb: dict[str, Any]) -> bytes:
 
 
 def doc_signer(digest: bytes, sig: dict[str, str]) -> str:
-    signature = keys.Signature(vrs=(q(sig["yParity"]), q(sig["r"]), q(sig["s"])))
+    signature = KeysSignature(vrs=(q(sig["yParity"]), q(sig["r"]), q(sig["s"])))
     return "0x" + signature.recover_public_key_from_msg_hash(digest).to_canonical_address().hex()
 
 
