@@ -239,8 +239,11 @@ class VerifierNode:
         self.close()
 
     def close(self) -> None:
-        """Close the state store."""
-        self.store.close()
+        """Commit the last verified boundary and close the state store."""
+        try:
+            self.verification.flush()
+        finally:
+            self.store.close()
 
     def _on_head(self, head: FeedHead) -> None:
         self.verification.on_head(head)

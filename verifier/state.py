@@ -45,6 +45,15 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.accounts or self.slots or self.code)
 
+    def merge(self, later: Changes) -> None:
+        """Fold ``later`` (what changed after these) into these, as if they were one."""
+        if later.wiped:
+            self.slots = {key: v for key, v in self.slots.items() if key[0] not in later.wiped}
+            self.wiped |= later.wiped
+        self.accounts.update(later.accounts)
+        self.slots.update(later.slots)
+        self.code.update(later.code)
+
 
 class FlatState:
     """Accounts, storage and code in memory, with the state trie kept beside them."""

@@ -33,6 +33,7 @@ RECONNECT_MAX_DELAY_S = 5.0
 HEAD_POLL_S = 0.5
 RECEIVE_POLL_S = 1.0
 HEARTBEAT_S = 30
+CLOSE_TIMEOUT_S = 2.0
 CLOSE_REASONS = {
     1001: "the sequencer is shutting down",
     4001: "too slow",
@@ -108,40 +109,51 @@ class FeedSubscriber:
 
     async def _connection(self, start: int, deliver: Callable[[str], Next]) -> str:
         """One connection; why it ended."""
-        async with self._session.ws_connect(
+        ws = await self._session.ws_connect(
             f"{self.feed}/?from={start}",
             heartbeat=HEARTBEAT_S,
             headers=self._headers,
             ssl=self._ssl,
             max_msg_size=self.max_message_bytes,
-        ) as ws:
-            self.health.on_connected()
-            log.info("following %s from seq %d", self.feed, start)
-            while not self._stopping.is_set():
-                try:
-                    msg = await asyncio.wait_for(ws.receive(), RECEIVE_POLL_S)
-                except TimeoutError:
-                    continue
-                if msg.type == aiohttp.WSMsgType.TEXT:
+        )
+        try:
+            return await self._receive(ws, start, deliver)
+        finally:
+            # a feed that never answers the close (or keeps sending) cannot hold the verifier
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError, ConnectionError):
+                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
+
+    async def _receive(
+        self, ws: aiohttp.ClientWebSocketResponse, start: int, deliver: Callable[[str], Next]
+    ) -> str:
+        """Hand over messages until the connection ends; why it ended."""
+        self.health.on_connected()
+        log.info("following %s from seq %d", self.feed, start)
+        while not self._stopping.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), RECEIVE_POLL_S)
+            except TimeoutError:
+                continue
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.health.on_message()
+                if deliver(msg.data) is Next.RECONNECT:
+                    return "the verifier asked to resume from its position"
+                await asyncio.sleep(0)
+                continue
+            if msg.type == aiohttp.WSMsgType.ERROR:
+                if ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
                     self.health.on_message()
-                    if deliver(msg.data) is Next.RECONNECT:
-                        return "the verifier asked to resume from its position"
-                    await asyncio.sleep(0)
-                    continue
-                if msg.type == aiohttp.WSMsgType.ERROR:
-                    if ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
-                        self.health.on_message()
-                        deliver(OVERSIZE)
-                        return f"a message over {self.max_message_bytes} bytes"
-                    return f"error: {ws.exception()}"
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-                    code = ws.close_code
-                    return f"closed by the feed ({code}: {CLOSE_REASONS.get(code or 0, 'no reason given')})"
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    self.health.on_message()
-                    if deliver("\x00binary") is Next.RECONNECT:
-                        return "a binary message"
-            return "stopping"
+                    deliver(OVERSIZE)
+                    return f"a message over {self.max_message_bytes} bytes"
+                return f"error: {ws.exception()}"
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                code = ws.close_code
+                return f"closed by the feed ({code}: {CLOSE_REASONS.get(code or 0, 'no reason given')})"
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                self.health.on_message()
+                if deliver("\x00binary") is Next.RECONNECT:
+                    return "a binary message"
+        return "stopping"
 
     async def watch_head(self, on_head: Callable[[FeedHead], None]) -> None:
         """Report the sequencer's head every :data:`HEAD_POLL_S` until stopped (failed polls are

@@ -10,7 +10,8 @@
   gap: the follower reconnects from the position it expected (docs/feed.md), and only a gap
   that is still there after :data:`GAP_LIMIT` connections is a verdict (``stream.seq``);
 * a verified ``genesis`` or ``block`` is a new EVM block boundary: the state changes and the
-  checkpoint are committed together (``verifier/store.py``);
+  checkpoint are committed together (``verifier/store.py``), at every boundary at the live
+  edge and at most once a second while catching up;
 * a mismatch is recorded once (the same finding found again after a restart is not recorded
   twice), committed with the checkpoint (still naming the last verified boundary), and its
   evidence (the signed mini-block headers it contradicts) written to ``evidence/``; then the
@@ -30,6 +31,7 @@ from pathlib import Path
 from verifier.checkpoint import Boundary, Checkpoint, Rotation, encode_checkpoint
 from verifier.replay import Replay
 from verifier.signatures import scheduled_signer
+from verifier.state import Changes
 from verifier.store import StateStore
 from verifier.subscriber import OVERSIZE, FeedHead
 from verifier.verdict import Mismatch, Verdict
@@ -37,6 +39,7 @@ from verifier.wire import Malformed, Message, decode_message
 
 log = logging.getLogger("verifier")
 GAP_LIMIT = 3
+COMMIT_EVERY_S = 1.0
 WELL_FORMED = "a message as docs/feed.md defines it (version 2)"
 EVIDENCE_DIR = "evidence"
 
@@ -85,6 +88,8 @@ class Verification:
         self._findings = {v.finding for v in self.verdicts}
         self._gaps: dict[int, int] = {}
         self._clock = clock
+        self._committed_at = 0.0
+        self._pending: Changes | None = None
 
     # -- messages -----------------------------------------------------------------------------
     def handle_text(self, text: str) -> Step:
@@ -118,8 +123,21 @@ class Verification:
         if reached is None:
             return Step()
         self._note_rotation(reached)
-        self.commit()
+        self._commit_boundary(reached)
         return Step(boundary=reached)
+
+    def _commit_boundary(self, reached: Boundary) -> None:
+        """Commit at every boundary at the live edge; while catching up, at most every
+        :data:`COMMIT_EVERY_S` (one fsync per EVM block would bound catch-up speed): a restart
+        re-verifies from the last committed boundary, so either way it gives the same verdicts."""
+        delta = self.replay.state.take_changes()  # sealed apart from the next block's changes
+        if self._pending is None:
+            self._pending = delta
+        else:
+            self._pending.merge(delta)
+        now = self._clock()
+        if reached.next_seq > self.head.seq or now - self._committed_at >= COMMIT_EVERY_S:
+            self.commit()
 
     def _gap(self, seq: int, expected: int) -> Step:
         seen = self._gaps[expected] = self._gaps.get(expected, 0) + 1
@@ -161,7 +179,7 @@ class Verification:
         except Malformed:
             return Step(verdict=exc.verdict, recorded=recorded, reconnect=True)
         if reached is not None:
-            self.commit()
+            self._commit_boundary(reached)
         return Step(boundary=reached, verdict=exc.verdict, recorded=recorded)
 
     def _record(self, verdict: Verdict, evidence: tuple[dict[str, object], ...]) -> bool:
@@ -171,7 +189,7 @@ class Verification:
         self.verdicts.append(verdict)
         if evidence:
             self._write_evidence(verdict, evidence)
-        self.store.commit(None, encode_checkpoint(self.checkpoint()))
+        self.commit()  # with the boundary's state, if it was not committed yet
         return True
 
     def _write_evidence(self, verdict: Verdict, evidence: tuple[dict[str, object], ...]) -> None:
@@ -219,7 +237,14 @@ class Verification:
             rotations=tuple(self.rotations),
         )
 
+    def flush(self) -> None:
+        """Commit the last verified boundary if it is not yet (at a clean stop)."""
+        if self._pending is not None:
+            self.commit()
+
     def commit(self) -> None:
-        """Make the boundary durable: the state changes since the last one and the checkpoint,
-        in one transaction."""
-        self.store.commit(self.replay.state.take_changes(), encode_checkpoint(self.checkpoint()))
+        """Make the last boundary durable: the state changes up to it (sealed at each boundary)
+        and the checkpoint naming it, in one transaction."""
+        changes, self._pending = self._pending, None
+        self.store.commit(changes, encode_checkpoint(self.checkpoint()))
+        self._committed_at = self._clock()
