@@ -391,3 +391,54 @@ def test_a_verifier_rebuilds_a_generated_accounts_genesis_and_agrees(
         assert status["verifiedTxs"] >= 3
     finally:
         assert v.stop() == 0, v.log()
+
+
+NEW_RULES = {
+    # kind: the field every verifier names (at mini-block 1, but genesis)
+    "base-fee": "miniBlock.env.baseFee",
+    "timestamp": "miniBlock.env.timestamp",
+    "gas-limit": "miniBlock.env.gasLimit",
+    "coinbase": "miniBlock.env.coinbase",
+    "genesis": "genesis.hash",
+    "mini-block-hash": "miniBlock.hash",
+    "relabel-number": "miniBlock.number",
+    "forged-signature": "miniBlock.signature",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NEW_RULES))
+def test_the_fire_drill_of_the_chain_rules_is_caught_by_unsharded_and_sharded_verifiers(
+    daemon_factory: Any, tmp_path: Path, kind: str
+) -> None:
+    """The sequencer itself lies (its own key signs the lie): every verifier, whichever
+    mini-blocks it re-executes, names the block, the mini-block, the field, the claim and the
+    recomputed value, within a second of the mini-block being sealed."""
+    d: Daemon = daemon_factory("--evm-block-ms", "400", "--mini-block-ms", "150", "--dev-fault", f"{kind}@1")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    modes = {"unsharded": (), "shard-0": ("--shard", "0/2"), "shard-1": ("--shard", "1/2")}
+    verifiers = {name: start_verifier(d.feed_url, tmp_path / name, *args) for name, args in modes.items()}
+    try:
+        sealed, owner = fire_drill_workload(w3) if kind != "genesis" else ({}, {})
+        for name, v in verifiers.items():
+            wait_until(lambda v=v: v.proc.poll() is not None, 15, f"{name}'s verdict for {kind}")
+            assert v.proc.returncode == 3, v.log()
+    finally:
+        for v in verifiers.values():
+            v.stop()
+    for name, v in verifiers.items():
+        (verdict,) = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "verifier.cli", "status", "--data-dir", str(v.data_dir), "--json"],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=30,
+            ).stdout
+        )["mismatches"]
+        assert verdict["field"] == NEW_RULES[kind], (name, verdict)
+        assert verdict["claimed"] != verdict["recomputed"], verdict
+        if kind == "genesis":
+            assert (verdict["evm_block"], verdict["seq"]) == (0, 0)
+        else:
+            assert (verdict["mini_block"], verdict["evm_block"]) == (1, owner[1]), (name, verdict)
+            assert verdict["detected_at"] - sealed[1] < 1.0, (name, verdict, sealed)
