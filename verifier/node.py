@@ -42,6 +42,7 @@ from verifier.store import EarlierDataDir, StateStore, state_dir
 from verifier.subscriber import FeedHead, FeedSubscriber, Next
 from verifier.verdict import announce
 from verifier.verification import Verification
+from verifier.workers import WorkerPool
 
 log = logging.getLogger("verifier")
 EXIT_OK = 0
@@ -70,7 +71,9 @@ class VerifierNode:
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         audit_every: int = 0,
+        workers: int = 1,
     ) -> None:
+        """``workers`` > 1: re-execute in that many forked processes (``verifier/workers.py``)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         if load_legacy_checkpoint(data_dir) is not None:
             raise EarlierDataDir(
@@ -97,7 +100,10 @@ class VerifierNode:
         except BaseException:
             self.store.close()
             raise
-        self.replay = Replay(chain, self.state, start.boundary, mode, genesis=genesis)
+        self.pool = (
+            WorkerPool(workers, chain, self.state, start.boundary.recent_hashes) if workers > 1 else None
+        )
+        self.replay = Replay(chain, self.state, start.boundary, mode, genesis=genesis, pool=self.pool)
         self.verification = Verification(
             self.replay,
             self.store,
@@ -239,10 +245,12 @@ class VerifierNode:
         self.close()
 
     def close(self) -> None:
-        """Commit the last verified boundary and close the state store."""
+        """Commit the last verified boundary, stop the workers, close the state store."""
         try:
             self.verification.flush()
         finally:
+            if self.pool is not None:
+                self.pool.close()
             self.store.close()
 
     def _on_head(self, head: FeedHead) -> None:

@@ -51,6 +51,7 @@ from verifier.wire import (
     MiniBlockMessage,
     Signature,
 )
+from verifier.workers import WorkerPool
 
 ENV_FIELDS = ("number", "timestamp", "parentHash", "baseFee", "gasLimit", "coinbase", "prevRandao")
 
@@ -178,6 +179,7 @@ class Replay:
         *,
         genesis: Header | None = None,
         clock: Callable[[], float] = time.time,
+        pool: WorkerPool | None = None,
     ) -> None:
         """``genesis``: the verifier's own genesis header (needed until genesis is verified)."""
         self.chain = chain
@@ -193,13 +195,17 @@ class Replay:
         self.genesis = genesis
         self._clock = clock
         self._executed: tuple[int, ExecutedMiniBlock] | None = None
+        self.pool = pool
+        self._handed_out: dict[int, tuple[int, int, tuple[SignedHeader, ...]]] = {}
 
     # -- entry points -------------------------------------------------------------------------
-    def check(self, message: Message) -> Boundary | None:
+    def check(self, message: Message, raw: bytes = b"") -> Boundary | None:
         """Check the next message (its ``seq`` is the cursor's); the new boundary when it was a
-        verified ``genesis`` or ``block``. Raises :class:`Mismatch`, applying nothing."""
+        verified ``genesis`` or ``block``. Raises :class:`Mismatch`, applying nothing. With worker
+        processes, ``raw`` (the message's text) is what they are handed; their findings come
+        back through :meth:`late_findings`."""
         if isinstance(message, MiniBlockMessage):
-            self._mini_block(message, adopt=False)
+            self._mini_block(message, adopt=False, raw=raw)
             reached = None
         elif isinstance(message, BlockMessage):
             reached = self._block(message, adopt=False)
@@ -252,6 +258,8 @@ class Replay:
             fail("genesis.hash", _h(g.hash), _h(own_hash) + " (the genesis of this verifier's config)")
         if keccak(g.header) != own_hash:
             fail("genesis.header", "a header that does not hash to the genesis hash", _h(own_hash))
+        if self.pool is not None:
+            self.pool.end_block(own_hash)
         self.boundary = Boundary(
             next_seq=1,
             block_number=0,
@@ -269,7 +277,25 @@ class Replay:
         return self.boundary
 
     # -- mini-blocks --------------------------------------------------------------------------
-    def _mini_block(self, mb: MiniBlockMessage, *, adopt: bool) -> None:
+    def late_findings(self, *, wait_all: bool = False) -> list[Mismatch]:
+        """What the worker processes found in mini-blocks already checked here (``wait_all``:
+        once every mini-block handed out came back: at an EVM block boundary)."""
+        if self.pool is None:
+            return []
+        out = []
+        for result in self.pool.results(wait_all=wait_all):
+            block, number, evidence = self._handed_out.pop(result.seq)
+            if result.finding is None:
+                self.counts = replace(self.counts, txs=self.counts.txs + result.txs)
+                continue
+            f = result.finding
+            verdict = Verdict(
+                result.seq, block, number, f.tx_index, f.field, f.claimed, f.recomputed, self._clock()
+            )
+            out.append(Mismatch(verdict, tuple(e.as_dict() for e in evidence)))
+        return out
+
+    def _mini_block(self, mb: MiniBlockMessage, *, adopt: bool, raw: bytes = b"") -> None:
         at, opened = self.boundary, self.open
         expected_number = at.next_mini_block + (opened.mini_blocks if opened is not None else 0)
 
@@ -303,7 +329,12 @@ class Replay:
         executed = 0
         diff = mb.state_diff
         gas_used = mb.gas_used
-        if not adopt and self.mode.executes(expected_number):
+        if self.pool is not None:
+            execute = not adopt and self.mode.executes(expected_number)
+            self.pool.submit(mb.seq, expected_number, raw, execute)
+            if execute:
+                self._handed_out[mb.seq] = (at.block_number + 1, expected_number, tuple(evidence))
+        elif not adopt and self.mode.executes(expected_number):
             finding = self._reexecute(opened, mb)
             if finding is not None:
                 fail(finding.field, finding.claimed, finding.recomputed, finding.tx_index)
@@ -465,7 +496,11 @@ class Replay:
     def _reexecute(self, opened: OpenBlock, mb: MiniBlockMessage) -> Finding | None:
         if opened.executor is None:
             opened.executor = MiniBlockExecutor(
-                self.state, self.chain.chain_id, opened.env, self.boundary.recent_hashes
+                self.state,
+                self.chain.chain_id,
+                opened.env,
+                self.boundary.recent_hashes,
+                allow_unprotected=self.chain.allow_unprotected_txs,
             )
         result = opened.executor.run(mb.transactions, opened.gas)
         self._executed = (mb.seq, result)
@@ -491,6 +526,8 @@ class Replay:
         self.open = None
         self.counts = replace(self.counts, blocks=self.counts.blocks + 1)
         block_hash = keccak(b.header)
+        if self.pool is not None:
+            self.pool.end_block(block_hash)
         self.boundary = Boundary(
             next_seq=b.seq + 1,
             block_number=at.block_number + 1,

@@ -35,7 +35,7 @@ from verifier.state import Changes
 from verifier.store import StateStore
 from verifier.subscriber import OVERSIZE, FeedHead
 from verifier.verdict import Mismatch, Verdict
-from verifier.wire import Malformed, Message, decode_message
+from verifier.wire import BlockMessage, Malformed, Message, decode_message
 
 log = logging.getLogger("verifier")
 GAP_LIMIT = 3
@@ -92,7 +92,7 @@ class Verification:
         self._pending: Changes | None = None
 
     # -- messages -----------------------------------------------------------------------------
-    def handle_text(self, text: str) -> Step:
+    def handle_text(self, text: str | bytes) -> Step:
         """Decode and check the next message's text (see the module docstring)."""
         if text is OVERSIZE or text == OVERSIZE:
             return self._malformed(
@@ -102,10 +102,10 @@ class Verification:
             message = decode_message(text)
         except Malformed as exc:
             return self._malformed(exc)
-        return self.handle(message)
+        return self.handle(message, text.encode() if isinstance(text, str) else text)
 
-    def handle(self, message: Message) -> Step:
-        """Check a decoded message."""
+    def handle(self, message: Message, raw: bytes = b"") -> Step:
+        """Check a decoded message (``raw``: its text, for worker processes)."""
         replay = self.replay
         expected = replay.next_seq
         if message.seq < expected:
@@ -114,14 +114,17 @@ class Verification:
         if message.seq > expected:
             return self._gap(message.seq, expected)
         self._gaps.pop(expected, None)
+        late = self._late(wait_all=isinstance(message, BlockMessage))
+        if late is not None:
+            return late
         try:
-            reached = replay.check(message)
+            reached = replay.check(message, raw)
         except Mismatch as exc:
             return self._mismatch(exc, message)
         except Malformed as exc:  # a header that is not one
             return self._malformed(exc)
         if reached is None:
-            return Step()
+            return self._late(wait_all=False) or Step()
         self._note_rotation(reached)
         self._commit_boundary(reached)
         return Step(boundary=reached)
@@ -138,6 +141,15 @@ class Verification:
         now = self._clock()
         if reached.next_seq > self.head.seq or now - self._committed_at >= COMMIT_EVERY_S:
             self.commit()
+
+    def _late(self, *, wait_all: bool) -> Step | None:
+        """Record what worker processes found since (``wait_all``: before a block is checked,
+        every mini-block of it re-executed); the step of the first finding, if any."""
+        first: Step | None = None
+        for exc in self.replay.late_findings(wait_all=wait_all):
+            recorded = self._record(exc.verdict, exc.evidence)
+            first = first or Step(verdict=exc.verdict, recorded=recorded, halt=self.halt_on_mismatch)
+        return first
 
     def _gap(self, seq: int, expected: int) -> Step:
         seen = self._gaps[expected] = self._gaps.get(expected, 0) + 1

@@ -442,3 +442,84 @@ def test_the_fire_drill_of_the_chain_rules_is_caught_by_unsharded_and_sharded_ve
         else:
             assert (verdict["mini_block"], verdict["evm_block"]) == (1, owner[1]), (name, verdict)
             assert verdict["detected_at"] - sealed[1] < 1.0, (name, verdict, sealed)
+
+
+def test_two_worker_processes_re_execute_everything_and_catch_a_lie(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    """``--workers 2``: every transaction re-executed once, in one of two processes, and a receipt
+    the stream lies about in a worker's mini-block stops the verifier naming it."""
+    d: Daemon = daemon_factory("--evm-block-ms", "200")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    v = start_verifier(d.feed_url, tmp_path / "v", "--workers", "2")
+    try:
+        send_load(w3, rounds=6)
+        time.sleep(0.5)
+        head = w3.eth.block_number
+        total = sum(len(w3.eth.get_block(n)["transactions"]) for n in range(head + 1))
+        wait_until(lambda: v.status()["height"] >= head, 30, "the verifier to reach the head")
+        status = v.status()
+        assert status["verdict"] == "ok" and status["verifiedTxs"] == total, status
+    finally:
+        assert v.stop() == 0, v.log()
+    d.stop()
+    liar: Daemon = daemon_factory(
+        "--evm-block-ms",
+        "400",
+        "--mini-block-ms",
+        "150",
+        "--dev-fault",
+        "receipt-status@1",
+        data_dir=tmp_path / "d2",
+    )
+    v = start_verifier(liar.feed_url, tmp_path / "v2", "--workers", "2")
+    fire_drill_workload(Web3(Web3.HTTPProvider(liar.url)))
+    wait_until(lambda: v.proc.poll() is not None, 15, "the verdict")
+    assert v.proc.returncode == 3, v.log()
+    verdict = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "verifier.cli", "status", "--data-dir", str(v.data_dir), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=30,
+        ).stdout
+    )["mismatches"][0]
+    assert (verdict["field"], verdict["mini_block"], verdict["tx_index"]) == ("receipt.status", 1, 0)
+    v.stop()
+
+
+def test_a_verifier_killed_at_random_moments_never_gives_a_false_verdict(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    """kill -9 while the sequencer is loaded, five times: each restart resumes from a boundary
+    committed with its state, and the verifier ends at the head with every transaction verified
+    once and no verdict."""
+    import random
+
+    from tests.support.loadgen import Load
+
+    d: Daemon = daemon_factory("--evm-block-ms", "100")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    load = Load(d.url, DEV_KEYS[4:8])
+    load.start()
+    rng = random.Random(13)
+    try:
+        for _ in range(5):
+            v = start_verifier(d.feed_url, tmp_path / "v")
+            time.sleep(rng.uniform(0.3, 1.5))
+            assert v.proc.poll() is None, v.log()
+            v.stop(signal.SIGKILL)
+    finally:
+        load.stop()
+    time.sleep(0.5)
+    head = w3.eth.block_number
+    total = sum(len(w3.eth.get_block(n)["transactions"]) for n in range(head + 1))
+    v = start_verifier(d.feed_url, tmp_path / "v")
+    try:
+        wait_until(lambda: v.status()["height"] >= head, 60, "catch-up after the kills")
+        status = v.status()
+        assert status["verdict"] == "ok" and status["mismatches"] == [], v.log()
+        assert status["verifiedTxs"] == total > 0, (status, total)
+    finally:
+        assert v.stop() == 0, v.log()

@@ -18,11 +18,14 @@ No sequencer runs here: the messages come from ``tests/fixtures/feed/devnet.json
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
+import rlp
 from eth_account import Account
+from eth_hash.auto import keccak
 
 from tests.conftest import DEV_KEYS
 from tests.support.feed_fixture import (
@@ -291,3 +294,78 @@ def test_an_earlier_verifiers_data_dir_is_refused_and_its_status_still_read(
     checkpoint = load_checkpoint(tmp_path)
     assert checkpoint.boundary.next_seq == 6 and checkpoint.boundary.block_number == 1
     assert checkpoint.verdicts == (Verdict(3, 1, 2, None, "stateDiff.balance", "a", "b", 1.5),)
+
+
+# -- the state and its checkpoint: durable together, checked at start-up, audited with py-trie ------
+
+
+def test_a_state_that_does_not_match_its_checkpoint_is_refused_at_start_up(tmp_path: Path) -> None:
+    """The incremental trie's root of the loaded state is compared with the checkpoint's: a store
+    changed behind the verifier's back (a disk fault, a hand edit) stops it, never a verdict."""
+    import lmdb
+
+    from verifier.node import StateCorrupt
+
+    node = open_node(tmp_path / "v")
+    deliver(node, FEED)
+    node.close()
+    env = lmdb.open(str(tmp_path / "v" / "state.lmdb"), max_dbs=4)
+    try:
+        accounts = env.open_db(b"accounts")
+        with env.begin(write=True, db=accounts) as txn:
+            address, record = next(iter(txn.cursor()))
+            txn.put(address, record[:-1] + bytes([record[-1] ^ 1]))
+    finally:
+        env.close()
+    with pytest.raises(StateCorrupt, match="its checkpoint"):
+        open_node(tmp_path / "v")
+
+
+def test_the_audit_catches_a_root_the_fast_trie_got_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug the verifier's incremental trie shared with the sequencer's would pass every header
+    check (both compute the same wrong root); the audit recomputes the root with py-trie.
+
+    The shared bug: the root of the recording's final state comes out wrong. The sequencer with
+    that bug wrote it in the headers of the blocks that end in that state (and their children's
+    parent links): the recording is rewritten so."""
+    from sequencer.trie.state import StateTrie
+    from tests.support.feed_fixture import reseal
+    from verifier.node import StateCorrupt
+
+    final = ROOTS[LAST_BLOCK]
+    true_root = StateTrie.root
+
+    def buggy(self: StateTrie) -> bytes:
+        root = true_root(self)
+        return keccak(root) if root == final else root
+
+    monkeypatch.setattr(StateTrie, "root", buggy)
+    lying = copy.deepcopy(FEED)
+    parent: bytes | None = None
+    for m in lying:
+        body = m.get("block")
+        if body is None:
+            continue
+        fields = rlp.decode(bytes.fromhex(body["header"][2:]))
+        if parent is not None:
+            fields[0] = fields[13] = parent  # parentHash, prevRandao
+        if fields[3] == final:
+            fields[3] = keccak(final)
+        body["header"] = "0x" + rlp.encode(fields).hex()
+        parent = bytes.fromhex(reseal(m)["block"]["hash"][2:])
+    assert lying != FEED
+    unaudited = open_node(tmp_path / "plain")
+    try:
+        deliver(unaudited, lying)
+        assert unaudited.verification.verdicts == [], "without the audit, the shared bug passes"
+        assert unaudited.replay.boundary.block_number == LAST_BLOCK
+    finally:
+        unaudited.close()
+    audited = VerifierNode("ws://127.0.0.1:9", CHAIN, tmp_path / "audited", audit_every=1)
+    try:
+        with pytest.raises(StateCorrupt, match="audit: py-trie computes state root"):
+            deliver(audited, lying)
+    finally:
+        audited.close()
