@@ -29,31 +29,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from sequencer.config import ChainConfig
 from verifier.checkpoint import MAX_RECENT_HASHES, Boundary
 from verifier.commitments import index_root, keccak, mini_block_hash, receipt_encoding, signing_hash
 from verifier.compare import Finding, compare_diff, compare_receipts
-from verifier.execution import ExecutedMiniBlock, ExecutedTx, MiniBlockExecutor
+from verifier.execution import ExecutedMiniBlock, MiniBlockExecutor
 from verifier.header import Header, decode_header
+from verifier.open_block import ENV_FIELDS, OpenBlock, SignedHeader, env_value, executed_receipt
 from verifier.rules import MAX_FUTURE_S, empty_field_problems, env_problems, header_env
 from verifier.signatures import signature_problem
 from verifier.state import EMPTY_CODE_HASH, FlatState
 from verifier.verdict import Mismatch, Verdict
 from verifier.wire import (
     BlockMessage,
-    ClaimedReceipt,
-    Env,
     GenesisMessage,
     Message,
     MiniBlockMessage,
-    Signature,
 )
 from verifier.workers import WorkerPool
-
-ENV_FIELDS = ("number", "timestamp", "parentHash", "baseFee", "gasLimit", "coinbase", "prevRandao")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,92 +75,8 @@ EVERYTHING = Mode()
 """One verifier re-executing every mini-block (``--shard 0/1``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SignedHeader:
-    """A signed mini-block header: what the sequencer committed to (kept as evidence)."""
-
-    number: int
-    block_number: int
-    index: int
-    block_timestamp: int
-    timestamp_us: int
-    gas_used: int
-    transaction_root: bytes
-    receipt_root: bytes
-    hash: bytes
-    signature: Signature
-
-    def as_dict(self) -> dict[str, Any]:
-        """The header in MegaETH's field names, with the signature and the mini-block hash."""
-        return {
-            "block_number": hex(self.block_number),
-            "block_timestamp": hex(self.block_timestamp),
-            "index": hex(self.index),
-            "mini_block_number": hex(self.number),
-            "mini_block_timestamp": hex(self.timestamp_us),
-            "gas_used": hex(self.gas_used),
-            "transaction_root": "0x" + self.transaction_root.hex(),
-            "receipt_root": "0x" + self.receipt_root.hex(),
-            "hash": "0x" + self.hash.hex(),
-            "signature": {
-                "r": hex(self.signature.r),
-                "s": hex(self.signature.s),
-                "yParity": hex(self.signature.y_parity),
-            },
-        }
-
-
-@dataclass(slots=True)
-class OpenBlock:
-    """The EVM block whose mini-blocks are being verified, and what they add up to."""
-
-    env: Env
-    first_mini: int
-    last_hash: bytes
-    last_us: int
-    txs: list[bytes] = field(default_factory=list)
-    tx_hashes: list[bytes] = field(default_factory=list)
-    receipts: list[bytes] = field(default_factory=list)
-    gas: int = 0
-    bloom: int = 0
-    logs: int = 0
-    mini_blocks: int = 0
-    executed_txs: int = 0
-    signed: list[SignedHeader] = field(default_factory=list)
-    executor: MiniBlockExecutor | None = None
-
-
-def executed_receipt(tx: ExecutedTx) -> ClaimedReceipt:
-    """A re-executed transaction's receipt, in the claimed form (for its consensus encoding)."""
-    return ClaimedReceipt(
-        tx.tx_hash,
-        tx.tx_type,
-        tx.status,
-        tx.gas_used,
-        tx.cumulative_gas_used,
-        tx.effective_gas_price,
-        tx.contract_address,
-        0,
-        0,
-        tx.logs,
-    )
-
-
 def _h(b: bytes | None) -> str:
     return "0x" + b.hex() if b is not None else "null"
-
-
-def _env_value(env: Env, name: str) -> str:
-    value = {
-        "number": env.number,
-        "timestamp": env.timestamp,
-        "parentHash": env.parent_hash,
-        "baseFee": env.base_fee,
-        "gasLimit": env.gas_limit,
-        "coinbase": env.coinbase,
-        "prevRandao": env.prev_randao,
-    }[name]
-    return _h(value) if isinstance(value, bytes) else str(value)
 
 
 class Replay:
@@ -429,7 +341,7 @@ class Replay:
                 fail(f"miniBlock.env.{name}", claimed, expected)
         elif mb.env != opened.env:
             for name in ENV_FIELDS:
-                claimed, expected = _env_value(mb.env, name), _env_value(opened.env, name)
+                claimed, expected = env_value(mb.env, name), env_value(opened.env, name)
                 if claimed != expected:
                     fail(f"miniBlock.env.{name}", claimed, f"{expected} (the block's environment)")
 
@@ -576,7 +488,7 @@ class Replay:
         env = header_env(header)
         if opened is not None:
             for name in ENV_FIELDS:
-                claimed, expected = _env_value(env, name), _env_value(opened.env, name)
+                claimed, expected = env_value(env, name), env_value(opened.env, name)
                 if claimed != expected:
                     yield name, claimed, f"{expected} (its mini-blocks' environment)"
         else:

@@ -59,6 +59,9 @@ class FlatState:
     """Accounts, storage and code in memory, with the state trie kept beside them."""
 
     def __init__(self) -> None:
+        self.tracking = True
+        """Whether the trie, the changes and the boundary view follow the writes (a worker
+        process, which never computes a root nor commits, turns it off: :meth:`untracked`)."""
         self.accounts: dict[bytes, Account] = {}
         self.storage: dict[bytes, dict[int, int]] = {}
         self.code: dict[bytes, bytes] = {EMPTY_CODE_HASH: b""}
@@ -85,6 +88,9 @@ class FlatState:
     # -- writes ---------------------------------------------------------------------------------
     def set_account(self, address: bytes, account: Account) -> None:
         """Create or overwrite an account's fields."""
+        if not self.tracking:
+            self.accounts[address] = account
+            return
         if address not in self._undo_accounts:
             self._undo_accounts[address] = self.accounts.get(address)
         self.accounts[address] = account
@@ -95,7 +101,7 @@ class FlatState:
         """Write a storage slot (0 clears it)."""
         slots = self.storage.get(address)
         key = (address, slot)
-        if key not in self._undo_slots:
+        if self.tracking and key not in self._undo_slots:
             self._undo_slots[key] = slots.get(slot, 0) if slots else 0
         if value:
             if slots is None:
@@ -105,19 +111,25 @@ class FlatState:
             slots.pop(slot, None)
             if not slots:
                 del self.storage[address]
-        self.trie.set_storage(address, slot, value)
-        self._changes.slots[(address, slot)] = value
+        if self.tracking:
+            self.trie.set_storage(address, slot, value)
+            self._changes.slots[key] = value
 
     def add_code(self, code: bytes) -> bytes:
         """Keep ``code`` (content-addressed); its hash."""
         code_hash = keccak(code)
         if code_hash not in self.code:
             self.code[code_hash] = code
-            self._changes.code[code_hash] = code
+            if self.tracking:
+                self._changes.code[code_hash] = code
         return code_hash
 
     def delete_account(self, address: bytes) -> None:
         """The account and all its storage are gone."""
+        if not self.tracking:
+            self.accounts.pop(address, None)
+            self.storage.pop(address, None)
+            return
         if address not in self._undo_accounts:
             self._undo_accounts[address] = self.accounts.get(address)
         for slot, value in self.storage.get(address, {}).items():
@@ -142,6 +154,14 @@ class FlatState:
             self.set_account(change.address, Account(change.nonce, change.balance, change.code_hash))
             for slot, value in change.storage:
                 self.set_slot(change.address, slot, value)
+
+    def untracked(self) -> None:
+        """From now on, keep the flat maps only (no trie, no changes, no boundary view)."""
+        self.tracking = False
+        self.trie = StateTrie()
+        self._changes = Changes()
+        self._undo_accounts.clear()
+        self._undo_slots.clear()
 
     def root(self) -> bytes:
         """The state root after everything applied so far."""

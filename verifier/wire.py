@@ -338,3 +338,11 @@ def _block(seq: int, b: dict[str, Any]) -> BlockMessage:
         ),
         signature=_signature(b, w),
     )
+
+
+def decode_state_diff(text: str | bytes) -> tuple[int, tuple[AccountChange, ...]]:
+    """A ``miniBlock`` message's gas used and state diff only (for a worker process applying a
+    mini-block it does not re-execute; the main process decoded the whole message already)."""
+    mb = _obj(_field(_obj(orjson.loads(text), "message"), "miniBlock", "message"), "miniBlock")
+    diff = _list(_field(mb, "stateDiff", "miniBlock"), "miniBlock")
+    return _q(mb, "gasUsed", "miniBlock", U64), tuple(_account(a, i) for i, a in enumerate(diff))

@@ -29,7 +29,7 @@ from verifier.checkpoint import MAX_RECENT_HASHES
 from verifier.compare import Finding, compare_diff, compare_receipts
 from verifier.execution import MiniBlockExecutor
 from verifier.state import FlatState
-from verifier.wire import MiniBlockMessage, decode_message
+from verifier.wire import MiniBlockMessage, decode_message, decode_state_diff
 
 _MINI = b"m"
 _BLOCK = b"b"
@@ -54,6 +54,7 @@ def _worker(conn: Connection, chain: ChainConfig, state: FlatState, recent: tupl
     """A worker's loop (in the forked process)."""
     executor: MiniBlockExecutor | None = None
     gas = 0
+    state.untracked()  # no root is computed and nothing committed here
     try:
         while True:
             data = conn.recv_bytes()
@@ -63,9 +64,13 @@ def _worker(conn: Connection, chain: ChainConfig, state: FlatState, recent: tupl
             if kind == _BLOCK:
                 recent = (data[1:], *recent)[:MAX_RECENT_HASHES]
                 executor, gas = None, 0
-                state.take_changes()  # nothing is committed here: forget what changed
                 continue
             seq, execute = _HEADER.unpack_from(data, 1)
+            if not execute:
+                used, claimed = decode_state_diff(data[1 + _HEADER.size :])
+                state.apply(claimed)
+                gas += used
+                continue
             message = decode_message(data[1 + _HEADER.size :])
             assert isinstance(message, MiniBlockMessage)
             diff = message.state_diff
