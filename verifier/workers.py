@@ -10,7 +10,8 @@ for the workers' findings at each EVM block boundary before it commits that boun
 is never durable before every mini-block in it was re-executed.
 
 Workers are forked from the main process once its state is loaded (they start with a copy of it,
-nothing to load), talk to it over pipes, never touch the store, and leave with ``os._exit``.
+nothing to load), talk to it over pipes (fed by one sender thread each, so the main process never
+waits on a busy worker), never touch the store, and leave with ``os._exit``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import queue
 import struct
+import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -97,6 +100,18 @@ def _worker(conn: Connection, chain: ChainConfig, state: FlatState, recent: tupl
         os._exit(0)
 
 
+def _send_all(outbox: queue.SimpleQueue[bytes], conn: Connection) -> None:
+    """A sender thread: the main process's messages to one worker, in order, until the stop."""
+    while True:
+        data = outbox.get()
+        try:
+            conn.send_bytes(data)
+        except (OSError, ValueError):
+            return
+        if data == _STOP:
+            return
+
+
 class WorkerPool:
     """N forked workers re-executing the mini-blocks whose number mod N is theirs."""
 
@@ -114,6 +129,14 @@ class WorkerPool:
             self._procs.append(proc)
         self._outstanding: dict[int, int] = {}  # seq -> worker index
         self._ready: list[WorkerResult] = []
+        # one sender thread per worker: the main process never waits on a busy worker's pipe
+        self._queues: list[queue.SimpleQueue[bytes]] = [queue.SimpleQueue() for _ in self._conns]
+        self._senders = [
+            threading.Thread(target=_send_all, args=(q, c), daemon=True, name=f"verifier-worker-{i}")
+            for i, (q, c) in enumerate(zip(self._queues, self._conns, strict=True))
+        ]
+        for sender in self._senders:
+            sender.start()
 
     def owner(self, mini_block: int) -> int:
         """The worker that re-executes mini-block number ``mini_block``."""
@@ -123,16 +146,15 @@ class WorkerPool:
         """Hand a mini-block's message to every worker; the owner re-executes it if ``execute``."""
         self._collect(block=False)  # a worker never waits on a full pipe of results
         owner = self.owner(mini_block)
-        for i, conn in enumerate(self._conns):
-            run = execute and i == owner
-            conn.send_bytes(_MINI + _HEADER.pack(seq, run) + text)
+        for i, outbox in enumerate(self._queues):
+            outbox.put(_MINI + _HEADER.pack(seq, execute and i == owner) + text)
         if execute:
             self._outstanding[seq] = owner
 
     def end_block(self, block_hash: bytes) -> None:
         """An EVM block ended (its hash is the newest for BLOCKHASH)."""
-        for conn in self._conns:
-            conn.send_bytes(_BLOCK + block_hash)
+        for outbox in self._queues:
+            outbox.put(_BLOCK + block_hash)
 
     @property
     def outstanding(self) -> int:
@@ -161,9 +183,10 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop the workers."""
-        for conn in self._conns:
-            with contextlib.suppress(OSError, ValueError):
-                conn.send_bytes(_STOP)
+        for outbox in self._queues:
+            outbox.put(_STOP)
+        for sender in self._senders:
+            sender.join(2)
         for proc in self._procs:
             proc.join(2)
             if proc.is_alive():
