@@ -218,14 +218,14 @@ class FeedHub:
         return hmac.compare_digest(given, b"Bearer " + self.token.encode())
 
 
-def _next_batch(source: Iterator[Encoded]) -> list[Encoded]:
-    """Up to :data:`HISTORY_BATCH` messages (or :data:`HISTORY_BATCH_BYTES`) from ``source``."""
+def _next_batch(source: Iterator[Encoded], limit: int = HISTORY_BATCH) -> list[Encoded]:
+    """Up to ``limit`` messages (or :data:`HISTORY_BATCH_BYTES`) from ``source``."""
     batch: list[Encoded] = []
     size = 0
     for item in source:
         batch.append(item)
         size += len(item[1])
-        if len(batch) >= HISTORY_BATCH or size >= HISTORY_BATCH_BYTES:
+        if len(batch) >= limit or size >= HISTORY_BATCH_BYTES:
             break
     return batch
 
@@ -263,10 +263,12 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
     ) -> int:
         next_seq = start
         source = hub.encoded_history(start)
+        # about ten batches a second at the configured rate, so the rate holds over short spans
+        limit = min(HISTORY_BATCH, max(1, hub.history_rate // 10)) if hub.history_rate else HISTORY_BATCH
         async with hub.history_slots:
             while True:
                 began = time.monotonic()
-                batch = await asyncio.to_thread(_next_batch, source)
+                batch = await asyncio.to_thread(_next_batch, source, limit)
                 if not batch:
                     return next_seq
                 for item in batch:
