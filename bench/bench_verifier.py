@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -35,6 +36,26 @@ from tests.support.daemon import Daemon, start_daemon
 from tests.support.verifier import VerifierProc, start_verifier
 
 SAMPLE_S = 0.1
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its live descendants (a sequencer's ingress worker,
+    a verifier's workers): a figure the other load on a shared machine does not inflate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            procs[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        total += procs.get(current, (0, 0.0))[1]
+        stack.extend(child for child, (parent, _) in procs.items() if parent == current)
+    return total
 
 
 def senders(count: int) -> list[Any]:
@@ -88,26 +109,28 @@ def head_of(d: Daemon) -> int:
     return asyncio.run(ask())
 
 
-def catch_up(d: Daemon, data_dir: Path, workers: int, head: int) -> tuple[float, float, int]:
-    """(verified tx/s from the first verified block to the head, start-up seconds, transactions)."""
+def catch_up(d: Daemon, data_dir: Path, workers: int, head: int) -> tuple[float, float, int, float]:
+    """(verified tx/s from the first verified block to the head, start-up seconds, transactions,
+    the verifier's CPU microseconds per transaction over that span)."""
     started = time.perf_counter()
     v: VerifierProc = start_verifier(
         d.feed_url, data_dir, "--workers", str(workers), "--log-level", "warning"
     )
     try:
-        first: tuple[float, int] | None = None
+        first: tuple[float, int, float] | None = None
         while True:
             status = v.status()
             now = time.perf_counter()
             if first is None and status["height"] >= 1:
-                first = (now, status["verifiedTxs"])
+                first = (now, status["verifiedTxs"], tree_cpu(v.proc.pid))
             if status["height"] >= head:
                 break
             assert status["verdict"] == "ok", status
             time.sleep(0.05)
         assert first is not None and status["verdict"] == "ok", status
         txs = status["verifiedTxs"] - first[1]
-        return txs / (now - first[0]), first[0] - started, status["verifiedTxs"]
+        cpu = tree_cpu(v.proc.pid) - first[2]
+        return txs / (now - first[0]), first[0] - started, status["verifiedTxs"], cpu / txs * 1e6
     finally:
         v.stop()
 
@@ -154,9 +177,11 @@ def main() -> None:
             d = start_daemon(base / "seq", "--log-level", "warning")
             try:
                 t0 = time.perf_counter()
+                cpu0 = tree_cpu(d.proc.pid)
                 phases = asyncio.run(build_chain(d.url, args))
                 time.sleep(1.5)  # the last block sealed
                 built_in = time.perf_counter() - t0
+                seq_cpu = (tree_cpu(d.proc.pid) - cpu0) / sum(n for _, n, _ in phases) * 1e6
             finally:
                 d.stop()
             d = start_daemon(base / "seq", "--log-level", "warning", "--evm-block-ms", "600000")  # idle
@@ -168,14 +193,15 @@ def main() -> None:
                     print(f"sequencer: {n:,} {name} included at {rate:,.0f} tx/s")
                 print(
                     f"sequencer: {total:,} transactions, {head:,} EVM blocks, included at "
-                    f"{included:,.0f} tx/s over both phases (built in {built_in:.0f} s)"
+                    f"{included:,.0f} tx/s over both phases (built in {built_in:.0f} s); sequencer CPU "
+                    f"{seq_cpu:,.0f} us/tx (funding and setup included)"
                 )
                 for workers in (1, 2):
-                    rate, startup, verified = catch_up(d, base / f"v{workers}", workers, head)
+                    rate, startup, verified, cpu = catch_up(d, base / f"v{workers}", workers, head)
                     print(
                         f"catch-up, --workers {workers}: {rate:,.0f} tx/s verified = "
                         f"{rate / included:.2f}x the sequencer ({verified:,} transactions; "
-                        f"start-up {startup:.1f} s)",
+                        f"start-up {startup:.1f} s); verifier CPU {cpu:,.0f} us/tx",
                         flush=True,
                     )
             finally:
