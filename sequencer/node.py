@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
 from sequencer.dashboard.app import add_dashboard, dashboard_url
 from sequencer.dashboard.verifiers import VerifierWatch
-from sequencer.errors import StorageError
+from sequencer.errors import ConfigError, StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
@@ -51,6 +52,7 @@ from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
+from sequencer.signing import FeedSigner, load_keys
 from sequencer.storage.log import HEADER_SIZE
 
 log = logging.getLogger("sequencer.node")
@@ -59,6 +61,18 @@ SHUTDOWN_TIMEOUT_S = 10.0
 DASHBOARD_BLOCKS = 60
 DASHBOARD_MAX_SUBSCRIPTIONS = 8
 FORCED_EXIT_CODE = 130
+
+
+def feed_tls_context(config: NodeConfig) -> ssl.SSLContext | None:
+    """The feed's TLS context (``feed.tls_cert`` / ``feed.tls_key``), or ``None`` for plain ws://."""
+    if config.feed_tls_cert is None or config.feed_tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.feed_tls_cert, config.feed_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"feed.tls_cert: cannot load the certificate and key: {exc}") from None
+    return context
 
 
 class Node:
@@ -95,8 +109,14 @@ class Node:
             self.metrics,
             max_tx_gas=config.max_tx_gas,
         )
+        self.feed_tls = feed_tls_context(config)
+        self.signer = FeedSigner(config.chain, load_keys(config))
+        for address in self.signer.missing_keys():
+            log.warning("no signing key for a scheduled sequencer signer", extra=fields(signer=address))
         self.hub = SubscriptionHub(
-            self.chain.block_receipts, max_per_client=config.rpc_max_ws_subscriptions_per_ip
+            self.chain.block_receipts,
+            max_per_client=config.rpc_max_ws_subscriptions_per_ip,
+            sign=self.signer.mini_block_json,
         )
         self.fanout = Fanout()
         self.waiters = ReceiptWaiters()
@@ -110,7 +130,15 @@ class Node:
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed", extra=fields(kind=config.dev_fault.kind, at=config.dev_fault.at))
             injector = FaultInjector(config.dev_fault)
-        self.feed = FeedHub(self.chain, injector=injector)
+        self.feed = FeedHub(
+            self.chain,
+            injector=injector,
+            signer=self.signer,
+            max_followers=config.feed_max_followers,
+            max_message_bytes=config.feed_max_message_bytes,
+            history_rate=config.feed_history_rate,
+            token=config.feed_token,
+        )
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
         # the journal starts over from the restored pool: what was dropped, evicted, replaced,
@@ -174,6 +202,13 @@ class Node:
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
         self.submitter.on_admitted(later(self.hub.deliver_pending))
         self.submitter.on_admitted(later(lambda tx: self.filters.deliver_pending(tx.hash)))
+
+    @property
+    def feed_url(self) -> str:
+        """The feed's bound address, ``ws://HOST:PORT`` (``wss://`` with TLS)."""
+        assert self.feed_address is not None
+        scheme = "wss" if self.feed_tls is not None else "ws"
+        return f"{scheme}://{self.feed_address.host}:{self.feed_address.port}"
 
     # -- health and status ----------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -273,7 +308,10 @@ class Node:
         if cfg.dashboard_enabled and cfg.dashboard_port is None:
             add_dashboard(rpc_app, self.dashboard_view)
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
-        self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
+        feed_runner, self.feed_address = await start_server(
+            make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, ssl_context=self.feed_tls
+        )
+        runners.append(feed_runner)
         if cfg.metrics_port is not None:
             probe = make_probe_app(self.metrics_text, self.healthy, self.ready)
             self.metrics_address = await serve(probe, cfg.metrics_host, cfg.metrics_port)
@@ -307,7 +345,7 @@ class Node:
             "sequencer started",
             extra=fields(
                 rpc=self.rpc_address.url,
-                feed=self.feed_address.ws_url,
+                feed=self.feed_url,
                 chain_id=self.config.chain.chain_id,
                 head=self.chain.head.number,
                 mini_block_ms=self.config.mini_block_interval_ms,
