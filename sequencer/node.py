@@ -119,6 +119,7 @@ class Node:
             sign=self.signer.mini_block_json,
         )
         self.fanout = Fanout()
+        self.fanout.pacer.defer_to(self.producer.idle)  # sealing first, notifications after
         self.waiters = ReceiptWaiters()
         self.filters = FilterManager(
             self.chain.block_receipts,
