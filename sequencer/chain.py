@@ -46,6 +46,10 @@ class Chain:
         self.head_mini: MiniBlock | None = None
         self.prev_hashes: deque[bytes] = deque(maxlen=MAX_PREV_HASHES)
         self._mini_cache: OrderedDict[int, MiniBlock] = OrderedDict()
+        self.safe_number: int | None = None
+        """The newest block derivable from L1 (``safe``); ``None`` without L1 settlement."""
+        self.finalized_number: int | None = None
+        """The newest block derivable from finalized L1 (``finalized``); ``None`` without settlement."""
 
     # -- mutation (block producer only) ------------------------------------------------------
     def publish_mini_block(self, mb: MiniBlock) -> None:
@@ -64,6 +68,12 @@ class Chain:
     def open_block(self, env: BlockEnv) -> None:
         """The next EVM block opens with this environment."""
         self.open_env = env
+
+    def set_settled(self, safe: int, finalized: int) -> None:
+        """The settlement's view of L1: blocks up to ``safe`` are derivable from L1, up to
+        ``finalized`` from finalized L1 (never beyond the head)."""
+        self.safe_number = min(safe, self.head.number)
+        self.finalized_number = min(finalized, self.safe_number)
 
     def _cache(self, mb: MiniBlock) -> None:
         self._mini_cache[mb.number] = mb

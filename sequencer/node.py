@@ -45,6 +45,7 @@ from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.serving import BoundAddress, make_probe_app, start_server
+from sequencer.settlement.service import SettlementService, SettlementSetup
 
 log = logging.getLogger("sequencer.node")
 
@@ -55,7 +56,10 @@ FORCED_EXIT_CODE = 130
 class Node:
     """One sequencer process over one data dir."""
 
-    def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
+    def __init__(
+        self, config: NodeConfig, data_dir: str | Path, settlement: SettlementSetup | None = None
+    ) -> None:
+        """``settlement``: post to L1 (``sequencer run --l1``); ``None``: no L1, as before."""
         self.config = config
         self.data_dir = Path(data_dir)
         loaded = open_chain(config.chain, self.data_dir)
@@ -78,8 +82,21 @@ class Node:
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
-            injector = FaultInjector(config.dev_fault)
+            if config.dev_fault.on_feed:
+                injector = FaultInjector(config.dev_fault)
         self.feed = FeedHub(self.chain, injector=injector)
+        self.settlement: SettlementService | None = None
+        if settlement is not None:
+            try:
+                self.settlement = settlement.service(
+                    self.chain, self.gate, self.metrics.registry, self.data_dir, config.dev_fault
+                )
+            except BaseException:
+                self.writer.close()
+                self.ingress.close()
+                self.db.close()
+                raise
+            self.producer.on_block(self.settlement.on_block)
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
         self.rpc = RpcContext(
@@ -162,6 +179,7 @@ class Node:
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
             "uptimeS": round(time.time() - self._started_at, 3),
             **self.metrics.producer_summary(),
+            **({"settlement": self.settlement.status()} if self.settlement is not None else {}),
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -241,8 +259,12 @@ class Node:
                 on_ready(self)
             async with asyncio.TaskGroup() as tg:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
+                if self.settlement is not None:
+                    tg.create_task(self.settlement.run(), name="settlement")
                 await self._stop.wait()
                 self.gate.stop_accepting()
+                if self.settlement is not None:
+                    self.settlement.stop()
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
         finally:

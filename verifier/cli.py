@@ -19,17 +19,21 @@ from verifier.status import StatusView, status_info
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(verifier.__version__, prog_name="verifier")
 def main() -> None:
-    """Follow a sequencer's state-diff feed, re-execute everything, and raise an alarm on any lie.
+    """Follow a sequencer's state-diff feed, re-execute everything, and raise an alarm on any lie;
+    or derive the chain from L1 alone (--derive).
 
     \b
     Examples:
       verifier run --feed ws://127.0.0.1:8546 --config configs/devnet.toml --data-dir vdata
+      verifier run --derive --l1 l1.toml --config configs/devnet.toml --data-dir ddata
       verifier status --data-dir vdata --json
     """
 
 
 @main.command()
-@click.option("--feed", required=True, help="The sequencer's feed, e.g. ws://127.0.0.1:8546.")
+@click.option(
+    "--feed", default=None, help="The sequencer's feed, e.g. ws://127.0.0.1:8546 (not with --derive)."
+)
 @click.option(
     "--config",
     "config_path",
@@ -71,8 +75,28 @@ def main() -> None:
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
+@click.option(
+    "--derive",
+    is_flag=True,
+    help="Derive the chain from L1 alone (needs --l1, no --feed): batches and output roots on L1.",
+)
+@click.option(
+    "--l1",
+    "l1_path",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The settlement file (written by `sequencer l1 deploy`), with --derive.",
+)
+@click.option("--l1-rpc", default=None, help="Read L1 at this URL instead of the settlement file's l1.rpc.")
+@click.option(
+    "--l1-confirmations",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 10_000),
+    help="With --derive: read L1 blocks only this many blocks behind the L1 head.",
+)
 def run(
-    feed: str,
+    feed: str | None,
     config_path: Path,
     data_dir: Path,
     on_mismatch: str,
@@ -80,12 +104,18 @@ def run(
     shard: str,
     replica: bool,
     log_level: str,
+    derive: bool,
+    l1_path: Path | None,
+    l1_rpc: str | None,
+    l1_confirmations: int,
 ) -> None:
-    """Verify the feed from the verifier's own progress (genesis the first time) and follow it.
+    """Verify the feed from the verifier's own progress (genesis the first time) and follow it;
+    with --derive, derive the chain from L1 from the settlement's start (docs/settlement.md).
 
     \b
-    Example:
+    Examples:
       verifier run --feed ws://127.0.0.1:8546 --config configs/devnet.toml --data-dir vdata
+      verifier run --derive --l1 l1.toml --config configs/devnet.toml --data-dir ddata
     """
     import asyncio
     import logging
@@ -95,8 +125,32 @@ def run(
         format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
         stream=sys.stderr,
     )
-    for noisy in ("eth", "trie", "asyncio", "aiohttp"):
+    for noisy in ("eth", "trie", "asyncio", "aiohttp", "web3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if derive:
+        if l1_path is None or feed is not None:
+            click.echo(
+                "error: --derive reads L1 alone: give --l1 (the settlement file) and no --feed", err=True
+            )
+            sys.exit(2)
+        from verifier.derivation.cli import run_derive
+
+        sys.exit(
+            run_derive(
+                l1_path,
+                config_path,
+                data_dir,
+                l1_rpc=l1_rpc,
+                confirmations=l1_confirmations,
+                halt_on_mismatch=on_mismatch == "halt",
+                status_port=status_port,
+            )
+        )
+    if feed is None:
+        click.echo(
+            "error: give --feed (the sequencer's feed), or --derive --l1 FILE to derive from L1", err=True
+        )
+        sys.exit(2)
     try:
         chain_id = int(tomllib.loads(config_path.read_text())["chain"]["chain_id"])
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
@@ -148,6 +202,15 @@ def status(data_dir: Path, as_json: bool) -> None:
     Example:
       verifier status --data-dir vdata --json
     """
+    from verifier.derivation.cli import derive_status, echo_derive_status
+
+    derived = derive_status(data_dir)
+    if derived is not None:
+        if as_json:
+            click.echo(json.dumps(derived))
+        else:
+            echo_derive_status(derived)
+        sys.exit(0 if derived["verdict"] == "ok" else 1)
     info = status_info(StatusView.of_checkpoint(load_checkpoint(data_dir)), time.time())
     if as_json:
         click.echo(json.dumps(info))

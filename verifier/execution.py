@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any, TypeAlias
 
 import rlp
 from eth._utils.address import generate_contract_address
-from eth.constants import BLANK_ROOT_HASH
+from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
 from eth.db.trie import make_trie_root_and_nodes
@@ -117,6 +118,38 @@ def decode_header(header_rlp: bytes) -> Header:
         coinbase=h.coinbase,
         prev_randao=h.mix_hash,
     )
+
+
+def encode_header(header: Header) -> bytes:
+    """The RLP of a standard Prague header with these fields (post-merge constants for the rest:
+    no uncles, no difficulty, empty extra data, no withdrawals, blobs or requests); the block
+    hash is its keccak."""
+    encoded = rlp.encode(
+        PragueBlockHeader(
+            difficulty=0,
+            block_number=BlockNumber(header.number),
+            gas_limit=header.gas_limit,
+            timestamp=header.timestamp,
+            coinbase=Address(header.coinbase),
+            parent_hash=Hash32(header.parent_hash),
+            uncles_hash=EMPTY_UNCLE_HASH,
+            state_root=Hash32(header.state_root),
+            transaction_root=Hash32(header.transactions_root),
+            receipt_root=Hash32(header.receipts_root),
+            bloom=header.bloom,
+            gas_used=header.gas_used,
+            extra_data=b"",
+            mix_hash=Hash32(header.prev_randao),
+            nonce=b"\x00" * 8,
+            base_fee_per_gas=header.base_fee,
+            withdrawals_root=BLANK_ROOT_HASH,
+            blob_gas_used=0,
+            excess_blob_gas=0,
+            parent_beacon_block_root=Hash32(b"\x00" * 32),
+            requests_hash=Hash32(sha256(b"").digest()),
+        )
+    )
+    return bytes(encoded)
 
 
 def trie_root(items: Sequence[bytes]) -> bytes:

@@ -50,7 +50,7 @@ import rlp
 from eth_hash.auto import keccak
 
 # re-exported: what a dev fault is lives in sequencer.devfault (the config validates it there)
-from sequencer.devfault import KINDS as KINDS
+from sequencer.devfault import FEED_KINDS as KINDS
 from sequencer.devfault import DevFault as DevFault
 from sequencer.devfault import parse_dev_fault as parse_dev_fault
 

@@ -7,6 +7,9 @@
   tables, in that block's environment; the open block's number reads the newest state.
 * Block queries with ``latest``/``safe``/``finalized``/``pending`` name the newest sealed EVM
   block; ``earliest`` is block 0.
+* With L1 settlement on (``sequencer run --l1``), ``safe`` and ``finalized`` name the newest block
+  derivable from L1 and from finalized L1 (OP's definitions, :func:`settled_block`), for block
+  and state queries alike: a state query reads the state after that block.
 """
 
 from __future__ import annotations
@@ -45,13 +48,20 @@ def env_of(block: EvmBlock) -> BlockEnv:
     )
 
 
+def settled_block(chain: Chain, tag: str | None) -> EvmBlock | None:
+    """The block ``safe`` or ``finalized`` names when the chain settles on L1; ``None`` otherwise."""
+    number = chain.safe_number if tag == "safe" else chain.finalized_number if tag == "finalized" else None
+    return chain.get_block(number) if number is not None else None
+
+
 def state_view(chain: Chain, ref: BlockRef) -> StateView:
     """The state and environment a state query with ``ref`` reads (see the module docstring)."""
     head = chain.head
-    newest = ref.tag is not None and ref.tag != "earliest"
+    settled = settled_block(chain, ref.tag)
+    newest = ref.tag is not None and ref.tag != "earliest" and settled is None
     if newest or (ref.number is not None and ref.number == head.number + 1):
         return StateView(chain.world, chain.next_env(), list(chain.prev_hashes))
-    block = resolve_block(chain, ref)
+    block = settled or resolve_block(chain, ref)
     if block is None:
         if ref.hash is not None:
             raise BlockNotFound(f"block 0x{ref.hash.hex()} not found")
@@ -68,7 +78,7 @@ def resolve_block(chain: Chain, ref: BlockRef) -> EvmBlock | None:
     if ref.hash is not None:
         return chain.get_block_by_hash(ref.hash)
     if ref.tag is not None:
-        return chain.get_block(0) if ref.tag == "earliest" else chain.head
+        return chain.get_block(0) if ref.tag == "earliest" else settled_block(chain, ref.tag) or chain.head
     assert ref.number is not None
     return chain.get_block(ref.number)
 
@@ -79,7 +89,8 @@ def block_number_param(chain: Chain, value: Any, name: str) -> int:
     if ref.hash is not None:
         raise InvalidParams(f"invalid {name}: a block hash is not allowed here")
     if ref.tag is not None:
-        return 0 if ref.tag == "earliest" else chain.head.number
+        settled = settled_block(chain, ref.tag)
+        return 0 if ref.tag == "earliest" else settled.number if settled is not None else chain.head.number
     assert ref.number is not None
     return ref.number
 

@@ -1,0 +1,358 @@
+"""The derivation verifier's process: follow L1, derive, checkpoint, roll back on L1 reorgs.
+
+:class:`DerivationNode` reads L1 block by block from where its checkpoint left off (the
+settlement's start block the first time), up to ``confirmations`` blocks behind the L1 head,
+and puts each block through the :class:`~verifier.derivation.deriver.Deriver`. Before a block
+is used its parent must be the block processed last; when it is not, L1 reorganized: the
+verifier goes back to the newest of its recent states (``ROLLBACK_WINDOW`` L1 blocks) whose L1
+block is still canonical (its state trie is still in the store: tries are content-addressed)
+and derives forward from there. ``finalized`` is the L2 head of the newest state at or below
+L1's finalized block. The checkpoint is saved when blocks were derived (after syncing the state
+store and the derived index), and at least every second while L1 blocks are read. An
+unreachable L1 is retried with backoff; a verdict halts it (exit code 3) unless told to go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from sequencer.config import ChainConfig
+from sequencer.errors import ConfigError
+from sequencer.serving import BoundAddress, start_server
+from sequencer.settlement.l1 import Backoff, L1Block, L1Client, L1Error, L1Unreachable
+from sequencer.settlement.settings import Settlement
+from verifier.derivation.bank import ChannelBank
+from verifier.derivation.checkpoint import (
+    DerivationCheckpoint,
+    DerivationState,
+    load_derivation,
+    save_derivation,
+    status_of,
+)
+from verifier.derivation.deriver import Deriver
+from verifier.derivation.genesis import build_genesis
+from verifier.derivation.records import DerivedIndex, DerivedRecord
+from verifier.derivation.verdict import DerivationMismatch, DerivationVerdict, announce
+from verifier.execution import Executor
+from verifier.status import make_status_app
+from verifier.store import open_state_store
+
+log = logging.getLogger("verifier.derivation")
+
+EXIT_OK = 0
+EXIT_MISMATCH = 3
+STATUS_HOST = "127.0.0.1"
+ROLLBACK_WINDOW = 128
+SAVE_EVERY_S = 1.0
+HEADER_CACHE = 1024
+L1_TIMEOUT_S = 5.0
+
+
+class DerivationFailed(Exception):
+    """Derivation cannot go on (an L1 that is not the settlement file's, a reorg too deep)."""
+
+
+def deployment_of(settlement: Settlement) -> str:
+    """What names a settlement in the checkpoint (a data dir derives one chain only)."""
+    c = settlement.contracts
+    return f"{settlement.l1.chain_id}:0x{c.batch_inbox.hex()}:0x{c.l2_output_oracle.hex()}"
+
+
+class DerivationNode:
+    """One derivation verifier over one data dir (see the module docstring)."""
+
+    def __init__(
+        self,
+        settlement: Settlement,
+        chain: ChainConfig,
+        data_dir: Path,
+        *,
+        halt_on_mismatch: bool = True,
+        status_port: int | None = None,
+        confirmations: int = 0,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.settlement = settlement
+        self.data_dir = data_dir
+        self.confirmations = confirmations
+        self.poll_interval_s = poll_interval_s
+        self.status_port = status_port
+        self.store = open_state_store(data_dir)
+        self.executor = Executor(self.store, chain.chain_id)
+        self.index = DerivedIndex(data_dir)
+        self.l1 = L1Client(settlement.l1.rpc, timeout_s=L1_TIMEOUT_S)
+        self.deployment = deployment_of(settlement)
+        loaded = load_derivation(data_dir)
+        if loaded is None:
+            genesis = build_genesis(self.executor, chain)
+            if genesis.hash != settlement.l2_genesis_hash:
+                self.close()
+                raise ConfigError(
+                    f"the config's genesis is 0x{genesis.hash.hex()}, the settlement file's "
+                    f"l2.genesis_hash is 0x{settlement.l2_genesis_hash.hex()}: not the same chain"
+                )
+            self.index.put(DerivedRecord(genesis, -1, b""))
+            state = DerivationState(
+                l1_number=settlement.l1.start_block - 1,
+                l1_hash=b"",
+                head=genesis,
+                recent_hashes=(genesis.hash,),
+                batcher=settlement.roles.batcher,
+                bank=ChannelBank(settlement.derivation.channel_timeout_l1_blocks),
+            )
+            loaded = DerivationCheckpoint(self.deployment, state, (state,))
+        elif loaded.deployment != self.deployment:
+            self.close()
+            raise ConfigError(
+                f"{data_dir} derives another settlement ({loaded.deployment}); this settlement file is "
+                f"{self.deployment}: use another --data-dir"
+            )
+        self.checkpoint = loaded
+        self.state = loaded.state
+        self.marks: list[DerivationState] = list(loaded.marks) or [loaded.state]
+        self.verdicts: list[DerivationVerdict] = list(loaded.verdicts)
+        self._findings = {v.finding for v in self.verdicts}
+        self.deriver = Deriver(
+            settlement,
+            chain,
+            self.executor,
+            self.index,
+            self._header,
+            halt_on_mismatch=halt_on_mismatch,
+            on_verdict=self._on_verdict,
+        )
+        self.l1_head = loaded.l1_head
+        self.l1_finalized = loaded.l1_finalized
+        self.exit_code = EXIT_OK
+        self.status_address: BoundAddress | None = None
+        self._runner: web.AppRunner | None = None
+        self._headers: OrderedDict[int, L1Block] = OrderedDict()
+        self._stopping = asyncio.Event()
+        self._saved_at = 0.0
+        self._dirty = False
+        self._registry, self._gauges = _metrics()
+
+    # -- status -------------------------------------------------------------------------------------
+    def snapshot(self) -> DerivationCheckpoint:
+        """The checkpoint as it stands."""
+        return DerivationCheckpoint(
+            self.deployment,
+            self.state,
+            tuple(replace(m, recent_hashes=()) for m in self.marks),
+            tuple(self.verdicts),
+            self.l1_head,
+            self.l1_finalized,
+            time.time(),
+        )
+
+    def status(self) -> dict[str, Any]:
+        """``GET /status``."""
+        return status_of(self.snapshot(), time.time())
+
+    def metrics_text(self) -> bytes:
+        """``GET /metrics``."""
+        g, s = self._gauges, self.state
+        g["safe"].set(s.head.number)
+        g["finalized"].set(s.finalized)
+        g["l1"].set(s.l1_number)
+        g["l1_lag"].set(max(0, self.l1_head - s.l1_number))
+        g["blocks"].set(s.counts.blocks)
+        g["txs"].set(s.counts.txs)
+        g["outputs"].set(s.counts.outputs_checked)
+        g["mismatches"].set(len(self.verdicts))
+        return bytes(generate_latest(self._registry))
+
+    def _on_verdict(self, verdict: DerivationVerdict) -> None:
+        announce(verdict)
+        if verdict.finding not in self._findings:
+            self._findings.add(verdict.finding)
+            self.verdicts.append(verdict)
+            self._dirty = True
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop after the L1 block being processed."""
+        self._stopping.set()
+
+    async def start(self) -> BoundAddress | None:
+        """Open the status port (when asked for one)."""
+        if self.status_port is not None and self._runner is None:
+            app = make_status_app(self.status, self.metrics_text)
+            self._runner, self.status_address = await start_server(app, STATUS_HOST, self.status_port)
+        return self.status_address
+
+    async def run(self) -> int:
+        """Follow L1 until stopped or halted; the exit code (0, or 3 after a mismatch)."""
+        backoff = Backoff(0.25, 5.0)
+        reachable = True
+        try:
+            await self.start()
+            while not self._stopping.is_set():
+                try:
+                    await self._follow()
+                    if not reachable:
+                        log.info("L1 reachable again")
+                    reachable = True
+                    backoff.reset()
+                    delay = self.poll_interval_s
+                except (L1Unreachable, L1Error) as exc:
+                    if reachable:
+                        log.warning("L1 unreachable, retrying with backoff: %s", exc)
+                    reachable = False
+                    delay = backoff.next_delay()
+                except DerivationMismatch:
+                    self.exit_code = EXIT_MISMATCH
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+        finally:
+            self._save()
+            await self.shutdown()
+        return self.exit_code
+
+    async def shutdown(self) -> None:
+        """Close the status port, the L1 client and the stores."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.l1.close()
+        self.close()
+
+    def close(self) -> None:
+        """Close the stores."""
+        self.index.close()
+        self.store.close()
+
+    # -- following L1 -------------------------------------------------------------------------------
+    async def _header(self, number: int) -> L1Block | None:
+        cached = self._headers.get(number)
+        if cached is None:
+            cached = await self.l1.block(number)
+            if cached is None:
+                return None
+            self._headers[number] = cached
+            if len(self._headers) > HEADER_CACHE:
+                self._headers.popitem(last=False)
+        return cached
+
+    async def _follow(self) -> None:
+        head = await self.l1.block("latest")
+        if head is None:
+            return
+        finalized = await self.l1.block("finalized")
+        self.l1_head = head.number
+        self.l1_finalized = finalized.number if finalized is not None else -1
+        target = head.number - self.confirmations
+        s = self.settlement
+        while self.state.l1_number < target and not self._stopping.is_set():
+            number = self.state.l1_number + 1
+            got = await self.l1.block_with_transactions(number)
+            if got is None:
+                break
+            block, txs = got
+            if self.state.l1_hash and block.parent_hash != self.state.l1_hash:
+                await self._rollback()
+                return
+            if number == s.l1.start_block and block.hash != s.l1.start_block_hash:
+                raise DerivationFailed(
+                    f"L1 block {number} is 0x{block.hash.hex()}, the settlement file's start block is "
+                    f"0x{s.l1.start_block_hash.hex()}: is this the settlement file's L1?"
+                )
+            self._headers[block.number] = block
+            logs = await self.l1.logs(block.hash, [s.contracts.l2_output_oracle, s.contracts.system_config])
+            before = self.state.head.number
+            try:
+                self._advance(await self.deriver.process(self.state, block, txs, logs))
+            except DerivationMismatch:
+                self._save()
+                raise
+            if self.state.head.number != before:
+                self._dirty = True
+                log.info(
+                    "derived L2 blocks %d-%d from L1 block %d (L2 head 0x%s)",
+                    before + 1,
+                    self.state.head.number,
+                    block.number,
+                    self.state.head.hash.hex(),
+                )
+            if self._dirty or time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+                self._save()
+        self._update_finalized()
+
+    def _advance(self, state: DerivationState) -> None:
+        self.state = state
+        self.marks.append(replace(state, recent_hashes=()))
+        del self.marks[:-ROLLBACK_WINDOW]
+
+    def _update_finalized(self) -> None:
+        done = [m.head.number for m in self.marks if m.l1_number <= self.l1_finalized]
+        if done and max(done) > self.state.finalized:
+            self.state = replace(self.state, finalized=max(done))
+            self.marks[-1] = replace(self.marks[-1], finalized=self.state.finalized)
+            self._dirty = True
+            self._save()
+
+    async def _rollback(self) -> None:
+        for i in range(len(self.marks) - 1, -1, -1):
+            mark = self.marks[i]
+            if mark.l1_hash:
+                canonical = await self.l1.block(mark.l1_number)
+                if canonical is None or canonical.hash != mark.l1_hash:
+                    continue
+            recent = []
+            for n in range(mark.head.number, max(-1, mark.head.number - 256), -1):
+                record = self.index.get(n)
+                if record is None:
+                    break
+                recent.append(record.head.hash)
+            log.warning(
+                "L1 reorg below L1 block %d: derivation rolls back to L1 block %d (L2 head %d)",
+                self.state.l1_number,
+                mark.l1_number,
+                mark.head.number,
+            )
+            self.state = replace(
+                mark, recent_hashes=tuple(recent), finalized=max(mark.finalized, self.state.finalized)
+            )
+            del self.marks[i + 1 :]
+            self._headers.clear()
+            self._dirty = True
+            self._save()
+            return
+        raise DerivationFailed(
+            f"L1 reorganized deeper than the {len(self.marks)} L1 blocks this verifier keeps: "
+            "start over with a fresh --data-dir"
+        )
+
+    def _save(self) -> None:
+        self.store.sync()
+        self.index.sync()
+        save_derivation(self.data_dir, self.snapshot())
+        self._saved_at = time.monotonic()
+        self._dirty = False
+
+
+def _metrics() -> tuple[CollectorRegistry, dict[str, Gauge]]:
+    registry = CollectorRegistry()
+    specs = {
+        "safe": ("verifier_safe_height", "Newest L2 block derived from L1"),
+        "finalized": ("verifier_finalized_height", "Newest L2 block derived from finalized L1"),
+        "l1": ("verifier_l1_height", "Newest L1 block derivation has read"),
+        "l1_lag": ("verifier_l1_lag_blocks", "L1 blocks between the L1 head and what derivation has read"),
+        "blocks": ("verifier_derived_blocks", "L2 blocks derived"),
+        "txs": ("verifier_derived_transactions", "L2 transactions re-executed"),
+        "outputs": ("verifier_outputs_checked", "Output roots on L1 that match the derived blocks"),
+        "mismatches": ("verifier_mismatches", "Verdicts recorded"),
+    }
+    return registry, {key: Gauge(name, text, registry=registry) for key, (name, text) in specs.items()}
