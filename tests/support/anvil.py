@@ -84,9 +84,11 @@ class Anvil:
 
 
 def start_anvil(
-    log_dir: Path, *, block_time: float = 1, slots_in_an_epoch: int = 2, extra: tuple[str, ...] = ()
+    log_dir: Path, *, block_time: float | None = 1, slots_in_an_epoch: int = 2, extra: tuple[str, ...] = ()
 ) -> Anvil:
-    """Start anvil on a free port and wait until it answers; skips the test if there is no anvil."""
+    """Start anvil on a free port and wait until it answers; skips the test if there is no anvil.
+
+    ``block_time`` None: automine (a block per transaction, at once)."""
     binary = anvil_binary()
     if binary is None:
         pytest.skip(
@@ -101,8 +103,7 @@ def start_anvil(
         "127.0.0.1",
         "--port",
         "0",
-        "--block-time",
-        str(block_time),
+        *(["--block-time", str(block_time)] if block_time is not None else []),
         "--slots-in-an-epoch",
         str(slots_in_an_epoch),
         *extra,
@@ -127,6 +128,7 @@ def start_anvil(
     if url is None:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         raise AssertionError(f"anvil did not start: {buf.decode(errors='replace')}")
     # keep draining its output into a file so a full pipe never blocks it
     log_file = log_path.open("ab")
