@@ -159,14 +159,12 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
 @click.option(
     "--batcher-key",
     default=None,
-    envvar="SEQUENCER_BATCHER_KEY",
     help="The batcher's L1 key (or SEQUENCER_BATCHER_KEY, or [keys] in the settlement file; on a dev L1 "
     "the standard dev account's by default).",
 )
 @click.option(
     "--proposer-key",
     default=None,
-    envvar="SEQUENCER_PROPOSER_KEY",
     help="The proposer's L1 key (or SEQUENCER_PROPOSER_KEY, or [keys] in the settlement file).",
 )
 @click.pass_context

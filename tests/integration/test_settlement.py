@@ -30,8 +30,14 @@ from sequencer.settlement.outputs import output_root_v0
 from sequencer.settlement.settings import Settlement, load_settlement
 from tests.support.anvil import Anvil, start_anvil
 from tests.support.daemon import ROOT, Daemon, start_daemon
-from tests.support.settlement import MixedLoad, batches_on_l1, deploy_settlement, start_deriver, wait_until
-from tests.support.verifier import VerifierProc
+from tests.support.settlement import (
+    MixedLoad,
+    batches_on_l1,
+    deploy_settlement,
+    reached,
+    start_deriver,
+    wait_until,
+)
 
 OUTPUT_INTERVAL = 4
 
@@ -125,12 +131,6 @@ def test_safe_and_finalized_advance_and_never_pass_latest(net: Network) -> None:
     assert net.w3.eth.get_balance(account, safe_block["number"]) == net.w3.eth.get_balance(account, "safe")
     metrics = requests.get(_metrics_url(net.daemon), timeout=5).text
     assert "settlement_safe_block" in metrics and "settlement_batcher_balance_wei" in metrics
-
-
-def reached(proc: VerifierProc, height: int) -> dict[str, Any] | None:
-    """The verifier's status once its height is at least ``height``."""
-    status = proc.status()
-    return status if status["height"] >= height else None
 
 
 def _metrics_url(d: Daemon) -> str:

@@ -117,6 +117,12 @@ def batches_on_l1(w3: Web3, settlement: Settlement) -> list[PostedBatch]:
     return found
 
 
+def reached(proc: VerifierProc, height: int) -> dict[str, Any] | None:
+    """A verifier's status once its height is at least ``height`` (``None`` before)."""
+    status = proc.status()
+    return status if status["height"] >= height else None
+
+
 def start_deriver(settlement_path: Path, data_dir: Path, *extra: str) -> VerifierProc:
     """``verifier run --derive`` from the settlement file and the devnet config; waits for its
     ``status=`` line."""
@@ -186,6 +192,10 @@ class MixedLoad:
         }
         self.nonces[key] += 1
         return "0x" + bytes(Account.from_key(key).sign_transaction(tx).raw_transaction).hex()
+
+    def transfer(self, key_index: int = 1) -> str:
+        """A signed 1-wei transfer to a fresh address (its nonce taken)."""
+        return self.raw(self.keys[key_index], to=Account.create().address, value=1)
 
     def round(self, r: int = 0) -> None:
         """Two transfers and two ERC-20 transfers, in one JSON-RPC batch."""
