@@ -262,6 +262,16 @@ class SettlementMetrics:
             "Calldata bytes of the batch transactions signed",
             registry=r,
         )
+        self.batch_gas = Counter(
+            "settlement_batch_l1_gas_total",
+            "L1 gas of the batch transactions signed (calldata pricing)",
+            registry=r,
+        )
+        self.batcher_cpu = Counter(
+            "settlement_batcher_cpu_seconds_total",
+            "CPU the batcher spent reading, encoding, compressing and signing batches",
+            registry=r,
+        )
         self.batched_blocks = Counter(
             "settlement_batched_blocks_total", "L2 blocks put in channels", registry=r
         )

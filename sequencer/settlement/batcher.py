@@ -365,6 +365,7 @@ class Batcher:
         raw_total = 0
         full = False
         oldest_sealed_s = self._clock()
+        started = time.thread_time()
         for number in range(first, head + 1):
             block = chain.get_block(number)
             assert block is not None
@@ -379,6 +380,7 @@ class Batcher:
             raw_total += size
         else:
             full = raw_total * self._ratio >= limit
+        self.metrics.batcher_cpu.inc(time.thread_time() - started)
         waited_ms = (self._clock() - oldest_sealed_s) * 1000
         if not (full or flush or waited_ms >= self.settings.max_delay_ms):
             return
@@ -398,22 +400,28 @@ class Batcher:
             batches.append(Batch(parent_hash, origin.number, origin.hash, timestamp, txs))
             l2_txs += len(txs)
         assert origin is not None
+        started = time.thread_time()  # the CPU of the synchronous parts (the event loop's thread)
         payload = channel_payload(batches)
         data = compress_channel(payload)
         self._ratio = max(0.05, len(data) / max(1, len(payload)))
         channel_id = os.urandom(16)
         frames = split_channel(channel_id, data, self.settings.max_frame_bytes)
+        cpu = time.thread_time() - started
         nonce = await self._next_nonce()
         tip = await self.l1.max_priority_fee()
         fee = 2 * self.view.head.base_fee + tip
         now = self._clock()
+        started = time.thread_time()
         txs_out: list[FrameTx] = []
+        gas = 0
         for i, frame in enumerate(frames):
             calldata = batcher_calldata([frame])
+            gas += calldata_gas(calldata)
             raw, tx_hash = self._sign(nonce + i, calldata, fee, tip)
             txs_out.append(
                 FrameTx(nonce + i, frame.number, (raw,), (tx_hash,), fee, tip, now, None, len(calldata))
             )
+        cpu += time.thread_time() - started
         record = ChannelRecord(
             channel_id,
             picked[0][0],
@@ -434,6 +442,8 @@ class Batcher:
             )
         )
         m = self.metrics
+        m.batcher_cpu.inc(cpu)
+        m.batch_gas.inc(gas)
         m.batch_txs.inc(len(txs_out))
         m.calldata_bytes.inc(sum(t.calldata_bytes for t in txs_out))
         m.batched_blocks.inc(len(picked))
