@@ -16,8 +16,11 @@ the daemon's settlement metrics over the phase:
   batcher's synchronous work, reading blocks, encoding, compressing and signing), and the
   daemon's whole CPU per transaction for scale.
 
+``--without-l1`` runs the same phases on a daemon without ``--l1`` (no anvil), for the
+throughput and daemon CPU that settlement costs, measured back to back on the same machine.
+
 Usage:
-  .venv/bin/python -m bench.bench_settlement [--rate 2000] [--erc20-rate 1000] [--seconds 20]
+  .venv/bin/python -m bench.bench_settlement [--rate 2000] [--erc20-rate 1000] [--seconds 20] [--without-l1]
 """
 
 from __future__ import annotations
@@ -77,7 +80,9 @@ def settle(anvil: Anvil, out: Path) -> Path:
     return out
 
 
-def start_settling_daemon(data_dir: Path, settlement: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_settling_daemon(
+    data_dir: Path, settlement: Path | None
+) -> tuple[subprocess.Popen[bytes], str, str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -96,8 +101,7 @@ def start_settling_daemon(data_dir: Path, settlement: Path) -> tuple[subprocess.
             "0",
             "--log-level",
             "warning",
-            "--l1",
-            str(settlement),
+            *(["--l1", str(settlement)] if settlement is not None else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -136,11 +140,16 @@ async def wait_safe(url: str, last_tx: bytes) -> None:
             await asyncio.sleep(0.2)
 
 
-async def phase(url: str, metrics_url: str, pid: int, raws: list[bytes], rate: int) -> dict[str, float]:
+async def phase(
+    url: str, metrics_url: str, pid: int, raws: list[bytes], rate: int, settling: bool = True
+) -> dict[str, float]:
     before, cpu0 = await counters(metrics_url), cpu_seconds(pid)
     offered, included, sent = await full_load_phase(url, raws, rate)
+    cpu_sent = cpu_seconds(pid)
+    if not settling:
+        return {"offered": offered, "included": included, "daemon_us_per_tx": (cpu_sent - cpu0) / sent * 1e6}
     await wait_safe(url, raws[-1])
-    after, cpu1 = await counters(metrics_url), cpu_seconds(pid)
+    after = await counters(metrics_url)
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in COUNTERS}
     txs = d["settlement_batched_l2_txs_total"]
     return {
@@ -153,7 +162,7 @@ async def phase(url: str, metrics_url: str, pid: int, raws: list[bytes], rate: i
         "calldata_per_tx": d["settlement_batch_calldata_bytes_total"] / txs,
         "gas_per_tx": d["settlement_batch_l1_gas_total"] / txs,
         "batcher_us_per_tx": d["settlement_batcher_cpu_seconds_total"] / txs * 1e6,
-        "daemon_us_per_tx": (cpu1 - cpu0) / sent * 1e6,
+        "daemon_us_per_tx": (cpu_sent - cpu0) / sent * 1e6,
     }
 
 
@@ -166,6 +175,9 @@ async def next_nonces(url: str, senders: list[Any]) -> list[int]:
 
 def report(name: str, r: dict[str, float]) -> None:
     print(f"{name}: offered {r['offered']:,.0f} tx/s, included {r['included']:,.0f} tx/s")
+    if "txs" not in r:
+        print(f"  (without L1) the whole daemon: {r['daemon_us_per_tx']:,.0f} us CPU per tx")
+        return
     print(
         f"  batched {r['txs']:,.0f} L2 txs in {r['blocks']:,.0f} L2 blocks, "
         f"{r['l1_txs']:,.0f} L1 transactions"
@@ -187,8 +199,9 @@ def main() -> None:
     ap.add_argument("--erc20-rate", type=int, default=1000, help="ERC-20 transfer calls, tx/s (0: skip)")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--senders", type=int, default=200)
+    ap.add_argument("--without-l1", action="store_true", help="the same load on a daemon without --l1")
     args = ap.parse_args()
-    if anvil_binary() is None:
+    if anvil_binary() is None and not args.without_l1:
         raise SystemExit("anvil not found: run `cd tests/js && npm ci` (or set ANVIL)")
 
     senders = [Account.create() for _ in range(args.senders)]
@@ -199,15 +212,19 @@ def main() -> None:
     ]
 
     with tempfile.TemporaryDirectory() as tmp:
-        anvil = start_anvil(Path(tmp), block_time=1, slots_in_an_epoch=4)
+        anvil = None if args.without_l1 else start_anvil(Path(tmp), block_time=1, slots_in_an_epoch=4)
+        settling = anvil is not None
         try:
-            path = settle(anvil, Path(tmp) / "l1.toml")
+            path = settle(anvil, Path(tmp) / "l1.toml") if anvil is not None else None
             proc, url, metrics_url = start_settling_daemon(Path(tmp) / "data", path)
             try:
                 asyncio.run(fund_senders(url, senders))
                 time.sleep(3)  # the funding blocks settle before the window
                 results = [
-                    ("transfers", asyncio.run(phase(url, metrics_url, proc.pid, transfers, args.rate)))
+                    (
+                        "transfers",
+                        asyncio.run(phase(url, metrics_url, proc.pid, transfers, args.rate, settling)),
+                    )
                 ]
                 if args.erc20_rate:
                     deployer = Account.create()
@@ -227,14 +244,15 @@ def main() -> None:
                     results.append(
                         (
                             "ERC-20 transfers",
-                            asyncio.run(phase(url, metrics_url, proc.pid, calls, args.erc20_rate)),
+                            asyncio.run(phase(url, metrics_url, proc.pid, calls, args.erc20_rate, settling)),
                         )
                     )
             finally:
                 proc.terminate()
                 proc.wait(30)
         finally:
-            anvil.stop()
+            if anvil is not None:
+                anvil.stop()
     for name, r in results:
         report(name, r)
 

@@ -5,7 +5,9 @@ meets an unreachable L1 is retried after a :class:`~sequencer.settlement.l1.Back
 keeps sealing meanwhile); each step's outcome goes to the chain's ``safe``/``finalized`` heads,
 the metrics and the health gate: the settlement backlog (sealed L2 blocks after the safe head,
 checked at every sealed block) over ``batcher.max_backlog_blocks`` refuses transactions until
-posting catches up; a batcher alarm (out of funds, nonce taken) turns health red.
+posting catches up; a batcher alarm (out of funds, nonce taken) turns health red. A step that
+fails for any other reason (a bug, a full disk) is logged with its traceback, raises the alarm
+and is retried with backoff: sealing is never stopped by settlement.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ class SettlementService:
         )
         self.l1_reachable: bool | None = None
         self._l1_alarm: str | None = None
+        self._failure: str | None = None
         self._stop = asyncio.Event()
         self._publish()
         log.info(
@@ -209,6 +212,15 @@ class SettlementService:
                 log.warning("%s: the L1 refused a request: %s", name, exc)
                 await self._sleep(backoff.next_delay())
                 continue
+            except Exception as exc:  # a bug or the disk: settlement stops, sealing goes on
+                log.exception("%s step failed", name)
+                self._failure = f"the {name} failed: {type(exc).__name__}: {exc}"
+                self._publish()
+                await self._sleep(backoff.next_delay())
+                continue
+            if self._failure is not None and self._failure.startswith(f"the {name} "):
+                self._failure = None
+                self._publish()
             backoff.reset()
             self._reachable(True)
             await self._sleep(interval_ms / 1000)
@@ -230,7 +242,7 @@ class SettlementService:
         """Safe and finalized heads to the chain, the backlog and the alarm to the health gate."""
         self.chain.set_settled(self.batcher.safe_block, self.batcher.finalized_block)
         self._check_backlog(self.chain.head.number)
-        self.gate.settlement_alarm(self._l1_alarm or self.batcher.alarm)
+        self.gate.settlement_alarm(self._l1_alarm or self._failure or self.batcher.alarm)
 
     def on_block(self, block: EvmBlock) -> None:
         """A block was sealed: the backlog grew by one."""
