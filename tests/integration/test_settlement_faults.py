@@ -8,6 +8,8 @@
 * A batcher without funds raises an alarm (health red) and recovers once funded.
 * An L1 reorg that drops a batch: the batch is posted again, every L2 block is on L1 exactly
   once, and a derivation verifier that had read the dropped batch rolls back and still matches.
+* A batch transaction not included in time is re-signed with bumped fees (same nonce, same
+  calldata), and its blocks still land on L1 exactly once.
 """
 
 from __future__ import annotations
@@ -233,3 +235,41 @@ def test_an_l1_reorg_that_drops_a_batch_gets_it_posted_again_and_derivation_foll
     assert re.search(
         r"settlement_l1_reorgs_total [1-9]", requests.get(metrics_url(d) + "/metrics", timeout=5).text
     )
+
+
+def test_a_batch_transaction_not_included_in_time_is_re_signed_with_bumped_fees_and_lands_once(
+    anvil: Anvil, tmp_path: Path, started: list[Any]
+) -> None:
+    path = deploy_settlement(anvil, tmp_path / "l1.toml", batcher={"resubmit_after_s": 1})
+    settlement = load_settlement(path)
+    batcher = "0x" + settlement.roles.batcher.hex()
+    d = sequencer(tmp_path, path, started)
+    wait_until(lambda: settlement_status(d)["settlement"]["safeBlock"] > 0, 30, "settlement under way")
+    anvil.rpc("evm_setIntervalMining", [0])
+    try:
+        first = wait_until(
+            lambda: anvil.rpc("txpool_content", [])["pending"].get(batcher), 20, "a batch waiting"
+        )
+        nonce, tx = min(first.items(), key=lambda item: int(item[0]))
+        bumped = wait_until(
+            lambda: (
+                (now := anvil.rpc("txpool_content", [])["pending"].get(batcher, {}).get(nonce))
+                and int(now["maxFeePerGas"], 16) > int(tx["maxFeePerGas"], 16)
+                and now
+            ),
+            20,
+            "the same nonce re-signed with a higher fee",
+        )
+        assert bumped["input"] == tx["input"] and int(bumped["maxPriorityFeePerGas"], 16) > int(
+            tx["maxPriorityFeePerGas"], 16
+        )
+    finally:
+        anvil.rpc("evm_setIntervalMining", [1])
+    metrics = requests.get(metrics_url(d) + "/metrics", timeout=5).text
+    assert re.search(r'settlement_batch_resubmissions_total\{reason="fee-bump"\} [1-9]', metrics)
+    l2_head = int(w3_of(d).eth.block_number)
+    wait_until(lambda: settlement_status(d)["settlement"]["safeBlock"] >= l2_head, 40, "the batches on L1")
+    posted = batches_on_l1(anvil.w3(), settlement)
+    parents = [p.batch.parent_hash for p in posted]
+    assert len(set(parents)) == len(parents)
+    assert parents[:l2_head] == [bytes(w3_of(d).eth.get_block(n)["hash"]) for n in range(l2_head)]
