@@ -32,7 +32,10 @@ def main() -> None:
 
 @main.command()
 @click.option(
-    "--feed", default=None, help="The sequencer's feed, e.g. ws://127.0.0.1:8546 (not with --derive)."
+    "--feed",
+    default=None,
+    help="The sequencer's feed, e.g. ws://127.0.0.1:8546; with --derive, its unsafe blocks are checked "
+    "against what L1 later says.",
 )
 @click.option(
     "--config",
@@ -78,7 +81,7 @@ def main() -> None:
 @click.option(
     "--derive",
     is_flag=True,
-    help="Derive the chain from L1 alone (needs --l1, no --feed): batches and output roots on L1.",
+    help="Derive the chain from L1 alone (needs --l1): batches and output roots on L1.",
 )
 @click.option(
     "--l1",
@@ -127,11 +130,12 @@ def run(
     )
     for noisy in ("eth", "trie", "asyncio", "aiohttp", "web3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if feed is not None and not feed.startswith(("ws://", "wss://")):
+        click.echo(f"error: --feed must be a ws:// or wss:// URL, got {feed!r}", err=True)
+        sys.exit(2)
     if derive:
-        if l1_path is None or feed is not None:
-            click.echo(
-                "error: --derive reads L1 alone: give --l1 (the settlement file) and no --feed", err=True
-            )
+        if l1_path is None:
+            click.echo("error: --derive reads L1: give --l1 (the settlement file)", err=True)
             sys.exit(2)
         from verifier.derivation.cli import run_derive
 
@@ -144,6 +148,7 @@ def run(
                 confirmations=l1_confirmations,
                 halt_on_mismatch=on_mismatch == "halt",
                 status_port=status_port,
+                feed=feed,
             )
         )
     if feed is None:
@@ -155,9 +160,6 @@ def run(
         chain_id = int(tomllib.loads(config_path.read_text())["chain"]["chain_id"])
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
         click.echo(f"error: {config_path}: cannot read chain.chain_id: {exc}", err=True)
-        sys.exit(2)
-    if not feed.startswith(("ws://", "wss://")):
-        click.echo(f"error: --feed must be a ws:// or wss:// URL, got {feed!r}", err=True)
         sys.exit(2)
     try:
         index_text, count_text = shard.split("/")

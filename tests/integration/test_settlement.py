@@ -6,7 +6,8 @@ block's transactions to the batch inbox in OP's format and an output root every 
 while its batch transactions sit unmined in the L1 pool and started again, it posts every L2
 block exactly once, in order. A fresh ``verifier run --derive`` with only the settlement file
 and the chain config rebuilds the same chain from L1 (identical block hashes and state root,
-every output root matching) and resumes where it stopped.
+every output root matching) and resumes where it stopped; given the sequencer's feed as well,
+it finds each unsafe block the feed announced to be the block L1 later carries.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def test_a_sequencer_killed_with_batches_in_flight_posts_every_block_once_in_ord
 
 def test_a_fresh_verifier_derives_the_same_chain_from_l1_alone(net: Network, tmp_path: Path) -> None:
     safe = net.tags()[1]
-    deriver = start_deriver(net.settlement_path, tmp_path / "derive")
+    deriver = start_deriver(net.settlement_path, tmp_path / "derive", "--feed", net.daemon.feed_url)
     try:
         status = wait_until(
             lambda: reached(deriver, safe),
@@ -193,6 +194,8 @@ def test_a_fresh_verifier_derives_the_same_chain_from_l1_alone(net: Network, tmp
         assert status["verdict"] == "ok" and status["mismatches"] == []
         assert status["outputsChecked"] >= safe // OUTPUT_INTERVAL - 1 and status["derivedTxs"] >= 60
         assert status["finalizedHeight"] <= status["safeHeight"] == status["height"]
+        # with the feed as well, the sequencer's unsafe blocks were each checked against L1's
+        wait_until(lambda: deriver.status()["unsafeChecked"] >= safe, 30, "the feed's blocks compared")
         first_height = status["height"]
         assert deriver.stop() == 0, deriver.log()
         # resumes where it stopped: nothing derived twice

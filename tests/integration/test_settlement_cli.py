@@ -1,7 +1,7 @@
 """The settlement commands (run in process) refuse what cannot work with one ``error:`` line and exit code 2:
 an L1 that does not answer, a settlement file that is missing, malformed or for another chain,
 a settlement fire drill without ``--l1``, an overwrite without ``--force``, a derivation without
-its settlement file or with a feed."""
+its settlement file or with a feed that is not a WebSocket URL."""
 
 from __future__ import annotations
 
@@ -147,10 +147,10 @@ def test_run_refuses_a_missing_or_foreign_settlement_file_and_a_drill_without_l1
 def test_derive_needs_its_settlement_file_no_feed_and_the_same_chain(tmp_path: Path) -> None:
     base = ("verifier.cli", "run", "--derive", "--config", str(DEVNET), "--data-dir", str(tmp_path / "d"))
     done = run(*base)
-    assert done.returncode == 2 and "--derive reads L1 alone" in done.stderr
+    assert done.returncode == 2 and "--derive reads L1: give --l1" in done.stderr
     foreign = settlement_file(tmp_path / "l1.toml", b"\x42" * 32)
-    done = run(*base, "--l1", str(foreign), "--feed", "ws://127.0.0.1:1")
-    assert done.returncode == 2 and "no --feed" in done.stderr
+    done = run(*base, "--l1", str(foreign), "--feed", "http://127.0.0.1:1")
+    assert done.returncode == 2 and "--feed must be a ws:// or wss:// URL" in done.stderr
     done = run(*base, "--l1", str(foreign))
     assert done.returncode == 2 and "not the same chain" in done.stderr
     done = run("verifier.cli", "run", "--config", str(DEVNET), "--data-dir", str(tmp_path / "f"))

@@ -2,7 +2,8 @@
 
 * Fire drills: a batch posted with one transaction removed (``--dev-fault batch-drop-tx``) and a
   wrong output root (``--dev-fault output-root``) are each caught by ``verifier run --derive``,
-  whose verdict names the L1 transaction and the L2 block.
+  whose verdict names the L1 transaction and the L2 block; so is a block the feed shows
+  differently from what its batch on L1 derives (``--derive --feed``).
 * An L1 that stops answering: the sequencer keeps sealing until the settlement backlog is full,
   then refuses transactions with a clear error, and takes them again once posting catches up.
 * A batcher without funds raises an alarm (health red) and recovers once funded.
@@ -87,9 +88,9 @@ def metrics_url(d: Daemon) -> str:
     return m.group(1)
 
 
-def derive_until_verdict(path: Path, data_dir: Path, started: list[Any]) -> dict[str, Any]:
+def derive_until_verdict(path: Path, data_dir: Path, started: list[Any], *extra: str) -> dict[str, Any]:
     """Run a derivation verifier until it halts on a verdict; the verdict from ``verifier status``."""
-    deriver = start_deriver(path, data_dir)
+    deriver = start_deriver(path, data_dir, *extra)
     started.append(deriver)
     assert deriver.proc.wait(90) == EXIT_MISMATCH, deriver.log()
     assert "VERDICT {" in deriver.log()
@@ -139,6 +140,19 @@ def test_a_wrong_output_root_is_caught_naming_the_l1_tx_and_l2_block(
     assert verdict["claimed"] != verdict["derived"]
     tx = anvil.w3().eth.get_transaction(verdict["l1_tx"])
     assert bytes.fromhex(str(tx["to"])[2:]) == load_settlement(path).contracts.l2_output_oracle
+
+
+def test_unsafe_blocks_the_feed_shows_differently_from_l1_are_caught(
+    anvil: Anvil, tmp_path: Path, started: list[Any]
+) -> None:
+    path = deploy_settlement(anvil, tmp_path / "l1.toml")
+    d = sequencer(tmp_path, path, started, "--dev-fault", "state-root@3")  # the feed lies about block 3
+    wait_until(lambda: settlement_status(d)["settlement"]["safeBlock"] >= 3, 30, "block 3 on L1")
+    verdict = derive_until_verdict(path, tmp_path / "derive", started, "--feed", d.feed_url)
+    assert verdict["field"] == "unsafe.blockHash" and verdict["l2_block"] == 3
+    assert verdict["derived"] == "0x" + bytes(w3_of(d).eth.get_block(3)["hash"]).hex() != verdict["claimed"]
+    tx = anvil.w3().eth.get_transaction(verdict["l1_tx"])
+    assert bytes.fromhex(str(tx["to"])[2:]) == load_settlement(path).contracts.batch_inbox
 
 
 def test_an_unreachable_l1_fills_the_backlog_then_transactions_are_refused_until_posting_catches_up(

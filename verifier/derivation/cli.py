@@ -28,8 +28,10 @@ def run_derive(
     confirmations: int,
     halt_on_mismatch: bool,
     status_port: int | None,
+    feed: str | None = None,
 ) -> int:
-    """Derive the chain from L1 until stopped; the exit code."""
+    """Derive the chain from L1 until stopped (comparing the feed's unsafe blocks too, when given
+    one); the exit code."""
     from verifier.derivation.node import DerivationFailed, DerivationNode
 
     try:
@@ -49,6 +51,7 @@ def run_derive(
             halt_on_mismatch=halt_on_mismatch,
             status_port=status_port,
             confirmations=confirmations,
+            feed=feed,
         )
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -10,6 +10,8 @@ and derives forward from there. ``finalized`` is the L2 head of the newest state
 L1's finalized block. The checkpoint is saved when blocks were derived (after syncing the state
 store and the derived index), and at least every second while L1 blocks are read. An
 unreachable L1 is retried with backoff; a verdict halts it (exit code 3) unless told to go on.
+Given a feed too, it also compares the sequencer's unsafe blocks with what L1 later says
+(:mod:`verifier.derivation.unsafe`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
@@ -42,10 +45,12 @@ from verifier.derivation.checkpoint import (
 from verifier.derivation.deriver import Deriver
 from verifier.derivation.genesis import build_genesis
 from verifier.derivation.records import DerivedIndex, DerivedRecord
+from verifier.derivation.unsafe import Claim, UnsafeBlocks
 from verifier.derivation.verdict import DerivationMismatch, DerivationVerdict, announce
 from verifier.execution import Executor
 from verifier.status import make_status_app
 from verifier.store import open_state_store
+from verifier.subscriber import FeedSubscriber
 
 log = logging.getLogger("verifier.derivation")
 
@@ -81,9 +86,14 @@ class DerivationNode:
         status_port: int | None = None,
         confirmations: int = 0,
         poll_interval_s: float = 0.5,
+        feed: str | None = None,
     ) -> None:
+        """``feed``: also compare the sequencer's unsafe blocks (its feed) with what L1 says."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self.settlement = settlement
+        self.feed = feed
+        self.unsafe = UnsafeBlocks()
+        self.halt_on_mismatch = halt_on_mismatch
         self.data_dir = data_dir
         self.confirmations = confirmations
         self.poll_interval_s = poll_interval_s
@@ -157,8 +167,12 @@ class DerivationNode:
         )
 
     def status(self) -> dict[str, Any]:
-        """``GET /status``."""
-        return status_of(self.snapshot(), time.time())
+        """``GET /status`` (with ``unsafeHeight`` and ``unsafeChecked`` when following a feed)."""
+        info = status_of(self.snapshot(), time.time())
+        if self.feed is not None:
+            info["unsafeHeight"] = self.unsafe.newest
+            info["unsafeChecked"] = self.unsafe.checked
+        return info
 
     def metrics_text(self) -> bytes:
         """``GET /metrics``."""
@@ -196,6 +210,11 @@ class DerivationNode:
         """Follow L1 until stopped or halted; the exit code (0, or 3 after a mismatch)."""
         backoff = Backoff(0.25, 5.0)
         reachable = True
+        session = aiohttp.ClientSession() if self.feed is not None else None
+        feed_task = None
+        if self.feed is not None and session is not None:
+            subscriber = FeedSubscriber(self.feed, session, self._stopping)
+            feed_task = asyncio.create_task(subscriber.follow(lambda: self.unsafe.next_seq, self._on_feed))
         try:
             await self.start()
             while not self._stopping.is_set():
@@ -217,9 +236,50 @@ class DerivationNode:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         finally:
+            if feed_task is not None:
+                feed_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feed_task
+            if session is not None:
+                await session.close()
             self._save()
             await self.shutdown()
         return self.exit_code
+
+    # -- the feed's unsafe blocks -------------------------------------------------------------------
+    def _on_feed(self, message: dict[str, Any]) -> None:
+        try:
+            claim = self.unsafe.on_message(message)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            log.warning("feed message at seq %s is not a well-formed block message", message.get("seq"))
+            return
+        if claim is not None and claim.number <= self.state.head.number:
+            self._check_unsafe(claim)
+
+    def _check_unsafe(self, claim: Claim) -> None:
+        record = self.index.get(claim.number)
+        if record is None:
+            return
+        self.unsafe.compared(claim)
+        if record.head.hash == claim.hash:
+            return
+        self._on_verdict(
+            DerivationVerdict(
+                field="unsafe.blockHash",
+                claimed="0x" + claim.hash.hex(),
+                derived="0x" + record.head.hash.hex(),
+                l1_block=record.l1_block,
+                l1_tx="0x" + record.l1_tx.hex() if record.l1_tx else None,
+                l2_block=claim.number,
+                note=f"the sequencer's feed (seq {claim.seq}) announced another block {claim.number} "
+                "than the one its batch on L1 derives",
+                detected_at=time.time(),
+            )
+        )
+        self._save()
+        if self.halt_on_mismatch:
+            self.exit_code = EXIT_MISMATCH
+            self.stop()
 
     async def shutdown(self) -> None:
         """Close the status port, the L1 client and the stores."""
@@ -278,6 +338,10 @@ class DerivationNode:
                 self._save()
                 raise
             if self.state.head.number != before:
+                for number in range(before + 1, self.state.head.number + 1):
+                    claim = self.unsafe.claim(number)
+                    if claim is not None:
+                        self._check_unsafe(claim)
                 self._dirty = True
                 log.info(
                     "derived L2 blocks %d-%d from L1 block %d (L2 head 0x%s)",
