@@ -7,5 +7,6 @@ each batch is checked (parent, L1 origin) and re-executed on the verifier's own 
 checked against the derived block. ``bank`` buffers frames into channels, ``blocks`` builds an L2
 block from a batch, ``genesis`` builds block 0 from the chain config, ``deriver`` is the pipeline
 for one L1 block, ``records`` and ``checkpoint`` keep what was derived and where to resume,
-``node`` follows L1 (reorgs included) and ``cli`` is the command's body.
+``unsafe`` compares a feed's blocks with the derived ones, ``node`` follows L1 (reorgs included) and
+``cli`` is the command's body.
 """
