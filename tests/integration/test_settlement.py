@@ -89,6 +89,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         network = Network(anvil, path, load_settlement(path), data_dir, daemon)
         try:
             yield network
+            assert network.daemon.stop() == 0, network.daemon.log()  # graceful: SIGTERM
         finally:
             network.daemon.kill()
     finally:

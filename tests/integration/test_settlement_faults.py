@@ -60,7 +60,10 @@ def started(tmp_path: Path) -> Iterator[list[Daemon | VerifierProc]]:
     yield procs
     for p in procs:
         if isinstance(p, Daemon):
-            p.kill()
+            try:
+                p.stop()  # SIGTERM: a graceful stop (settlement under way or not) exits 0
+            finally:
+                p.kill()
         else:
             p.stop()
 
@@ -88,10 +91,8 @@ def metrics_url(d: Daemon) -> str:
     return m.group(1)
 
 
-def derive_until_verdict(path: Path, data_dir: Path, started: list[Any], *extra: str) -> dict[str, Any]:
-    """Run a derivation verifier until it halts on a verdict; the verdict from ``verifier status``."""
-    deriver = start_deriver(path, data_dir, *extra)
-    started.append(deriver)
+def until_verdict(deriver: VerifierProc, data_dir: Path) -> dict[str, Any]:
+    """Wait for a derivation verifier to halt on a verdict; the verdict from ``verifier status``."""
     assert deriver.proc.wait(90) == EXIT_MISMATCH, deriver.log()
     assert "VERDICT {" in deriver.log()
     shown = subprocess.run(
@@ -113,13 +114,12 @@ def test_a_batch_with_a_transaction_removed_is_caught_naming_the_l1_tx_and_l2_bl
 ) -> None:
     path = deploy_settlement(anvil, tmp_path / "l1.toml")
     d = sequencer(tmp_path, path, started, "--dev-fault", "batch-drop-tx@1")
+    deriver = start_deriver(path, tmp_path / "derive")  # derives as the batches arrive
+    started.append(deriver)
     MixedLoad(w3_of(d)).run(rounds=2)
     m = wait_until(lambda: re.search(r"batch-drop-tx: block (\d+) batched", d.log()), 20, "the drill to fire")
     target = int(m.group(1))
-    wait_until(
-        lambda: settlement_status(d)["settlement"]["safeBlock"] > target + 1, 30, "the next batch on L1"
-    )
-    verdict = derive_until_verdict(path, tmp_path / "derive", started)
+    verdict = until_verdict(deriver, tmp_path / "derive")
     assert verdict["field"] == "batch.parentHash" and verdict["l2_block"] == target + 1
     assert verdict["claimed"] == "0x" + bytes(w3_of(d).eth.get_block(target)["hash"]).hex()
     assert f"block {target} was derived from L1 tx 0x" in verdict["note"]
@@ -133,9 +133,11 @@ def test_a_wrong_output_root_is_caught_naming_the_l1_tx_and_l2_block(
 ) -> None:
     path = deploy_settlement(anvil, tmp_path / "l1.toml", output_interval=4)
     d = sequencer(tmp_path, path, started, "--dev-fault", "output-root@1")
+    deriver = start_deriver(path, tmp_path / "derive")
+    started.append(deriver)
     MixedLoad(w3_of(d)).run(rounds=1)
-    wait_until(lambda: "dev fault output-root: the output of L2 block 4" in d.log(), 30, "the drill to fire")
-    verdict = derive_until_verdict(path, tmp_path / "derive", started)
+    verdict = until_verdict(deriver, tmp_path / "derive")
+    assert "dev fault output-root: the output of L2 block 4" in d.log()
     assert verdict["field"] == "output.outputRoot" and verdict["l2_block"] == 4
     assert verdict["claimed"] != verdict["derived"]
     tx = anvil.w3().eth.get_transaction(verdict["l1_tx"])
@@ -147,8 +149,9 @@ def test_unsafe_blocks_the_feed_shows_differently_from_l1_are_caught(
 ) -> None:
     path = deploy_settlement(anvil, tmp_path / "l1.toml")
     d = sequencer(tmp_path, path, started, "--dev-fault", "state-root@3")  # the feed lies about block 3
-    wait_until(lambda: settlement_status(d)["settlement"]["safeBlock"] >= 3, 30, "block 3 on L1")
-    verdict = derive_until_verdict(path, tmp_path / "derive", started, "--feed", d.feed_url)
+    deriver = start_deriver(path, tmp_path / "derive", "--feed", d.feed_url)
+    started.append(deriver)
+    verdict = until_verdict(deriver, tmp_path / "derive")
     assert verdict["field"] == "unsafe.blockHash" and verdict["l2_block"] == 3
     assert verdict["derived"] == "0x" + bytes(w3_of(d).eth.get_block(3)["hash"]).hex() != verdict["claimed"]
     tx = anvil.w3().eth.get_transaction(verdict["l1_tx"])
@@ -229,10 +232,17 @@ def test_an_l1_reorg_that_drops_a_batch_gets_it_posted_again_and_derivation_foll
     started.append(deriver)
     wait_until(lambda: deriver.status()["height"] >= 6, 30, "derivation under way")
     l1 = anvil.w3()
-    head = int(l1.eth.block_number)
-    newest = max(p.l1_block for p in batches_on_l1(l1, settlement))
-    assert head - newest < 3
-    anvil.rpc("anvil_reorg", [head - newest + 1, []])  # the blocks from the newest batch on, replaced empty
+    anvil.rpc("evm_setIntervalMining", [0])  # hold L1 still while the verifier reads to its head
+    try:
+        head = int(l1.eth.block_number)
+        newest = max(p.l1_block for p in batches_on_l1(l1, settlement))
+        assert head - newest < 3
+        wait_until(lambda: deriver.status()["l1Height"] >= head, 30, "the verifier to read the batch")
+        anvil.rpc(
+            "anvil_reorg", [head - newest + 1, []]
+        )  # the blocks from the newest batch on, replaced empty
+    finally:
+        anvil.rpc("evm_setIntervalMining", [1])
     wait_until(lambda: "L1 reorg took out batch tx" in d.log(), 30, "the batcher to notice")
     l2_head = int(w3.eth.block_number)
     wait_until(
