@@ -144,7 +144,7 @@ def deploy_command(
 
     \b
     Example:
-      sequencer l1 deploy --l1-rpc http://127.0.0.1:8545 \\
+      sequencer l1 deploy --l1-rpc http://127.0.0.1:8555 \\
         --key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 --out l1.toml
     """
     from web3 import Web3
