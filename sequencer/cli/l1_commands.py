@@ -70,7 +70,7 @@ def l1_group() -> None:
 
 
 @l1_group.command("deploy")
-@click.option("--l1-rpc", required=True, help="The L1's JSON-RPC URL, e.g. http://127.0.0.1:8545 (anvil).")
+@click.option("--l1-rpc", required=True, help="The L1's JSON-RPC URL, e.g. http://127.0.0.1:8555 (anvil).")
 @click.option(
     "--key",
     required=True,
