@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sequencer.config import ChainConfig
-from sequencer.rules import next_block_env
+from sequencer.rules import next_base_fee, next_block_env
 from sequencer.state import WorldState
 from sequencer.storage.store import ChainStore
-from sequencer.types import ZERO_HASH, BlockEnv, EvmBlock, MiniBlock, Receipt
+from sequencer.types import PENDING_HASH, BlockEnv, EvmBlock, MiniBlock, PendingBlock, Receipt
 
 MAX_PREV_HASHES = 256
 MINI_CACHE_SIZE = 4096
@@ -26,7 +27,7 @@ class ReceiptView:
 
     receipt: Receipt
     block_hash: bytes
-    """The EVM block's hash, or ``ZERO_HASH`` while that block is still open."""
+    """The EVM block's hash, or ``PENDING_HASH`` while that block is still open."""
     env: BlockEnv
     """The EVM block's environment (number, timestamp, base fee...), known when it opened."""
     raw_tx: bytes
@@ -44,6 +45,8 @@ class Chain:
         self.open_env: BlockEnv | None = None
         self.open_minis: list[MiniBlock] = []
         self.head_mini: MiniBlock | None = None
+        self._pending_view: Callable[[], PendingBlock] | None = None
+        self._pending_cache: PendingBlock | None = None
         self.prev_hashes: deque[bytes] = deque(maxlen=MAX_PREV_HASHES)
         self._mini_cache: OrderedDict[int, MiniBlock] = OrderedDict()
         self.safe_number: int | None = None
@@ -75,6 +78,20 @@ class Chain:
         self.safe_number = min(safe, self.head.number)
         self.finalized_number = min(finalized, self.safe_number)
 
+    def follow_open_block(self, view: Callable[[], PendingBlock]) -> None:
+        """Where the open block's current view comes from (the producer's accumulator)."""
+        self._pending_view = view
+        self._pending_cache = None
+
+    def pending_block(self) -> PendingBlock | None:
+        """The open EVM block as it stands after its newest mini-block, or ``None``."""
+        if self.open_env is None or self._pending_view is None:
+            return None
+        cached = self._pending_cache
+        if cached is None or cached.env != self.open_env or cached.mini_block_count != len(self.open_minis):
+            cached = self._pending_cache = self._pending_view()
+        return cached
+
     def _cache(self, mb: MiniBlock) -> None:
         self._mini_cache[mb.number] = mb
         if len(self._mini_cache) > MINI_CACHE_SIZE:
@@ -104,6 +121,25 @@ class Chain:
             coinbase=cfg.coinbase,
             base_fee_floor=cfg.base_fee_floor,
             now=int(time.time()) if now is None else now,
+        )
+
+    def following_env(self, now: int | None = None) -> BlockEnv:
+        """The environment of the block after the open one (the open block's own, when none is
+        open yet): a transaction sent now may land there, so calls are estimated in both."""
+        env = self.open_env
+        if env is None:
+            return self.next_env(now)
+        now = int(time.time()) if now is None else now
+        pending = self.pending_block()
+        gas_used = pending.gas_used if pending is not None else 0
+        return BlockEnv(
+            number=env.number + 1,
+            timestamp=max(env.timestamp + 1, now),
+            parent_hash=PENDING_HASH,
+            base_fee=next_base_fee(env.base_fee, gas_used, env.gas_limit, self.config.base_fee_floor),
+            gas_limit=env.gas_limit,
+            coinbase=env.coinbase,
+            prev_randao=PENDING_HASH,
         )
 
     def pending_base_fee(self) -> int:
@@ -146,8 +182,10 @@ class Chain:
         number = self.store.get_block_number_by_hash(block_hash)
         return self.get_block(number) if number is not None else None
 
-    def block_mini_blocks(self, block: EvmBlock) -> list[MiniBlock]:
-        """The mini-blocks of a sealed block, in order."""
+    def block_mini_blocks(self, block: EvmBlock | PendingBlock) -> list[MiniBlock]:
+        """The mini-blocks of a sealed block (or of the open one, so far), in order."""
+        if isinstance(block, PendingBlock):
+            return [mb for mb in self.open_minis if mb.block_number == block.number]
         out = []
         for n in range(block.first_mini_block, block.last_mini_block + 1):
             mb = self.get_mini_block(n)
@@ -156,14 +194,14 @@ class Chain:
             out.append(mb)
         return out
 
-    def block_receipts(self, block: EvmBlock) -> list[tuple[Receipt, bytes]]:
+    def block_receipts(self, block: EvmBlock | PendingBlock) -> list[tuple[Receipt, bytes]]:
         """(receipt, raw tx) pairs of a sealed block, in order."""
         out: list[tuple[Receipt, bytes]] = []
         for mb in self.block_mini_blocks(block):
             out.extend(zip(mb.receipts, mb.raw_txs, strict=True))
         return out
 
-    def block_transactions(self, block: EvmBlock) -> list[bytes]:
+    def block_transactions(self, block: EvmBlock | PendingBlock) -> list[bytes]:
         """The raw transactions of a sealed block, in order."""
         return [raw for mb in self.block_mini_blocks(block) for raw in mb.raw_txs]
 
@@ -177,5 +215,5 @@ class Chain:
             return None
         receipt = mb.receipts[loc.index_in_mini_block]
         block = self.get_block(loc.block_number)
-        block_hash = block.hash if block is not None else ZERO_HASH
+        block_hash = block.hash if block is not None else PENDING_HASH
         return ReceiptView(receipt, block_hash, mb.block_env, mb.raw_txs[loc.index_in_mini_block])

@@ -23,6 +23,14 @@ FEED_KINDS = (
     "drop-tx",
     "reorder-tx",
     "skip-seq",
+    "base-fee",
+    "timestamp",
+    "gas-limit",
+    "coinbase",
+    "genesis",
+    "mini-block-hash",
+    "relabel-number",
+    "forged-signature",
 )
 SETTLEMENT_KINDS = ("batch-drop-tx", "output-root")
 KINDS = FEED_KINDS + SETTLEMENT_KINDS

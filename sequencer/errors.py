@@ -160,6 +160,12 @@ class InsufficientFunds(InvalidTransaction):
     reason = "insufficient funds for gas * price + value"
 
 
+class Overdraft(InvalidTransaction):
+    """The sender's pooled transactions together would cost more than its balance (geth's rule)."""
+
+    reason = "transaction would cause overdraft"
+
+
 class Underpriced(InvalidTransaction):
     """At admission: the fee cap is below the base fee of the block it would join."""
 
@@ -196,6 +202,28 @@ class AccountLimitExceeded(InvalidTransaction):
     reason = "account limit exceeded"
 
 
+class TxGasLimitTooHigh(InvalidTransaction):
+    """The transaction's gas limit is above the node's per-transaction cap (``execution.max_tx_gas``;
+    geth's wording for EIP-7825's cap)."""
+
+    reason = "transaction gas limit too high"
+
+
+class ExecutionTimeExceeded(InvalidTransaction):
+    """Executing the transaction took longer than the per-transaction time budget
+    (``execution.tx_time_budget_ms``): it was aborted, its effects discarded, and it is dropped."""
+
+    reason = "execution time budget exceeded"
+
+
+class SenderThrottled(InvalidTransaction):
+    """The sender's last transaction ran past the execution time budget: its new transactions
+    are refused for a while (``execution.abort_cooldown_s``), so aborted executions, which cost
+    their sender nothing, cannot be repeated back to back."""
+
+    reason = "sender throttled"
+
+
 class ExecutionAborted(InvalidTransaction):
     """Execution failed inside the engine (a bug, not a rule): the transaction is dropped."""
 
@@ -222,6 +250,17 @@ class CallFailed(CallError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class CallTimedOut(CallFailed):
+    """The call ran past ``rpc.call_timeout_ms`` and was aborted (geth's wording)."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        super().__init__(f"execution aborted (timeout = {timeout_ms / 1000:g}s)")
+
+
+class CallCapacityExceeded(CallFailed):
+    """The call's worker ran out of memory (``rpc.call_memory_mb``) or died: it was aborted."""
 
 
 # -- lookups and limits ----------------------------------------------------------------------------

@@ -47,31 +47,48 @@ def genesis_diff(chain: ChainConfig) -> StateDiff:
     return StateDiff(tuple(accounts[a] for a in sorted(accounts)))
 
 
-def genesis_spec_hash(chain: ChainConfig) -> bytes:
-    """A fingerprint of everything the genesis block is made of: a restart compares it instead
-    of rebuilding the genesis state (which takes seconds with a million generated accounts)."""
+def genesis_timestamp(chain: ChainConfig) -> int:
+    """Block 0's timestamp; the config's ``None`` must have been resolved by start-up first."""
+    if chain.genesis_timestamp is None:
+        raise ValueError("the genesis timestamp is resolved when the data dir is opened")
+    return chain.genesis_timestamp
+
+
+def genesis_spec_hash(chain: ChainConfig, *, devnet: bool | None = None) -> bytes:
+    """A fingerprint of the chain's identity: everything the genesis block is made of, and
+    whether the chain is a devnet (``chain.devnet`` allows developer features such as the
+    ``--dev-fault`` fire drill, so a data dir made for a production chain must never be opened
+    as a devnet). A restart compares it instead of rebuilding the genesis state (which takes
+    seconds with a million generated accounts). ``devnet`` overrides the config's flag (to
+    tell a flipped flag from another genesis)."""
+    flag = chain.devnet if devnet is None else devnet
+    return keccak(fastrlp.encode([b"genesis-spec/2", *_genesis_fields(chain), 1 if flag else 0]))
+
+
+def genesis_spec_hash_v1(chain: ChainConfig) -> bytes:
+    """The fingerprint data dirs recorded before ``devnet`` was part of it (without it)."""
+    return keccak(fastrlp.encode([b"genesis-spec/1", *_genesis_fields(chain)]))
+
+
+def _genesis_fields(chain: ChainConfig) -> list[object]:
     alloc = [[a.address, a.balance, a.nonce, a.code, [list(x) for x in a.storage]] for a in chain.genesis]
-    return keccak(
-        fastrlp.encode(
-            [
-                b"genesis-spec/1",
-                chain.chain_id,
-                chain.block_gas_limit,
-                chain.genesis_timestamp,
-                chain.initial_base_fee,
-                alloc,
-                chain.generated_accounts,
-                GENERATED_BALANCE,
-            ]
-        )
-    )
+    return [
+        chain.chain_id,
+        chain.block_gas_limit,
+        genesis_timestamp(chain),
+        chain.initial_base_fee,
+        alloc,
+        chain.generated_accounts,
+        GENERATED_BALANCE,
+    ]
 
 
 def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:
     """Block 0 over a genesis state with root ``state_root``."""
+    timestamp = genesis_timestamp(chain)
     header_rlp, block_hash = make_genesis_header(
         gas_limit=chain.block_gas_limit,
-        timestamp=chain.genesis_timestamp,
+        timestamp=timestamp,
         base_fee=chain.initial_base_fee,
         state_root=state_root,
     )
@@ -79,7 +96,7 @@ def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:
         number=0,
         hash=block_hash,
         parent_hash=b"\x00" * 32,
-        timestamp=chain.genesis_timestamp,
+        timestamp=timestamp,
         state_root=state_root,
         transactions_root=EMPTY_ROOT,
         receipts_root=EMPTY_ROOT,

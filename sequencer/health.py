@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from sequencer.errors import NodeShuttingDown, NodeUnhealthy, SettlementBacklogFull
+from sequencer.logs import fields
 
 log = logging.getLogger("sequencer.health")
 
@@ -63,7 +64,7 @@ class HealthGate:
     def settlement_backlog(self, problem: str | None) -> None:
         """The settlement backlog is over its limit (``problem`` says how far), or no longer (``None``)."""
         if problem is not None and self._backlog is None:
-            log.error("refusing transactions: %s", problem)
+            log.error("refusing transactions: settlement backlog full", extra=fields(problem=problem))
         elif problem is None and self._backlog is not None:
             log.info("settlement caught up: accepting transactions again")
         self._backlog = problem
@@ -71,7 +72,7 @@ class HealthGate:
     def settlement_alarm(self, problem: str | None) -> None:
         """A settlement alarm is raised (``problem``), or cleared (``None``)."""
         if problem is not None and problem != self._alarm:
-            log.error("settlement alarm: %s", problem)
+            log.error("settlement alarm", extra=fields(problem=problem))
         elif problem is None and self._alarm is not None:
             log.info("settlement alarm cleared")
         self._alarm = problem
@@ -83,7 +84,7 @@ class HealthGate:
     def storage_failed(self, exc: Exception) -> None:
         """A storage write failed: sealing pauses and transactions are refused."""
         if self._storage_ok:
-            log.error("storage write failed, sealing paused: %s", exc)
+            log.error("storage write failed, sealing paused", extra=fields(error=str(exc)))
         self._storage_ok = False
 
     def storage_succeeded(self) -> None:

@@ -5,23 +5,64 @@ and the status call (``sequencer_status``) reads its figures from here too, so n
 counters can drift from what Prometheus sees. Timings are histograms plus a window of the most
 recent observations, exported as a summary with quantiles (``*_recent_seconds``), which is where
 the status call's p50/p99/max come from.
+
+Names follow Prometheus' conventions (base units in the name: ``_seconds``, ``_messages``;
+``_total`` on counters); every registry also carries the standard process and platform
+collectors (``process_resident_memory_bytes``, ``process_cpu_seconds_total``, ``python_info``...)
+and a ``*_build_info`` gauge (:func:`add_standard_collectors`).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+import sequencer
 from sequencer.types import EvmBlock, MiniBlock
 
-INTERVAL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+INTERVAL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 FAST_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
+RPC_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
+"""JSON-RPC latency: from sub-millisecond reads to send-and-wait, which waits up to 10 s."""
 QUANTILES = (0.5, 0.99)
+RECENT_BLOCKS = 100
+"""EVM blocks whose timings :meth:`Metrics.recent_blocks` keeps (for the dashboard)."""
+
+
+def add_standard_collectors(registry: CollectorRegistry, namespace: str, version: str) -> None:
+    """Register the process, platform and garbage-collector collectors in ``registry`` (as the
+    default registry has them) and ``{namespace}_build_info{version,py_evm}``, always 1."""
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    build = Gauge(
+        f"{namespace}_build_info",
+        "The version of this build and of its EVM (always 1)",
+        ["version", "py_evm"],
+        registry=registry,
+    )
+    build.labels(version, _version_of("py-evm")).set(1)
+
+
+def _version_of(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -85,6 +126,7 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        add_standard_collectors(r, "sequencer", sequencer.__version__)
         self.tx_received = Counter(
             "sequencer_transactions_received_total", "Raw transactions submitted", registry=r
         )
@@ -100,6 +142,13 @@ class Metrics:
         self.tx_dropped = Counter(
             "sequencer_transactions_dropped_total",
             "Pooled transactions dropped at execution, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.pool_removals = Counter(
+            "sequencer_mempool_removed_total",
+            "Pooled transactions removed other than by inclusion or a drop at execution, by reason "
+            "(replaced, evicted, expired)",
             ["reason"],
             registry=r,
         )
@@ -153,7 +202,13 @@ class Metrics:
             "sequencer_rpc_latency_seconds",
             "JSON-RPC latency by method",
             ["method"],
-            buckets=FAST_BUCKETS,
+            buckets=RPC_BUCKETS,
+            registry=r,
+        )
+        self.calls_aborted = Counter(
+            "sequencer_rpc_calls_aborted_total",
+            "eth_call/eth_estimateGas/... aborted: timeout, queue_timeout, out_of_memory, worker_died",
+            ["reason"],
             registry=r,
         )
         self.ws_connections = Gauge(
@@ -164,14 +219,15 @@ class Metrics:
         )
         self.feed_followers = Gauge("sequencer_feed_followers", "Connected feed followers", registry=r)
         self.feed_lag = Gauge(
-            "sequencer_feed_follower_lag_max",
-            "Positions the slowest feed follower is behind the head",
+            "sequencer_feed_follower_max_lag_messages",
+            "Feed messages the slowest follower is behind the head",
             registry=r,
         )
         self.head_block = Gauge("sequencer_head_block", "Newest sealed EVM block", registry=r)
         self.healthy = Gauge("sequencer_healthy", "1 while storage writes succeed", registry=r)
         self._last_mini_at: float | None = None
         self._last_block_at: float | None = None
+        self._recent_blocks: deque[dict[str, Any]] = deque(maxlen=RECENT_BLOCKS)
 
     # -- events ---------------------------------------------------------------------------------
     def observe_rpc(self, method: str, seconds: float, ok: bool) -> None:
@@ -201,15 +257,36 @@ class Metrics:
         self.head_block.set(block.number)
         self.block_seal.observe(seal_s)
         self.state_root.observe(state_root_s)
+        self._recent_blocks.append(
+            {
+                "number": block.number,
+                "hash": "0x" + block.hash.hex(),
+                "txs": len(block.tx_hashes),
+                "miniBlocks": max(0, block.last_mini_block - block.first_mini_block + 1),
+                "gasUsed": block.gas_used,
+                "sealMs": round(seal_s * 1000, 3),
+                "stateRootMs": round(state_root_s * 1000, 3),
+                "sealedAtUs": block.sealed_at_us,
+            }
+        )
 
     def transaction_dropped(self, reason: str) -> None:
         """A pooled transaction turned out invalid at execution."""
         self.tx_dropped.labels(reason).inc()
 
+    def pool_removed(self, reason: str) -> None:
+        """A pooled transaction was replaced, evicted or expired."""
+        self.pool_removals.labels(reason).inc()
+
     # -- reads (the status call) ------------------------------------------------------------------
     @staticmethod
     def _count(counter: Counter) -> int:
         return int(sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")))
+
+    def recent_blocks(self, count: int = RECENT_BLOCKS) -> list[dict[str, Any]]:
+        """The newest ``count`` sealed EVM blocks, oldest first: number, hash, txs, mini-blocks,
+        gas, seal and state-root time (ms), sealed-at (unix µs)."""
+        return list(self._recent_blocks)[-count:] if count > 0 else []
 
     def producer_summary(self) -> dict[str, float | int]:
         """Block production figures for ``sequencer_status``."""

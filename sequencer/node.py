@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,32 +26,54 @@ from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
+from sequencer.dashboard.app import add_dashboard, dashboard_url
+from sequencer.dashboard.verifiers import VerifierWatch
+from sequencer.errors import ConfigError, StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
 from sequencer.jsonrpc.dispatch import Dispatcher
 from sequencer.jsonrpc.encoding import d
+from sequencer.logs import fields
 from sequencer.mempool.ingress import IngressDecoder
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
 from sequencer.mempool.submission import Submitter
 from sequencer.metrics import Metrics
 from sequencer.rpc.admin import admin_methods
+from sequencer.rpc.callworkers import CallService
 from sequencer.rpc.context import RpcContext
 from sequencer.rpc.errors import translate
+from sequencer.rpc.fanout import Fanout
 from sequencer.rpc.filters import FilterManager
 from sequencer.rpc.logs import get_logs
 from sequencer.rpc.methods import public_methods
 from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
-from sequencer.serving import BoundAddress, make_probe_app, start_server
+from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
 from sequencer.settlement.service import SettlementService, SettlementSetup
+from sequencer.signing import FeedSigner, load_keys
+from sequencer.storage.log import HEADER_SIZE
 
 log = logging.getLogger("sequencer.node")
 
 SHUTDOWN_TIMEOUT_S = 10.0
+DASHBOARD_BLOCKS = 60
+DASHBOARD_MAX_SUBSCRIPTIONS = 8
 FORCED_EXIT_CODE = 130
+
+
+def feed_tls_context(config: NodeConfig) -> ssl.SSLContext | None:
+    """The feed's TLS context (``feed.tls_cert`` / ``feed.tls_key``), or ``None`` for plain ws://."""
+    if config.feed_tls_cert is None or config.feed_tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.feed_tls_cert, config.feed_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"feed.tls_cert: cannot load the certificate and key: {exc}") from None
+    return context
 
 
 class Node:
@@ -62,29 +85,65 @@ class Node:
         """``settlement``: post to L1 (``sequencer run --l1``); ``None``: no L1, as before."""
         self.config = config
         self.data_dir = Path(data_dir)
-        loaded = open_chain(config.chain, self.data_dir)
+        loaded = open_chain(config.chain, self.data_dir, config.storage_segment_bytes)
         self.db, self.chain = loaded.db, loaded.chain
         self.gate = HealthGate()
         self.metrics = Metrics()
-        self.pool = Mempool(self.chain.world.nonce_of)
+        self.pool = Mempool.from_config(config.mempool, self.chain.world.nonce_of)
         self.writer = DurableWriter(self.db, self.gate, lambda: not self.gate.accepting)
-        self.producer = BlockProducer(config, self.chain, loaded.trie, self.pool, self.writer, self.metrics)
+        self.journal = PoolJournal(
+            lambda records: self.writer.run(self.db.journal_pool, records),
+            replace=lambda raws: self.writer.run(self.db.compact_pool, raws),
+            snapshot=lambda: [tx.raw for tx in self.pool.durable_transactions()],
+            compact_bytes=config.mempool.journal_compact_bytes,
+        )
+        self.producer = BlockProducer(
+            config, self.chain, loaded.trie, self.pool, self.writer, self.metrics, self.journal
+        )
         self.ingress = IngressDecoder(
             config.chain.chain_id, config.chain.allow_unprotected_txs, workers=config.rpc_ingress_workers
         )
-        journal = PoolJournal(lambda raws: self.writer.run(self.db.persist_pool_txs, raws))
         self.submitter = Submitter(
-            self.chain, self.pool, config.chain, journal, self.gate, self.ingress, self.metrics
+            self.chain,
+            self.pool,
+            config.chain,
+            self.journal,
+            self.gate,
+            self.ingress,
+            self.metrics,
+            max_tx_gas=config.max_tx_gas,
         )
-        self.hub = SubscriptionHub()
+        self.feed_tls = feed_tls_context(config)
+        self.signer = FeedSigner(config.chain, load_keys(config))
+        for address in self.signer.missing_keys():
+            log.warning("no signing key for a scheduled sequencer signer", extra=fields(signer=address))
+        self.hub = SubscriptionHub(
+            self.chain.block_receipts,
+            max_per_client=config.rpc_max_ws_subscriptions_per_ip,
+            sign=self.signer.mini_block_json,
+        )
+        self.fanout = Fanout()
         self.waiters = ReceiptWaiters()
-        self.filters = FilterManager(self.chain.block_receipts, lambda criteria: get_logs(self.rpc, criteria))
+        self.filters = FilterManager(
+            self.chain.block_receipts,
+            lambda criteria: get_logs(self.rpc, criteria),
+            max_filters=config.rpc_max_filters,
+            max_per_client=config.rpc_max_filters_per_ip,
+        )
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
-            log.warning("dev fault armed kind=%s at=%d", config.dev_fault.kind, config.dev_fault.at)
+            log.warning("dev fault armed", extra=fields(kind=config.dev_fault.kind, at=config.dev_fault.at))
             if config.dev_fault.on_feed:
                 injector = FaultInjector(config.dev_fault)
-        self.feed = FeedHub(self.chain, injector=injector)
+        self.feed = FeedHub(
+            self.chain,
+            injector=injector,
+            signer=self.signer,
+            max_followers=config.feed_max_followers,
+            max_message_bytes=config.feed_max_message_bytes,
+            history_rate=config.feed_history_rate,
+            token=config.feed_token,
+        )
         self.settlement: SettlementService | None = None
         if settlement is not None:
             try:
@@ -99,6 +158,20 @@ class Node:
             self.producer.on_block(self.settlement.on_block)
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
+        # the journal starts over from the restored pool: what was dropped, evicted, replaced,
+        # expired or included is gone from it, and so is anything journaled in the block log
+        # by versions before the pool journal
+        restored = [tx.raw for tx in self.pool.durable_transactions()]
+        try:
+            self.db.compact_pool(restored)
+            self.journal.size = sum(HEADER_SIZE + len(raw) for raw in restored)
+        except StorageError as exc:  # the journal as it is still holds every pooled transaction
+            log.warning("pool journal not compacted at start-up", extra=fields(error=str(exc)))
+            self.journal.size = self.db.pool.size()
+        limits = config.rpc_calls
+        self.calls = CallService(
+            self.data_dir, limits.workers, limits.timeout_ms, limits.memory_mb, limits.gas_cap, self.metrics
+        )
         self.rpc = RpcContext(
             chain=self.chain,
             pool=self.pool,
@@ -106,10 +179,13 @@ class Node:
             waiters=self.waiters,
             status=self.status,
             log_range_cap=config.rpc_max_logs_block_range,
+            policy=config.rpc_policy,
+            calls=self.calls,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
             max_batch=config.rpc_max_batch,
+            max_response_bytes=config.rpc_policy.max_response_bytes,
             observe=self.metrics.observe_rpc,
             translate=translate,
         )
@@ -121,17 +197,35 @@ class Node:
         self.feed_address: BoundAddress | None = None
         self.metrics_address: BoundAddress | None = None
         self.admin_address: BoundAddress | None = None
+        self.dashboard_address: BoundAddress | None = None
+        self.verifier_watch = VerifierWatch(config.dashboard_verifiers if config.dashboard_enabled else ())
 
     def _wire_events(self) -> None:
         """Who hears about what: mini-blocks, blocks, dropped and admitted transactions."""
         producer = self.producer
-        for on_mini in (self.waiters.on_mini_block, self.hub.on_mini_block, self.feed.on_mini_block):
+        later = self.fanout.listener  # subscriptions and filters hear off the block path
+        for on_mini in (
+            self.waiters.on_mini_block,
+            later(self.hub.deliver_mini_block),
+            self.feed.on_mini_block,
+        ):
             producer.on_mini_block(on_mini)
-        for on_block in (self.hub.on_block, self.feed.on_block, self.filters.on_block):
+        for on_block in (
+            later(self.hub.deliver_block),
+            self.feed.on_block,
+            later(self.filters.deliver_block),
+        ):
             producer.on_block(on_block)
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
-        self.submitter.on_admitted(self.hub.on_pending)
-        self.submitter.on_admitted(lambda tx: self.filters.on_pending(tx.hash))
+        self.submitter.on_admitted(later(self.hub.deliver_pending))
+        self.submitter.on_admitted(later(lambda tx: self.filters.deliver_pending(tx.hash)))
+
+    @property
+    def feed_url(self) -> str:
+        """The feed's bound address, ``ws://HOST:PORT`` (``wss://`` with TLS)."""
+        assert self.feed_address is not None
+        scheme = "wss" if self.feed_tls is not None else "ws"
+        return f"{scheme}://{self.feed_address.host}:{self.feed_address.port}"
 
     # -- health and status ----------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -175,11 +269,23 @@ class Node:
             "filters": self.filters.filter_count(),
             "feedFollowers": len(self.feed.followers),
             "subscriptions": self.hub.subscription_count(),
+            "callWorkers": self.calls.counts(),
             "miniBlockIntervalMs": self.config.mini_block_interval_ms,
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
             "uptimeS": round(time.time() - self._started_at, 3),
             **self.metrics.producer_summary(),
             **({"settlement": self.settlement.status()} if self.settlement is not None else {}),
+        }
+
+    def dashboard_view(self) -> dict[str, Any]:
+        """The dashboard's ``status.json``: the status call's figures and what it does not carry
+        (recent EVM blocks' timings, feed lag, the verifiers' reports)."""
+        return {
+            "role": "sequencer",
+            "status": self.status(),
+            "blocks": self.metrics.recent_blocks(DASHBOARD_BLOCKS),
+            "feed": {"followers": len(self.feed.followers), "maxLagMessages": self.feed.max_lag()},
+            "verifiers": self.verifier_watch.snapshot(),
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -195,9 +301,12 @@ class Node:
 
     async def _start_servers(self, runners: list[web.AppRunner]) -> None:
         cfg = self.config
+        raise_fd_limit()
+        ports = 2 + sum(p is not None for p in (cfg.metrics_port, cfg.admin_port, cfg.dashboard_port))
+        limits = fitted(cfg.connections, ports)
 
         async def serve(app: web.Application, host: str, port: int) -> BoundAddress:
-            runner, address = await start_server(app, host, port)
+            runner, address = await start_server(app, host, port, limits)
             runners.append(runner)
             return address
 
@@ -210,36 +319,66 @@ class Node:
             max_subscriptions=cfg.rpc_max_ws_subscriptions,
             admin=token_admin,
             on_connections=self.metrics.ws_connections.set,
+            policy=cfg.rpc_policy,
+            pacer=self.fanout.pacer,
+            body_timeout_s=cfg.connections.body_timeout_s,
         )
+        if cfg.dashboard_enabled and cfg.dashboard_port is None:
+            add_dashboard(rpc_app, self.dashboard_view)
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
-        self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
+        feed_runner, self.feed_address = await start_server(
+            make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, ssl_context=self.feed_tls
+        )
+        runners.append(feed_runner)
         if cfg.metrics_port is not None:
             probe = make_probe_app(self.metrics_text, self.healthy, self.ready)
             self.metrics_address = await serve(probe, cfg.metrics_host, cfg.metrics_port)
         if cfg.admin_port is not None:
             admin_app = make_app(
-                self.admin_dispatcher, self.healthy, self.hub, max_body=cfg.rpc_max_body_bytes
+                self.admin_dispatcher,
+                self.healthy,
+                self.hub,
+                max_body=cfg.rpc_max_body_bytes,
+                pacer=self.fanout.pacer,
+                allowed_hosts=(*cfg.admin_allowed_hosts, cfg.admin_host.lower()),
             )
             self.admin_address = await serve(admin_app, cfg.admin_host, cfg.admin_port)
+        if cfg.dashboard_enabled:
+            self.dashboard_address = self.rpc_address
+            if cfg.dashboard_port is not None:  # its own port: the page and read-only subscriptions
+                subscriptions_only = Dispatcher({}, translate=translate)
+                app = make_app(
+                    subscriptions_only,
+                    self.healthy,
+                    self.hub,
+                    max_subscriptions=DASHBOARD_MAX_SUBSCRIPTIONS,
+                    pacer=self.fanout.pacer,
+                )
+                add_dashboard(app, self.dashboard_view)
+                self.dashboard_address = await serve(app, cfg.dashboard_host, cfg.dashboard_port)
 
     def _log_started(self) -> None:
         assert self.rpc_address is not None and self.feed_address is not None
         log.info(
-            "sequencer started rpc=%s feed=%s chain_id=%d head=%d mini_block_ms=%g evm_block_ms=%g "
-            "data_dir=%s",
-            self.rpc_address.url,
-            self.feed_address.ws_url,
-            self.config.chain.chain_id,
-            self.chain.head.number,
-            self.config.mini_block_interval_ms,
-            self.config.evm_block_interval_ms,
-            self.data_dir,
+            "sequencer started",
+            extra=fields(
+                rpc=self.rpc_address.url,
+                feed=self.feed_url,
+                chain_id=self.config.chain.chain_id,
+                head=self.chain.head.number,
+                mini_block_ms=self.config.mini_block_interval_ms,
+                evm_block_ms=self.config.evm_block_interval_ms,
+                data_dir=str(self.data_dir),
+            ),
         )
-        if self.metrics_address is not None or self.admin_address is not None:
+        if self.metrics_address or self.admin_address or self.dashboard_address:
             log.info(
-                "operator endpoints metrics=%s admin=%s",
-                self.metrics_address.url if self.metrics_address else "off",
-                self.admin_address.url if self.admin_address else "off",
+                "operator endpoints",
+                extra=fields(
+                    metrics=self.metrics_address.url if self.metrics_address else "off",
+                    admin=self.admin_address.url if self.admin_address else "off",
+                    dashboard=dashboard_url(self.dashboard_address.url) if self.dashboard_address else "off",
+                ),
             )
 
     async def run(self, on_ready: Callable[[Node], None] | None = None) -> None:
@@ -252,6 +391,7 @@ class Node:
                 loop.add_signal_handler(sig, self.request_stop)
         runners: list[web.AppRunner] = []
         try:
+            self.calls.start()  # the call workers start while the servers come up
             await self._start_servers(runners)
             self._running = True
             self._log_started()
@@ -261,28 +401,35 @@ class Node:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
                 if self.settlement is not None:
                     tg.create_task(self.settlement.run(), name="settlement")
+                expiry_task = tg.create_task(self.submitter.run_expiry(), name="mempool-expiry")
+                fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
+                watch_task = tg.create_task(self.verifier_watch.run(), name="dashboard-verifiers")
                 await self._stop.wait()
+                expiry_task.cancel()
+                watch_task.cancel()
                 self.gate.stop_accepting()
                 if self.settlement is not None:
                     self.settlement.stop()
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
+                fanout_task.cancel()
         finally:
             if self._running:
                 await self._final_seal()
             for r in runners:
                 await r.cleanup()
+            self.calls.close()
             self.writer.close()
             self.ingress.close()
             self.db.close()
-            log.info("sequencer stopped head=%d", self.chain.head.number)
+            log.info("sequencer stopped", extra=fields(head=self.chain.head.number))
 
     async def _final_seal(self) -> None:
         """Seal pooled ready transactions and the open EVM block, so acknowledged work is on disk."""
         producer = self.producer
         try:
             for _ in range(100):
-                if not self.pool.ready_count() or not self.gate.storage_ok:
+                if not self.pool.has_takeable() or not self.gate.storage_ok:
                     break
                 await producer.seal_mini_block_now()
             if self.chain.open_minis and self.gate.storage_ok:

@@ -101,3 +101,66 @@ class WorldState:
                         slots.pop(slot, None)
                 if not slots:
                     del self.storage[acc.address]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOverride:
+    """A temporary change to one account for a simulated call (geth's ``stateOverride`` entry).
+
+    ``storage`` replaces the whole storage (geth's ``state``); ``storage_diff`` patches slots
+    (``stateDiff``). ``None`` leaves a field as it is.
+    """
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    storage: tuple[tuple[int, int], ...] | None = None
+    storage_diff: tuple[tuple[int, int], ...] = ()
+
+
+class OverlayState:
+    """A :class:`StateReader` that reads ``base`` through a set of :class:`AccountOverride`."""
+
+    def __init__(self, base: StateReader, overrides: dict[bytes, AccountOverride]) -> None:
+        self._base = base
+        self._overrides = overrides
+        self._code: dict[bytes, bytes] = {
+            keccak(o.code): o.code for o in overrides.values() if o.code is not None
+        }
+        self._storage = {
+            address: dict(o.storage) if o.storage is not None else None for address, o in overrides.items()
+        }
+        self._diffs = {address: dict(o.storage_diff) for address, o in overrides.items()}
+
+    def get_account(self, address: bytes) -> AccountRecord | None:
+        """The account as overridden (an override creates an account that did not exist)."""
+        record = self._base.get_account(address)
+        override = self._overrides.get(address)
+        if override is None:
+            return record
+        base = record or EMPTY_ACCOUNT
+        return AccountRecord(
+            nonce=base.nonce if override.nonce is None else override.nonce,
+            balance=base.balance if override.balance is None else override.balance,
+            code_hash=base.code_hash if override.code is None else keccak(override.code),
+        )
+
+    def get_storage(self, address: bytes, slot: int) -> int:
+        """A slot as overridden."""
+        diff = self._diffs.get(address)
+        if diff is not None and slot in diff:
+            return diff[slot]
+        replaced = self._storage.get(address)
+        if replaced is not None:
+            return replaced.get(slot, 0)
+        return self._base.get_storage(address, slot)
+
+    def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        """The code with this hash (an overriding code first)."""
+        code = self._code.get(code_hash)
+        return code if code is not None else self._base.get_code_by_hash(code_hash)
+
+    def get_code(self, address: bytes) -> bytes:
+        """The account's code as overridden."""
+        account = self.get_account(address)
+        return self.get_code_by_hash(account.code_hash) if account is not None else b""

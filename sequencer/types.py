@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ZERO_HASH = b"\x00" * 32
+PENDING_HASH = b"\xff" * 32
+"""The block hash that transactions, receipts and logs of the still-open EVM block carry until it
+is sealed (MegaETH's placeholder: it cannot be mistaken for a real hash or for "no hash")."""
 
 
 AccessList = tuple[tuple[bytes, tuple[int, ...]], ...]
@@ -165,6 +168,51 @@ class EvmBlock:
     """First mini-block number of this block; ``last_mini_block < first_mini_block`` when empty."""
     last_mini_block: int
     sealed_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBlock:
+    """The open EVM block as it stands after its newest mini-block: the ``pending`` block.
+
+    Its transactions and receipts roots and its bloom cover what has been sealed into it so far;
+    it has no hash and no state root until it is sealed.
+    """
+
+    env: BlockEnv
+    first_mini_block: int
+    mini_block_count: int
+    tx_hashes: tuple[bytes, ...]
+    gas_used: int
+    logs_bloom: bytes
+    transactions_root: bytes
+    receipts_root: bytes
+    state_root: bytes
+    """The state root after its newest mini-block (computed incrementally, as at the seal)."""
+
+    @property
+    def number(self) -> int:
+        """The block number."""
+        return self.env.number
+
+    @property
+    def hash(self) -> bytes:
+        """The placeholder its transactions, receipts and logs carry (it has no hash yet)."""
+        return PENDING_HASH
+
+    @property
+    def timestamp(self) -> int:
+        """Its timestamp (fixed when it opened)."""
+        return self.env.timestamp
+
+    @property
+    def base_fee(self) -> int:
+        """Its base fee (fixed when it opened)."""
+        return self.env.base_fee
+
+    @property
+    def last_mini_block(self) -> int:
+        """Its newest mini-block's number (``first_mini_block - 1`` when none yet)."""
+        return self.first_mini_block + self.mini_block_count - 1
 
 
 @dataclass(frozen=True, slots=True)

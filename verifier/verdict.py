@@ -2,17 +2,18 @@
 
 A verdict names the feed position, the EVM block, the mini-block, the transaction index (when
 one is at fault), the field, the claimed and the recomputed value, and when it was detected.
-It is logged as one line ``VERDICT {json}`` (keys sorted), recorded in the checkpoint (``verifier
-status``) and counted in ``verifier_mismatches_total``.
+It is logged as one line (message ``VERDICT``, the verdict's keys as its fields), recorded in
+the checkpoint (``verifier status``) and counted in ``verifier_mismatches_total``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from sequencer.logs import fields
 
 log = logging.getLogger("verifier")
 
@@ -65,21 +66,21 @@ class Verdict:
 
 
 class Mismatch(Exception):
-    """A check failed; carries its :class:`Verdict`."""
+    """A check failed; carries its :class:`Verdict` and, on a signed chain, the signed mini-block
+    headers the finding contradicts (``evidence``: what the sequencer signed, as MegaETH writes
+    a mini-block header)."""
 
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: Verdict, evidence: tuple[dict[str, Any], ...] = ()) -> None:
         super().__init__(f"{verdict.field}: claimed {verdict.claimed}, recomputed {verdict.recomputed}")
         self.verdict = verdict
-
-
-def verdict_line(verdict: Verdict) -> str:
-    """The machine-readable log message: ``VERDICT {json, keys sorted}``."""
-    return "VERDICT " + json.dumps(verdict.as_dict(), sort_keys=True)
+        self.evidence = evidence
 
 
 def announce(verdict: Verdict) -> None:
-    """Log the verdict line (level error, logger ``verifier``)."""
-    log.error("%s", verdict_line(verdict))
+    """Log the verdict (level error, logger ``verifier``): message ``VERDICT``, the verdict's
+    keys as the record's fields (``evm_block=3 ... field=balance claimed=..`` in ``kv`` lines,
+    typed values in ``json`` lines)."""
+    log.error("VERDICT", extra=fields(**verdict.as_dict()))
 
 
 def _optional_int(value: Any) -> int | None:

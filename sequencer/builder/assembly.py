@@ -15,7 +15,7 @@ from sequencer.codec import mini_block_hash
 from sequencer.execution.engine import TxOutcome
 from sequencer.execution.headers import make_header
 from sequencer.trie.mpt import MerklePatriciaTrie
-from sequencer.types import BlockEnv, EvmBlock, MiniBlock, Receipt, StateDiff
+from sequencer.types import BlockEnv, EvmBlock, MiniBlock, PendingBlock, Receipt, StateDiff
 
 
 class OpenBlock:
@@ -61,6 +61,21 @@ class OpenBlock:
     def roots(self) -> tuple[bytes, bytes]:
         """The transactions root and the receipts root."""
         return self._tx_trie.root_hash(), self._receipt_trie.root_hash()
+
+    def pending(self, next_mini: int, state_root: bytes) -> PendingBlock:
+        """The block as it stands, for readers (``next_mini``: the next mini-block's number)."""
+        tx_root, receipts_root = self.roots()
+        return PendingBlock(
+            env=self.env,
+            first_mini_block=self.first_mini if self.first_mini is not None else next_mini,
+            mini_block_count=self.mini_count,
+            tx_hashes=tuple(self.tx_hashes),
+            gas_used=self.gas_used,
+            logs_bloom=self.bloom.to_bytes(256, "big"),
+            transactions_root=tx_root,
+            receipts_root=receipts_root,
+            state_root=state_root,
+        )
 
 
 def make_receipts(

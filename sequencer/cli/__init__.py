@@ -26,8 +26,9 @@ def main() -> None:
 
     \b
     Examples:
+      sequencer run --dev
       sequencer run --config configs/devnet.toml --data-dir data
-      sequencer run --data-dir /tmp/dev --rpc-port 0 --log-level debug
+      sequencer run --dev --data-dir /tmp/dev --rpc-port 0 --log-level debug
       sequencer l1 deploy --l1-rpc http://127.0.0.1:8555 --key 0xac09...ff80 --out l1.toml
       sequencer run --config configs/devnet.toml --data-dir data --l1 l1.toml
     """

@@ -6,8 +6,9 @@ config's own rules: a config or storage error is one ``error:`` line and exit co
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,17 +21,44 @@ from sequencer.config import (
     MAX_GENERATED_ACCOUNTS,
     MINI_BLOCK_INTERVAL_MS_RANGE,
     PORT_RANGE,
+    NodeConfig,
     Override,
     load_config,
+    load_preset,
 )
+from sequencer.dashboard.app import dashboard_url
 from sequencer.devfault import FEED_KINDS, SETTLEMENT_KINDS, DevFault, parse_dev_fault
 from sequencer.errors import ConfigError, StorageError
 from sequencer.logs import LEVELS, setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_CONFIG = "configs/devnet.toml"
 ADMIN_TOKEN_ENVVAR = "SEQUENCER_ADMIN_TOKEN"
+APP_NAME = "megapy"
+
+
+def default_data_dir(chain_id: int) -> Path:
+    """Where a chain lives without ``--data-dir``: under the user's data directory, one per chain
+    id (``~/.local/share/megapy/chain-1337`` on Linux, ``$XDG_DATA_HOME`` honoured)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / f"chain-{chain_id}"
+
+
+def _node_config(
+    config_path: Path | None, dev: bool, overrides: list[Override], dev_fault: DevFault | None = None
+) -> NodeConfig:
+    """The config ``--config FILE`` names or, with ``--dev``, the built-in devnet."""
+    if dev and config_path is not None:
+        raise click.UsageError("give --config FILE or --dev (the built-in devnet config), not both")
+    if config_path is None:
+        if not dev:
+            raise click.UsageError(
+                "no config: give --config FILE (e.g. configs/production.toml) or --dev "
+                "(the built-in devnet config)"
+            )
+        return load_preset("devnet", overrides=overrides, dev_fault=dev_fault)
+    return load_config(config_path, overrides=overrides, dev_fault=dev_fault)
 
 
 def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> DevFault | None:
@@ -40,6 +68,16 @@ def _dev_fault_option(_ctx: click.Context, _param: click.Parameter, value: str |
         return parse_dev_fault(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop where it is installed (Linux, macOS), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # a platform without uvloop (it is a dependency only where it builds)
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _accounts_override(count: int | None) -> list[Override]:
@@ -67,11 +105,33 @@ _accounts_option = click.option(
 _config_option = click.option(
     "--config",
     "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Chain and node config (TOML).",
+    help="Chain and node config (TOML), e.g. configs/production.toml. Required unless --dev.",
 )
+_dev_option = click.option(
+    "--dev",
+    is_flag=True,
+    help="Use the built-in devnet config (configs/devnet.toml, shipped with the package): chain id "
+    "1337, the 10 standard dev accounts funded.",
+)
+_data_dir_option = click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding the chain database; created if missing "
+    "[default: the user's data directory, e.g. ~/.local/share/megapy/chain-CHAIN_ID].",
+)
+
+
+def _host_option(flag: str, what: str) -> Callable[[F], F]:
+    """A ``--*-host`` option: the interface to bind ``what`` to, unset by default (the config decides)."""
+    return click.option(
+        flag,
+        default=None,
+        metavar="HOST",
+        help=f"Interface to bind {what} to [default: from config, 127.0.0.1].",
+    )
 
 
 def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
@@ -81,12 +141,8 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
 
 @click.command("run")
 @_config_option
-@click.option(
-    "--data-dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory holding the chain database; created if missing.",
-)
+@_dev_option
+@_data_dir_option
 @click.option(
     "--rpc-host",
     default=None,
@@ -99,13 +155,34 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     "--feed-port",
     "State-diff feed port (WebSocket, for verifiers); 0 picks a free port [default: from config, 8546].",
 )
+@_host_option("--feed-host", "the feed")
 @_port_option(
     "--metrics-port",
     "Serve Prometheus /metrics, /health and /ready on this port (0 = free) [default: from config, off].",
 )
+@_host_option("--metrics-host", "the metrics port")
 @_port_option(
     "--admin-port",
     "Serve the public methods plus admin_*/debug_* on this separate port (0 = free) [default: off].",
+)
+@click.option(
+    "--dashboard/--no-dashboard",
+    "dashboard",
+    default=None,
+    help="Serve the read-only live dashboard at /dashboard/ [default: from config; on in devnet].",
+)
+@_port_option(
+    "--dashboard-port",
+    "Serve the dashboard on its own port instead of the JSON-RPC port (0 = free); turns it on.",
+)
+@_host_option("--dashboard-host", "the dashboard's own port")
+@click.option(
+    "--dashboard-verifier",
+    "dashboard_verifiers",
+    multiple=True,
+    metavar="URL",
+    help="A verifier's status URL (http://HOST:PORT) the dashboard shows; repeat for several "
+    "[default: from config].",
 )
 @click.option(
     "--admin-token",
@@ -170,13 +247,20 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
 @click.pass_context
 def run(
     ctx: click.Context,
-    config_path: Path,
-    data_dir: Path,
+    config_path: Path | None,
+    dev: bool,
+    data_dir: Path | None,
     rpc_host: str | None,
     rpc_port: int | None,
     feed_port: int | None,
+    feed_host: str | None,
+    metrics_host: str | None,
+    dashboard_host: str | None,
     metrics_port: int | None,
     admin_port: int | None,
+    dashboard: bool | None,
+    dashboard_port: int | None,
+    dashboard_verifiers: tuple[str, ...],
     admin_token: str | None,
     mini_block_ms: float | None,
     evm_block_ms: float | None,
@@ -191,12 +275,14 @@ def run(
 ) -> None:
     """Run the sequencer daemon until SIGINT/SIGTERM.
 
-    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`.
+    On start it prints the bound addresses, `rpc=http://HOST:PORT` and `feed=ws://HOST:PORT`
+    (and `metrics=`, `admin=`, `dashboard=http://HOST:PORT/dashboard/` when they are on).
 
     \b
     Examples:
-      sequencer run --config configs/devnet.toml --data-dir data
-      sequencer run --data-dir /tmp/dev --rpc-port 0
+      sequencer run --dev
+      sequencer run --config configs/production.toml --data-dir /var/lib/megapy
+      sequencer run --dev --data-dir /tmp/dev --rpc-port 0
       sequencer run --config configs/devnet.toml --data-dir data --l1 l1.toml
     """
     setup_logging(log_level, log_format)
@@ -204,16 +290,27 @@ def run(
         ("rpc.host", rpc_host, "--rpc-host"),
         ("rpc.port", rpc_port, "--rpc-port"),
         ("feed.port", feed_port, "--feed-port"),
+        ("feed.host", feed_host, "--feed-host"),
+        ("metrics.host", metrics_host, "--metrics-host"),
+        ("dashboard.host", dashboard_host, "--dashboard-host"),
         ("metrics.port", metrics_port, "--metrics-port"),
         ("admin.port", admin_port, "--admin-port"),
+        ("dashboard.enabled", dashboard, "--dashboard" if dashboard else "--no-dashboard"),
+        (
+            "dashboard.enabled",
+            None if dashboard is not None or dashboard_port is None else True,
+            "--dashboard-port",
+        ),
+        ("dashboard.port", dashboard_port, "--dashboard-port"),
+        ("dashboard.verifiers", list(dashboard_verifiers) or None, "--dashboard-verifier"),
         ("admin.token", admin_token, _admin_token_source(ctx)),
         ("blocks.mini_block_interval_ms", mini_block_ms, "--mini-block-ms"),
         ("blocks.evm_block_interval_ms", evm_block_ms, "--evm-block-ms"),
     ]
     overrides = [Override(key, value, flag) for key, value, flag in given if value is not None]
     try:
-        config = load_config(
-            config_path, overrides=[*overrides, *_accounts_override(generated_accounts)], dev_fault=dev_fault
+        config = _node_config(
+            config_path, dev, [*overrides, *_accounts_override(generated_accounts)], dev_fault
         )
         from sequencer.node import Node
 
@@ -224,24 +321,24 @@ def run(
             setup = settlement_setup(l1_path, l1_rpc, batcher_key, proposer_key)
         elif dev_fault is not None and not dev_fault.on_feed:
             raise ConfigError(f"--dev-fault {dev_fault.kind} corrupts what goes to L1: it needs --l1")
-        node = Node(config, data_dir, setup)
+        node = Node(config, data_dir or default_data_dir(config.chain.chain_id), setup)
     except (ConfigError, StorageError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
     def ready(n: Any) -> None:
         click.echo(f"rpc={n.rpc_address.url}")
-        click.echo(f"feed=ws://{n.feed_address.host}:{n.feed_address.port}")
+        click.echo(f"feed={n.feed_url}")
         if n.metrics_address is not None:
             click.echo(f"metrics={n.metrics_address.url}")
         if n.admin_address is not None:
             click.echo(f"admin={n.admin_address.url}")
+        if n.dashboard_address is not None:
+            click.echo(f"dashboard={dashboard_url(n.dashboard_address.url)}")
         sys.stdout.flush()
 
-    import uvloop
-
     try:
-        uvloop.run(node.run(on_ready=ready))
+        run_event_loop(node.run(on_ready=ready))
     except OSError as exc:
         click.echo(f"error: cannot start the RPC server: {exc.strerror or exc}", err=True)
         sys.exit(2)
@@ -277,9 +374,10 @@ def config_check(config_path: Path) -> None:
 
 @click.command("init")
 @_config_option
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@_dev_option
+@_data_dir_option
 @_accounts_option
-def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> None:
+def init(config_path: Path | None, dev: bool, data_dir: Path | None, generated_accounts: int | None) -> None:
     """Create a data dir with the config's genesis (without starting the node).
 
     \b
@@ -289,7 +387,8 @@ def init(config_path: Path, data_dir: Path, generated_accounts: int | None) -> N
     from sequencer.builder.startup import open_chain
 
     try:
-        config = load_config(config_path, overrides=_accounts_override(generated_accounts))
+        config = _node_config(config_path, dev, _accounts_override(generated_accounts))
+        data_dir = data_dir or default_data_dir(config.chain.chain_id)
         loaded = open_chain(config.chain, data_dir)
         db, chain = loaded.db, loaded.chain
         genesis = chain.get_block(0)

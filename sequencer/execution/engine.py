@@ -6,8 +6,8 @@ quadratic), so the block gas limit is enforced here. Nothing on this path comput
 
 Failures are classified by explicit checks before py-evm runs (the same checks, in the same
 order, as py-evm's own validation), and by exception type after: never by an error's text.
-Results are data (:class:`TxOutcome`, :class:`CallResult`); an invalid transaction raises its
-rule's :class:`~sequencer.errors.InvalidTransaction`.
+Results are data (:class:`TxOutcome`); an invalid transaction raises its rule's
+:class:`~sequencer.errors.InvalidTransaction`. Simulated calls live in ``simulation.py``.
 """
 
 from __future__ import annotations
@@ -18,23 +18,10 @@ from typing import Any
 
 from eth._utils.address import generate_contract_address
 from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
-from eth.exceptions import (
-    ContractCreationCollision,
-    InvalidInstruction,
-    OutOfGas,
-    Revert,
-    StackDepthLimit,
-    WriteProtection,
-)
-from eth.exceptions import (
-    InsufficientFunds as EvmInsufficientFunds,
-)
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
-from eth.vm.spoof import SpoofTransaction
-from eth_abi.abi import decode as abi_decode
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 from eth_utils.logging import get_extended_debug_logger
@@ -42,18 +29,17 @@ from eth_utils.logging import get_extended_debug_logger
 from sequencer import fastrlp
 from sequencer.bloom import logs_bloom
 from sequencer.errors import (
-    CallFailed,
     ExceedsBlockGasLimit,
-    ExecutionReverted,
+    ExecutionTimeExceeded,
     FeeCapBelowBaseFee,
     InsufficientFunds,
     InvalidTransaction,
     NonceTooHigh,
     NonceTooLow,
 )
+from sequencer.execution.deadline import DeadlineExceeded, time_limit
 from sequencer.execution.flatdb import FlatAccountDB
-from sequencer.rules import data_floor_gas
-from sequencer.state import StateReader, WorldState
+from sequencer.state import WorldState
 from sequencer.types import BlockEnv, Log, SignedTx, StateDiff
 
 _BUILDER = PragueVM.get_transaction_builder()
@@ -127,7 +113,8 @@ def encode_receipt(
     return bytes((tx_type,)) + body if tx_type else body
 
 
-def _execution_context(env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes]) -> ExecutionContext:
+def execution_context(env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes]) -> ExecutionContext:
+    """py-evm's execution context for a block environment."""
     return ExecutionContext(
         coinbase=Address(env.coinbase),
         timestamp=env.timestamp,
@@ -142,19 +129,6 @@ def _execution_context(env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes
     )
 
 
-def revert_message(output: bytes) -> str:
-    """geth's error text for revert data: decodes Error(string) and Panic(uint256)."""
-    if output[:4] == ERROR_SELECTOR:
-        try:
-            (reason,) = abi_decode(["string"], output[4:])
-            return f"execution reverted: {reason}"
-        except Exception:
-            pass
-    if output[:4] == PANIC_SELECTOR and len(output) == 36:
-        return f"execution reverted: panic code 0x{int.from_bytes(output[4:], 'big'):x}"
-    return "execution reverted"
-
-
 class BlockExecutor:
     """Executes transactions for one EVM block, mini-block by mini-block.
 
@@ -162,6 +136,10 @@ class BlockExecutor:
     as the mini-block's state diff, which the caller applies to the :class:`WorldState` once the
     mini-block is durable and then confirms with :meth:`commit_mini_block`; if the mini-block
     cannot be made durable, :meth:`rollback_mini_block` forgets it.
+
+    With ``tx_time_budget_s``, a transaction whose execution runs longer is aborted where it is
+    (``execution/deadline.py``): every change it made is discarded and it raises
+    :class:`~sequencer.errors.ExecutionTimeExceeded`, like any invalid transaction.
     """
 
     def __init__(
@@ -171,11 +149,13 @@ class BlockExecutor:
         chain_id: int,
         prev_hashes: Sequence[bytes],
         gas_used: int = 0,
+        tx_time_budget_s: float | None = None,
     ) -> None:
         self.env = env
         self.chain_id = chain_id
+        self.tx_time_budget_s = tx_time_budget_s
         self._world = world
-        self._state = SequencerState(world, _execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
+        self._state = SequencerState(world, execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
         self._db: FlatAccountDB = self._state._account_db  # type: ignore[assignment]
         self.gas_used = gas_used
         self._committed_gas = gas_used
@@ -211,12 +191,19 @@ class BlockExecutor:
         state.lock_changes()
         checkpoint = self._db.record()
         try:
-            computation = state.apply_transaction(tx.engine_tx)  # type: ignore[arg-type]
+            with time_limit(self.tx_time_budget_s):
+                computation = state.apply_transaction(tx.engine_tx)  # type: ignore[arg-type]
+        except DeadlineExceeded:
+            self._abandon(checkpoint)
+            assert self.tx_time_budget_s is not None
+            raise ExecutionTimeExceeded(
+                f"aborted after {self.tx_time_budget_s * 1000:g} ms (execution.tx_time_budget_ms)"
+            ) from None
         except ValidationError as exc:  # a rule the checks above do not know yet
-            self._db.discard(checkpoint)
+            self._abandon(checkpoint)
             raise InvalidTransaction(str(exc)) from None
         except Exception:
-            self._db.discard(checkpoint)
+            self._abandon(checkpoint)
             raise
         self._db.commit(checkpoint)
         gas_used = PragueVM.finalize_gas_used(tx.engine_tx, computation)  # type: ignore[arg-type]
@@ -240,6 +227,13 @@ class BlockExecutor:
             encoded_receipt=encode_receipt(tx.type, status, self.gas_used, bloom, logs),
         )
 
+    def _abandon(self, checkpoint: Any) -> None:
+        """Undo a transaction that did not finish: its account, storage and warm-set changes
+        (the overlay's journal) and its transient storage (py-evm clears that only after a
+        transaction that finishes). The gas counter was not touched yet."""
+        self._db.discard(checkpoint)
+        self._state._transient_storage = None  # type: ignore[assignment]  # rebuilt empty on use
+
     def take_diff(self) -> StateDiff:
         """Drain the overlay: the state diff of the mini-block executed since the last one."""
         return self._db.take_diff()
@@ -253,142 +247,3 @@ class BlockExecutor:
         changes and its gas. Its transactions can be executed again."""
         self._db.reset()
         self.gas_used = self._committed_gas
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    """A call to simulate (eth_call / eth_estimateGas); ``gas_price`` 0 means a zero base fee."""
-
-    sender: bytes
-    to: bytes | None
-    gas: int
-    gas_price: int
-    value: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    """What a simulated call did: success and its output, or the failure (a revert's output)."""
-
-    success: bool
-    output: bytes
-    gas_used: int
-    error: str | None
-    reverted: bool = False
-
-
-def run_call(
-    world: StateReader,
-    env: BlockEnv,
-    chain_id: int,
-    prev_hashes: Sequence[bytes],
-    request: CallRequest,
-) -> CallResult:
-    """Execute a call on a throwaway overlay over ``world`` (eth_call / eth_estimateGas).
-
-    Like geth, a call without a gas price runs with a zero base fee, so it needs no funds for gas.
-    """
-    if request.gas_price == 0:
-        env = BlockEnv(
-            env.number, env.timestamp, env.parent_hash, 0, env.gas_limit, env.coinbase, env.prev_randao
-        )
-    state = SequencerState(world, _execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
-    sender = Address(request.sender)
-    nonce = state.get_nonce(sender)
-    unsigned = _BUILDER.create_unsigned_transaction(
-        nonce=nonce,
-        gas_price=request.gas_price,
-        gas=request.gas,
-        to=Address(request.to or b""),
-        value=request.value,
-        data=request.data,
-    )
-    tx: Any = SpoofTransaction(unsigned, from_=request.sender)
-    if request.gas < max(unsigned.intrinsic_gas, data_floor_gas(request.data)):
-        return CallResult(False, b"", request.gas, "intrinsic gas too low")
-    if request.gas_price and request.gas_price < env.base_fee:
-        return CallResult(False, b"", 0, "max fee per gas less than block base fee")
-    if state.get_balance(sender) < request.gas * request.gas_price + request.value:
-        return CallResult(False, b"", 0, "insufficient funds for gas * price + value")
-    state.lock_changes()
-    try:
-        computation = state.apply_transaction(tx)
-    except ValidationError as exc:
-        return CallResult(False, b"", 0, f"invalid call: {exc}")
-    gas_used = PragueVM.finalize_gas_used(tx, computation)
-    if computation.is_error:
-        error = computation.error
-        if isinstance(error, Revert):
-            output = bytes(computation.output)
-            return CallResult(False, output, gas_used, revert_message(output), reverted=True)
-        return CallResult(False, b"", gas_used, vm_error_text(error))
-    return CallResult(True, bytes(computation.output), gas_used, None)
-
-
-_VM_ERROR_TEXTS: tuple[tuple[type[Exception], str], ...] = (
-    (OutOfGas, "out of gas"),
-    (EvmInsufficientFunds, "insufficient balance for transfer"),
-    (InvalidInstruction, "invalid opcode"),
-    (StackDepthLimit, "max call depth exceeded"),
-    (WriteProtection, "write protection"),
-    (ContractCreationCollision, "contract address collision"),
-)
-
-
-def vm_error_text(error: Exception) -> str:
-    """geth's text for an EVM failure other than a revert, by the failure's type."""
-    for kind, text in _VM_ERROR_TEXTS:
-        if isinstance(error, kind):
-            return text
-    return f"execution failed: {type(error).__name__}"
-
-
-def _raise_failure(result: CallResult, gas_cap: int | None = None) -> None:
-    if result.reverted:
-        raise ExecutionReverted(result.error or "execution reverted", result.output)
-    if gas_cap is not None and result.error == "out of gas":
-        raise CallFailed(f"gas required exceeds allowance ({gas_cap})")
-    raise CallFailed(result.error or "execution failed")
-
-
-def call(
-    world: StateReader, env: BlockEnv, chain_id: int, prev_hashes: Sequence[bytes], request: CallRequest
-) -> bytes:
-    """eth_call: the return data, or :class:`ExecutionReverted` / :class:`CallFailed`."""
-    result = run_call(world, env, chain_id, prev_hashes, request)
-    if not result.success:
-        _raise_failure(result)
-    return result.output
-
-
-def estimate_gas(
-    world: StateReader,
-    env: BlockEnv,
-    chain_id: int,
-    prev_hashes: Sequence[bytes],
-    request: CallRequest,
-    cap: int,
-) -> int:
-    """The smallest gas limit with which the call succeeds (binary search, like geth)."""
-    hi = min(request.gas or cap, cap)
-
-    def attempt(gas: int) -> CallResult:
-        req = CallRequest(request.sender, request.to, gas, request.gas_price, request.value, request.data)
-        return run_call(world, env, chain_id, prev_hashes, req)
-
-    top = attempt(hi)
-    if not top.success:
-        _raise_failure(top, gas_cap=hi)
-    lo = max(top.gas_used - 1, 21000 - 1)
-    # Most calls succeed with exactly what they used (plus the 63/64 rule's reserve).
-    guess = min(hi, max(top.gas_used * 64 // 63 + 2300, lo + 1))
-    if guess < hi and attempt(guess).success:
-        hi = guess
-    while lo + 1 < hi:
-        mid = (lo + hi) // 2
-        if attempt(mid).success:
-            hi = mid
-        else:
-            lo = mid
-    return hi

@@ -235,6 +235,10 @@ class FlatAccountDB(AccountDatabaseAPI):
             self._warm.add(key)
             self._journal.append(("warm", key))
 
+    def warm_set(self) -> frozenset[Any]:
+        """Every address and ``(address, slot)`` warm in the current transaction."""
+        return frozenset(self._warm)
+
     # -- journal ----------------------------------------------------------------------------
     def record(self) -> JournalDBCheckpoint:
         """A checkpoint to :meth:`discard` back to or :meth:`commit`."""

@@ -9,12 +9,23 @@ the event loop between them (so a large batch never delays the block producer); 
 come back in request order. Requests that wait (a transaction submission waiting for its
 decoding and journal write, say) wait together, as JSON-RPC 2.0 allows: a batch is a set of
 requests, not a script.
+
+Answers are bounded in size (``max_response_bytes``, geth's 25 MB for a batch): a single answer
+larger than that, and every batch item answered after the batch's answers reached it, is
+replaced by a ``-32005`` error naming the limit; each answer is encoded as soon as it is ready,
+so a batch never holds its answers as objects.
+
+Ids are echoed exactly. orjson reads an integer beyond 64 bits as a float and cannot write one,
+so a body with a non-integer id is read again by Python's decoder (integers of any size), and
+an answer orjson cannot write is written by Python's encoder: both only on that rare path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,6 +48,8 @@ Translate = Callable[[Exception], JsonRpcError | None]
 """Maps an application exception to the error answered for it; ``None``: not an answerable one."""
 Observe = Callable[[str, float, bool], None]
 DEFAULT_MAX_BATCH = 1000
+DEFAULT_MAX_RESPONSE_BYTES = 25 * 1024 * 1024  # geth's BatchResponseMaxSize
+CODE_LIMIT_EXCEEDED = -32005
 
 
 def error_response(exc: JsonRpcError, request_id: Any) -> dict[str, Any]:
@@ -57,46 +70,65 @@ class Dispatcher:
         max_batch: int = DEFAULT_MAX_BATCH,
         observe: Observe | None = None,
         translate: Translate = _no_translation,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.methods = dict(methods)
         self.max_batch = max_batch
+        self.max_response_bytes = max_response_bytes
         self._observe = observe
         self._translate = translate
 
     def with_methods(self, extra: Mapping[str, Handler]) -> Dispatcher:
         """A dispatcher that also answers ``extra`` (e.g. a WebSocket session's methods)."""
-        return Dispatcher({**self.methods, **extra}, self.max_batch, self._observe, self._translate)
+        return Dispatcher(
+            {**self.methods, **extra}, self.max_batch, self._observe, self._translate, self.max_response_bytes
+        )
 
     async def handle_body(self, body: bytes | str) -> bytes | None:
         """Answer a request body; ``None`` when nothing is to be sent (only notifications)."""
         try:
-            payload = orjson.loads(body)
+            payload = _decode(body)
         except orjson.JSONDecodeError as exc:
             return orjson.dumps(error_response(ParseError(f"parse error: {exc}"), None))
-        result = await self.handle_payload(payload)
-        if result is None:
-            return None
-        try:
-            return orjson.dumps(result)
-        except TypeError:
-            log.exception("unserializable JSON-RPC result")
-            return orjson.dumps(error_response(InternalError("internal error"), None))
-
-    async def handle_payload(self, payload: Any) -> Any:
-        """Answer a decoded request or batch; ``None`` when nothing is to be sent."""
         if not isinstance(payload, list):
-            return await self.handle_request(payload)
+            return self._encode(await self.handle_request(payload), [0])
         if not payload:
-            return error_response(InvalidRequest("empty batch"), None)
+            return orjson.dumps(error_response(InvalidRequest("empty batch"), None))
         if len(payload) > self.max_batch:
-            return error_response(InvalidRequest(f"batch too large: {len(payload)} > {self.max_batch}"), None)
+            return orjson.dumps(
+                error_response(InvalidRequest(f"batch too large: {len(payload)} > {self.max_batch}"), None)
+            )
+        spent = [0]  # the batch's answer bytes so far
+
+        async def answer(item: Any) -> bytes | None:
+            return self._encode(await self.handle_request(item), spent)
+
         tasks = []
         for item in payload:
-            tasks.append(asyncio.ensure_future(self.handle_request(item)))
+            tasks.append(asyncio.ensure_future(answer(item)))
             await asyncio.sleep(0)  # it runs until it waits; the producer gets a turn too
-        responses = await asyncio.gather(*tasks)
-        answered = [r for r in responses if r is not None]
-        return answered or None
+        answered = [r for r in await asyncio.gather(*tasks) if r is not None]
+        return b"[" + b",".join(answered) + b"]" if answered else None
+
+    def _encode(self, response: dict[str, Any] | None, spent: list[int]) -> bytes | None:
+        """One answer's bytes, or a limit error when it would take the answers past the limit."""
+        if response is None:
+            return None
+        try:
+            encoded = _dumps(response)
+        except (TypeError, ValueError, RecursionError):
+            log.exception("unserializable JSON-RPC result")
+            return orjson.dumps(error_response(InternalError("internal error"), response.get("id")))
+        if spent[0] + len(encoded) > self.max_response_bytes:
+            limit = self.max_response_bytes
+            error = JsonRpcError(
+                f"response too large: over rpc.max_response_bytes ({limit} bytes); "
+                "ask for less (a narrower range, fewer requests per batch)",
+                code=CODE_LIMIT_EXCEEDED,
+            )
+            encoded = orjson.dumps(error_response(error, response.get("id")))
+        spent[0] += len(encoded)
+        return encoded
 
     async def handle_request(self, request: Any) -> dict[str, Any] | None:
         """Answer one request object; ``None`` for a notification."""
@@ -146,6 +178,24 @@ class Dispatcher:
         if self._observe is not None:
             self._observe(method if handler is not None else "<unknown>", time.perf_counter() - started, ok)
         return None if is_notification else response
+
+
+def _decode(body: bytes | str) -> Any:
+    """The request body; ids exactly as sent (see the module docstring)."""
+    payload = orjson.loads(body)
+    requests = payload if isinstance(payload, list) else (payload,)
+    if any(isinstance(r, dict) and isinstance(r.get("id"), float) for r in requests):
+        with contextlib.suppress(RecursionError, ValueError):  # what Python's refuses: orjson's stands
+            payload = json.loads(body)
+    return payload
+
+
+def _dumps(answer: Any) -> bytes:
+    """The answer as JSON; Python's encoder for what orjson cannot write (a 30-digit id)."""
+    try:
+        return orjson.dumps(answer)
+    except TypeError:
+        return json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _safe_id(value: Any) -> Any:

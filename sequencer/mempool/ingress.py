@@ -29,6 +29,7 @@ from typing import Any
 
 from sequencer.errors import InvalidTransaction
 from sequencer.execution.transactions import decode_transaction
+from sequencer.logs import fields
 from sequencer.types import SignedTx
 
 log = logging.getLogger("sequencer.ingress")
@@ -38,7 +39,7 @@ DEFAULT_MIN_BATCH = 16
 Decoded = SignedTx | InvalidTransaction
 
 
-def _watch_parent(parent_pid: int) -> None:
+def watch_parent(parent_pid: int) -> None:
     """Worker initializer: exit when the node is gone, even if it was killed (-9) and never
     shut the pool down (the worker would otherwise wait on its queue forever)."""
 
@@ -86,7 +87,7 @@ class IngressDecoder:
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_watch_parent,
+            initializer=watch_parent,
             initargs=(os.getpid(),),
         )
         self._warm = asyncio.get_running_loop().run_in_executor(self._pool, decode_batch, [], 0, False)
@@ -99,7 +100,7 @@ class IngressDecoder:
             log.warning("ingress worker failed to start: decoding inline")
             self._drop_pool()
         else:
-            log.info("ingress worker started workers=%d", self.workers)
+            log.info("ingress worker started", extra=fields(workers=self.workers))
 
     async def ready(self) -> bool:
         """Start the worker if needed and wait until it answers (for tests and warm-up)."""

@@ -9,7 +9,7 @@ from typing import Any
 from sequencer.codec import encode_block_rlp
 from sequencer.jsonrpc.dispatch import Handler
 from sequencer.jsonrpc.encoding import d, params_list, parse_block_ref, parse_hash
-from sequencer.rpc.blocktags import resolve_block
+from sequencer.rpc.blocktags import resolve_sealed
 from sequencer.rpc.context import RpcContext
 from sequencer.types import EvmBlock
 
@@ -20,7 +20,7 @@ def admin_methods(ctx: RpcContext) -> dict[str, Handler]:
 
     def block_of(params: list[Any], method: str) -> EvmBlock | None:
         (ref,) = params_list(params, method, 1, 1)
-        return resolve_block(chain, parse_block_ref(ref, "block"))
+        return resolve_sealed(chain, parse_block_ref(ref, "block"))
 
     def node_info(params: list[Any]) -> dict[str, Any]:
         params_list(params, "admin_nodeInfo", 0, 0)

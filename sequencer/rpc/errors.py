@@ -15,9 +15,11 @@ exception the table does not know is an internal error (logged, answered without
 | ``BlockNotFound`` | -32001 | which block (EIP-1474 resource not found) | |
 | ``LimitExceeded`` | -32005 | which limit (EIP-1474 limit exceeded) | |
 
-Send-and-wait's own outcomes (EIP-7966) are RPC errors raised by the handler itself:
-:class:`ReceiptTimeout` (code 4) and :class:`TransactionNotProcessed` (code 5), both with the
-transaction hash as ``data``.
+Send-and-wait's own outcomes are RPC errors raised by the handler itself, with the transaction
+hash as ``data``: for ``eth_sendRawTransactionSync`` (EIP-7966) :class:`ReceiptTimeout` (code 4)
+and :class:`TransactionNotProcessed` (code 5); for MegaETH's ``realtime_sendRawTransaction``
+:class:`RealtimeExpired` (-32000 ``realtime transaction expired``) and
+:class:`RealtimeNotProcessed` (-32000).
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ class TransactionNotProcessed(JsonRpcError):
     missing nonce, or it was dropped at execution."""
 
     code = CODE_NOT_PROCESSED
+
+
+class RealtimeExpired(JsonRpcError):
+    """``realtime_sendRawTransaction``: no receipt before the wait expired (MegaETH: -32000)."""
+
+    code = CODE_SERVER
+
+
+class RealtimeNotProcessed(JsonRpcError):
+    """``realtime_sendRawTransaction``: accepted, but it waits for a missing nonce or was dropped."""
+
+    code = CODE_SERVER
 
 
 def _message(exc: Exception) -> str:

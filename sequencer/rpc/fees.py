@@ -1,7 +1,9 @@
 """Fee suggestions and history: ``eth_gasPrice``, ``eth_maxPriorityFeePerGas``, ``eth_feeHistory``.
 
-Ordering is first-come-first-served, so a tip buys no priority: the suggested tip is 0 and the
-suggested gas price is the base fee the next transaction pays.
+Ordering is first-come-first-served, so a tip buys no priority: the suggested tip is 0. The
+suggested gas price stays includable across the next block boundary: never below the newest
+sealed block's, the open block's or the next block's base fee, with headroom for one block's
+largest rise (EIP-1559: 12.5%).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sequencer.rules import next_base_fee
 from sequencer.types import EvmBlock
 
 SUGGESTED_PRIORITY_FEE = 0  # first-come-first-served ordering: a tip buys no priority
+MAX_RISE_NUMERATOR, MAX_RISE_DENOMINATOR = 9, 8  # a full block raises the base fee by 1/8
 MAX_FEE_HISTORY_BLOCKS = 1024
 
 
@@ -55,13 +58,19 @@ def block_rewards(chain: Chain, block: EvmBlock, percentiles: list[float]) -> li
     return out
 
 
+def suggested_gas_price(chain: Chain) -> int:
+    """The highest of the base fees a transaction sent now can meet, plus one block's rise."""
+    base = max(chain.head.base_fee, chain.pending_base_fee(), chain.following_env().base_fee)
+    return -(-base * MAX_RISE_NUMERATOR // MAX_RISE_DENOMINATOR) + SUGGESTED_PRIORITY_FEE
+
+
 def fee_methods(ctx: RpcContext) -> dict[str, Handler]:
     """The fee handlers over ``ctx``."""
     chain = ctx.chain
 
     def eth_gas_price(params: list[Any]) -> str:
         params_list(params, "eth_gasPrice", 0, 0)
-        return q(chain.pending_base_fee() + SUGGESTED_PRIORITY_FEE)
+        return q(suggested_gas_price(chain))
 
     def eth_max_priority_fee_per_gas(params: list[Any]) -> str:
         params_list(params, "eth_maxPriorityFeePerGas", 0, 0)

@@ -20,22 +20,27 @@ Methods: ``eth_newFilter``, ``eth_newBlockFilter``, ``eth_newPendingTransactionF
   * A filter not polled with ``eth_getFilterChanges`` for ``timeout_s`` is removed (as in geth,
     ``eth_getFilterLogs`` does not count as a poll). Expiry is checked on every call and on
     every producer event; :meth:`FilterManager.prune` is there for a periodic sweep too.
-  * At most ``max_filters`` filters are installed at once; each keeps at most ``buffer_size``
+  * At most ``max_filters`` filters are installed at once, at most ``max_per_client`` by one
+    client address (so one client cannot take them all); each keeps at most ``buffer_size``
     undelivered entries, the oldest being dropped first.
+  * Producer events reach the filters through generators (``deliver_*``) that the fan-out task
+    runs off the block path (``rpc/fanout.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sequencer.errors import FilterNotFound, LimitExceeded
 from sequencer.jsonrpc.encoding import d, params_list, parse_block_ref, parse_bool
 from sequencer.jsonrpc.errors import InvalidParams
+from sequencer.logs import fields
+from sequencer.rpc.context import client_address
 from sequencer.rpc.formatting import format_log
 from sequencer.rpc.ids import new_id
 from sequencer.rpc.logs import LogFilter, matching_logs, parse_log_filter
@@ -45,6 +50,8 @@ log = logging.getLogger("sequencer.rpc.filters")
 
 DEFAULT_TIMEOUT_S = 300.0  # geth's 5 minutes
 DEFAULT_MAX_FILTERS = 10_000
+DEFAULT_MAX_PER_CLIENT = 1_000
+CHUNK = 1_024
 DEFAULT_BUFFER_SIZE = 10_000
 
 LOGS = "logs"
@@ -74,6 +81,8 @@ class Filter:
     """The filter object as ``eth_getLogs`` takes it (for ``eth_getFilterLogs``)."""
     dropped: int = 0
     """Entries dropped from a full buffer since the previous poll."""
+    owner: str | None = None
+    """The client address that installed it (for the per-client cap)."""
 
     def in_range(self, number: int) -> bool:
         """Whether the filter delivers logs of block ``number``."""
@@ -92,6 +101,7 @@ class FilterManager:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_filters: int = DEFAULT_MAX_FILTERS,
+        max_per_client: int = DEFAULT_MAX_PER_CLIENT,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -103,6 +113,8 @@ class FilterManager:
         self._get_logs = get_logs
         self.timeout_s = timeout_s
         self.max_filters = max_filters
+        self.max_per_client = max_per_client
+        self._per_client: Counter[str] = Counter()
         self.buffer_size = buffer_size
         self._clock = clock
         # ordered by last poll, oldest first: expiry pops from the front
@@ -136,13 +148,17 @@ class FilterManager:
                 break
             self._remove(oldest.id)
             removed += 1
-            log.debug("filter expired id=%s kind=%s", oldest.id, oldest.kind)
+            log.debug("filter expired", extra=fields(id=oldest.id, kind=oldest.kind))
         return removed
 
     def _remove(self, filter_id: str) -> Filter | None:
         f = self._filters.pop(filter_id, None)
         if f is not None:
             del self._by_kind[f.kind][filter_id]
+            if f.owner is not None:
+                self._per_client[f.owner] -= 1
+                if self._per_client[f.owner] <= 0:
+                    del self._per_client[f.owner]
         return f
 
     def _install(self, f: Filter) -> str:
@@ -151,11 +167,20 @@ class FilterManager:
                 f"too many filters installed (max {self.max_filters}); "
                 "uninstall unused ones with eth_uninstallFilter"
             )
+        owner = client_address.get()
+        if owner is not None and self._per_client[owner] >= self.max_per_client:
+            raise LimitExceeded(
+                f"too many filters installed from this address (max {self.max_per_client}, "
+                "rpc.max_filters_per_ip); uninstall unused ones with eth_uninstallFilter"
+            )
+        f.owner = owner
+        if owner is not None:
+            self._per_client[owner] += 1
         while f.id in self._filters:  # 128 random bits: never in practice
             f.id = new_id()
         self._filters[f.id] = f
         self._by_kind[f.kind][f.id] = f
-        log.debug("filter installed id=%s kind=%s", f.id, f.kind)
+        log.debug("filter installed", extra=fields(id=f.id, kind=f.kind))
         return f.id
 
     def _new_filter(self, kind: str, now: float) -> Filter:
@@ -222,18 +247,30 @@ class FilterManager:
         self.prune()
         removed = self._remove(filter_id) is not None
         if removed:
-            log.debug("filter uninstalled id=%s", filter_id)
+            log.debug("filter uninstalled", extra=fields(id=filter_id))
         return removed
 
     # -- producer events ------------------------------------------------------------------------
     def on_block(self, block: EvmBlock) -> None:
+        """A sealed EVM block, delivered at once (:meth:`deliver_block`)."""
+        for _ in self.deliver_block(block):
+            pass
+
+    def on_pending(self, tx_hash: bytes) -> None:
+        """A newly admitted transaction, delivered at once (:meth:`deliver_pending`)."""
+        for _ in self.deliver_pending(tx_hash):
+            pass
+
+    def deliver_block(self, block: EvmBlock) -> Iterator[None]:
         """A sealed EVM block: its hash to block filters, its matching logs to log filters."""
         self.prune()
         blocks = self._by_kind[BLOCKS]
         if blocks:
             block_hash = d(block.hash)
-            for f in blocks.values():
+            for i, f in enumerate(list(blocks.values()), 1):
                 self._push(f, block_hash)
+                if i % CHUNK == 0:
+                    yield
         if not block.tx_hashes:
             return
         targets = [
@@ -253,6 +290,7 @@ class FilterManager:
             )
             return
         formatted: dict[tuple[int, int], dict[str, Any]] = {}
+        pushed = 0
         for f in targets:
             assert f.log_filter is not None
             for receipt, index, entry in matching_logs(receipts, f.log_filter):
@@ -262,16 +300,21 @@ class FilterManager:
                         entry, receipt, block.hash, index, block.timestamp
                     )
                 self._push(f, item)
+                pushed += 1
+                if pushed % CHUNK == 0:
+                    yield
 
-    def on_pending(self, tx_hash: bytes) -> None:
-        """A transaction newly admitted to the pool."""
+    def deliver_pending(self, tx_hash: bytes) -> Iterator[None]:
+        """A transaction newly admitted to the pool: its hash to pending-transaction filters."""
         self.prune()
         pending = self._by_kind[PENDING]
         if not pending:
             return
         item = d(tx_hash)
-        for f in pending.values():
+        for i, f in enumerate(list(pending.values()), 1):
             self._push(f, item)
+            if i % CHUNK == 0:
+                yield
 
     def _push(self, f: Filter, item: Any) -> None:
         if len(f.buffer) >= self.buffer_size:
@@ -279,10 +322,8 @@ class FilterManager:
             f.dropped += 1
             if f.dropped == 1:
                 log.warning(
-                    "filter not polled fast enough, dropping its oldest entries id=%s kind=%s buffer=%d",
-                    f.id,
-                    f.kind,
-                    self.buffer_size,
+                    "filter not polled fast enough, dropping its oldest entries",
+                    extra=fields(id=f.id, kind=f.kind, buffer=self.buffer_size),
                 )
         f.buffer.append(item)
 

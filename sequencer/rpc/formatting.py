@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sequencer.codec import decode_signed_tx, encode_block_rlp
-from sequencer.execution.headers import EMPTY_REQUESTS_HASH, EMPTY_UNCLE_HASH, POST_MERGE_NONCE
+from sequencer.execution.headers import EMPTY_REQUESTS_HASH, EMPTY_UNCLE_HASH, POST_MERGE_NONCE, make_header
 from sequencer.jsonrpc.encoding import d, q
 from sequencer.trie.mpt import EMPTY_ROOT
-from sequencer.types import ZERO_HASH, EvmBlock, Log, Receipt, SignedTx
+from sequencer.types import ZERO_HASH, EvmBlock, Log, PendingBlock, Receipt, SignedTx
 
 JSON = dict[str, Any]
 
@@ -111,9 +111,12 @@ def format_receipt(receipt: Receipt, block_hash: bytes, block_timestamp: int) ->
     }
 
 
-def format_block(block: EvmBlock, txs: Sequence[tuple[Receipt, bytes]], full: bool) -> JSON:
+def format_block(block: EvmBlock | PendingBlock, txs: Sequence[tuple[Receipt, bytes]], full: bool) -> JSON:
     """A block object; ``txs`` are its (receipt, raw transaction) pairs, for the size and, when
-    ``full``, the transaction objects."""
+    ``full``, the transaction objects. The open block (a :class:`PendingBlock`) has a null
+    ``hash``; its transactions carry the placeholder block hash."""
+    if isinstance(block, PendingBlock):
+        return _format_pending(block, txs, full)
     transactions: list[Any]
     raw_txs = [raw for _receipt, raw in txs]
     if full:
@@ -126,28 +129,93 @@ def format_block(block: EvmBlock, txs: Sequence[tuple[Receipt, bytes]], full: bo
         "number": q(block.number),
         "hash": d(block.hash),
         "parentHash": d(block.parent_hash),
-        "nonce": d(POST_MERGE_NONCE),
-        "sha3Uncles": d(EMPTY_UNCLE_HASH),
-        "logsBloom": d(block.logs_bloom),
-        "transactionsRoot": d(block.transactions_root),
-        "stateRoot": d(block.state_root),
-        "receiptsRoot": d(block.receipts_root),
-        "miner": d(block.coinbase),
-        "difficulty": "0x0",
-        "totalDifficulty": "0x0",
-        "extraData": "0x",
+        **_header_fields(
+            bloom=block.logs_bloom,
+            transactions_root=block.transactions_root,
+            state_root=block.state_root,
+            receipts_root=block.receipts_root,
+            coinbase=block.coinbase,
+        ),
         "size": q(len(encode_block_rlp(block.header_rlp, raw_txs))),
         "gasLimit": q(block.gas_limit),
         "gasUsed": q(block.gas_used),
         "timestamp": q(block.timestamp),
         "mixHash": d(block.prev_randao),
         "baseFeePerGas": q(block.base_fee),
-        "withdrawalsRoot": d(EMPTY_ROOT),
-        "withdrawals": [],
-        "blobGasUsed": "0x0",
-        "excessBlobGas": "0x0",
-        "parentBeaconBlockRoot": d(ZERO_HASH),
-        "requestsHash": d(EMPTY_REQUESTS_HASH),
+        **_POST_PRAGUE,
         "transactions": transactions,
         "uncles": [],
+        "miniBlockCount": q(block.last_mini_block - block.first_mini_block + 1),
+    }
+
+
+_POST_PRAGUE: JSON = {
+    "withdrawalsRoot": d(EMPTY_ROOT),
+    "withdrawals": [],
+    "blobGasUsed": "0x0",
+    "excessBlobGas": "0x0",
+    "parentBeaconBlockRoot": d(ZERO_HASH),
+    "requestsHash": d(EMPTY_REQUESTS_HASH),
+}
+
+
+def _header_fields(
+    *, bloom: bytes, transactions_root: bytes, state_root: bytes, receipts_root: bytes, coinbase: bytes
+) -> JSON:
+    return {
+        "nonce": d(POST_MERGE_NONCE),
+        "sha3Uncles": d(EMPTY_UNCLE_HASH),
+        "logsBloom": d(bloom),
+        "transactionsRoot": d(transactions_root),
+        "stateRoot": d(state_root),
+        "receiptsRoot": d(receipts_root),
+        "miner": d(coinbase),
+        "difficulty": "0x0",
+        "totalDifficulty": "0x0",
+        "extraData": "0x",
+    }
+
+
+def _format_pending(block: PendingBlock, txs: Sequence[tuple[Receipt, bytes]], full: bool) -> JSON:
+    env = block.env
+    transactions: list[Any]
+    if full:
+        transactions = [format_included(raw, r, block.hash, env.base_fee, env.timestamp) for r, raw in txs]
+    else:
+        transactions = [d(h) for h in block.tx_hashes]
+    header_rlp, _hash = make_header(
+        number=env.number,
+        parent_hash=env.parent_hash,
+        coinbase=env.coinbase,
+        state_root=block.state_root,
+        transactions_root=block.transactions_root,
+        receipts_root=block.receipts_root,
+        logs_bloom=int.from_bytes(block.logs_bloom, "big"),
+        gas_limit=env.gas_limit,
+        gas_used=block.gas_used,
+        timestamp=env.timestamp,
+        prev_randao=env.prev_randao,
+        base_fee=env.base_fee,
+    )
+    return {
+        "number": q(env.number),
+        "hash": None,
+        "parentHash": d(env.parent_hash),
+        **_header_fields(
+            bloom=block.logs_bloom,
+            transactions_root=block.transactions_root,
+            state_root=block.state_root,
+            receipts_root=block.receipts_root,
+            coinbase=env.coinbase,
+        ),
+        "size": q(len(encode_block_rlp(header_rlp, [raw for _r, raw in txs]))),
+        "gasLimit": q(env.gas_limit),
+        "gasUsed": q(block.gas_used),
+        "timestamp": q(env.timestamp),
+        "mixHash": d(env.prev_randao),
+        "baseFeePerGas": q(env.base_fee),
+        **_POST_PRAGUE,
+        "transactions": transactions,
+        "uncles": [],
+        "miniBlockCount": q(block.mini_block_count),
     }

@@ -22,6 +22,7 @@ class ReceiptWaiters:
 
     def __init__(self) -> None:
         self._waiting: dict[bytes, list[asyncio.Future[Outcome]]] = {}
+        self._next_mini: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._waiting.values())
@@ -42,8 +43,25 @@ class ReceiptWaiters:
         if not futs:
             del self._waiting[tx_hash]
 
+    async def next_mini_block(self, timeout_s: float) -> None:
+        """Return when the next mini-block is published, or after ``timeout_s``."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._next_mini.append(fut)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            if fut in self._next_mini:
+                self._next_mini.remove(fut)
+
     def on_mini_block(self, mb: MiniBlock) -> None:
         """A published mini-block: resolve the waiters of its transactions."""
+        if self._next_mini:
+            futs, self._next_mini = self._next_mini, []
+            for fut in futs:
+                if not fut.done():
+                    fut.set_result(None)
         if not self._waiting:
             return
         for receipt in mb.receipts:

@@ -65,10 +65,13 @@ def u64(n: int) -> bytes:
 class ChainStore:
     """Durable storage of one sequencer's chain and state (see module docstring)."""
 
-    def __init__(self, path: str | Path, map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(self, path: str | Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> None:
+        """Open (or create) the store; ``readonly``: another process's view of a live store (the
+        call workers'), which sees every write the node commits."""
         self.path = Path(path)
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            if not readonly:
+                self.path.mkdir(parents=True, exist_ok=True)
             self._env = lmdb.open(
                 str(self.path / "chain.lmdb"),
                 map_size=map_size,
@@ -78,6 +81,7 @@ class ChainStore:
                 metasync=False,
                 readahead=False,
                 lock=True,
+                readonly=readonly,
             )
         except lmdb.Error as exc:
             raise StorageError(f"cannot open data dir {self.path}: {exc}") from None

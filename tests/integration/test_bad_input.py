@@ -94,7 +94,8 @@ def test_unknown_method(w3: Web3) -> None:
     ("method", "params"),
     [
         ("eth_getBalance", ["0x1234", "latest"]),
-        ("eth_getBalance", ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x01"]),
+        ("eth_getBalance", ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "1"]),
+        ("eth_getBalance", ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x" + "0" * 100 + "1"]),
         ("eth_getBalance", ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "newest"]),
         ("eth_getBalance", []),
         ("eth_getBlockByNumber", ["latest"]),
@@ -110,6 +111,19 @@ def test_unknown_method(w3: Web3) -> None:
 )
 def test_invalid_params(w3: Web3, method: str, params: Any) -> None:
     assert call(w3, method, params)["error"]["code"] == -32602
+
+
+def test_leading_zeros_in_quantities_are_accepted_as_anvil_and_hardhat_do(w3: Web3) -> None:
+    """ethers' toBeHex(1) is 0x01; the answer is canonical."""
+    address = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    assert (
+        call(w3, "eth_getBalance", [address, "0x00"])["result"]
+        == call(w3, "eth_getBalance", [address, "0x0"])["result"]
+    )
+    block = call(w3, "eth_getBlockByNumber", ["0x0000", False])["result"]
+    assert block["number"] == "0x0"
+    logs = call(w3, "eth_getLogs", [{"fromBlock": "0x00", "toBlock": "0x01"}])
+    assert "result" in logs
 
 
 def test_log_block_range_is_capped_by_config(daemon_factory: Any, tmp_path: Any) -> None:

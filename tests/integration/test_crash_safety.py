@@ -196,7 +196,7 @@ def test_corruption_in_the_middle_refuses_to_start_and_db_check_names_it(tmp_pat
     segment.write_bytes(bytes(blob))
 
     run = subprocess.run(
-        [*CLI, "run", "--data-dir", str(data), "--rpc-port", "0", "--feed-port", "0"],
+        [*CLI, "run", "--dev", "--data-dir", str(data), "--rpc-port", "0", "--feed-port", "0"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -129,6 +129,19 @@ def test_config_check_init_and_db_check(tmp_path: Path) -> None:
     assert check.returncode == 0 and "ok: the data dir is sound" in check.stdout
 
 
+def test_run_and_init_take_a_config_file_or_dev_but_not_both_and_not_neither(tmp_path: Path) -> None:
+    for command in ("run", "init"):
+        both = cli(command, "--dev", "--config", "configs/devnet.toml", "--data-dir", str(tmp_path / "d"))
+        assert both.returncode == 2 and "not both" in both.stderr
+        neither = cli(command, "--data-dir", str(tmp_path / "d"))
+        assert (
+            neither.returncode == 2 and "give --config FILE" in neither.stderr and "--dev" in neither.stderr
+        )
+    assert not (tmp_path / "d").exists()
+    init = cli("init", "--dev", "--data-dir", str(tmp_path / "d"))
+    assert init.returncode == 0 and "chain_id=1337" in init.stdout
+
+
 def test_every_command_has_help_with_examples() -> None:
     for command in (
         ["run"],
@@ -177,7 +190,7 @@ def test_metrics_after_some_load(node: Daemon) -> None:
     assert re.search(r"sequencer_state_root_seconds_count [1-9]", text)
     assert 'sequencer_mempool_transactions{state="ready"}' in text
     assert "sequencer_websocket_connections" in text and "sequencer_feed_followers" in text
-    assert "sequencer_feed_follower_lag_max" in text
+    assert "sequencer_feed_follower_max_lag_messages" in text
     assert requests.get(metrics_url + "/health", timeout=5).json() == {"healthy": True}
     assert requests.get(metrics_url + "/ready", timeout=5).json() == {"ready": True}
 
@@ -214,6 +227,16 @@ def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(nod
     assert chain_id["result"] == hex(CHAIN_ID), "the admin port serves the public methods too"
 
 
+def test_the_admin_port_refuses_other_host_names_dns_rebinding(node: Daemon) -> None:
+    admin_url = addresses(node)["admin"]
+    port = admin_url.rsplit(":", 1)[1]
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "admin_nodeInfo"}
+    rebound = requests.post(admin_url, json=body, headers={"Host": f"evil.example:{port}"}, timeout=5)
+    assert rebound.status_code == 403 and "admin.allowed_hosts" in rebound.text
+    for name in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST"):
+        assert requests.post(admin_url, json=body, headers={"Host": name}, timeout=5).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -237,14 +260,26 @@ def test_admin_methods_are_refused_on_the_public_port_and_work_where_enabled(nod
 )
 def test_bad_run_options_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
     """A flag is checked by the config's own rule, which names the key and the flag."""
-    result = cli("run", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0", "--feed-port", "0", *args)
+    result = cli(
+        "run", "--dev", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0", "--feed-port", "0", *args
+    )
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (tmp_path / "d").exists()  # refused before opening anything
 
 
 def test_a_bad_admin_token_from_the_environment_names_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", "run", "--data-dir", str(tmp_path / "d"), "--rpc-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "run",
+            "--dev",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--rpc-port",
+            "0",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

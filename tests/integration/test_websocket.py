@@ -19,6 +19,7 @@ from tests.support.rpc import request
 
 CHAIN_ID = 1337
 GWEI = 10**9
+PLACEHOLDER_HASH = "0x" + "ff" * 32  # MegaETH's block hash for what is not sealed yet
 
 
 def ws_url(daemon: Daemon) -> str:
@@ -102,6 +103,7 @@ async def test_web3_subscriptions_deliver_heads_logs_and_pending_transactions(da
     assert contract.events.Incremented().process_log(log)["args"]["newValue"] >= 1
     head = got[heads][0]
     assert head["number"] >= 1 and len(head["hash"]) == 32
+    assert int(head["miniBlockCount"], 16) >= 0, "MegaETH's newHeads field"
 
 
 @pytest.mark.asyncio
@@ -134,12 +136,64 @@ async def test_realtime_streams_deliver_mini_blocks_and_state_changes(daemon: Da
                 got[msg["params"]["subscription"]].append(msg["params"]["result"])
 
     mini = next(m for m in got[mini_id] if any(t["hash"] == tx_hash for t in m["transactions"]))
-    assert {"number", "blockNumber", "index", "timestamp", "gasUsed", "transactions", "receipts"} <= set(mini)
-    assert int(mini["timestamp"], 16) > 1_600_000_000 * 10**6, "a microsecond timestamp"
-    assert mini["receipts"][0]["transactionHash"] == tx_hash and mini["receipts"][0]["status"] == "0x1"
+    documented = {
+        "block_number",
+        "block_timestamp",
+        "index",
+        "mini_block_number",
+        "mini_block_timestamp",
+        "gas_used",
+        "transactions",
+        "receipts",
+        "transaction_root",
+        "receipt_root",
+    }
+    assert documented <= set(mini)
+    assert int(mini["mini_block_timestamp"], 16) > 1_600_000_000 * 10**6, "a microsecond timestamp"
+    assert len(mini["transaction_root"]) == len(mini["receipt_root"]) == 66
+    (receipt,) = [r for r in mini["receipts"] if r["transactionHash"] == tx_hash]
+    assert receipt["status"] == "0x1" and int(mini["gas_used"], 16) >= int(receipt["gasUsed"], 16)
+    assert receipt["blockNumber"] == mini["block_number"]
+    # the same objects eth_getTransactionByHash / eth_getTransactionReceipt answer (the block hash
+    # is the placeholder until the EVM block is sealed, the real one after)
+    http = Web3(Web3.HTTPProvider(daemon.url))
+    (tx,) = [t for t in mini["transactions"] if t["hash"] == tx_hash]
+    by_hash = request(http, "eth_getTransactionByHash", [tx_hash])["result"]
+    by_receipt = request(http, "eth_getTransactionReceipt", [tx_hash])["result"]
+    assert {k: v for k, v in tx.items() if k != "blockHash"} == {
+        k: v for k, v in by_hash.items() if k != "blockHash"
+    }
+    assert {k: v for k, v in receipt.items() if k not in ("blockHash", "logs")} == {
+        k: v for k, v in by_receipt.items() if k not in ("blockHash", "logs")
+    }
+    assert tx["blockHash"] == PLACEHOLDER_HASH
     change = got[changes_id][0]
+    assert set(change) == {"address", "nonce", "balance", "storage"}
     assert change["address"].lower() == contract.address.lower()
-    assert change["storage"], "the counter's storage slot changed"
+    assert isinstance(change["nonce"], int)
+    (value,) = change["storage"].values()
+    assert int(value, 16) == contract.functions.counter().call(), "the counter's slot holds the count"
+
+
+@pytest.mark.asyncio
+async def test_pending_logs_subscription_delivers_with_the_mini_block(daemon: Daemon) -> None:
+    """MegaETH: ``fromBlock``/``toBlock`` ``"pending"`` deliver each log as its mini-block is
+    sealed, with the placeholder block hash (a log of a sealed block carries the real one)."""
+    contract, key, nonce = deploy_reverter(daemon)
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(daemon)) as ws:
+        criteria = {"address": contract.address, "fromBlock": "pending", "toBlock": "pending"}
+        sid = (await ws_call(ws, "eth_subscribe", ["logs", criteria]))["result"]
+        raw = sign(key, nonce, to=contract.address, data=contract.encode_abi("increment", []), gas=100_000)
+        tx_hash = (await ws_call(ws, "eth_sendRawTransaction", ["0x" + raw.hex()]))["result"]
+        while True:
+            msg = await ws.receive_json(timeout=5)
+            if msg.get("method") == "eth_subscription" and msg["params"]["subscription"] == sid:
+                log = msg["params"]["result"]
+                break
+    assert log["transactionHash"] == tx_hash
+    assert log["blockHash"] == PLACEHOLDER_HASH, "delivered before its EVM block was sealed"
+    receipt = Web3(Web3.HTTPProvider(daemon.url)).eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+    assert int(log["blockNumber"], 16) == receipt["blockNumber"]
 
 
 async def ws_call(ws: aiohttp.ClientWebSocketResponse, method: str, params: list[Any]) -> dict[str, Any]:

@@ -29,9 +29,17 @@ class Daemon:
     log_path: Path
     args: list[str] = field(default_factory=list)
     feed_url: str = ""
+    stdout: bytes = b""
+    """What it printed on stdout so far (the start lines); :meth:`printed` reads the rest."""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def printed(self) -> str:
+        """Its stdout so far: the bound addresses it printed at start (``rpc=``, ``feed=``...)."""
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.stdout += self.proc.stdout.read() or b""
+        return self.stdout.decode(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send ``sig`` and wait for the exit code (SIGKILL after a timeout is a failure)."""
@@ -102,7 +110,7 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
         chunk = proc.stdout.read()
         if chunk:
             buf += chunk
-            m = re.search(rb"rpc=(http://\S+)\s+feed=(ws://\S+)", buf)
+            m = re.search(rb"rpc=(http://\S+)\s+feed=(wss?://\S+)", buf)
             if m:
                 url, feed_url = m.group(1).decode(), m.group(2).decode()
                 break
@@ -114,7 +122,7 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
         proc.wait()
         proc.stdout.close()
         raise AssertionError(f"daemon did not start: {buf!r}\n{log_path.read_text(errors='replace')}")
-    return Daemon(proc, url, data_dir, log_path, args, feed_url)
+    return Daemon(proc, url, data_dir, log_path, args, feed_url, buf)
 
 
 def write_config(path: Path, **replacements: str) -> Path:
@@ -124,4 +132,18 @@ def write_config(path: Path, **replacements: str) -> Path:
         text, n = re.subn(rf"(?m)^{re.escape(key)}\s*=\s*[^#\n]*", f"{key} = {value}", text)
         assert n == 1, f"config key {key} not found exactly once"
     path.write_text(text)
+    return path
+
+
+def rpc_config(path: Path, **values: int | float | str) -> Path:
+    """A copy of the devnet config with ``[rpc]`` keys set (replaced or added; numbers as given,
+    strings as TOML text)."""
+    lines = [
+        line
+        for line in DEVNET.read_text().split("\n")
+        if not any(re.match(rf"{re.escape(key)}\s*=", line) for key in values)
+    ]
+    text = "\n".join(lines)
+    added = "".join(f"{key} = {value}\n" for key, value in values.items())
+    path.write_text(text.replace("[rpc]\n", "[rpc]\n" + added, 1))
     return path

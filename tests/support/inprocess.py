@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from eth_account import Account
 
-from sequencer.config import load_config
+from sequencer.config import Override, load_config
 from sequencer.node import Node
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -22,8 +22,9 @@ GWEI = 10**9
 
 @contextmanager
 def in_process_node(data_dir: Path) -> Iterator[Node]:
-    """A devnet node over ``data_dir``; closed (writer, ingress, storage) afterwards."""
-    node = Node(load_config(DEVNET), data_dir)
+    """A devnet node over ``data_dir``, calls run inline; closed (writer, ingress, storage)
+    afterwards."""
+    node = Node(load_config(DEVNET, overrides=[Override("rpc.call_workers", 0)]), data_dir)
     try:
         yield node
     finally:

@@ -12,7 +12,7 @@ import pytest
 
 from sequencer.node import Node
 from sequencer.rules import next_block_env
-from sequencer.types import ZERO_HASH
+from sequencer.types import PENDING_HASH
 from tests.support.accounts import DEV_KEYS
 from tests.support.inprocess import in_process_node, signed
 
@@ -55,7 +55,7 @@ async def test_receipts_of_the_open_block_then_of_the_sealed_one(node: Node) -> 
     opened = chain.open_env
     assert opened is not None and chain.next_env() == opened
     view = chain.find_receipt(tx.hash)
-    assert view is not None and view.block_hash == ZERO_HASH and view.env == opened
+    assert view is not None and view.block_hash == PENDING_HASH and view.env == opened
     assert view.raw_tx == tx.raw and view.receipt.block_number == opened.number
     await node.producer.seal_evm_block_now()
     block = chain.head

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sequencer.bloom import logs_bloom
-from sequencer.execution.engine import CallRequest, encode_receipt, run_call
+from sequencer.execution.engine import encode_receipt
+from sequencer.execution.simulation import CallRequest, run_call
 from sequencer.state import WorldState
 from sequencer.types import AccountDiff, BlockEnv, Log, StateDiff
 

@@ -634,7 +634,7 @@ def test_constructor_rejects_bad_limits() -> None:
         ([{"topics": [{"x": 1}]}], "invalid topic"),
         ([{"fromBlock": "0x5", "toBlock": "0x4"}], "fromBlock is after toBlock"),
         ([{"fromBlock": "0x1", "toBlock": "earliest"}], "fromBlock is after toBlock"),
-        ([{"fromBlock": "0x05"}], "invalid fromBlock"),
+        ([{"fromBlock": "5"}], "invalid fromBlock"),
         ([{"toBlock": 5}], "invalid toBlock"),
         ([{"fromBlock": "newest"}], "invalid fromBlock"),
         ([{"fromBlock": {"blockHash": h(ZERO_HASH)}}], "a block hash is not allowed"),

@@ -5,6 +5,7 @@ the strict parameter parsing of sequencer.jsonrpc.encoding."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -107,6 +108,34 @@ def test_result_echoes_the_id(dispatcher: Dispatcher) -> None:
     }
     assert call(dispatcher, request("echo", [], id="abc"))["id"] == "abc"
     assert call(dispatcher, request("echo", [], id=None)) == {"jsonrpc": "2.0", "id": None, "result": []}
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [b"123456789012345678901234567890", b"-123456789012345678901234567890", b"18446744073709551616"],
+)
+def test_an_integer_id_beyond_64_bits_is_echoed_exactly(dispatcher: Dispatcher, literal: bytes) -> None:
+    """orjson reads such an integer as a float (1.2345678901234568e+29) and cannot write it back:
+    the id comes back digit for digit, in a single request and in a batch."""
+    single = b'{"jsonrpc":"2.0","id":' + literal + b',"method":"echo","params":[1]}'
+    answer = asyncio.run(dispatcher.handle_body(single))
+    assert answer is not None
+    assert b'"id":' + literal + b"," in answer
+    assert json.loads(answer) == {"jsonrpc": "2.0", "id": int(literal), "result": [1]}
+    batch = b"[" + single + b',{"jsonrpc":"2.0","id":2,"method":"boom"}]'
+    answers = asyncio.run(dispatcher.handle_body(batch))
+    assert answers is not None
+    first, second = json.loads(answers)
+    assert first["id"] == int(literal) and type(first["id"]) is int
+    assert second["id"] == 2 and second["error"]["code"] == -32603
+
+
+def test_fractional_and_64_bit_ids_are_echoed_as_sent(dispatcher: Dispatcher) -> None:
+    for literal in (b"1.5", b"-0.25", b"1e300", b"18446744073709551615", b"-9223372036854775808"):
+        body = b'{"jsonrpc":"2.0","id":' + literal + b',"method":"echo"}'
+        answer = asyncio.run(dispatcher.handle_body(body))
+        assert answer is not None
+        assert json.loads(answer)["id"] == json.loads(literal)
 
 
 def test_async_handlers_are_awaited(dispatcher: Dispatcher) -> None:
@@ -309,10 +338,23 @@ def test_parse_quantity_accepts_canonical_hex(text: str, value: int) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "value"), [("0x01", 1), ("0x00", 0), ("0x0000ff", 255), ("0x" + "0" * 79 + "1", 1)]
+)
+def test_parse_quantity_accepts_leading_zeros_as_the_ecosystem_does(text: str, value: int) -> None:
+    """ethers' toBeHex(1) gives 0x01; anvil, hardhat and reth accept it (geth refuses)."""
+    assert parse_quantity(text, "value") == value
+
+
+def test_parse_quantity_bounds_the_digits_and_the_bits() -> None:
+    with pytest.raises(InvalidParams, match="expected a hex quantity"):
+        parse_quantity("0x" + "0" * 81, "value")  # a huge string is refused before parsing
+    with pytest.raises(InvalidParams, match="exceeds 64 bits"):
+        parse_quantity("0x" + "0" * 10 + "1" + "0" * 16, "value", 64)
+
+
+@pytest.mark.parametrize(
     "value",
     [
-        "0x01",
-        "0x00",
         "0x",
         "",
         "0",
@@ -371,6 +413,24 @@ def test_parse_data() -> None:
         parse_data("0x0000", "data", max_len=1)
 
 
+def test_parse_data_checks_the_length_before_the_digits() -> None:
+    """A string longer than ``max_len`` bytes is refused for its length without its digits being
+    read: even when they are not hex, the error names the length."""
+    with pytest.raises(InvalidParams, match="longer than 4 bytes"):
+        parse_data("0x" + "zz" * 5, "data", max_len=4)
+    with pytest.raises(InvalidParams, match="longer than 131072 bytes"):
+        parse_data("0x" + "ab" * (2 * 1024 * 1024), "data", max_len=128 * 1024)
+    assert parse_data("0x" + "ab" * 4, "data", max_len=4) == b"\xab" * 4
+
+
+def test_parse_data_reads_megabytes_of_hex() -> None:
+    assert parse_data("0x" + "0aF1" * (1024 * 1024), "data") == b"\x0a\xf1" * (1024 * 1024)
+    with pytest.raises(InvalidParams, match="expected 0x-prefixed hex bytes"):
+        parse_data("0x" + "ab" * (1024 * 1024) + "a", "data")  # odd length
+    with pytest.raises(InvalidParams, match="expected 0x-prefixed hex bytes"):
+        parse_data("0x" + "ab" * (1024 * 1024) + " a", "data")  # bytes.fromhex would skip spaces
+
+
 def test_parse_data_rejects_a_trailing_newline() -> None:
     with pytest.raises(InvalidParams):
         parse_data("0x00\n", "data")
@@ -418,11 +478,12 @@ def test_parse_block_ref_eip1898_objects() -> None:
     assert parse_block_ref({"blockNumber": "0x10"}) == BlockRef(number=16)
     with pytest.raises(InvalidParams, match=r"invalid block\.blockHash"):
         parse_block_ref({"blockHash": "0x1234"})
+    assert parse_block_ref({"blockNumber": "0x01"}) == BlockRef(number=1)
     with pytest.raises(InvalidParams, match=r"invalid block\.blockNumber"):
-        parse_block_ref({"blockNumber": "0x01"})
+        parse_block_ref({"blockNumber": "1"})
 
 
-@pytest.mark.parametrize("value", ["Latest", "0x01", "12", 12, {}, {"number": "0x1"}, [], True], ids=repr)
+@pytest.mark.parametrize("value", ["Latest", "0x", "12", 12, {}, {"number": "0x1"}, [], True], ids=repr)
 def test_parse_block_ref_rejects(value: Any) -> None:
     with pytest.raises(InvalidParams, match="invalid block"):
         parse_block_ref(value)
@@ -498,3 +559,22 @@ def test_a_batch_yields_to_the_event_loop_between_requests() -> None:
         assert len(ticks) - before >= 40
 
     asyncio.run(main())
+
+
+# -- Host names (the admin port's allow-list) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("localhost:8551", "localhost"),
+        ("LocalHost", "localhost"),
+        ("[::1]:8551", "::1"),
+        ("::1", "::1"),
+        ("", ""),
+    ],
+)
+def test_host_names_are_read_without_their_port(header: str, name: str) -> None:
+    from sequencer.rpc.server import host_name
+
+    assert host_name(header) == name
