@@ -199,6 +199,10 @@ def run(
                 status_port=status_port,
                 status_host=status_host,
                 feed=feed,
+                feed_token=feed_token,
+                feed_ssl=ssl.create_default_context(cafile=str(feed_ca) if feed_ca else None)
+                if feed is not None and feed.startswith("wss://")
+                else None,
             )
         )
     if feed is None:

@@ -16,7 +16,7 @@ import pytest
 import rlp
 from eth_hash.auto import keccak
 
-from sequencer.config import load_config
+from sequencer.config import ChainConfig, load_config
 from sequencer.rules import next_base_fee as sequencer_next_base_fee
 from sequencer.settlement.channels import Batch, Frame, batcher_calldata, encode_channel, split_channel
 from sequencer.settlement.contracts import CONFIG_UPDATE_TOPIC, OUTPUT_PROPOSED_TOPIC, OUTPUTS_DELETED_TOPIC
@@ -33,14 +33,13 @@ from sequencer.settlement.settings import (
 from tests.support.daemon import DEVNET
 from tests.support.feed_fixture import recorded_feed
 from verifier.derivation.bank import ChannelBank
-from verifier.derivation.blocks import next_base_fee
 from verifier.derivation.checkpoint import DerivationState
 from verifier.derivation.deriver import Deriver
 from verifier.derivation.genesis import build_genesis
 from verifier.derivation.records import DerivedIndex, DerivedRecord
 from verifier.derivation.verdict import DerivationMismatch, DerivationVerdict
-from verifier.execution import Executor
-from verifier.store import MemoryStore
+from verifier.rules import Parent, next_base_fee
+from verifier.state import FlatState
 
 BATCHER = b"\xba" * 20
 INBOX = inbox_address(1337)
@@ -89,11 +88,20 @@ def recorded_blocks() -> list[L2Block]:
 BLOCKS = recorded_blocks()
 
 
+def recorded_chain() -> ChainConfig:
+    """The devnet config, with the recorded chain's genesis timestamp (the devnet config leaves it
+    to the data dir's creation; a settlement file pins it, ``l2.genesis_timestamp``)."""
+    genesis = recorded_feed()[0]["genesis"]
+    header = rlp.decode(bytes.fromhex(genesis["header"][2:]))
+    return dataclasses.replace(load_config(DEVNET).chain, genesis_timestamp=int.from_bytes(header[11], "big"))
+
+
 def settlement() -> Settlement:
     return Settlement(
         l1=L1Settings("http://127.0.0.1:1", 31337, START, keccak(b"L1 100")),
         l2_chain_id=1337,
         l2_genesis_hash=b"\x00" * 32,
+        l2_genesis_timestamp=0,
         contracts=ContractAddresses(SYSTEM_CONFIG, ORACLE, INBOX),
         roles=Roles(BATCHER, b"\x0b" * 20, b"\x0c" * 20),
         derivation=DerivationSettings(4, channel_timeout_l1_blocks=3),
@@ -154,21 +162,22 @@ def output_log(l2: L2Block, index: int, tx_hash: bytes, l1_number: int, root: by
 
 class Harness:
     def __init__(self, tmp_path: Path, *, halt: bool = True) -> None:
-        self.config = load_config(DEVNET).chain
-        self.executor = Executor(MemoryStore(), 1337)
+        self.config = recorded_chain()
+        self.flat = FlatState()
         self.index = DerivedIndex(tmp_path / "d")
         self.l1 = FakeL1()
         self.verdicts: list[DerivationVerdict] = []
         self.deriver = Deriver(
             settlement(),
             self.config,
-            self.executor,
+            self.flat,
             self.index,
             self.l1.header,
             halt_on_mismatch=halt,
             on_verdict=self.verdicts.append,
         )
-        genesis = build_genesis(self.executor, self.config)
+        genesis = build_genesis(self.flat, self.config)
+        self.flat.take_changes()
         self.index.put(DerivedRecord(genesis, -1, b""))
         self.state = DerivationState(
             START - 1,
@@ -195,16 +204,15 @@ def h(tmp_path: Path) -> Harness:
 
 
 def test_the_genesis_from_the_config_is_the_recorded_one() -> None:
-    genesis = build_genesis(Executor(MemoryStore(), 1337), load_config(DEVNET).chain)
+    genesis = build_genesis(FlatState(), recorded_chain())
     assert genesis.hash == recorded_blocks()[0].parent_hash
 
 
 def test_the_base_fee_rule_is_the_sequencers() -> None:
     for used in (0, 1, 14_999_999, 15_000_000, 15_000_001, 30_000_000):
         for fee in (1, 7, 10**9):
-            assert next_base_fee(fee, used, 30_000_000, 3) == sequencer_next_base_fee(
-                fee, used, 30_000_000, 3
-            )
+            parent = Parent(1, b"\x00" * 32, 1, fee, used, 30_000_000)
+            assert next_base_fee(parent, 3) == sequencer_next_base_fee(fee, used, 30_000_000, 3)
 
 
 @pytest.mark.asyncio
@@ -221,6 +229,23 @@ async def test_posted_blocks_derive_into_the_same_blocks_and_outputs_match(h: Ha
         assert record is not None and record.head.hash == b.hash and record.head.state_root == b.state_root
     assert h.index.get(2).l1_tx == first[0].hash  # type: ignore[union-attr]
     assert h.state.counts.blocks == 8 and h.state.counts.txs == 13 and h.state.counts.outputs_checked == 1
+
+
+@pytest.mark.asyncio
+async def test_the_undo_records_roll_the_flat_state_back_to_every_derived_block(h: Harness) -> None:
+    await h.l1_block(batcher_txs([batch_of(b, h.start) for b in BLOCKS]))
+    assert h.state.head.number == 8 and h.flat.root() == BLOCKS[-1].state_root
+    for number in range(8, 0, -1):
+        undo = h.index.undo(number)
+        assert undo is not None
+        h.flat.restore(undo)
+        h.flat.take_changes()
+        parent = h.index.get(number - 1)
+        assert parent is not None and h.flat.root() == parent.head.state_root
+    # and forward again from genesis: the same blocks
+    h.state = dataclasses.replace(h.state, head=h.index.get(0).head, recent_hashes=(BLOCKS[0].parent_hash,))  # type: ignore[union-attr]
+    await h.l1_block(batcher_txs([batch_of(b, h.start) for b in BLOCKS], sender=BATCHER))
+    assert h.state.head.hash == BLOCKS[-1].hash and h.flat.root() == BLOCKS[-1].state_root
 
 
 @pytest.mark.asyncio

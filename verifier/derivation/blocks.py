@@ -1,9 +1,11 @@
 """One L2 block from one batch: its environment, its execution and its standard header.
 
-The environment follows the chain's rules from the parent (number + 1, the batch's timestamp,
-EIP-1559 base fee with the chain's floor, the config's gas limit and coinbase, ``prevRandao`` =
-the parent's hash); the transactions run on the verifier's own py-evm state; the header is a
-standard Prague header, so the block hash is comparable with the sequencer's.
+The environment follows the chain's rules from the parent (``verifier/rules.py``: number + 1,
+the batch's timestamp, EIP-1559 base fee with the chain's floor, the config's gas limit and
+coinbase, ``prevRandao`` = the parent's hash); the transactions run on the verifier's own flat
+state through its py-evm adapter (``verifier/execution/``), as one mini-block; the header is a
+standard Prague header (``verifier/header.py``), so the block hash is comparable with the
+sequencer's.
 """
 
 from __future__ import annotations
@@ -12,10 +14,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sequencer.config import ChainConfig
-from verifier.execution import Env, Executor, Header, encode_header, keccak, trie_root
-
-ELASTICITY_MULTIPLIER = 2
-BASE_FEE_MAX_CHANGE_DENOMINATOR = 8
+from verifier.commitments import index_root, keccak, receipt_encoding
+from verifier.execution import MiniBlockExecutor
+from verifier.header import (
+    EMPTY_OMMERS_HASH,
+    EMPTY_REQUESTS_HASH,
+    EMPTY_TRIE_ROOT,
+    ZERO_HASH,
+    ZERO_NONCE,
+    Header,
+)
+from verifier.open_block import executed_receipt
+from verifier.rules import Parent, next_base_fee
+from verifier.state import FlatState
+from verifier.wire import Env
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +44,10 @@ class L2Head:
     epoch_number: int
     """Its L1 origin's number (-1 for genesis)."""
     txs: int = 0
+
+    def as_parent(self) -> Parent:
+        """What the chain's rules need of it as a parent."""
+        return Parent(self.number, self.hash, self.timestamp, self.base_fee, self.gas_used, self.gas_limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,24 +66,8 @@ class Built:
     invalid: InvalidTransaction | None = None
 
 
-def next_base_fee(parent_base_fee: int, parent_gas_used: int, parent_gas_limit: int, floor: int) -> int:
-    """EIP-1559's base fee of a child block, never below the chain's floor."""
-    target = parent_gas_limit // ELASTICITY_MULTIPLIER
-    if parent_gas_used == target:
-        fee = parent_base_fee
-    elif parent_gas_used > target:
-        change = max(
-            parent_base_fee * (parent_gas_used - target) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR, 1
-        )
-        fee = parent_base_fee + change
-    else:
-        change = parent_base_fee * (target - parent_gas_used) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR
-        fee = max(parent_base_fee - change, 0)
-    return max(fee, floor)
-
-
 def build_block(
-    executor: Executor,
+    state: FlatState,
     chain: ChainConfig,
     parent: L2Head,
     recent_hashes: Sequence[bytes],
@@ -76,47 +76,59 @@ def build_block(
     epoch_number: int,
 ) -> Built:
     """The block after ``parent`` with these transactions (``recent_hashes``: newest first, for
-    BLOCKHASH). Its state is written to the executor's store; nothing else is kept."""
+    BLOCKHASH). Its state diff is applied to ``state`` only when every transaction is valid."""
     env = Env(
         number=parent.number + 1,
         timestamp=timestamp,
         parent_hash=parent.hash,
-        base_fee=next_base_fee(parent.base_fee, parent.gas_used, parent.gas_limit, chain.base_fee_floor),
+        base_fee=next_base_fee(parent.as_parent(), chain.base_fee_floor),
         gas_limit=chain.block_gas_limit,
         coinbase=chain.coinbase,
         prev_randao=parent.hash,
     )
-    state = executor.block_state(parent.state_root, env, recent_hashes)
-    executed = executor.execute(state, transactions, 0)
-    gas = 0
+    executor = MiniBlockExecutor(
+        state, chain.chain_id, env, recent_hashes, allow_unprotected=chain.allow_unprotected_txs
+    )
+    executed = executor.run(transactions, 0)
+    receipts: list[bytes] = []
     bloom = 0
-    for i, ex in enumerate(executed):
-        if not ex.valid:
-            return Built(None, InvalidTransaction(i, ex.error or "invalid"))
-        gas += ex.gas_used
-        if gas > env.gas_limit:
-            return Built(None, InvalidTransaction(i, f"block gas limit {env.gas_limit} exceeded"))
-        bloom |= ex.bloom
-    state_root = executor.commit(state)
+    gas = 0
+    for i, tx in enumerate(executed.txs):
+        if not tx.valid:
+            return Built(None, InvalidTransaction(i, tx.error or "invalid"))
+        encoding, tx_bloom = receipt_encoding(executed_receipt(tx))
+        receipts.append(encoding)
+        bloom |= tx_bloom
+        gas = tx.cumulative_gas_used
+    state.apply(executed.diff)
+    state_root = state.root()
     header = Header(
-        number=env.number,
         parent_hash=env.parent_hash,
+        ommers_hash=EMPTY_OMMERS_HASH,
+        coinbase=env.coinbase,
         state_root=state_root,
-        transactions_root=trie_root(transactions),
-        receipts_root=trie_root([ex.encoded_receipt for ex in executed]),
-        bloom=bloom,
+        transactions_root=index_root(transactions),
+        receipts_root=index_root(receipts),
+        logs_bloom=bloom.to_bytes(256, "big"),
+        difficulty=0,
+        number=env.number,
+        gas_limit=env.gas_limit,
         gas_used=gas,
         timestamp=timestamp,
-        base_fee=env.base_fee,
-        gas_limit=env.gas_limit,
-        coinbase=env.coinbase,
+        extra_data=b"",
         prev_randao=env.prev_randao,
+        nonce=ZERO_NONCE,
+        base_fee=env.base_fee,
+        withdrawals_root=EMPTY_TRIE_ROOT,
+        blob_gas_used=0,
+        excess_blob_gas=0,
+        parent_beacon_block_root=ZERO_HASH,
+        requests_hash=EMPTY_REQUESTS_HASH,
     )
-    block_hash = keccak(encode_header(header))
     return Built(
         L2Head(
             env.number,
-            block_hash,
+            keccak(header.encode()),
             state_root,
             timestamp,
             env.base_fee,

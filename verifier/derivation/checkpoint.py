@@ -1,28 +1,31 @@
-"""Where derivation resumes, and what it found: ``derivation.json`` in the verifier's data dir.
+"""Where derivation resumes, and what it found: the checkpoint record of the verifier's state store.
 
 :class:`DerivationState` is the derivation after one L1 block: the last L1 block processed, the
 derived L2 head (and the recent hashes BLOCKHASH needs), the batcher address in force, the
 channel bank, the output proposals waiting for their L2 block, the finalized L2 block and the
 counts. The checkpoint holds the current state, the states after the last few L1 blocks (an L1
 reorg rolls back to the newest one still on the canonical chain), every verdict, and the L1 head
-as last seen (for ``verifier status``). It is replaced atomically (written, fsync'd, renamed,
-directory fsync'd) after the state store and the derived index are synced.
+as last seen (for ``verifier status``). It is the state store's checkpoint record
+(``verifier/store.py``), written in one durable transaction with the flat state as of its L2
+head, after the derived index (blocks and undo records) is synced: a restarted verifier finds
+the state its checkpoint describes, never another.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lmdb
+
 from verifier.derivation.bank import BankedFrame, ChannelBank, OpenChannel
 from verifier.derivation.blocks import L2Head
 from verifier.derivation.verdict import DerivationVerdict
+from verifier.store import EarlierDataDir, StateStore, state_dir
 
-CHECKPOINT_FILE = "derivation.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +176,18 @@ def _state(d: dict[str, Any]) -> DerivationState:
     )
 
 
-def load_derivation(data_dir: Path) -> DerivationCheckpoint | None:
-    """The checkpoint of ``data_dir``, or ``None`` when derivation never ran there."""
-    path = data_dir / CHECKPOINT_FILE
-    if not path.exists():
-        return None
-    d = json.loads(path.read_text())
+def is_derivation(record: bytes) -> bool:
+    """Whether a state store's checkpoint record is a derivation verifier's."""
+    try:
+        d = json.loads(record)
+    except ValueError:
+        return False
+    return isinstance(d, dict) and d.get("mode") == "derive"
+
+
+def decode_derivation(record: bytes) -> DerivationCheckpoint:
+    """The checkpoint a state store's record holds (see :func:`is_derivation`)."""
+    d = json.loads(record)
     return DerivationCheckpoint(
         deployment=str(d["deployment"]),
         state=_state(d["state"]),
@@ -190,8 +199,8 @@ def load_derivation(data_dir: Path) -> DerivationCheckpoint | None:
     )
 
 
-def save_derivation(data_dir: Path, checkpoint: DerivationCheckpoint) -> None:
-    """Replace the checkpoint atomically and durably."""
+def encode_derivation(checkpoint: DerivationCheckpoint) -> bytes:
+    """The checkpoint as the state store's record (committed with the state it describes)."""
     c = checkpoint
     data = {
         "version": FORMAT_VERSION,
@@ -204,18 +213,26 @@ def save_derivation(data_dir: Path, checkpoint: DerivationCheckpoint) -> None:
         "l1_finalized": c.l1_finalized,
         "updated_at": c.updated_at,
     }
-    path = data_dir / CHECKPOINT_FILE
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(data))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(data_dir, os.O_RDONLY)
+    return json.dumps(data).encode()
+
+
+def load_derivation(data_dir: Path) -> DerivationCheckpoint | None:
+    """The checkpoint of ``data_dir``, read without disturbing a verifier running on it, or
+    ``None`` when derivation never ran there."""
+    path = state_dir(data_dir)
+    if not path.exists():
+        return None
     try:
-        os.fsync(fd)
+        store = StateStore(path, readonly=True)
+    except (EarlierDataDir, lmdb.Error):
+        return None
+    try:
+        record = store.checkpoint_record()
     finally:
-        os.close(fd)
+        store.close()
+    if record is None or not is_derivation(record):
+        return None
+    return decode_derivation(record)
 
 
 def status_of(checkpoint: DerivationCheckpoint, now: float) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,10 @@ def run_derive(
     confirmations: int,
     halt_on_mismatch: bool,
     status_port: int | None,
+    status_host: str = "127.0.0.1",
     feed: str | None = None,
+    feed_token: str | None = None,
+    feed_ssl: ssl.SSLContext | None = None,
 ) -> int:
     """Derive the chain from L1 until stopped (comparing the feed's unsafe blocks too, when given
     one); the exit code."""
@@ -50,10 +54,14 @@ def run_derive(
             data_dir,
             halt_on_mismatch=halt_on_mismatch,
             status_port=status_port,
+            status_host=status_host,
             confirmations=confirmations,
             feed=feed,
+            feed_token=feed_token or config.feed_token,
+            feed_ssl=feed_ssl,
+            max_message_bytes=config.feed_max_message_bytes,
         )
-    except ConfigError as exc:
+    except (ConfigError, DerivationFailed) as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_USAGE
 

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from sequencer.config import ChainConfig
+from sequencer.logs import fields
 from sequencer.settlement.channels import Batch, WireFormatError, decode_calldata, decode_channel
 from sequencer.settlement.contracts import (
     CONFIG_UPDATE_TOPIC,
@@ -49,7 +50,7 @@ from verifier.derivation.blocks import build_block
 from verifier.derivation.checkpoint import Counts, DerivationState, PendingOutput
 from verifier.derivation.records import DerivedIndex, DerivedRecord
 from verifier.derivation.verdict import DerivationMismatch, DerivationVerdict, announce
-from verifier.execution import Executor
+from verifier.state import Changes, FlatState
 
 log = logging.getLogger("verifier.derivation")
 
@@ -88,7 +89,7 @@ class Deriver:
         self,
         settlement: Settlement,
         chain: ChainConfig,
-        executor: Executor,
+        state: FlatState,
         index: DerivedIndex,
         headers: HeaderLookup,
         *,
@@ -98,8 +99,12 @@ class Deriver:
     ) -> None:
         self.settlement = settlement
         self.chain = chain
-        self.executor = executor
+        self.flat = state
         self.index = index
+        self.applied = -1
+        """The newest L2 block applied to the flat state (the caller sets it at the start)."""
+        self.pending = Changes()
+        """The flat state's changes not yet in the store (:meth:`take_pending`)."""
         self.headers = headers
         self.halt = halt_on_mismatch
         self.on_verdict = on_verdict
@@ -125,6 +130,17 @@ class Deriver:
         if self.halt:
             raise DerivationMismatch(verdict)
 
+    def take_pending(self) -> Changes:
+        """The flat state's changes since the last call (for the state store), and start afresh."""
+        self.pending.merge(self.flat.take_changes())
+        pending, self.pending = self.pending, Changes()
+        return pending
+
+    def settle(self) -> None:
+        """Fold what the flat state changed since the last block boundary into the pending changes
+        (after the caller wrote to it: genesis, a rollback)."""
+        self.pending.merge(self.flat.take_changes())
+
     # -- one L1 block -------------------------------------------------------------------------------
     async def process(
         self, state: DerivationState, block: L1Block, txs: list[L1Transaction], logs: list[L1Log]
@@ -135,7 +151,7 @@ class Deriver:
         for lg in logs:
             if _is_batcher_update(lg, contracts.system_config):
                 batcher = lg.data[-20:]
-                log.info("batcher changed to 0x%s at L1 block %d", batcher.hex(), block.number)
+                log.info("batcher changed", extra=fields(batcher="0x" + batcher.hex(), l1_block=block.number))
         state = replace(state, batcher=batcher)
         for tx in txs:
             if tx.to == contracts.batch_inbox and tx.sender == batcher:
@@ -143,10 +159,12 @@ class Deriver:
         bank, expired = state.bank.expire(block.number)
         for channel in expired:
             log.warning(
-                "channel 0x%s timed out at L1 block %d (opened at %d) and is dropped",
-                channel.channel_id.hex(),
-                block.number,
-                channel.opened_at,
+                "channel timed out and is dropped",
+                extra=fields(
+                    channel="0x" + channel.channel_id.hex(),
+                    l1_block=block.number,
+                    opened_at=channel.opened_at,
+                ),
             )
         state = replace(
             state, bank=bank, counts=replace(state.counts, dropped=state.counts.dropped + len(expired))
@@ -169,11 +187,13 @@ class Deriver:
             bank, done, dropped = state.bank.add(frame, tx.hash, block.number)
             if dropped is not None:
                 log.warning(
-                    "frame %d of channel 0x%s in L1 tx 0x%s dropped: %s",
-                    frame.number,
-                    frame.channel_id.hex(),
-                    tx.hash.hex(),
-                    dropped,
+                    "frame dropped",
+                    extra=fields(
+                        frame=frame.number,
+                        channel="0x" + frame.channel_id.hex(),
+                        l1_tx="0x" + tx.hash.hex(),
+                        reason=dropped,
+                    ),
                 )
                 state = replace(state, counts=replace(state.counts, dropped=state.counts.dropped + 1))
                 continue
@@ -205,12 +225,14 @@ class Deriver:
         number = head.number + 1
         if batch.timestamp <= head.timestamp:
             log.warning(
-                "stale batch (timestamp %d, parent 0x%s) in L1 tx 0x%s dropped: the head %d is at %d",
-                batch.timestamp,
-                batch.parent_hash.hex(),
-                (where.l1_tx or b"").hex(),
-                head.number,
-                head.timestamp,
+                "stale batch dropped: not newer than the derived head",
+                extra=fields(
+                    timestamp=batch.timestamp,
+                    parent="0x" + batch.parent_hash.hex(),
+                    l1_tx="0x" + (where.l1_tx or b"").hex(),
+                    head=head.number,
+                    head_timestamp=head.timestamp,
+                ),
             )
             return replace(state, counts=replace(state.counts, dropped=state.counts.dropped + 1))
         if batch.parent_hash != head.hash:
@@ -259,7 +281,7 @@ class Deriver:
             )
             return state
         built = build_block(
-            self.executor,
+            self.flat,
             self.chain,
             head,
             state.recent_hashes,
@@ -279,7 +301,10 @@ class Deriver:
             )
             return state
         new = built.head
-        self.index.put(DerivedRecord(new, block.number, where.l1_tx or b""))
+        undo = self.flat.undo_record()
+        self.pending.merge(self.flat.take_changes())
+        self.applied = new.number
+        self.index.put(DerivedRecord(new, block.number, where.l1_tx or b""), undo)
         counts = state.counts
         state = replace(
             state,
@@ -317,9 +342,8 @@ class Deriver:
         if topic == OUTPUTS_DELETED_TOPIC and len(lg.topics) == 3:
             first_deleted = int.from_bytes(lg.topics[2], "big")
             log.warning(
-                "outputs from index %d deleted by the challenger (L1 tx 0x%s)",
-                first_deleted,
-                lg.tx_hash.hex(),
+                "outputs deleted by the challenger",
+                extra=fields(from_index=first_deleted, l1_tx="0x" + lg.tx_hash.hex()),
             )
             return replace(state, outputs=tuple(o for o in state.outputs if o.index < first_deleted))
         return state
@@ -342,5 +366,5 @@ class Deriver:
                 f"state root {_h(record.head.state_root)}",
             )
             return state
-        log.info("output root of L2 block %d (index %d) matches", output.l2_block, output.index)
+        log.info("output root matches", extra=fields(l2_block=output.l2_block, index=output.index))
         return replace(state, counts=replace(state.counts, outputs_checked=state.counts.outputs_checked + 1))

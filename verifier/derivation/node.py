@@ -5,10 +5,12 @@ settlement's start block the first time), up to ``confirmations`` blocks behind 
 and puts each block through the :class:`~verifier.derivation.deriver.Deriver`. Before a block
 is used its parent must be the block processed last; when it is not, L1 reorganized: the
 verifier goes back to the newest of its recent states (``ROLLBACK_WINDOW`` L1 blocks) whose L1
-block is still canonical (its state trie is still in the store: tries are content-addressed)
-and derives forward from there. ``finalized`` is the L2 head of the newest state at or below
-L1's finalized block. The checkpoint is saved when blocks were derived (after syncing the state
-store and the derived index), and at least every second while L1 blocks are read. An
+block is still canonical (the flat state is rolled back with the derived blocks' undo records,
+newest first, to that state's L2 head, and its root checked) and derives forward from there.
+``finalized`` is the L2 head of the newest state at or below L1's finalized block. The
+checkpoint is committed with the flat state in one transaction of the state store
+(``verifier/store.py``, after syncing the derived index) when blocks were derived, and at least
+every second while L1 blocks are read. An
 unreachable L1 is retried with backoff; a verdict halts it (exit code 3) unless told to go on.
 Given a feed too, it also compares the sequencer's unsafe blocks with what L1 later says
 (:mod:`verifier.derivation.unsafe`).
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import ssl
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -31,6 +35,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from sequencer.config import ChainConfig
 from sequencer.errors import ConfigError
+from sequencer.logs import fields
 from sequencer.serving import BoundAddress, start_server
 from sequencer.settlement.l1 import Backoff, L1Block, L1Client, L1Error, L1Unreachable
 from sequencer.settlement.settings import Settlement
@@ -38,8 +43,9 @@ from verifier.derivation.bank import ChannelBank
 from verifier.derivation.checkpoint import (
     DerivationCheckpoint,
     DerivationState,
-    load_derivation,
-    save_derivation,
+    decode_derivation,
+    encode_derivation,
+    is_derivation,
     status_of,
 )
 from verifier.derivation.deriver import Deriver
@@ -47,16 +53,15 @@ from verifier.derivation.genesis import build_genesis
 from verifier.derivation.records import DerivedIndex, DerivedRecord
 from verifier.derivation.unsafe import Claim, UnsafeBlocks
 from verifier.derivation.verdict import DerivationMismatch, DerivationVerdict, announce
-from verifier.execution import Executor
-from verifier.status import make_status_app
-from verifier.store import open_state_store
-from verifier.subscriber import FeedSubscriber
+from verifier.state import FlatState
+from verifier.status import STATUS_HOST, make_status_app
+from verifier.store import StateStore, state_dir
+from verifier.subscriber import FeedSubscriber, Next
 
 log = logging.getLogger("verifier.derivation")
 
 EXIT_OK = 0
 EXIT_MISMATCH = 3
-STATUS_HOST = "127.0.0.1"
 ROLLBACK_WINDOW = 128
 SAVE_EVERY_S = 1.0
 HEADER_CACHE = 1024
@@ -84,11 +89,16 @@ class DerivationNode:
         *,
         halt_on_mismatch: bool = True,
         status_port: int | None = None,
+        status_host: str = STATUS_HOST,
         confirmations: int = 0,
         poll_interval_s: float = 0.5,
         feed: str | None = None,
+        feed_token: str | None = None,
+        feed_ssl: ssl.SSLContext | None = None,
+        max_message_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        """``feed``: also compare the sequencer's unsafe blocks (its feed) with what L1 says."""
+        """``feed``: also compare the sequencer's unsafe blocks (its feed) with what L1 says
+        (with its bearer token, TLS context and message size limit)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self.settlement = settlement
         self.feed = feed
@@ -98,14 +108,24 @@ class DerivationNode:
         self.confirmations = confirmations
         self.poll_interval_s = poll_interval_s
         self.status_port = status_port
-        self.store = open_state_store(data_dir)
-        self.executor = Executor(self.store, chain.chain_id)
+        self.status_host = status_host
+        self.feed_token = feed_token
+        self.feed_ssl = feed_ssl
+        self.max_message_bytes = max_message_bytes
+        if chain.genesis_timestamp is None:
+            chain = replace(chain, genesis_timestamp=settlement.l2_genesis_timestamp)
+        self.store = StateStore(state_dir(data_dir))
         self.index = DerivedIndex(data_dir)
         self.l1 = L1Client(settlement.l1.rpc, timeout_s=L1_TIMEOUT_S)
         self.deployment = deployment_of(settlement)
-        loaded = load_derivation(data_dir)
+        self.flat = FlatState()
+        record = self.store.checkpoint_record()
+        if record is not None and not is_derivation(record):
+            self.close()
+            raise ConfigError(f"{data_dir} holds a feed verifier's state: use another --data-dir")
+        loaded = decode_derivation(record) if record is not None else None
         if loaded is None:
-            genesis = build_genesis(self.executor, chain)
+            genesis = build_genesis(self.flat, chain)
             if genesis.hash != settlement.l2_genesis_hash:
                 self.close()
                 raise ConfigError(
@@ -128,6 +148,15 @@ class DerivationNode:
                 f"{data_dir} derives another settlement ({loaded.deployment}); this settlement file is "
                 f"{self.deployment}: use another --data-dir"
             )
+        else:
+            self.flat.load(self.store.accounts(), self.store.slots(), self.store.codes())
+            root = self.flat.root()
+            if root != loaded.state.head.state_root:
+                self.close()
+                raise DerivationFailed(
+                    f"the state store has root 0x{root.hex()}, its checkpoint (L2 block "
+                    f"{loaded.state.head.number}) names 0x{loaded.state.head.state_root.hex()}"
+                )
         self.checkpoint = loaded
         self.state = loaded.state
         self.marks: list[DerivationState] = list(loaded.marks) or [loaded.state]
@@ -136,12 +165,14 @@ class DerivationNode:
         self.deriver = Deriver(
             settlement,
             chain,
-            self.executor,
+            self.flat,
             self.index,
             self._header,
             halt_on_mismatch=halt_on_mismatch,
             on_verdict=self._on_verdict,
         )
+        self.deriver.applied = self.state.head.number
+        self.deriver.settle()  # genesis, the first time
         self.l1_head = loaded.l1_head
         self.l1_finalized = loaded.l1_finalized
         self.exit_code = EXIT_OK
@@ -203,7 +234,7 @@ class DerivationNode:
         """Open the status port (when asked for one)."""
         if self.status_port is not None and self._runner is None:
             app = make_status_app(self.status, self.metrics_text)
-            self._runner, self.status_address = await start_server(app, STATUS_HOST, self.status_port)
+            self._runner, self.status_address = await start_server(app, self.status_host, self.status_port)
         return self.status_address
 
     async def run(self) -> int:
@@ -213,7 +244,14 @@ class DerivationNode:
         session = aiohttp.ClientSession() if self.feed is not None else None
         feed_task = None
         if self.feed is not None and session is not None:
-            subscriber = FeedSubscriber(self.feed, session, self._stopping)
+            subscriber = FeedSubscriber(
+                self.feed,
+                session,
+                self._stopping,
+                max_message_bytes=self.max_message_bytes,
+                token=self.feed_token,
+                ssl_context=self.feed_ssl,
+            )
             feed_task = asyncio.create_task(subscriber.follow(lambda: self.unsafe.next_seq, self._on_feed))
         try:
             await self.start()
@@ -221,13 +259,16 @@ class DerivationNode:
                 try:
                     await self._follow()
                     if not reachable:
-                        log.info("L1 reachable again")
+                        log.info("L1 reachable again", extra=fields(l1=self.settlement.l1.rpc))
                     reachable = True
                     backoff.reset()
                     delay = self.poll_interval_s
                 except (L1Unreachable, L1Error) as exc:
                     if reachable:
-                        log.warning("L1 unreachable, retrying with backoff: %s", exc)
+                        log.warning(
+                            "L1 unreachable, retrying with backoff",
+                            extra=fields(l1=self.settlement.l1.rpc, error=str(exc)),
+                        )
                     reachable = False
                     delay = backoff.next_delay()
                 except DerivationMismatch:
@@ -247,14 +288,16 @@ class DerivationNode:
         return self.exit_code
 
     # -- the feed's unsafe blocks -------------------------------------------------------------------
-    def _on_feed(self, message: dict[str, Any]) -> None:
+    def _on_feed(self, text: str) -> Next:
         try:
+            message = json.loads(text)
             claim = self.unsafe.on_message(message)
-        except (KeyError, ValueError, TypeError, AttributeError):
-            log.warning("feed message at seq %s is not a well-formed block message", message.get("seq"))
-            return
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+            log.warning("feed message is not a well-formed block message", extra=fields(text=text[:200]))
+            return Next.GO
         if claim is not None and claim.number <= self.state.head.number:
             self._check_unsafe(claim)
+        return Next.GO
 
     def _check_unsafe(self, claim: Claim) -> None:
         record = self.index.get(claim.number)
@@ -335,6 +378,8 @@ class DerivationNode:
             try:
                 self._advance(await self.deriver.process(self.state, block, txs, logs))
             except DerivationMismatch:
+                # blocks this L1 block built before the mismatch leave the flat state again
+                self._rewind(self.state.head.number)
                 self._save()
                 raise
             if self.state.head.number != before:
@@ -344,11 +389,13 @@ class DerivationNode:
                         self._check_unsafe(claim)
                 self._dirty = True
                 log.info(
-                    "derived L2 blocks %d-%d from L1 block %d (L2 head 0x%s)",
-                    before + 1,
-                    self.state.head.number,
-                    block.number,
-                    self.state.head.hash.hex(),
+                    "derived L2 blocks",
+                    extra=fields(
+                        first=before + 1,
+                        last=self.state.head.number,
+                        l1_block=block.number,
+                        head="0x" + self.state.head.hash.hex(),
+                    ),
                 )
             if self._dirty or time.monotonic() - self._saved_at >= SAVE_EVERY_S:
                 self._save()
@@ -381,11 +428,12 @@ class DerivationNode:
                     break
                 recent.append(record.head.hash)
             log.warning(
-                "L1 reorg below L1 block %d: derivation rolls back to L1 block %d (L2 head %d)",
-                self.state.l1_number,
-                mark.l1_number,
-                mark.head.number,
+                "L1 reorg: derivation rolls back",
+                extra=fields(
+                    below=self.state.l1_number, to_l1_block=mark.l1_number, l2_head=mark.head.number
+                ),
             )
+            self._rewind(mark.head.number, mark.head.state_root)
             self.state = replace(
                 mark, recent_hashes=tuple(recent), finalized=max(mark.finalized, self.state.finalized)
             )
@@ -399,10 +447,29 @@ class DerivationNode:
             "start over with a fresh --data-dir"
         )
 
+    def _rewind(self, number: int, state_root: bytes | None = None) -> None:
+        """Roll the flat state back to L2 block ``number`` with the undo records, newest first
+        (and check it has ``state_root`` then, when given)."""
+        for n in range(self.deriver.applied, number, -1):
+            undo = self.index.undo(n)
+            if undo is None:
+                raise DerivationFailed(
+                    f"L2 block {n} can no longer be undone (its undo record is gone): "
+                    "start over with a fresh --data-dir"
+                )
+            self.flat.restore(undo)
+            self.deriver.settle()  # a boundary per block, the writes kept for the store
+        self.deriver.applied = min(self.deriver.applied, number)
+        if state_root is not None and self.flat.root() != state_root:
+            raise DerivationFailed(
+                f"rolled back to L2 block {number}, the state root is 0x{self.flat.root().hex()}, "
+                f"not 0x{state_root.hex()}: start over with a fresh --data-dir"
+            )
+
     def _save(self) -> None:
-        self.store.sync()
+        self.index.prune_undo(self.marks[0].head.number + 1 if self.marks else 0)
         self.index.sync()
-        save_derivation(self.data_dir, self.snapshot())
+        self.store.commit(self.deriver.take_pending(), encode_derivation(self.snapshot()))
         self._saved_at = time.monotonic()
         self._dirty = False
 

@@ -1,18 +1,19 @@
 """A derivation verdict: what L1 says against what the verifier derived, with the L1 evidence.
 
 It names the L1 block and transaction (and the channel and frame, when a batch is at fault),
-the L2 block, the field, the value L1 claims and the derived one. Announced as one line
-``VERDICT {json}`` (keys sorted) like the feed verifier's, recorded in the checkpoint
+the L2 block, the field, the value L1 claims and the derived one. Logged as ``VERDICT`` with
+its keys as fields, like the feed verifier's verdicts, recorded in the checkpoint
 (``verifier status``), counted in ``verifier_mismatches_total``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from sequencer.logs import fields
 
 log = logging.getLogger("verifier")
 
@@ -71,5 +72,6 @@ class DerivationMismatch(Exception):
 
 
 def announce(verdict: DerivationVerdict) -> None:
-    """Log ``VERDICT {json}`` (level error, logger ``verifier``)."""
-    log.error("VERDICT %s", json.dumps(verdict.as_dict(), sort_keys=True))
+    """Log the verdict (level error, logger ``verifier``): message ``VERDICT``, the verdict's keys
+    as the record's fields, as the feed verifier's verdicts are logged."""
+    log.error("VERDICT", extra=fields(**verdict.as_dict()))
