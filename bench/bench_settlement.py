@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import re
 import subprocess
 import sys
@@ -62,12 +63,16 @@ def settle(anvil: Anvil, out: Path) -> Path:
     from sequencer.config import load_config
 
     chain = load_config(ROOT / "configs/devnet.toml").chain
+    if chain.genesis_timestamp is None:  # the devnet's launch time: now, as `sequencer l1 deploy` does
+        chain = dataclasses.replace(chain, genesis_timestamp=int(time.time()))
+    assert chain.genesis_timestamp is not None
     settlement = deploy(
         DeployRequest(
             l1_rpc=anvil.url,
             deployer_key=DEV_KEYS[0],
             l2_chain_id=chain.chain_id,
             l2_genesis_hash=genesis_hash(chain),
+            l2_genesis_timestamp=chain.genesis_timestamp,
             batcher=address_of(DEV_KEYS[DEV_ROLES["batcher"]]),
             proposer=address_of(DEV_KEYS[DEV_ROLES["proposer"]]),
             challenger=address_of(DEV_KEYS[DEV_ROLES["challenger"]]),

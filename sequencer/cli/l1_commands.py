@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -122,6 +124,14 @@ def l1_group() -> None:
     type=click.IntRange(1, 10**6),
     help="L1 blocks an incomplete channel waits for its other frames before derivation drops it.",
 )
+@click.option(
+    "--genesis-timestamp",
+    "genesis_timestamp",
+    default=None,
+    type=click.IntRange(0, 2**63 - 1),
+    help="Block 0's timestamp (unix seconds), for a config without chain.genesis_timestamp "
+    "[default: the config's, else now]; written to the settlement file.",
+)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def deploy_command(
     l1_rpc: str,
@@ -134,6 +144,7 @@ def deploy_command(
     challenge_period_s: int | None,
     output_interval: int,
     channel_timeout: int,
+    genesis_timestamp: int | None,
     force: bool,
 ) -> None:
     """Deploy SystemConfig and L2OutputOracle on the L1 and write the settlement file.
@@ -157,6 +168,16 @@ def deploy_command(
             raise ConfigError(f"{out_path} exists: pass --force to overwrite it")
         deployer_key = parse_key(key, "--key")
         config = load_config(config_path)
+        chain = config.chain
+        if chain.genesis_timestamp is None:
+            stamp = genesis_timestamp if genesis_timestamp is not None else int(time.time())
+            chain = replace(chain, genesis_timestamp=stamp)
+        elif genesis_timestamp is not None and genesis_timestamp != chain.genesis_timestamp:
+            raise ConfigError(
+                f"--genesis-timestamp {genesis_timestamp} is not {config_path}'s chain.genesis_timestamp "
+                f"{chain.genesis_timestamp}"
+            )
+        assert chain.genesis_timestamp is not None
         try:
             l1_chain_id = int(Web3(Web3.HTTPProvider(l1_rpc, request_kwargs={"timeout": 10})).eth.chain_id)
         except Exception as exc:
@@ -184,7 +205,8 @@ def deploy_command(
             l1_rpc=l1_rpc,
             deployer_key=deployer_key,
             l2_chain_id=config.chain.chain_id,
-            l2_genesis_hash=genesis_hash(config.chain),
+            l2_genesis_hash=genesis_hash(chain),
+            l2_genesis_timestamp=chain.genesis_timestamp,
             batcher=roles[0],
             proposer=roles[1],
             challenger=roles[2],

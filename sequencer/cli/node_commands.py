@@ -7,6 +7,7 @@ config's own rules: a config or storage error is one ``error:`` line and exit co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -319,6 +320,11 @@ def run(
             from sequencer.cli.l1_commands import settlement_setup
 
             setup = settlement_setup(l1_path, l1_rpc, batcher_key, proposer_key)
+            if config.chain.genesis_timestamp is None:  # the chain's launch time is the settlement's
+                timestamp = setup.settlement.l2_genesis_timestamp
+                config = dataclasses.replace(
+                    config, chain=dataclasses.replace(config.chain, genesis_timestamp=timestamp)
+                )
         elif dev_fault is not None and not dev_fault.on_feed:
             raise ConfigError(f"--dev-fault {dev_fault.kind} corrupts what goes to L1: it needs --l1")
         node = Node(config, data_dir or default_data_dir(config.chain.chain_id), setup)

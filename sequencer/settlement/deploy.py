@@ -46,6 +46,7 @@ class DeployRequest:
     deployer_key: str
     l2_chain_id: int
     l2_genesis_hash: bytes
+    l2_genesis_timestamp: int
     batcher: bytes
     proposer: bytes
     challenger: bytes
@@ -122,6 +123,7 @@ def deploy(request: DeployRequest, *, report: Callable[[str], None] = lambda _li
         l1=L1Settings(request.l1_rpc, l1_chain_id, start_block, start_hash),
         l2_chain_id=request.l2_chain_id,
         l2_genesis_hash=request.l2_genesis_hash,
+        l2_genesis_timestamp=request.l2_genesis_timestamp,
         contracts=ContractAddresses(system_config, oracle, request.batch_inbox),
         roles=Roles(request.batcher, request.proposer, request.challenger),
         derivation=DerivationSettings(request.output_interval_blocks, request.channel_timeout_l1_blocks),

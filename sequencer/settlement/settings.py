@@ -108,6 +108,8 @@ class Settlement:
     l1: L1Settings
     l2_chain_id: int
     l2_genesis_hash: bytes
+    l2_genesis_timestamp: int
+    """Block 0's timestamp (a config that leaves ``chain.genesis_timestamp`` unset takes it)."""
     contracts: ContractAddresses
     roles: Roles
     derivation: DerivationSettings
@@ -131,7 +133,7 @@ def inbox_address(l2_chain_id: int) -> bytes:
 # -- reading ---------------------------------------------------------------------------------------
 _TABLES: dict[str, set[str]] = {
     "l1": {"rpc", "chain_id", "start_block", "start_block_hash"},
-    "l2": {"chain_id", "genesis_hash"},
+    "l2": {"chain_id", "genesis_hash", "genesis_timestamp"},
     "contracts": {"system_config", "l2_output_oracle", "batch_inbox"},
     "roles": {"batcher", "proposer", "challenger"},
     "derivation": {"output_interval_blocks", "channel_timeout_l1_blocks"},
@@ -233,6 +235,7 @@ def parse_settlement(data: dict[str, Any]) -> Settlement:
         ),
         l2_chain_id=_int(_need(l2, "l2", "chain_id"), "l2.chain_id", 1),
         l2_genesis_hash=_hash(_need(l2, "l2", "genesis_hash"), "l2.genesis_hash"),
+        l2_genesis_timestamp=_int(_need(l2, "l2", "genesis_timestamp"), "l2.genesis_timestamp"),
         contracts=ContractAddresses(
             system_config=_address(_need(contracts, "contracts", "system_config"), "contracts.system_config"),
             l2_output_oracle=_address(
@@ -353,6 +356,7 @@ start_block_hash = "{_hex(s.l1.start_block_hash)}"
 [l2]
 chain_id = {s.l2_chain_id}
 genesis_hash = "{_hex(s.l2_genesis_hash)}"
+genesis_timestamp = {s.l2_genesis_timestamp}    # block 0's (unix seconds); a config without one takes it
 
 [contracts]
 system_config = "{_checksum(s.contracts.system_config)}"

@@ -86,6 +86,7 @@ def deployed(anvil: Anvil) -> Deployed:
             deployer_key=DEV_KEYS[0],
             l2_chain_id=1337,
             l2_genesis_hash=b"\x01" * 32,
+            l2_genesis_timestamp=1_767_225_600,
             batcher=address_of(DEV_KEYS[1]),
             proposer=address_of(DEV_KEYS[2]),
             challenger=address_of(DEV_KEYS[3]),

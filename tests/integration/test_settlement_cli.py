@@ -61,6 +61,7 @@ def settlement_file(path: Path, genesis_hash: bytes) -> Path:
                 l1=L1Settings(f"http://127.0.0.1:{closed_port()}", 31337, 1, b"\x01" * 32),
                 l2_chain_id=1337,
                 l2_genesis_hash=genesis_hash,
+                l2_genesis_timestamp=1_767_225_600,
                 contracts=ContractAddresses(b"\x01" * 20, b"\x02" * 20, inbox_address(1337)),
                 roles=Roles(address_of(DEV_KEYS[1]), address_of(DEV_KEYS[2]), address_of(DEV_KEYS[3])),
                 derivation=DerivationSettings(10),

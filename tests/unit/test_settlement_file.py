@@ -50,6 +50,7 @@ def settlement() -> Settlement:
         l1=L1Settings("http://127.0.0.1:8545", 31337, 7, b"\x07" * 32),
         l2_chain_id=1337,
         l2_genesis_hash=b"\x99" * 32,
+        l2_genesis_timestamp=1_767_225_600,
         contracts=ContractAddresses(b"\x01" * 20, b"\x02" * 20, inbox_address(1337)),
         roles=Roles(BATCHER, PROPOSER, b"\x03" * 20),
         derivation=DerivationSettings(10, 25),
