@@ -35,6 +35,7 @@ from eth_utils.address import to_checksum_address
 
 from sequencer import fastrlp
 from sequencer.chain import Chain
+from sequencer.logs import fields
 from sequencer.metrics import SettlementMetrics
 from sequencer.settlement.channels import (
     Batch,
@@ -131,7 +132,7 @@ class Batcher:
         self._nonce_checked = False
         self._ratio = 1.0
         if self._unsent:
-            log.info("resuming: %d batch transactions to send again", len(self._unsent))
+            log.info("resuming: batch transactions to send again", extra=fields(count=len(self._unsent)))
 
     # -- what it knows ------------------------------------------------------------------------------
     @property
@@ -197,7 +198,7 @@ class Batcher:
 
     def _raise_alarm(self, problem: str) -> None:
         if problem != self.alarm:
-            log.error("batcher alarm: %s", problem)
+            log.error("batcher alarm", extra=fields(problem=problem))
         self.alarm = problem
 
     # -- reconcile --------------------------------------------------------------------------------
@@ -217,13 +218,13 @@ class Batcher:
                         canonical[inc.block_number] = block.hash if block is not None else None
                     if canonical[inc.block_number] != inc.block_hash:
                         log.warning(
-                            "L1 reorg took out batch tx 0x%s (nonce %d, L2 blocks %d-%d, L1 block %d): "
-                            "sending it again",
-                            inc.tx_hash.hex(),
-                            t.nonce,
-                            ch.first_block,
-                            ch.last_block,
-                            inc.block_number,
+                            "L1 reorg took out batch tx: sending it again",
+                            extra=fields(
+                                tx="0x" + inc.tx_hash.hex(),
+                                nonce=t.nonce,
+                                l2_blocks=f"{ch.first_block}-{ch.last_block}",
+                                l1_block=inc.block_number,
+                            ),
                         )
                         self.metrics.l1_reorgs.inc()
                         t = replace(t, included=None)
@@ -279,11 +280,13 @@ class Batcher:
                     ch = channels[ci]
                     self.metrics.resubmissions.labels("fee-bump").inc()
                     log.info(
-                        "batch tx nonce %d not included after %.0fs: re-signed with max fee %d, tip %d",
-                        t.nonce,
-                        now - t.sent_at,
-                        bumped_tx.max_fee,
-                        bumped_tx.max_tip,
+                        "batch tx not included: re-signed with bumped fees",
+                        extra=fields(
+                            nonce=t.nonce,
+                            waited_s=round(now - t.sent_at),
+                            max_fee=bumped_tx.max_fee,
+                            tip=bumped_tx.max_tip,
+                        ),
                     )
                     await self._broadcast(bumped_tx)
                 if self.alarm is not None:
@@ -394,7 +397,10 @@ class Batcher:
         for number, timestamp, parent_hash, txs in picked:
             origin = await self.origins.pick(origin, timestamp, self.view.head.number)
             if self._drop_tx_at is not None and number >= self._drop_tx_at and txs:
-                log.warning("dev fault batch-drop-tx: block %d batched without its last transaction", number)
+                log.warning(
+                    "dev fault batch-drop-tx: block batched without its last transaction",
+                    extra=fields(l2_block=number),
+                )
                 txs = txs[:-1]
                 self._drop_tx_at = None
             batches.append(Batch(parent_hash, origin.number, origin.hash, timestamp, txs))
@@ -449,16 +455,17 @@ class Batcher:
         m.batched_blocks.inc(len(picked))
         m.batched_txs.inc(l2_txs)
         log.info(
-            "batch channel=0x%s l2_blocks=%d-%d l2_txs=%d frames=%d bytes=%d (from %d) origin=%d nonce=%d",
-            channel_id.hex(),
-            record.first_block,
-            record.last_block,
-            l2_txs,
-            len(frames),
-            len(data),
-            len(payload),
-            origin.number,
-            nonce,
+            "batch",
+            extra=fields(
+                channel="0x" + channel_id.hex(),
+                l2_blocks=f"{record.first_block}-{record.last_block}",
+                l2_txs=l2_txs,
+                frames=len(frames),
+                bytes=len(data),
+                uncompressed_bytes=len(payload),
+                origin=origin.number,
+                nonce=nonce,
+            ),
         )
         self._unsent.update((t.nonce, "new") for t in txs_out)
         for t in txs_out:
@@ -473,9 +480,8 @@ class Batcher:
             self._nonce_checked = True
             if local is not None and on_l1 > local:
                 log.warning(
-                    "the batcher's L1 nonce is %d, its records say %d: another sender uses its key?",
-                    on_l1,
-                    local,
+                    "the batcher's L1 nonce is ahead of its records: another sender uses its key?",
+                    extra=fields(l1_nonce=on_l1, recorded_nonce=local),
                 )
             local = max(on_l1, local or 0)
         return local

@@ -21,6 +21,7 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from sequencer.chain import Chain
+from sequencer.logs import fields
 from sequencer.metrics import SettlementMetrics
 from sequencer.settlement.batcher import bumped
 from sequencer.settlement.contracts import L2_OUTPUT_ORACLE, abi
@@ -113,7 +114,9 @@ class Proposer:
             return
         root = output_root_v0(block.state_root, block.hash)
         if self._wrong_root_at is not None and block.number >= self._wrong_root_at:
-            log.warning("dev fault output-root: the output of L2 block %d gets a wrong root", block.number)
+            log.warning(
+                "dev fault output-root: the output gets a wrong root", extra=fields(l2_block=block.number)
+            )
             root = root[:-1] + bytes([root[-1] ^ 0x01])
             self._wrong_root_at = None
         head = await self.l1.block("latest")
@@ -122,7 +125,7 @@ class Proposer:
         try:
             gas = await self.l1.estimate_gas(self.address, self.oracle, calldata)
         except L1Error as exc:
-            log.warning("output for L2 block %d not proposed: %s", block.number, exc.message)
+            log.warning("output not proposed", extra=fields(l2_block=block.number, reason=exc.message))
             return
         tip = await self.l1.max_priority_fee()
         fee = 2 * head.base_fee + tip
@@ -131,11 +134,13 @@ class Proposer:
         nonce = latest_nonce
         self.in_flight = await self._send(block.number, nonce, calldata, int(gas * GAS_MARGIN), fee, tip)
         log.info(
-            "proposed output l2_block=%d root=0x%s l1_block=%d tx=0x%s",
-            block.number,
-            root.hex(),
-            head.number,
-            self.in_flight.tx_hash.hex(),
+            "proposed output",
+            extra=fields(
+                l2_block=block.number,
+                root="0x" + root.hex(),
+                l1_block=head.number,
+                tx="0x" + self.in_flight.tx_hash.hex(),
+            ),
         )
 
     async def _send(
@@ -172,9 +177,8 @@ class Proposer:
                 self.metrics.output_block.set(flight.l2_block)
             else:
                 log.warning(
-                    "output proposal for L2 block %d reverted on L1 (tx 0x%s): proposing again",
-                    flight.l2_block,
-                    flight.tx_hash.hex(),
+                    "output proposal reverted on L1: proposing again",
+                    extra=fields(l2_block=flight.l2_block, tx="0x" + flight.tx_hash.hex()),
                 )
             return
         if await self.l1.nonce(self.address, "latest") > flight.nonce:
@@ -186,4 +190,4 @@ class Proposer:
             self.in_flight = await self._send(
                 flight.l2_block, flight.nonce, flight.calldata, flight.gas, fee, tip
             )
-            log.info("output proposal for L2 block %d re-sent with bumped fees", flight.l2_block)
+            log.info("output proposal re-sent with bumped fees", extra=fields(l2_block=flight.l2_block))

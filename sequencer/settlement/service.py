@@ -27,6 +27,7 @@ from sequencer.chain import Chain
 from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
 from sequencer.health import HealthGate
+from sequencer.logs import fields
 from sequencer.metrics import SettlementMetrics
 from sequencer.settlement.batcher import Batcher
 from sequencer.settlement.keys import RoleKey
@@ -123,14 +124,16 @@ class SettlementService:
         self._stop = asyncio.Event()
         self._publish()
         log.info(
-            "settlement on l1=%s l1_chain_id=%d inbox=%s batcher=%s (key from %s) proposer=%s (key from %s)",
-            settlement.l1.rpc,
-            settlement.l1.chain_id,
-            to_checksum_address(settlement.contracts.batch_inbox),
-            to_checksum_address(self.batcher.address),
-            batcher_key.source,
-            to_checksum_address(self.proposer.address),
-            proposer_key.source,
+            "settlement on",
+            extra=fields(
+                l1=settlement.l1.rpc,
+                l1_chain_id=settlement.l1.chain_id,
+                inbox=to_checksum_address(settlement.contracts.batch_inbox),
+                batcher=to_checksum_address(self.batcher.address),
+                batcher_key_from=batcher_key.source,
+                proposer=to_checksum_address(self.proposer.address),
+                proposer_key_from=proposer_key.source,
+            ),
         )
 
     # -- the loops --------------------------------------------------------------------------------
@@ -209,11 +212,11 @@ class SettlementService:
                 await self._sleep(backoff.next_delay())
                 continue
             except L1Error as exc:
-                log.warning("%s: the L1 refused a request: %s", name, exc)
+                log.warning("the L1 refused a request", extra=fields(step=name, error=str(exc)))
                 await self._sleep(backoff.next_delay())
                 continue
             except Exception as exc:  # a bug or the disk: settlement stops, sealing goes on
-                log.exception("%s step failed", name)
+                log.exception("settlement step failed", extra=fields(step=name))
                 self._failure = f"the {name} failed: {type(exc).__name__}: {exc}"
                 self._publish()
                 await self._sleep(backoff.next_delay())
@@ -231,9 +234,9 @@ class SettlementService:
 
     def _reachable(self, up: bool, why: str = "") -> None:
         if up and self.l1_reachable is False:
-            log.info("L1 reachable again at %s", self.settlement.l1.rpc)
+            log.info("L1 reachable again", extra=fields(l1=self.settlement.l1.rpc))
         elif not up and self.l1_reachable is not False:
-            log.warning("L1 unreachable, retrying with backoff: %s", why)
+            log.warning("L1 unreachable, retrying with backoff", extra=fields(error=why))
         self.l1_reachable = up
         self.metrics.l1_reachable.set(1 if up else 0)
 

@@ -13,6 +13,7 @@ it finds each unsafe block the feed announced to be the block L1 later carries.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -136,10 +137,9 @@ def test_safe_and_finalized_advance_and_never_pass_latest(net: Network) -> None:
 
 
 def _metrics_url(d: Daemon) -> str:
-    for line in d.log().splitlines():
-        if "operator endpoints metrics=" in line:
-            return line.split("metrics=")[1].split()[0] + "/metrics"
-    raise AssertionError("no metrics endpoint in the log")
+    m = re.search(r"operator endpoints.* metrics=(http://\S+)", d.log())
+    assert m, "no metrics endpoint in the log"
+    return m.group(1) + "/metrics"
 
 
 def test_a_sequencer_killed_with_batches_in_flight_posts_every_block_once_in_order(net: Network) -> None:
