@@ -1,6 +1,6 @@
 """The verifier's own state: flat maps of accounts, storage and code, and the state trie beside them.
 
-:class:`FlatState` is what re-execution reads (through the py-evm adapter, ``verifier/execution.py``)
+:class:`FlatState` is what re-execution reads (through the py-evm adapter, ``verifier/execution/``)
 and what every mini-block's state diff is applied to, verified or (for mini-blocks another
 shard re-executes) claimed. Its state root comes from an incremental Merkle-Patricia trie fed
 from the same diffs (``sequencer.trie.state.StateTrie``, a shared pure primitive); the audit

@@ -39,7 +39,7 @@ from verifier.derivation.genesis import build_genesis
 from verifier.derivation.records import DerivedIndex, DerivedRecord
 from verifier.derivation.verdict import DerivationMismatch, DerivationVerdict
 from verifier.rules import Parent, next_base_fee
-from verifier.state import FlatState
+from verifier.state import EMPTY_CODE_HASH, Account, FlatState, reference_root
 
 BATCHER = b"\xba" * 20
 INBOX = inbox_address(1337)
@@ -442,3 +442,29 @@ def test_the_channel_bank_keeps_channels_apart_and_times_them_out() -> None:
     assert dropped == "its channel timed out"
     bank, expired = bank.expire(4)
     assert [c.opened_at for c in expired] == [1] and [c.opened_at for c in bank.channels] == [2]
+
+
+def test_an_undo_record_restores_deleted_created_and_changed_accounts_and_their_storage() -> None:
+    state = FlatState()
+    a, b, c = b"\x0a" * 20, b"\x0b" * 20, b"\x0c" * 20
+    state.set_account(a, Account(1, 100, EMPTY_CODE_HASH))
+    state.set_slot(a, 1, 5)
+    state.set_slot(a, 2, 6)
+    state.set_account(b, Account(0, 7, EMPTY_CODE_HASH))
+    state.take_changes()
+    before = state.root()
+    # one block: a self-destructs, c is created with storage, b is paid and writes a slot
+    state.delete_account(a)
+    state.set_account(c, Account(1, 0, state.add_code(b"\x60\x00")))
+    state.set_slot(c, 9, 1)
+    state.set_account(b, Account(1, 8, EMPTY_CODE_HASH))
+    state.set_slot(b, 3, 4)
+    undo = state.undo_record()
+    state.take_changes()
+    assert state.root() != before
+    state.restore(undo)
+    assert state.root() == before == reference_root(state)
+    assert state.get_account(c) is None and state.get_storage(c, 9) == 0
+    assert state.get_storage(a, 1) == 5 and state.get_storage(a, 2) == 6 and state.get_storage(b, 3) == 0
+    changes = state.take_changes()
+    assert a not in changes.wiped and changes.accounts[c] is None  # what the store is told
