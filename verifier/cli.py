@@ -210,6 +210,14 @@ def run(
             "error: give --feed (the sequencer's feed), or --derive --l1 FILE to derive from L1", err=True
         )
         sys.exit(2)
+    from verifier.derivation.cli import derive_status
+
+    if derive_status(data_dir) is not None:
+        click.echo(
+            f"error: {data_dir} holds a derivation verifier's state (--derive): use another --data-dir",
+            err=True,
+        )
+        sys.exit(2)
     try:
         config = load_config(config_path)
     except ConfigError as exc:

@@ -1,7 +1,8 @@
 """The settlement commands (run in process) refuse what cannot work with one ``error:`` line and exit code 2:
 an L1 that does not answer, a settlement file that is missing, malformed or for another chain,
 a settlement fire drill without ``--l1``, an overwrite without ``--force``, a derivation without
-its settlement file or with a feed that is not a WebSocket URL."""
+its settlement file or with a feed that is not a WebSocket URL, a data dir of the other kind of
+verifier (a derivation verifier's and a feed verifier's share the state store's layout)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from sequencer.cli import main as sequencer_main
+from sequencer.config import load_config
 from sequencer.settlement.keys import address_of
 from sequencer.settlement.settings import (
     ContractAddresses,
@@ -25,7 +27,13 @@ from sequencer.settlement.settings import (
 )
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import DEVNET
+from verifier.checkpoint import Checkpoint, encode_checkpoint
 from verifier.cli import main as verifier_main
+from verifier.derivation.bank import ChannelBank
+from verifier.derivation.checkpoint import DerivationCheckpoint, DerivationState, encode_derivation
+from verifier.derivation.genesis import build_genesis
+from verifier.state import FlatState
+from verifier.store import StateStore, state_dir
 
 
 @dataclass
@@ -156,3 +164,27 @@ def test_derive_needs_its_settlement_file_no_feed_and_the_same_chain(tmp_path: P
     assert done.returncode == 2 and "not the same chain" in done.stderr
     done = run("verifier.cli", "run", "--config", str(DEVNET), "--data-dir", str(tmp_path / "f"))
     assert done.returncode == 2 and "give --feed" in done.stderr
+
+
+def test_a_data_dir_holds_either_a_derivation_or_a_feed_verifier_and_the_other_refuses_it(
+    tmp_path: Path,
+) -> None:
+    derived = tmp_path / "derived"
+    chain = load_config(DEVNET).chain
+    flat = FlatState()
+    genesis = build_genesis(flat, chain)
+    state = DerivationState(0, b"", genesis, (genesis.hash,), b"\x01" * 20, ChannelBank(50))
+    store = StateStore(state_dir(derived))
+    store.commit(flat.take_changes(), encode_derivation(DerivationCheckpoint("31337:0x..", state, (state,))))
+    store.close()
+    feed_args = ("verifier.cli", "run", "--feed", f"ws://127.0.0.1:{closed_port()}", "--config", str(DEVNET))
+    done = run(*feed_args, "--data-dir", str(derived))
+    assert done.returncode == 2 and "holds a derivation verifier's state (--derive)" in done.stderr
+    followed = tmp_path / "followed"
+    store = StateStore(state_dir(followed))
+    store.commit(None, encode_checkpoint(Checkpoint()))
+    store.close()
+    foreign = settlement_file(tmp_path / "l1.toml", b"\x42" * 32)
+    derive_args = ("verifier.cli", "run", "--derive", "--l1", str(foreign), "--config", str(DEVNET))
+    done = run(*derive_args, "--data-dir", str(followed))
+    assert done.returncode == 2 and "holds a feed verifier's state" in done.stderr
