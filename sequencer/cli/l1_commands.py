@@ -15,14 +15,13 @@ from pathlib import Path
 
 import click
 
-from sequencer.config import load_config
+from sequencer.config import load_config, load_preset
 from sequencer.errors import ConfigError
 from sequencer.settlement.keys import DEV_KEYS, DEV_L1_CHAIN_IDS, DEV_ROLES, address_of, resolve_key
 from sequencer.settlement.service import SettlementSetup
 from sequencer.settlement.settings import inbox_address, load_settlement, render_settlement
 
 DEPLOYER_KEY_ENVVAR = "SEQUENCER_DEPLOYER_KEY"
-DEFAULT_CONFIG = "configs/devnet.toml"
 DEV_CHALLENGE_PERIOD_S = 60
 CHALLENGE_PERIOD_S = 7 * 24 * 3600
 
@@ -89,10 +88,10 @@ def l1_group() -> None:
 @click.option(
     "--config",
     "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The L2 chain config (its chain id and genesis go into the settlement file).",
+    help="The L2 chain config (its chain id and genesis go into the settlement file) "
+    "[default: the built-in devnet config, the one `sequencer run --dev` runs].",
 )
 @click.option("--batcher", default=None, help="The batcher's address [default on a dev L1: dev account #1].")
 @click.option(
@@ -137,7 +136,7 @@ def deploy_command(
     l1_rpc: str,
     key: str,
     out_path: Path,
-    config_path: Path,
+    config_path: Path | None,
     batcher: str | None,
     proposer: str | None,
     challenger: str | None,
@@ -167,14 +166,14 @@ def deploy_command(
         if out_path.exists() and not force:
             raise ConfigError(f"{out_path} exists: pass --force to overwrite it")
         deployer_key = parse_key(key, "--key")
-        config = load_config(config_path)
+        config = load_preset("devnet") if config_path is None else load_config(config_path)
         chain = config.chain
         if chain.genesis_timestamp is None:
             stamp = genesis_timestamp if genesis_timestamp is not None else int(time.time())
             chain = replace(chain, genesis_timestamp=stamp)
         elif genesis_timestamp is not None and genesis_timestamp != chain.genesis_timestamp:
             raise ConfigError(
-                f"--genesis-timestamp {genesis_timestamp} is not {config_path}'s chain.genesis_timestamp "
+                f"--genesis-timestamp {genesis_timestamp} is not the config's chain.genesis_timestamp "
                 f"{chain.genesis_timestamp}"
             )
         assert chain.genesis_timestamp is not None
