@@ -49,6 +49,10 @@ class Chain:
         self._pending_cache: PendingBlock | None = None
         self.prev_hashes: deque[bytes] = deque(maxlen=MAX_PREV_HASHES)
         self._mini_cache: OrderedDict[int, MiniBlock] = OrderedDict()
+        self.safe_number: int | None = None
+        """The newest block derivable from L1 (``safe``); ``None`` without L1 settlement."""
+        self.finalized_number: int | None = None
+        """The newest block derivable from finalized L1 (``finalized``); ``None`` without settlement."""
 
     # -- mutation (block producer only) ------------------------------------------------------
     def publish_mini_block(self, mb: MiniBlock) -> None:
@@ -67,6 +71,12 @@ class Chain:
     def open_block(self, env: BlockEnv) -> None:
         """The next EVM block opens with this environment."""
         self.open_env = env
+
+    def set_settled(self, safe: int, finalized: int) -> None:
+        """The settlement's view of L1: blocks up to ``safe`` are derivable from L1, up to
+        ``finalized`` from finalized L1 (never beyond the head)."""
+        self.safe_number = min(safe, self.head.number)
+        self.finalized_number = min(finalized, self.safe_number)
 
     def follow_open_block(self, view: Callable[[], PendingBlock]) -> None:
         """Where the open block's current view comes from (the producer's accumulator)."""
