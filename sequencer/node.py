@@ -306,8 +306,10 @@ class Node:
         ports = 2 + sum(p is not None for p in (cfg.metrics_port, cfg.admin_port, cfg.dashboard_port))
         limits = fitted(cfg.connections, ports)
 
-        async def serve(app: web.Application, host: str, port: int) -> BoundAddress:
-            runner, address = await start_server(app, host, port, limits)
+        async def serve(
+            app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
+        ) -> BoundAddress:
+            runner, address = await start_server(app, host, port, limits, ssl_context=tls)
             runners.append(runner)
             return address
 
@@ -327,10 +329,7 @@ class Node:
         if cfg.dashboard_enabled and cfg.dashboard_port is None:
             add_dashboard(rpc_app, self.dashboard_view)
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
-        feed_runner, self.feed_address = await start_server(
-            make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, ssl_context=self.feed_tls
-        )
-        runners.append(feed_runner)
+        self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, self.feed_tls)
         if cfg.metrics_port is not None:
             probe = make_probe_app(self.metrics_text, self.healthy, self.ready)
             self.metrics_address = await serve(probe, cfg.metrics_host, cfg.metrics_port)
