@@ -45,7 +45,7 @@ def run(*args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
 def help_flags(*command: str) -> set[str]:
     result = run(sys.executable, "-m", *command, "--help")
     assert result.returncode == 0, result.stderr
-    return set(re.findall(r"--[a-z][a-z-]*", result.stdout))
+    return set(re.findall(r"--[a-z][a-z0-9-]*", result.stdout))
 
 
 def flags_of(args: list[str]) -> set[str]:
@@ -146,10 +146,28 @@ def test_compose_runs_a_sequencer_and_two_verifiers_that_follow_it() -> None:
         assert verifier["environment"]["MEGAPY_HEALTH_URL"] == "http://127.0.0.1:9100/health"
         assert f"http://{name}:9100" in shown, "the dashboard polls every verifier"
     volumes = compose()["volumes"]
-    for service in services.values():
-        for mount in service["volumes"]:
-            assert mount.split(":")[0] in volumes and mount.endswith(":/var/lib/megapy")
-    assert re.search(r"^  # l1:$", (DEPLOY / "compose.yaml").read_text(), re.M), "the L1 devnet's place"
+    for name in ("sequencer", "verifier-1", "verifier-2"):
+        for mount in services[name]["volumes"]:
+            assert mount.split(":")[0] in volumes
+        assert f"{name}-data:/var/lib/megapy" in services[name]["volumes"]
+
+
+def test_compose_settles_on_an_l1_devnet_deployed_before_the_sequencer_starts() -> None:
+    services = compose()["services"]
+    l1, deploy, sequencer = services["l1"], services["l1-deploy"], services["sequencer"]
+    assert l1["entrypoint"] == ["anvil"] and "--host=0.0.0.0" in l1["command"]
+    assert "healthcheck" in l1
+    assert deploy["depends_on"]["l1"]["condition"] == "service_healthy"
+    script = deploy["command"][0]
+    deploy_args = script.split("||", 1)[1].split()
+    assert deploy_args[:3] == ["sequencer", "l1", "deploy"]
+    assert flags_of(deploy_args[3:]) <= help_flags("sequencer.cli", "l1", "deploy")
+    assert "--l1-rpc=http://l1:8545" in deploy_args
+    out = next(a.split("=", 1)[1] for a in deploy_args if a.startswith("--out="))
+    assert sequencer["depends_on"]["l1-deploy"]["condition"] == "service_completed_successfully"
+    assert f"--l1={out}" in sequencer["command"], "the sequencer reads the file the deploy wrote"
+    shared = {m.split(":")[0] for m in deploy["volumes"]} & {m.split(":")[0] for m in sequencer["volumes"]}
+    assert shared == {"settlement"}
 
 
 # -- systemd ------------------------------------------------------------------------------------
