@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from sequencer.config import ConnectionLimits
+from sequencer.logs import fields
 
 log = logging.getLogger("sequencer.serving")
 FD_RESERVE = 256
@@ -72,10 +73,8 @@ def fitted(limits: ConnectionLimits, ports: int = 1) -> ConnectionLimits:
     if limits.max_connections <= room:
         return limits
     log.warning(
-        "connection cap lowered to fit the file-descriptor limit max_connections=%d fd_limit=%d ports=%d",
-        room,
-        soft,
-        ports,
+        "connection cap lowered to fit the file-descriptor limit",
+        extra=fields(max_connections=room, fd_limit=soft, ports=ports),
     )
     return replace(limits, max_connections=room, max_per_ip=min(limits.max_per_ip, room))
 
@@ -135,7 +134,10 @@ class ConnectionGuard:
         self.refused += 1
         self._refused[id(handler)] = limit
         if self.refused == 1 or self.refused % 1000 == 0:
-            log.warning("connection refused: %s reached client=%s refused=%d", limit, ip, self.refused)
+            log.warning(
+                "connection refused: limit reached",
+                extra=fields(limit=limit, client=ip, refused=self.refused),
+            )
         asyncio.get_running_loop().call_later(self.REFUSED_GRACE_S, transport.close)
 
     @web.middleware

@@ -28,6 +28,7 @@ from eth_hash.auto import keccak
 from sequencer.codec import mini_block_signing_hash
 from sequencer.config import ChainConfig, NodeConfig
 from sequencer.errors import ConfigError
+from sequencer.logs import fields
 from sequencer.types import EvmBlock, MiniBlock
 
 log = logging.getLogger("sequencer.signing")
@@ -125,9 +126,8 @@ class FeedSigner:
             elif signer not in self._warned:
                 self._warned.add(signer)
                 log.error(
-                    "no signing key for the scheduled sequencer signer=0x%s block=%d: sent unsigned",
-                    signer.hex(),
-                    block_number,
+                    "no signing key for the scheduled sequencer signer: sent unsigned",
+                    extra=fields(signer=signer, block=block_number),
                 )
         with self._lock:
             self._cache[record_hash] = signature

@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sequencer.errors import CallCapacityExceeded, CallFailed, CallTimedOut
+from sequencer.logs import fields
 from sequencer.mempool.ingress import watch_parent
 from sequencer.metrics import Metrics
 from sequencer.rpc.calljobs import CallJob, JobOutcome, Value, run_job
@@ -193,13 +194,13 @@ class CallService:
         try:
             await asyncio.wait_for(worker.ready, START_TIMEOUT_S)
         except (TimeoutError, CallFailed):
-            log.error("call worker failed to start pid=%s", worker.proc.pid)
+            log.error("call worker failed to start", extra=fields(pid=worker.proc.pid))
             self._retire(worker)
             await asyncio.sleep(1.0)  # do not spin when workers cannot start at all
             self._spawn()
             return
         assert self._idle is not None and self._up is not None
-        log.debug("call worker ready pid=%s", worker.proc.pid)
+        log.debug("call worker ready", extra=fields(pid=worker.proc.pid))
         self._up.set()
         self._idle.put_nowait(worker)
 
