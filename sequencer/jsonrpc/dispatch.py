@@ -41,6 +41,7 @@ from sequencer.jsonrpc.errors import (
     MethodNotFound,
     ParseError,
 )
+from sequencer.logs import fields
 
 log = logging.getLogger("sequencer.rpc")
 Handler = Callable[[list[Any]], Any | Awaitable[Any]]
@@ -172,7 +173,7 @@ class Dispatcher:
         except Exception as exc:
             answer = self._translate(exc)
             if answer is None:
-                log.exception("internal error in %s", method)
+                log.exception("internal error", extra=fields(method=method))
                 answer = InternalError("internal error")
             response = error_response(answer, request_id)
         if self._observe is not None:

@@ -20,6 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sequencer.config import RpcPolicy
 from sequencer.jsonrpc.dispatch import Dispatcher, error_response
 from sequencer.jsonrpc.errors import InvalidRequest
+from sequencer.logs import fields
 from sequencer.rpc.context import client_address
 from sequencer.rpc.fanout import Pacer
 from sequencer.rpc.subscriptions import DEFAULT_MAX_SUBSCRIPTIONS, Session, SubscriptionHub
@@ -141,7 +142,7 @@ def make_app(
                     if answer is not None:
                         await ws.send_bytes(answer)
                 elif msg.type == WSMsgType.ERROR:
-                    log.debug("websocket closed with error: %s", ws.exception())
+                    log.debug("websocket closed with error", extra=fields(error=str(ws.exception())))
         finally:
             sockets.discard(ws)
             session.close()
