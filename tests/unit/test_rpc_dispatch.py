@@ -260,7 +260,8 @@ def test_internal_error_does_not_leak_the_exception(
     assert error_of(answer) == (-32603, "internal error")
     assert "secret" not in orjson.dumps(answer).decode()
     assert "data" not in answer["error"]
-    assert any("boom" in record.getMessage() for record in caplog.records)  # logged server-side
+    logged = [r for r in caplog.records if r.getMessage() == "internal error"]  # logged server-side
+    assert logged and getattr(logged[0], "fields", {}).get("method") == "boom" and logged[0].exc_info
 
 
 def test_execution_reverted_carries_the_revert_data(dispatcher: Dispatcher) -> None:
