@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 import sequencer
+from sequencer.builder.devchain import DevChain
 from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
@@ -94,7 +95,8 @@ class Node:
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed", extra=fields(kind=config.dev_fault.kind, at=config.dev_fault.at))
             injector = FaultInjector(config.dev_fault)
-        self.feed = FeedHub(self.chain, injector=injector)
+        self.feed = FeedHub(self.chain, injector=injector, horizon=loaded.recovery.dev_horizon)
+        self.devchain = DevChain(self.producer, self.chain) if config.chain.devnet else None
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
         limits = config.rpc_calls
@@ -110,6 +112,8 @@ class Node:
             log_range_cap=config.rpc_max_logs_block_range,
             policy=config.rpc_policy,
             calls=self.calls,
+            dev=self.devchain,
+            trie=loaded.trie,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
@@ -145,6 +149,7 @@ class Node:
             later(self.filters.deliver_block),
         ):
             producer.on_block(on_block)
+        producer.on_rollback(self.feed.on_rollback)
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
         self.submitter.on_admitted(later(self.hub.deliver_pending))
         self.submitter.on_admitted(later(lambda tx: self.filters.deliver_pending(tx.hash)))

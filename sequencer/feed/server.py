@@ -10,6 +10,7 @@ slowing the sequencer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,6 +28,13 @@ from sequencer.types import EvmBlock, MiniBlock
 log = logging.getLogger("sequencer.feed")
 DEFAULT_QUEUE = 10_000
 CLOSE_TOO_SLOW = 4001
+CLOSE_DEVNET_EVENT = 4005
+_HORIZON: dict[str, Any] = {"type": "horizon"}  # queue marker: the stream ends at the horizon
+
+
+def horizon_reason(seq: int) -> str:
+    """Why the stream ends at a devnet event (a WebSocket close reason: at most 123 bytes)."""
+    return f"devnet edit at seq {seq}: the feed cannot carry it yet (feed v1)"
 
 
 class FeedHub:
@@ -37,8 +45,11 @@ class FeedHub:
         chain: Chain,
         queue_size: int = DEFAULT_QUEUE,
         injector: FaultInjector | None = None,
+        horizon: int | None = None,
     ) -> None:
         self.chain = chain
+        self.horizon = horizon
+        """The position of the chain's first devnet event, if any: nothing is served from it."""
         self.queue_size = queue_size
         self.followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.positions: dict[asyncio.Queue[dict[str, Any] | None], int] = {}  # next seq per follower
@@ -55,13 +66,29 @@ class FeedHub:
     # -- live events (producer listeners) -----------------------------------------------------
     def on_mini_block(self, mb: MiniBlock) -> None:
         """A published mini-block: to every follower (nothing is built when nobody follows)."""
-        if self.followers:  # nobody listening: don't build messages on the sealing path
+        if mb.dev_edits:
+            self.end_at(seq_of_mini(mb))
+        if self.followers and self.horizon is None:  # nobody listening: don't build messages
             self._publish(mini_block_message(mb))
 
     def on_block(self, block: EvmBlock) -> None:
         """A published EVM block: to every follower."""
-        if self.followers:
+        if self.followers and self.horizon is None:
             self._publish(block_message(block))
+
+    def on_rollback(self, block: EvmBlock) -> None:
+        """A devnet rollback to ``block``: what followers saw after it is gone."""
+        self.end_at(seq_of_block(block) + 1)
+
+    def end_at(self, seq: int) -> None:
+        """A devnet event at ``seq``: the stream ends there, for every follower."""
+        if self.horizon is not None and self.horizon <= seq:
+            return
+        self.horizon = seq
+        log.warning("feed ends at a devnet event", extra=fields(seq=seq))
+        for queue in list(self.followers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(_HORIZON)
 
     def _publish(self, built: dict[str, Any]) -> None:
         message = built if self.injector is None else self.injector.apply(built)
@@ -146,6 +173,8 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 raise ValueError
         except ValueError:
             return web.json_response({"error": "from must be a non-negative integer position"}, status=400)
+        if hub.horizon is not None and start >= hub.horizon:
+            return web.json_response({"error": horizon_reason(hub.horizon)}, status=409)
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
@@ -158,6 +187,9 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
         reader = asyncio.create_task(_drain_incoming(ws))
         try:
             for message in hub.history(start):
+                if hub.horizon is not None and message["seq"] >= hub.horizon:
+                    await ws.close(code=CLOSE_DEVNET_EVENT, message=horizon_reason(hub.horizon).encode())
+                    return ws
                 await ws.send_str(orjson.dumps(message).decode())
                 next_seq = message["seq"] + 1
                 hub.positions[queue] = next_seq
@@ -169,6 +201,12 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                     getter.cancel()
                     break
                 live = getter.result()
+                if live is _HORIZON or (
+                    hub.horizon is not None and live is not None and live["seq"] >= hub.horizon
+                ):
+                    assert hub.horizon is not None
+                    await ws.close(code=CLOSE_DEVNET_EVENT, message=horizon_reason(hub.horizon).encode())
+                    break
                 if live is None:
                     await ws.close(code=CLOSE_TOO_SLOW, message=f"too slow: resume from {next_seq}".encode())
                     log.warning("feed follower too slow, disconnected", extra=fields(resume_from=next_seq))

@@ -1,5 +1,6 @@
-"""Calls off the event loop: ``eth_call``, ``eth_estimateGas``, ``eth_createAccessList`` and
-``eth_callMany`` run in worker processes, each under a deadline.
+"""Calls off the event loop: ``eth_call``, ``eth_estimateGas``, ``eth_createAccessList``,
+``eth_callMany``, ``eth_simulateV1`` and the ``debug_trace*`` methods run in worker processes,
+each under a deadline.
 
 py-evm holds the GIL and runs ~4M gas/s of cheap opcodes here, so a call run on the node's
 thread (or any thread of its process) stalls the RPC and block production for as long as it
@@ -31,8 +32,7 @@ from pathlib import Path
 from sequencer.errors import CallCapacityExceeded, CallFailed, CallTimedOut
 from sequencer.mempool.ingress import watch_parent
 from sequencer.metrics import Metrics
-from sequencer.rpc.calljobs import CallJob, JobOutcome, Value, run_job
-from sequencer.state import StateReader
+from sequencer.rpc.calljobs import Job, JobOutcome, StateAt, Value, run_job
 from sequencer.storage.history import HistoricalState
 from sequencer.storage.store import ChainStore
 
@@ -55,7 +55,7 @@ def worker_main(conn: Connection, data_dir: str, memory_bytes: int, parent_pid: 
     conn.send(READY)
     while True:
         try:
-            job: CallJob = conn.recv()
+            job: Job = conn.recv()
         except (EOFError, OSError):
             return
         try:
@@ -66,11 +66,11 @@ def worker_main(conn: Connection, data_dir: str, memory_bytes: int, parent_pid: 
         conn.send(outcome)
 
 
-def _answer(store: ChainStore, job: CallJob) -> JobOutcome:
+def _answer(store: ChainStore, job: Job) -> JobOutcome:
     indexed = store.head_mini_block_number()
     if job.seq > (-1 if indexed is None else indexed) + 1:
         return JobOutcome(failed="the state of this call is not indexed yet; retry")
-    return run_job(job, HistoricalState(store, job.seq))
+    return run_job(job, lambda seq: HistoricalState(store, seq))
 
 
 class _Worker:
@@ -115,7 +115,7 @@ class _Worker:
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(CallCapacityExceeded("the call's worker process died"))
 
-    async def run(self, job: CallJob, timeout_s: float) -> JobOutcome:
+    async def run(self, job: Job, timeout_s: float) -> JobOutcome:
         """Send ``job`` and wait for its outcome (``TimeoutError`` after ``timeout_s``)."""
         self._answer = self._loop.create_future()
         try:
@@ -207,11 +207,13 @@ class CallService:
         self._all.discard(worker)
         worker.kill()
 
-    async def run(self, job: CallJob, inline_state: StateReader) -> Value:
-        """The job's value (or its domain error); ``inline_state`` is the state at ``job.seq``
-        in this process, used when jobs run inline."""
+    async def run(self, job: Job, inline_state_at: StateAt, timeout_ms: int | None = None) -> Value:
+        """The job's value (or its domain error); ``inline_state_at`` gives the states the job
+        reads in this process, used when jobs run inline. ``timeout_ms``: a shorter deadline
+        than ``rpc.call_timeout_ms`` (a tracer's ``timeout``), never a longer one."""
         if self.inline:
-            return run_job(job, inline_state).unwrap()
+            return run_job(job, inline_state_at).unwrap()
+        deadline_ms = min(timeout_ms, self.timeout_ms) if timeout_ms else self.timeout_ms
         if self._idle is None:
             self.start()
         assert self._idle is not None and self._up is not None
@@ -235,15 +237,13 @@ class CallService:
             self._retire(worker)  # it died while idle
             self._spawn()
         try:
-            outcome = await worker.run(job, self.timeout_ms / 1000)
+            outcome = await worker.run(job, deadline_ms / 1000)
         except TimeoutError:
             self._count("timeout")
-            log.warning(
-                "call aborted after %d ms: replacing its worker pid=%s", self.timeout_ms, worker.proc.pid
-            )
+            log.warning("call aborted after %d ms: replacing its worker pid=%s", deadline_ms, worker.proc.pid)
             self._retire(worker)
             self._spawn()
-            raise CallTimedOut(self.timeout_ms) from None
+            raise CallTimedOut(deadline_ms) from None
         except CallFailed:
             self._count("worker_died")
             self._retire(worker)

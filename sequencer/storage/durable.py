@@ -33,11 +33,12 @@ from sequencer.storage.log import (
     KIND_GENESIS,
     KIND_MINI_BLOCK,
     KIND_POOL_ADD,
+    KIND_ROLLBACK,
     BlockLog,
     LogCorruption,
     TornTail,
 )
-from sequencer.storage.store import ChainStore
+from sequencer.storage.store import ChainStore, u64
 from sequencer.types import EvmBlock, MiniBlock, StateDiff
 
 log = logging.getLogger("sequencer.storage")
@@ -59,6 +60,28 @@ class RecoveryReport:
     last_mini_block: int | None = None
     last_block: int | None = None
     pool_txs: list[bytes] = field(default_factory=list)
+    rollbacks: int = 0
+    """Devnet rollbacks (``evm_revert``) in the log."""
+    dev_horizon: int | None = None
+    """The feed position of the chain's first devnet event (a state edit, an impersonated
+    transaction, or the first position a rollback dropped), if any: feed version 1 cannot carry
+    it, so it serves nothing from there on."""
+
+
+def encode_rollback(block: EvmBlock) -> bytes:
+    """A rollback record: the EVM block the chain goes back to (number, hash, last mini-block)."""
+    encoded: bytes = fastrlp.encode([block.number, block.hash, block.last_mini_block + 1])
+    return encoded
+
+
+def decode_rollback(payload: bytes) -> tuple[int, bytes, int]:
+    """The inverse of :func:`encode_rollback`: (block number, block hash, last mini-block)."""
+    number, block_hash, last_plus_one = fastrlp.decode(payload)
+    return int.from_bytes(number, "big"), bytes(block_hash), int.from_bytes(last_plus_one, "big") - 1
+
+
+def _first_position(current: int | None, seq: int) -> int:
+    return seq if current is None else min(current, seq)
 
 
 def encode_genesis(block: EvmBlock, diff: StateDiff, chain_id: int) -> bytes:
@@ -105,6 +128,16 @@ class ChainDB:
         except StorageError as exc:
             raise IndexWriteFailed(str(exc)) from None
 
+    def commit_rollback(self, block: EvmBlock, count: int) -> StateDiff:
+        """Log a devnet rollback to ``block`` (durable), then roll the index back; returns the
+        diff back to ``block``'s state. :class:`StorageError`: nothing happened;
+        :class:`IndexWriteFailed`: durable, the index is rebuilt at the next start."""
+        self.log.append([(KIND_ROLLBACK, encode_rollback(block))])
+        try:
+            return self.index.rollback(block, count)
+        except StorageError as exc:
+            raise IndexWriteFailed(str(exc)) from None
+
     def persist_pool_txs(self, raws: list[bytes]) -> None:
         """Journal admitted transactions (durable when this returns)."""
         self.log.append([(KIND_POOL_ADD, raw) for raw in raws])
@@ -136,6 +169,17 @@ class ChainDB:
                     raise LogCorruption(f"log: mini-block {mb.number} follows {last_mini} at {rec.position}")
                 last_mini = mb.number
                 minis.append(mb)
+                if mb.dev_edits:
+                    report.dev_horizon = _first_position(report.dev_horizon, mb.number + mb.block_number)
+            elif rec.kind == KIND_ROLLBACK:
+                to_block, _hash, to_mini = decode_rollback(rec.payload)
+                minis = [mb for mb in minis if mb.number <= to_mini]
+                blocks = [b for b in blocks if b.number <= to_block]
+                last_mini = to_mini if to_mini >= 0 else None
+                last_block = to_block
+                pool = []  # a rollback empties the pool
+                report.rollbacks += 1
+                report.dev_horizon = _first_position(report.dev_horizon, to_mini + 1 + to_block + 1)
             elif rec.kind == KIND_EVM_BLOCK:
                 block = decode_evm_block(rec.payload)
                 if last_block is not None and block.number != last_block + 1:
@@ -169,6 +213,12 @@ class ChainDB:
         ahead = (index_mini is not None and (last_mini is None or index_mini > last_mini)) or (
             index_block is not None and (last_block is None or index_block > last_block)
         )
+        if not report.rebuilt_index and self.index.rollbacks() != report.rollbacks:
+            log.warning(
+                "index store missed a rollback: rebuilding it",
+                extra=fields(index_rollbacks=self.index.rollbacks(), log_rollbacks=report.rollbacks),
+            )
+            ahead = True
         if ahead:
             log.warning(
                 "index store is ahead of the log: rebuilding it",
@@ -201,6 +251,8 @@ class ChainDB:
         if pending_minis:
             self.index.write_mini_blocks(pending_minis)
             report.replayed_mini_blocks += len(pending_minis)
+        if report.rollbacks and self.index.rollbacks() != report.rollbacks:
+            self.index.put_meta("rollbacks", u64(report.rollbacks))
         if report.replayed_mini_blocks or report.replayed_blocks:
             log.info(
                 "caught the index store up from the log",
