@@ -1,99 +1,226 @@
-"""Verifier throughput (not part of CI): one verifier, then two shards, against the sequencer.
+"""Verifier throughput against the sequencer on the same machine (not part of CI).
 
-Loads the sequencer with N plain transfers (pre-signed, sent in batches) and measures its
-included tx/s; then verifies the same chain from genesis with one verifier process and with
-two shard processes (0/2 and 1/2) in parallel, and prints verified tx/s and the ratios.
+(a) **catch-up**: the sequencer builds a chain under paced load — ``--transfers`` plain transfers
+    at ``--rate`` tx/s, then ``--erc20`` ERC-20 transfers at ``--erc20-rate`` — and its included
+    tx/s is noted (all transactions / first send to last receipt, per phase and overall). Then,
+    with the sequencer idle, a fresh verifier re-verifies that chain from genesis, once with
+    ``--workers 1`` and once with ``--workers 2``: verified tx/s (transactions re-executed /
+    time from its first verified block to the head; start-up, a second or two, is printed apart)
+    and the ratio to the sequencer's included tx/s.
+(b) **live**: a fresh sequencer at ``--live-rate`` tx/s for ``--live-seconds`` with one verifier
+    (``--workers 1``) following: its lag behind the sequencer's head (``lagBlocks`` of its
+    ``/status``, sampled every 100 ms) p50 / p99 / max, and its mismatches.
 
 Usage:
-  .venv/bin/python -m bench.bench_verifier [--txs 2000]
+  .venv/bin/python -m bench.bench_verifier [--transfers 60000] [--erc20 20000] [--rate 2000]
+      [--erc20-rate 800] [--live-rate 1000] [--live-seconds 30] [--skip-live] [--skip-catch-up]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from eth_account import Account
-from web3 import Web3
 
-from tests.support.accounts import DEV_KEYS
-from tests.support.daemon import start_daemon
-from tests.support.rpc import batch
-from tests.support.verifier import start_verifier
+from bench.bench_node import erc20_setup, fund_senders, pct, rpc, send_all
+from bench.bench_sustained import fast_transfer, full_load_phase
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.verifier import VerifierProc, start_verifier
 
-CHAIN_ID = 1337
-GWEI = 10**9
+SAMPLE_S = 0.1
 
 
-def transfer(acct: object, nonce: int, to: str) -> str:
-    tx = {
-        "chainId": CHAIN_ID,
-        "nonce": nonce,
-        "to": to,
-        "value": 1,
-        "gas": 21_000,
-        "maxFeePerGas": 10 * GWEI,
-        "maxPriorityFeePerGas": 0,
-        "type": 2,
-    }
-    return "0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex()  # type: ignore[attr-defined]
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its live descendants (a sequencer's ingress worker,
+    a verifier's workers): a figure the other load on a shared machine does not inflate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            procs[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        total += procs.get(current, (0, 0.0))[1]
+        stack.extend(child for child, (parent, _) in procs.items() if parent == current)
+    return total
+
+
+def senders(count: int) -> list[Any]:
+    return [Account.create() for _ in range(count)]
+
+
+async def build_chain(url: str, args: argparse.Namespace) -> list[tuple[str, int, float]]:
+    """The load that makes the chain: (phase, transactions, included tx/s) per phase."""
+    accounts = senders(200)
+    await fund_senders(url, accounts)
+    keys = [bytes(a.key) for a in accounts]
+    out: list[tuple[str, int, float]] = []
+    if args.transfers:
+        raws = [
+            fast_transfer(keys[i % len(keys)], i // len(keys), bytes.fromhex(Account.create().address[2:]))
+            for i in range(args.transfers)
+        ]
+        _offered, included, sent = await full_load_phase(url, raws, args.rate)
+        out.append(("transfers", sent, included))
+    if args.erc20:
+        deployer = Account.create()
+        await fund_senders(url, [deployer])
+        setup, token = erc20_setup(deployer, accounts)
+        await send_all(url, setup)
+        async with aiohttp.ClientSession() as s:
+            nonces = [
+                int(await rpc(s, url, "eth_getTransactionCount", [a.address, "pending"]), 16)
+                for a in accounts
+            ]
+        to = bytes.fromhex(token[2:])
+        raws = []
+        for i in range(args.erc20):
+            k = i % len(keys)
+            data = (
+                bytes.fromhex("a9059cbb")
+                + bytes(12)
+                + bytes.fromhex(Account.create().address[2:])
+                + (1).to_bytes(32, "big")
+            )
+            raws.append(fast_transfer(keys[k], nonces[k] + i // len(keys), to, 0, data, 100_000))
+        _offered, included, sent = await full_load_phase(url, raws, args.erc20_rate)
+        out.append(("ERC-20 transfers", sent, included))
+    return out
+
+
+def head_of(d: Daemon) -> int:
+    async def ask() -> int:
+        async with aiohttp.ClientSession() as s:
+            return int(await rpc(s, d.url, "eth_blockNumber", []), 16)
+
+    return asyncio.run(ask())
+
+
+def catch_up(d: Daemon, data_dir: Path, workers: int, head: int) -> tuple[float, float, int, float]:
+    """(verified tx/s from the first verified block to the head, start-up seconds, transactions,
+    the verifier's CPU microseconds per transaction over that span)."""
+    started = time.perf_counter()
+    v: VerifierProc = start_verifier(
+        d.feed_url, data_dir, "--workers", str(workers), "--log-level", "warning"
+    )
+    try:
+        first: tuple[float, int, float] | None = None
+        while True:
+            status = v.status()
+            now = time.perf_counter()
+            if first is None and status["height"] >= 1:
+                first = (now, status["verifiedTxs"], tree_cpu(v.proc.pid))
+            if status["height"] >= head:
+                break
+            assert status["verdict"] == "ok", status
+            time.sleep(0.05)
+        assert first is not None and status["verdict"] == "ok", status
+        txs = status["verifiedTxs"] - first[1]
+        cpu = tree_cpu(v.proc.pid) - first[2]
+        return txs / (now - first[0]), first[0] - started, status["verifiedTxs"], cpu / txs * 1e6
+    finally:
+        v.stop()
+
+
+async def live_phase(d: Daemon, v: VerifierProc, rate: int, seconds: float) -> tuple[list[int], float, int]:
+    """Paced transfers while sampling the verifier's lag: (lag samples, included tx/s, sent)."""
+    accounts = senders(200)
+    await fund_senders(d.url, accounts)
+    keys = [bytes(a.key) for a in accounts]
+    sink = bytes.fromhex(Account.create().address[2:])
+    raws = [fast_transfer(keys[i % len(keys)], i // len(keys), sink) for i in range(int(rate * seconds))]
+    lags: list[int] = []
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        async with aiohttp.ClientSession() as s:
+            while not done.is_set():
+                async with s.get(v.status_url + "/status") as r:
+                    lags.append((await r.json())["lagBlocks"])
+                await asyncio.sleep(SAMPLE_S)
+
+    sampler = asyncio.create_task(sample())
+    _offered, included, sent = await full_load_phase(d.url, raws, rate)
+    done.set()
+    await sampler
+    return lags, included, sent
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--txs", type=int, default=2000)
+    ap.add_argument("--transfers", type=int, default=60_000)
+    ap.add_argument("--erc20", type=int, default=20_000)
+    ap.add_argument("--rate", type=int, default=2000, help="offered transfers per second while building")
+    ap.add_argument("--erc20-rate", type=int, default=800)
+    ap.add_argument("--live-rate", type=int, default=1000)
+    ap.add_argument("--live-seconds", type=float, default=30)
+    ap.add_argument("--skip-catch-up", action="store_true")
+    ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
-    senders = [Account.from_key(k) for k in DEV_KEYS]
-    sink = Account.create().address
-    per = args.txs // len(senders)
-    raws = [transfer(senders[i % len(senders)], i // len(senders), sink) for i in range(per * len(senders))]
+
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        d = start_daemon(base / "seq", "--log-level", "warning")
-        try:
-            w3 = Web3(Web3.HTTPProvider(d.url, request_kwargs={"timeout": 60}))
-            t0 = time.perf_counter()
-            for i in range(0, len(raws), 200):
-                answers = batch(w3, [("eth_sendRawTransaction", [r]) for r in raws[i : i + 200]])
-                assert all("result" in a for a in answers), answers[:2]
-            last = answers[-1]["result"]
-            w3.eth.wait_for_transaction_receipt(last, timeout=120, poll_latency=0.01)
-            seq_rate = len(raws) / (time.perf_counter() - t0)
-            time.sleep(1.2)  # the last block is sealed
-            head = w3.eth.block_number
-
-            def verify(shards: list[str]) -> float:
-                procs = [
-                    start_verifier(d.feed_url, base / f"v-{len(shards)}-{i}", "--shard", s)
-                    for i, s in enumerate(shards)
-                ]
-                started = time.perf_counter()
-                try:
-                    while not all(p.status()["height"] >= head for p in procs):
-                        time.sleep(0.05)
-                    elapsed = time.perf_counter() - started
-                    assert all(p.status()["verdict"] == "ok" for p in procs)
-                finally:
-                    for p in procs:
-                        p.stop()
-                return len(raws) / elapsed
-
-            one = verify(["0/1"])
-            two = verify(["0/2", "1/2"])
-        finally:
-            d.stop()
-    print(f"sequencer: {len(raws)} transfers included at {seq_rate:,.0f} tx/s (end to end through JSON-RPC)")
-    print(
-        f"one verifier (catch-up from genesis): {one:,.0f} tx/s verified "
-        f"= {one / seq_rate:.2f}x the sequencer"
-    )
-    print(
-        f"two shards in parallel:               {two:,.0f} tx/s verified "
-        f"= {two / seq_rate:.2f}x the sequencer "
-        f"({two / one:.2f}x one verifier)"
-    )
+        if not args.skip_catch_up:
+            d = start_daemon(base / "seq", "--log-level", "warning")
+            try:
+                t0 = time.perf_counter()
+                cpu0 = tree_cpu(d.proc.pid)
+                phases = asyncio.run(build_chain(d.url, args))
+                time.sleep(1.5)  # the last block sealed
+                built_in = time.perf_counter() - t0
+                seq_cpu = (tree_cpu(d.proc.pid) - cpu0) / sum(n for _, n, _ in phases) * 1e6
+            finally:
+                d.stop()
+            d = start_daemon(base / "seq", "--log-level", "warning", "--evm-block-ms", "600000")  # idle
+            try:
+                head = head_of(d)
+                total = sum(n for _, n, _ in phases)
+                included = total / sum(n / rate for _, n, rate in phases)
+                for name, n, rate in phases:
+                    print(f"sequencer: {n:,} {name} included at {rate:,.0f} tx/s")
+                print(
+                    f"sequencer: {total:,} transactions, {head:,} EVM blocks, included at "
+                    f"{included:,.0f} tx/s over both phases (built in {built_in:.0f} s); sequencer CPU "
+                    f"{seq_cpu:,.0f} us/tx (funding and setup included)"
+                )
+                for workers in (1, 2):
+                    rate, startup, verified, cpu = catch_up(d, base / f"v{workers}", workers, head)
+                    print(
+                        f"catch-up, --workers {workers}: {rate:,.0f} tx/s verified = "
+                        f"{rate / included:.2f}x the sequencer ({verified:,} transactions; "
+                        f"start-up {startup:.1f} s); verifier CPU {cpu:,.0f} us/tx",
+                        flush=True,
+                    )
+            finally:
+                d.stop()
+        if not args.skip_live:
+            d = start_daemon(base / "live", "--log-level", "warning")
+            v = start_verifier(d.feed_url, base / "live-v", "--log-level", "warning")
+            try:
+                lags, included, sent = asyncio.run(live_phase(d, v, args.live_rate, args.live_seconds))
+                time.sleep(2)
+                mismatches = len(v.status()["mismatches"])
+            finally:
+                v.stop()
+                d.stop()
+            print(
+                f"live: {sent:,} transfers at {args.live_rate:,} tx/s offered, {included:,.0f} included; "
+                f"verifier lag (EVM blocks, {len(lags)} samples) p50 {statistics.median(lags):.0f}, "
+                f"p99 {pct([float(x) for x in lags], 0.99):.0f}, max {max(lags)}; mismatches {mismatches}"
+            )
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 transactions read back from them (disk and wire).
 
 Everything is RLP: lists of byte strings and big-endian integers, encoded and decoded with the
-fast plain-data codec (``fastrlp``). The mini-block hash commits to the header fields, the
-transactions, the receipts and the state diff, so a follower can check a streamed mini-block
-against its hash.
+fast plain-data codec (``fastrlp``). The mini-block hash (docs/feed.md, version 2) commits to
+the header fields, the transactions, the receipts and the state diff *as the feed sends them*,
+so a follower can recompute it from the stream alone; the signing hash is MegaETH's mini-block
+header digest.
 """
 
 from __future__ import annotations
@@ -186,13 +187,49 @@ def dev_edits_from_list(items: list[Any]) -> tuple[DevEdit, ...]:
     return tuple(out)
 
 
+MINI_BLOCK_HASH_VERSION = 2
+"""The mini-block hash of docs/feed.md, version 2: over the fields a follower is sent, only."""
+
+
+def receipt_wire_list(r: Receipt) -> list[object]:
+    """A receipt's feed fields as RLP items (docs/feed.md, "the mini-block hash")."""
+    return [
+        r.tx_hash,
+        r.tx_type,
+        r.status,
+        r.gas_used,
+        r.cumulative_gas_used,
+        r.effective_gas_price,
+        r.contract_address or b"",
+        r.tx_index,
+        r.first_log_index,
+        [[log.address, list(log.topics), log.data] for log in r.logs],
+    ]
+
+
+def diff_wire_list(diff: StateDiff) -> list[object]:
+    """A state diff's feed fields as RLP items: ``code`` is ``[]`` when null, ``[code]`` when sent."""
+    return [
+        [
+            a.address,
+            a.nonce,
+            a.balance,
+            a.code_hash,
+            [] if a.code is None else [a.code],
+            [[slot, value] for slot, value in a.storage],
+            1 if a.deleted else 0,
+        ]
+        for a in diff.accounts
+    ]
+
+
 def mini_block_hash(mb: MiniBlock) -> bytes:
-    """keccak(rlp([number, block_number, index, timestamp_us, parent_hash, env, gas_used,
-    keccak(concat(tx_hashes)), keccak(rlp(receipts)), keccak(rlp(diff))])): commits to every
-    field a follower is sent, including the block environment and all receipt fields; a
-    devnet mini-block with dev edits appends keccak(rlp(dev_edits)) (an ordinary mini-block's
-    hash is unchanged). ``mb.hash`` itself is not an input."""
-    fields: list[object] = [
+    """keccak(rlp([number, blockNumber, index, timestampUs, parentHash, env, gasUsed,
+    transactions, receipts, stateDiff])) over the feed's fields only (docs/feed.md defines the
+    encoding, version 2), so a follower recomputes it from what it is sent. ``mb.hash`` itself
+    is not an input. A devnet mini-block with dev edits appends them (:func:`dev_edits_to_list`)
+    as an 11th item; an ordinary mini-block's hash is unchanged."""
+    items: list[object] = [
         mb.number,
         mb.block_number,
         mb.index,
@@ -200,24 +237,45 @@ def mini_block_hash(mb: MiniBlock) -> bytes:
         mb.parent_hash,
         env_to_list(mb.block_env),
         mb.gas_used,
-        keccak(b"".join(mb.tx_hashes)),
-        keccak(_rlp([receipt_to_list(r) for r in mb.receipts])),
-        keccak(encode_diff(mb.diff)),
+        list(mb.raw_txs),
+        [receipt_wire_list(r) for r in mb.receipts],
+        diff_wire_list(mb.diff),
     ]
     if mb.dev_edits:
-        fields.append(keccak(_rlp(dev_edits_to_list(mb.dev_edits))))
-    digest: bytes = keccak(_rlp(fields))
+        items.append(dev_edits_to_list(mb.dev_edits))
+    digest: bytes = keccak(_rlp(items))
     return digest
 
 
 def mini_block_roots(mb: MiniBlock) -> tuple[bytes, bytes]:
-    """The mini-block's own transactions root and receipts root (MegaETH's ``transaction_root``
-    and ``receipt_root``): index-keyed tries (``rlp(i)``, ``i`` the index in the mini-block) of
-    its raw transactions and of its receipts' consensus encodings."""
-    keys = [_rlp(i) for i in range(len(mb.raw_txs))]
-    tx_root = compute_root(zip(keys, mb.raw_txs, strict=True))
-    receipt_root = compute_root(zip(keys, (r.encoded for r in mb.receipts), strict=True))
+    """The mini-block's own transaction and receipt roots: Merkle-Patricia tries keyed by
+    ``rlp(index within the mini-block)`` over the raw transactions and the receipts' consensus
+    encodings (MegaETH's ``transaction_root`` and ``receipt_root``)."""
+    tx_root = compute_root((_rlp(i), raw) for i, raw in enumerate(mb.raw_txs))
+    receipt_root = compute_root((_rlp(i), r.encoded) for i, r in enumerate(mb.receipts))
     return tx_root, receipt_root
+
+
+def mini_block_signing_hash(mb: MiniBlock) -> bytes:
+    """What the sequencer signs, as MegaETH does: ``keccak256(rlp([block_number,
+    block_timestamp, index, mini_block_number, mini_block_timestamp, gas_used,
+    transaction_root, receipt_root]))`` (integers minimal big-endian, no EIP-191 prefix)."""
+    tx_root, receipt_root = mini_block_roots(mb)
+    digest: bytes = keccak(
+        _rlp(
+            [
+                mb.block_number,
+                mb.block_env.timestamp,
+                mb.index,
+                mb.number,
+                mb.timestamp_us,
+                mb.gas_used,
+                tx_root,
+                receipt_root,
+            ]
+        )
+    )
+    return digest
 
 
 def encode_mini_block(mb: MiniBlock) -> bytes:

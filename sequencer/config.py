@@ -28,7 +28,14 @@ MINI_BLOCK_INTERVAL_MS_RANGE = (1, 60_000)
 EVM_BLOCK_INTERVAL_MS_RANGE = (1, 3_600_000)
 MAX_GENERATED_ACCOUNTS = 100_000_000
 ADMIN_TOKEN_MIN_LENGTH = 16
+TX_TIME_BUDGET_MS_RANGE = (1, 60_000)
 MAX_DASHBOARD_VERIFIERS = 64
+FEED_TOKEN_MIN_LENGTH = 16
+FEED_MAX_MESSAGE_BYTES_RANGE = (1024 * 1024, 1024**3)
+DEFAULT_FEED_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_FEED_MAX_FOLLOWERS = 32
+DEFAULT_FEED_HISTORY_RATE = 20_000
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
@@ -42,6 +49,15 @@ class GenesisAccount:
     nonce: int = 0
     code: bytes = b""
     storage: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignerPeriod:
+    """One entry of the sequencer's signing schedule: from EVM block ``from_block`` on (until
+    the next entry's), every mini-block and EVM block is signed by the key of ``address``."""
+
+    from_block: int
+    address: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +79,40 @@ class ChainConfig:
     generated_accounts: int = 0
     """Extra genesis accounts funded with ``GENERATED_BALANCE`` each, at addresses derived from
     their index (``--accounts``; for state-size and load tests: nobody holds their keys)."""
+    sequencer_signers: tuple[SignerPeriod, ...] = ()
+    """The signing schedule, ascending by ``from_block`` (``chain.sequencer_signers``): a key
+    rotation is a new entry, effective at an EVM block boundary. Empty: the chain is unsigned."""
+
+    def signer_at(self, block_number: int) -> bytes | None:
+        """The address whose key signs EVM block ``block_number`` and its mini-blocks (``None``:
+        unsigned, before the schedule's first entry)."""
+        signer = None
+        for period in self.sequencer_signers:
+            if period.from_block > block_number:
+                break
+            signer = period.address
+        return signer
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolConfig:
+    """The transaction pool's limits (``[mempool]``) and its journal's compaction threshold."""
+
+    capacity: int = 100_000
+    """Pooled transactions in all (ready and queued)."""
+    max_queued: int = 10_000
+    """Queued (future-nonce) transactions in all, a share of ``capacity`` they cannot exceed."""
+    account_cap: int = 500
+    """Pooled transactions per sender."""
+    max_nonce_gap: int = 64
+    """How far ahead of a sender's next nonce a queued transaction may be."""
+    queued_lifetime_s: float = 10_800.0
+    """A queued transaction older than this is dropped (geth: 3 h)."""
+    max_bytes: int = 256 * 1024 * 1024
+    """Raw bytes of all pooled transactions together (memory, and the journal's live size)."""
+    journal_compact_bytes: int = 64 * 1024 * 1024
+    """The journal file is rewritten with the pooled transactions alone once it exceeds this
+    and twice their size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +199,20 @@ class NodeConfig:
     connections: ConnectionLimits = ConnectionLimits()
     feed_host: str = "127.0.0.1"
     feed_port: int = 8546
+    feed_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
+    """Followers must send ``Authorization: Bearer TOKEN`` (``feed.token``); ``None``: open."""
+    feed_tls_cert: str | None = None
+    feed_tls_key: str | None = None
+    """Serve the feed as ``wss://`` with this certificate chain and key (PEM paths)."""
+    feed_max_followers: int = DEFAULT_FEED_MAX_FOLLOWERS
+    feed_max_message_bytes: int = DEFAULT_FEED_MAX_MESSAGE_BYTES
+    """The largest feed message the node sends; followers set their own limit to it."""
+    feed_history_rate: int = DEFAULT_FEED_HISTORY_RATE
+    """Messages per second one follower is served from disk (0: unlimited)."""
+    signing_keys: tuple[bytes, ...] = field(default=(), repr=False)  # secrets
+    """Inline sequencer signing keys (``signing.keys``, devnet only)."""
+    signing_key_files: tuple[str, ...] = ()
+    """Files holding a sequencer signing key each, ``0x``-hex (``signing.key_files``)."""
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
     admin_host: str = "127.0.0.1"
@@ -159,6 +223,15 @@ class NodeConfig:
     reaches it by DNS rebinding sends its own name and is refused; ``"*"`` allows any."""
     dev_fault: DevFault | None = None
     """The feed fire drill to arm (``--dev-fault``); only ever set on a devnet."""
+    tx_time_budget_ms: float = 150.0
+    """A transaction whose execution runs longer is aborted and dropped (``[execution]``)."""
+    max_tx_gas: int = 16_777_216
+    """The largest gas limit a transaction may carry (EIP-7825's cap; ``[execution]``)."""
+    abort_cooldown_s: float = 60.0
+    """A sender whose transaction was aborted for its time budget is refused this long."""
+    mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    storage_segment_bytes: int = 256 * 1024 * 1024
+    """The block log starts a new segment file beyond this size (``[storage]``)."""
     dashboard_enabled: bool = False
     """Serve the read-only live dashboard (``/dashboard/``)."""
     dashboard_host: str = "127.0.0.1"
@@ -353,6 +426,7 @@ _KNOWN_KEYS = {
         "devnet",
         "allow_unprotected_txs",
         "generated_accounts",
+        "sequencer_signers",
     },
     "chain.base_fee": {"initial", "floor"},
     "blocks": {"mini_block_interval_ms", "evm_block_interval_ms", "max_txs_per_mini_block"},
@@ -371,7 +445,28 @@ _KNOWN_KEYS = {
         *CALL_LIMIT_KEYS,
         *CONNECTION_LIMIT_KEYS,
     },
-    "feed": {"host", "port"},
+    "execution": {"tx_time_budget_ms", "max_tx_gas", "abort_cooldown_s"},
+    "storage": {"segment_bytes"},
+    "mempool": {
+        "capacity",
+        "max_queued",
+        "account_cap",
+        "max_nonce_gap",
+        "queued_lifetime_s",
+        "max_bytes",
+        "journal_compact_bytes",
+    },
+    "feed": {
+        "host",
+        "port",
+        "token",
+        "tls_cert",
+        "tls_key",
+        "max_followers",
+        "max_message_bytes",
+        "history_rate",
+    },
+    "signing": {"keys", "key_files"},
     "metrics": {"host", "port"},
     "admin": {"host", "port", "token", "allowed_hosts"},
     "dashboard": {"enabled", "host", "port", "verifiers"},
@@ -445,6 +540,54 @@ def _check_known_keys(data: dict[str, Any]) -> None:
                 raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
 
 
+def _parse_signers(chain: dict[str, Any]) -> tuple[SignerPeriod, ...]:
+    """``chain.sequencer_signers = [{address = "0x...", from_block = N}, ...]``, ascending."""
+    entries = _opt(chain, "sequencer_signers", "chain", list, [])
+    periods: list[SignerPeriod] = []
+    for i, entry in enumerate(entries):
+        where = f"chain.sequencer_signers: entry {i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"{where}: expected a table {{address, from_block}}, got {type(entry).__name__}"
+            )
+        unknown = set(entry) - {"address", "from_block"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        if "address" not in entry:
+            raise ConfigError(f"{where}: address: missing required key")
+        address = _address(entry["address"], f"{where}: address")
+        from_block = _int_value(entry.get("from_block", 0), f"{where}: from_block")
+        if periods and from_block <= periods[-1].from_block:
+            previous = periods[-1].from_block
+            raise ConfigError(f"{where}: from_block must be above the previous entry's ({previous})")
+        periods.append(SignerPeriod(from_block, address))
+    return tuple(periods)
+
+
+def _parse_signing(data: dict[str, Any], devnet: bool) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    """``[signing] keys = ["0x..."]`` (devnet only) and ``key_files = ["path", ...]``; the
+    files are read by the node at start, not here (a verifier reads the same config)."""
+    signing = _opt(data, "signing", "<root>", dict, {})
+    raw_keys = _opt(signing, "keys", "signing", list, [])
+    if raw_keys and not devnet:
+        raise ConfigError(
+            "signing.keys: inline keys are refused unless chain.devnet = true; use signing.key_files"
+        )
+    keys = []
+    for i, raw in enumerate(raw_keys):
+        key = _hex_bytes(raw, f"signing.keys: entry {i}")
+        if len(key) != 32 or not 0 < int.from_bytes(key, "big") < SECP256K1_ORDER:
+            raise ConfigError(
+                f"signing.keys: entry {i}: not a secp256k1 private key (32 bytes, below the group order)"
+            )
+        keys.append(key)
+    files = _opt(signing, "key_files", "signing", list, [])
+    for i, path in enumerate(files):
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"signing.key_files: entry {i}: expected a file path")
+    return tuple(keys), tuple(files)
+
+
 def _generated_accounts(count: int) -> int:
     _in_range(count, 0, MAX_GENERATED_ACCOUNTS, "chain.generated_accounts")
     return count
@@ -468,7 +611,20 @@ def parse_config(
 
 
 def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
-    unknown = set(data) - {"chain", "blocks", "rpc", "feed", "metrics", "admin", "dashboard"}
+    sections = {
+        "chain",
+        "blocks",
+        "rpc",
+        "feed",
+        "execution",
+        "mempool",
+        "storage",
+        "metrics",
+        "admin",
+        "dashboard",
+        "signing",
+    }
+    unknown = set(data) - sections
     if unknown:
         raise ConfigError(f"<root>: unknown section(s) {', '.join(sorted(unknown))}")
     _check_known_keys(data)
@@ -502,6 +658,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         devnet=_opt(chain, "devnet", "chain", bool, False),
         allow_unprotected_txs=_opt(chain, "allow_unprotected_txs", "chain", bool, False),
         generated_accounts=_generated_accounts(_opt(chain, "generated_accounts", "chain", int, 0)),
+        sequencer_signers=_parse_signers(chain),
     )
 
     blocks = _opt(data, "blocks", "<root>", dict, {})
@@ -541,6 +698,31 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     feed_host = _opt(feed, "host", "feed", str, "127.0.0.1")
     feed_port = _opt(feed, "port", "feed", int, 8546)
     _in_range(feed_port, *PORT_RANGE, "feed.port")
+    feed_token = _opt(feed, "token", "feed", str, None)
+    if feed_token is not None and len(feed_token) < FEED_TOKEN_MIN_LENGTH:
+        raise ConfigError(f"feed.token: must be at least {FEED_TOKEN_MIN_LENGTH} characters")
+    feed_tls_cert = _opt(feed, "tls_cert", "feed", str, None)
+    feed_tls_key = _opt(feed, "tls_key", "feed", str, None)
+    if (feed_tls_cert is None) != (feed_tls_key is None):
+        raise ConfigError("feed.tls_cert: feed.tls_cert and feed.tls_key go together (both or neither)")
+    feed_max_followers = _opt(feed, "max_followers", "feed", int, DEFAULT_FEED_MAX_FOLLOWERS)
+    _in_range(feed_max_followers, 1, 10_000, "feed.max_followers")
+    feed_max_message = _opt(feed, "max_message_bytes", "feed", int, DEFAULT_FEED_MAX_MESSAGE_BYTES)
+    _in_range(feed_max_message, *FEED_MAX_MESSAGE_BYTES_RANGE, "feed.max_message_bytes")
+    feed_history_rate = _opt(feed, "history_rate", "feed", int, DEFAULT_FEED_HISTORY_RATE)
+    _in_range(feed_history_rate, 0, 10_000_000, "feed.history_rate")
+
+    execution = _opt(data, "execution", "<root>", dict, {})
+    budget_ms = float(_opt(execution, "tx_time_budget_ms", "execution", (int, float), 150))
+    _in_range(budget_ms, *TX_TIME_BUDGET_MS_RANGE, "execution.tx_time_budget_ms")
+    max_tx_gas = _opt(execution, "max_tx_gas", "execution", int, 16_777_216)
+    _in_range(max_tx_gas, 21_000, 2**63 - 1, "execution.max_tx_gas")
+    cooldown = float(_opt(execution, "abort_cooldown_s", "execution", (int, float), 60))
+    _in_range(cooldown, 0, 86_400, "execution.abort_cooldown_s")
+    mempool_cfg = _mempool(_opt(data, "mempool", "<root>", dict, {}))
+    storage = _opt(data, "storage", "<root>", dict, {})
+    segment_bytes = _opt(storage, "segment_bytes", "storage", int, 256 * 1024 * 1024)
+    _in_range(segment_bytes, 4096, 4 * 1024**3, "storage.segment_bytes")
 
     metrics = _opt(data, "metrics", "<root>", dict, {})
     metrics_host = _opt(metrics, "host", "metrics", str, "127.0.0.1")
@@ -564,6 +746,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     dashboard_port = _opt(dashboard, "port", "dashboard", int, None)
     if dashboard_port is not None:
         _in_range(dashboard_port, *PORT_RANGE, "dashboard.port")
+    signing_keys, signing_key_files = _parse_signing(data, chain_cfg.devnet)
 
     return NodeConfig(
         chain=chain_cfg,
@@ -585,6 +768,14 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         connections=_parse_connection_limits(rpc),
         feed_host=feed_host,
         feed_port=feed_port,
+        feed_token=feed_token,
+        feed_tls_cert=feed_tls_cert,
+        feed_tls_key=feed_tls_key,
+        feed_max_followers=feed_max_followers,
+        feed_max_message_bytes=feed_max_message,
+        feed_history_rate=feed_history_rate,
+        signing_keys=signing_keys,
+        signing_key_files=signing_key_files,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         admin_host=admin_host,
@@ -592,11 +783,36 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         admin_token=admin_token,
         admin_allowed_hosts=tuple(h.lower() for h in allowed_hosts),
         dev_fault=dev_fault,
+        tx_time_budget_ms=budget_ms,
+        max_tx_gas=max_tx_gas,
+        abort_cooldown_s=cooldown,
+        mempool=mempool_cfg,
+        storage_segment_bytes=segment_bytes,
         dashboard_enabled=_opt(dashboard, "enabled", "dashboard", bool, False),
         dashboard_host=_opt(dashboard, "host", "dashboard", str, "127.0.0.1"),
         dashboard_port=dashboard_port,
         dashboard_verifiers=_dashboard_verifiers(_opt(dashboard, "verifiers", "dashboard", list, [])),
     )
+
+
+def _mempool(table: dict[str, Any]) -> MempoolConfig:
+    """The ``[mempool]`` section."""
+    default = MempoolConfig()
+    capacity = _opt(table, "capacity", "mempool", int, default.capacity)
+    _in_range(capacity, 1, 10_000_000, "mempool.capacity")
+    max_queued = _opt(table, "max_queued", "mempool", int, default.max_queued)
+    _in_range(max_queued, 0, capacity, "mempool.max_queued")
+    account_cap = _opt(table, "account_cap", "mempool", int, default.account_cap)
+    _in_range(account_cap, 1, capacity, "mempool.account_cap")
+    gap = _opt(table, "max_nonce_gap", "mempool", int, default.max_nonce_gap)
+    _in_range(gap, 0, 100_000, "mempool.max_nonce_gap")
+    lifetime = float(_opt(table, "queued_lifetime_s", "mempool", (int, float), default.queued_lifetime_s))
+    _in_range(lifetime, 1, 30 * 86_400, "mempool.queued_lifetime_s")
+    max_bytes = _opt(table, "max_bytes", "mempool", int, default.max_bytes)
+    _in_range(max_bytes, 1024 * 1024, 64 * 1024**3, "mempool.max_bytes")
+    compact = _opt(table, "journal_compact_bytes", "mempool", int, default.journal_compact_bytes)
+    _in_range(compact, 64 * 1024, 64 * 1024**3, "mempool.journal_compact_bytes")
+    return MempoolConfig(capacity, max_queued, account_cap, gap, lifetime, max_bytes, compact)
 
 
 def _dashboard_verifiers(urls: list[Any]) -> tuple[str, ...]:

@@ -19,6 +19,14 @@ KINDS = (
     "drop-tx",
     "reorder-tx",
     "skip-seq",
+    "base-fee",
+    "timestamp",
+    "gas-limit",
+    "coinbase",
+    "genesis",
+    "mini-block-hash",
+    "relabel-number",
+    "forged-signature",
 )
 _SPEC = re.compile(r"([a-z-]+)(?:@([0-9]+))?")
 

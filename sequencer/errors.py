@@ -151,6 +151,12 @@ class InsufficientFunds(InvalidTransaction):
     reason = "insufficient funds for gas * price + value"
 
 
+class Overdraft(InvalidTransaction):
+    """The sender's pooled transactions together would cost more than its balance (geth's rule)."""
+
+    reason = "transaction would cause overdraft"
+
+
 class Underpriced(InvalidTransaction):
     """At admission: the fee cap is below the base fee of the block it would join."""
 
@@ -191,6 +197,28 @@ class RemovedByRevert(InvalidTransaction):
     """A pooled transaction a devnet ``evm_revert`` removed with the pool."""
 
     reason = "removed by evm_revert"
+
+
+class TxGasLimitTooHigh(InvalidTransaction):
+    """The transaction's gas limit is above the node's per-transaction cap (``execution.max_tx_gas``;
+    geth's wording for EIP-7825's cap)."""
+
+    reason = "transaction gas limit too high"
+
+
+class ExecutionTimeExceeded(InvalidTransaction):
+    """Executing the transaction took longer than the per-transaction time budget
+    (``execution.tx_time_budget_ms``): it was aborted, its effects discarded, and it is dropped."""
+
+    reason = "execution time budget exceeded"
+
+
+class SenderThrottled(InvalidTransaction):
+    """The sender's last transaction ran past the execution time budget: its new transactions
+    are refused for a while (``execution.abort_cooldown_s``), so aborted executions, which cost
+    their sender nothing, cannot be repeated back to back."""
+
+    reason = "sender throttled"
 
 
 class ExecutionAborted(InvalidTransaction):

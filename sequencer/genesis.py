@@ -54,24 +54,33 @@ def genesis_timestamp(chain: ChainConfig) -> int:
     return chain.genesis_timestamp
 
 
-def genesis_spec_hash(chain: ChainConfig) -> bytes:
-    """A fingerprint of everything the genesis block is made of: a restart compares it instead
-    of rebuilding the genesis state (which takes seconds with a million generated accounts)."""
+def genesis_spec_hash(chain: ChainConfig, *, devnet: bool | None = None) -> bytes:
+    """A fingerprint of the chain's identity: everything the genesis block is made of, and
+    whether the chain is a devnet (``chain.devnet`` allows developer features such as the
+    ``--dev-fault`` fire drill, so a data dir made for a production chain must never be opened
+    as a devnet). A restart compares it instead of rebuilding the genesis state (which takes
+    seconds with a million generated accounts). ``devnet`` overrides the config's flag (to
+    tell a flipped flag from another genesis)."""
+    flag = chain.devnet if devnet is None else devnet
+    return keccak(fastrlp.encode([b"genesis-spec/2", *_genesis_fields(chain), 1 if flag else 0]))
+
+
+def genesis_spec_hash_v1(chain: ChainConfig) -> bytes:
+    """The fingerprint data dirs recorded before ``devnet`` was part of it (without it)."""
+    return keccak(fastrlp.encode([b"genesis-spec/1", *_genesis_fields(chain)]))
+
+
+def _genesis_fields(chain: ChainConfig) -> list[object]:
     alloc = [[a.address, a.balance, a.nonce, a.code, [list(x) for x in a.storage]] for a in chain.genesis]
-    return keccak(
-        fastrlp.encode(
-            [
-                b"genesis-spec/1",
-                chain.chain_id,
-                chain.block_gas_limit,
-                genesis_timestamp(chain),
-                chain.initial_base_fee,
-                alloc,
-                chain.generated_accounts,
-                GENERATED_BALANCE,
-            ]
-        )
-    )
+    return [
+        chain.chain_id,
+        chain.block_gas_limit,
+        genesis_timestamp(chain),
+        chain.initial_base_fee,
+        alloc,
+        chain.generated_accounts,
+        GENERATED_BALANCE,
+    ]
 
 
 def genesis_block(chain: ChainConfig, state_root: bytes) -> EvmBlock:

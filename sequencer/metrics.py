@@ -145,6 +145,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.pool_removals = Counter(
+            "sequencer_mempool_removed_total",
+            "Pooled transactions removed other than by inclusion or a drop at execution, by reason "
+            "(replaced, evicted, expired)",
+            ["reason"],
+            registry=r,
+        )
         self.gas_used = Counter("sequencer_gas_used_total", "Gas used by sealed transactions", registry=r)
         self.mini_blocks = Counter("sequencer_mini_blocks_total", "Mini-blocks sealed", registry=r)
         self.evm_blocks = Counter("sequencer_evm_blocks_total", "EVM blocks sealed", registry=r)
@@ -266,6 +273,10 @@ class Metrics:
     def transaction_dropped(self, reason: str) -> None:
         """A pooled transaction turned out invalid at execution."""
         self.tx_dropped.labels(reason).inc()
+
+    def pool_removed(self, reason: str) -> None:
+        """A pooled transaction was replaced, evicted or expired."""
+        self.pool_removals.labels(reason).inc()
 
     # -- reads (the status call) ------------------------------------------------------------------
     @staticmethod

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from sequencer.builder.startup import open_chain
 from sequencer.config import NodeConfig
 from sequencer.dashboard.app import add_dashboard, dashboard_url
 from sequencer.dashboard.verifiers import VerifierWatch
+from sequencer.errors import ConfigError, StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
 from sequencer.health import HealthGate
@@ -51,6 +53,8 @@ from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
+from sequencer.signing import FeedSigner, load_keys
+from sequencer.storage.log import HEADER_SIZE
 
 log = logging.getLogger("sequencer.node")
 
@@ -60,28 +64,60 @@ DASHBOARD_MAX_SUBSCRIPTIONS = 8
 FORCED_EXIT_CODE = 130
 
 
+def feed_tls_context(config: NodeConfig) -> ssl.SSLContext | None:
+    """The feed's TLS context (``feed.tls_cert`` / ``feed.tls_key``), or ``None`` for plain ws://."""
+    if config.feed_tls_cert is None or config.feed_tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.feed_tls_cert, config.feed_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"feed.tls_cert: cannot load the certificate and key: {exc}") from None
+    return context
+
+
 class Node:
     """One sequencer process over one data dir."""
 
     def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
-        loaded = open_chain(config.chain, self.data_dir)
+        loaded = open_chain(config.chain, self.data_dir, config.storage_segment_bytes)
         self.db, self.chain = loaded.db, loaded.chain
         self.gate = HealthGate()
         self.metrics = Metrics()
-        self.pool = Mempool(self.chain.world.nonce_of)
+        self.pool = Mempool.from_config(config.mempool, self.chain.world.nonce_of)
         self.writer = DurableWriter(self.db, self.gate, lambda: not self.gate.accepting)
-        self.producer = BlockProducer(config, self.chain, loaded.trie, self.pool, self.writer, self.metrics)
+        self.journal = PoolJournal(
+            lambda records: self.writer.run(self.db.journal_pool, records),
+            replace=lambda raws: self.writer.run(self.db.compact_pool, raws),
+            snapshot=lambda: [tx.raw for tx in self.pool.durable_transactions()],
+            compact_bytes=config.mempool.journal_compact_bytes,
+        )
+        self.producer = BlockProducer(
+            config, self.chain, loaded.trie, self.pool, self.writer, self.metrics, self.journal
+        )
         self.ingress = IngressDecoder(
             config.chain.chain_id, config.chain.allow_unprotected_txs, workers=config.rpc_ingress_workers
         )
-        journal = PoolJournal(lambda raws: self.writer.run(self.db.persist_pool_txs, raws))
         self.submitter = Submitter(
-            self.chain, self.pool, config.chain, journal, self.gate, self.ingress, self.metrics
+            self.chain,
+            self.pool,
+            config.chain,
+            self.journal,
+            self.gate,
+            self.ingress,
+            self.metrics,
+            max_tx_gas=config.max_tx_gas,
         )
+        self.feed_tls = feed_tls_context(config)
+        self.signer = FeedSigner(config.chain, load_keys(config))
+        for address in self.signer.missing_keys():
+            log.warning("no signing key for a scheduled sequencer signer", extra=fields(signer=address))
         self.hub = SubscriptionHub(
-            self.chain.block_receipts, max_per_client=config.rpc_max_ws_subscriptions_per_ip
+            self.chain.block_receipts,
+            max_per_client=config.rpc_max_ws_subscriptions_per_ip,
+            sign=self.signer.mini_block_json,
         )
         self.fanout = Fanout()
         self.waiters = ReceiptWaiters()
@@ -95,10 +131,29 @@ class Node:
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed", extra=fields(kind=config.dev_fault.kind, at=config.dev_fault.at))
             injector = FaultInjector(config.dev_fault)
-        self.feed = FeedHub(self.chain, injector=injector, horizon=loaded.recovery.dev_horizon)
+        self.feed = FeedHub(
+            self.chain,
+            injector=injector,
+            horizon=loaded.recovery.dev_horizon,
+            signer=self.signer,
+            max_followers=config.feed_max_followers,
+            max_message_bytes=config.feed_max_message_bytes,
+            history_rate=config.feed_history_rate,
+            token=config.feed_token,
+        )
         self.devchain = DevChain(self.producer, self.chain) if config.chain.devnet else None
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
+        # the journal starts over from the restored pool: what was dropped, evicted, replaced,
+        # expired or included is gone from it, and so is anything journaled in the block log
+        # by versions before the pool journal
+        restored = [tx.raw for tx in self.pool.durable_transactions()]
+        try:
+            self.db.compact_pool(restored)
+            self.journal.size = sum(HEADER_SIZE + len(raw) for raw in restored)
+        except StorageError as exc:  # the journal as it is still holds every pooled transaction
+            log.warning("pool journal not compacted at start-up", extra=fields(error=str(exc)))
+            self.journal.size = self.db.pool.size()
         limits = config.rpc_calls
         self.calls = CallService(
             self.data_dir, limits.workers, limits.timeout_ms, limits.memory_mb, limits.gas_cap, self.metrics
@@ -153,6 +208,13 @@ class Node:
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
         self.submitter.on_admitted(later(self.hub.deliver_pending))
         self.submitter.on_admitted(later(lambda tx: self.filters.deliver_pending(tx.hash)))
+
+    @property
+    def feed_url(self) -> str:
+        """The feed's bound address, ``ws://HOST:PORT`` (``wss://`` with TLS)."""
+        assert self.feed_address is not None
+        scheme = "wss" if self.feed_tls is not None else "ws"
+        return f"{scheme}://{self.feed_address.host}:{self.feed_address.port}"
 
     # -- health and status ----------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -252,7 +314,10 @@ class Node:
         if cfg.dashboard_enabled and cfg.dashboard_port is None:
             add_dashboard(rpc_app, self.dashboard_view)
         self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
-        self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port)
+        feed_runner, self.feed_address = await start_server(
+            make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, ssl_context=self.feed_tls
+        )
+        runners.append(feed_runner)
         if cfg.metrics_port is not None:
             probe = make_probe_app(self.metrics_text, self.healthy, self.ready)
             self.metrics_address = await serve(probe, cfg.metrics_host, cfg.metrics_port)
@@ -286,7 +351,7 @@ class Node:
             "sequencer started",
             extra=fields(
                 rpc=self.rpc_address.url,
-                feed=self.feed_address.ws_url,
+                feed=self.feed_url,
                 chain_id=self.config.chain.chain_id,
                 head=self.chain.head.number,
                 mini_block_ms=self.config.mini_block_interval_ms,
@@ -322,9 +387,11 @@ class Node:
                 on_ready(self)
             async with asyncio.TaskGroup() as tg:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
+                expiry_task = tg.create_task(self.submitter.run_expiry(), name="mempool-expiry")
                 fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
                 watch_task = tg.create_task(self.verifier_watch.run(), name="dashboard-verifiers")
                 await self._stop.wait()
+                expiry_task.cancel()
                 watch_task.cancel()
                 self.gate.stop_accepting()
                 self.producer.stop()
@@ -346,7 +413,7 @@ class Node:
         producer = self.producer
         try:
             for _ in range(100):
-                if not self.pool.ready_count() or not self.gate.storage_ok:
+                if not self.pool.has_takeable() or not self.gate.storage_ok:
                     break
                 await producer.seal_mini_block_now()
             if self.chain.open_minis and self.gate.storage_ok:

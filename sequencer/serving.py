@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import ssl
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -149,10 +150,14 @@ class ConnectionGuard:
 
 
 async def start_server(
-    app: web.Application, host: str, port: int, limits: ConnectionLimits | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: ConnectionLimits | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, BoundAddress]:
-    """Serve ``app`` on ``host:port`` (0 picks a free port) under ``limits`` (the defaults when
-    ``None``); the runner (to clean up) and the address."""
+    """Serve ``app`` on ``host:port`` (0 picks a free port; TLS with ``ssl_context``) under
+    ``limits`` (the defaults when ``None``); the runner (to clean up) and the address."""
     limits = limits or ConnectionLimits()
     guard = ConnectionGuard(limits)
     guard.install(app)
@@ -162,7 +167,7 @@ async def start_server(
     await runner.setup()
     assert runner.server is not None
     guard.hook(runner.server)
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, BoundAddress(bound_host, bound_port)

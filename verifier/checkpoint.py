@@ -1,35 +1,33 @@
-"""The checkpoint: the verifier's on-disk record of where it can resume, and what it found.
+"""The checkpoint: the verifier's record of where it can resume, and what it found.
 
 A checkpoint only ever names an **EVM block boundary**: the position right after a verified
-``genesis`` or ``block`` message, with that boundary's state root (its trie nodes are in the
-verifier's store), the recent block hashes BLOCKHASH needs, the hash of the block's last
-mini-block, and the verified counts as of that position. Mini-blocks of a block not yet
-verified are never part of it: a restarted verifier opens that block afresh from the boundary
-and re-verifies its mini-blocks. The checkpoint also holds every verdict recorded so far (a
-verdict found after the boundary is recorded, while the resume position stays at the boundary),
+``genesis`` or ``block`` message, with what the rules need of that block (hash, state root,
+timestamp, base fee, gas), the recent block hashes BLOCKHASH needs, the hash of its last
+mini-block and the next mini-block number (the next mini-block's parent and number), and the
+verified counts. Mini-blocks of a block not yet verified are never part of it: a restarted
+verifier opens that block afresh from the boundary and re-verifies its mini-blocks. The
+checkpoint also holds every verdict recorded so far (a verdict found after the boundary is
+recorded, while the resume position stays at the boundary), every signing-key rotation seen,
 the mode and the sequencer's head as last seen (for ``verifier status``).
 
-It is separate from the in-memory cursor (``verifier/replay.py``), which goes on past a
-mismatch in ``--on-mismatch continue`` mode. The file (``checkpoint.json``) is replaced
-atomically: written to a temporary file, fsync'd, renamed, and the directory fsync'd. A data
-dir written by an earlier version (``progress.json``, flat fields) is read when there is no
-``checkpoint.json``; it is never written again.
+It lives in the state store, written in the same transaction as the state it names
+(``verifier/store.py``). Earlier verifiers wrote ``checkpoint.json`` / ``progress.json`` in the
+data dir; those are still read (for ``verifier status``), never written.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verifier.rules import Parent
 from verifier.verdict import Verdict
 
-CHECKPOINT_FILE = "checkpoint.json"
-LEGACY_PROGRESS_FILE = "progress.json"
-FORMAT_VERSION = 1
+LEGACY_FILES = ("checkpoint.json", "progress.json")
+FORMAT_VERSION = 2
 MAX_RECENT_HASHES = 256
 
 
@@ -48,6 +46,14 @@ NOTHING_YET = Counts()
 
 
 @dataclass(frozen=True, slots=True)
+class Rotation:
+    """A signing key taking effect: from EVM block ``block`` on, ``signer`` signs."""
+
+    block: int
+    signer: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Boundary:
     """An EVM block boundary: the position right after a verified ``genesis`` or ``block``.
 
@@ -61,13 +67,25 @@ class Boundary:
     recent_hashes: tuple[bytes, ...] = ()
     """Newest first, at most :data:`MAX_RECENT_HASHES` (for BLOCKHASH)."""
     last_mini_hash: bytes | None = None
-    """The hash of the block's last mini-block (the next mini-block's parent); ``None``: unknown."""
+    """The next mini-block's parent: the last verified mini-block's hash (genesis's before any)."""
     counts: Counts = field(default_factory=Counts)
+    next_mini_block: int = 0
+    timestamp: int = 0
+    base_fee: int = 0
+    gas_used: int = 0
+    gas_limit: int = 0
 
     @property
     def started(self) -> bool:
         """Whether genesis has been verified (there is a state)."""
         return self.block_number >= 0
+
+    @property
+    def parent(self) -> Parent:
+        """The verified block, as the rules see the next block's parent."""
+        return Parent(
+            self.block_number, self.block_hash, self.timestamp, self.base_fee, self.gas_used, self.gas_limit
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,32 +99,7 @@ class Checkpoint:
     head_seq: int = 0
     head_block: int = 0
     updated_at: float = 0.0
-
-
-def load_checkpoint(data_dir: Path) -> Checkpoint:
-    """The checkpoint of ``data_dir`` (an earlier version's ``progress.json`` if that is all there
-    is; the start when there is neither)."""
-    for name in (CHECKPOINT_FILE, LEGACY_PROGRESS_FILE):
-        path = data_dir / name
-        if path.exists():
-            return _from_json(json.loads(path.read_text()))
-    return Checkpoint()
-
-
-def save_checkpoint(data_dir: Path, checkpoint: Checkpoint) -> None:
-    """Replace the checkpoint of ``data_dir`` atomically and durably."""
-    path = data_dir / CHECKPOINT_FILE
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(_to_json(checkpoint)))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    directory = os.open(data_dir, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    rotations: tuple[Rotation, ...] = ()
 
 
 def _hex(b: bytes) -> str:
@@ -117,9 +110,10 @@ def _bytes(text: str | None) -> bytes:
     return bytes.fromhex(text[2:]) if text else b""
 
 
-def _to_json(c: Checkpoint) -> dict[str, Any]:
+def encode_checkpoint(c: Checkpoint) -> bytes:
+    """The checkpoint's record (JSON)."""
     b = c.boundary
-    return {
+    record = {
         "version": FORMAT_VERSION,
         "next_seq": b.next_seq,
         "block_number": b.block_number,
@@ -127,6 +121,11 @@ def _to_json(c: Checkpoint) -> dict[str, Any]:
         "state_root": _hex(b.state_root),
         "recent_hashes": [_hex(h) for h in b.recent_hashes],
         "last_mini_hash": _hex(b.last_mini_hash) if b.last_mini_hash else None,
+        "next_mini_block": b.next_mini_block,
+        "timestamp": b.timestamp,
+        "base_fee": b.base_fee,
+        "gas_used": b.gas_used,
+        "gas_limit": b.gas_limit,
         "verified_blocks": b.counts.blocks,
         "verified_mini_blocks": b.counts.mini_blocks,
         "verified_txs": b.counts.txs,
@@ -135,12 +134,27 @@ def _to_json(c: Checkpoint) -> dict[str, Any]:
         "head_seq": c.head_seq,
         "head_block": c.head_block,
         "mismatches": [v.as_dict() for v in c.verdicts],
+        "rotations": [{"block": r.block, "signer": _hex(r.signer)} for r in c.rotations],
         "updated_at": c.updated_at,
     }
+    return json.dumps(record).encode()
+
+
+def decode_checkpoint(data: bytes | str) -> Checkpoint:
+    """The checkpoint a record holds (this format, or the flat JSON of earlier verifiers)."""
+    return _from_json(json.loads(data))
+
+
+def load_legacy_checkpoint(data_dir: Path) -> Checkpoint | None:
+    """An earlier verifier's checkpoint file in ``data_dir``, if there is one."""
+    for name in LEGACY_FILES:
+        path = data_dir / name
+        if path.exists():
+            return decode_checkpoint(path.read_text())
+    return None
 
 
 def _from_json(data: Mapping[str, Any]) -> Checkpoint:
-    """Both formats: this one, and the earlier flat ``progress.json`` (same keys, fewer of them)."""
     last_mini = data.get("last_mini_hash")
     boundary = Boundary(
         next_seq=int(data.get("next_seq", 0)),
@@ -155,6 +169,11 @@ def _from_json(data: Mapping[str, Any]) -> Checkpoint:
             int(data.get("verified_txs", 0)),
             int(data.get("last_mini_block_us", 0)),
         ),
+        next_mini_block=int(data.get("next_mini_block", 0)),
+        timestamp=int(data.get("timestamp", 0)),
+        base_fee=int(data.get("base_fee", 0)),
+        gas_used=int(data.get("gas_used", 0)),
+        gas_limit=int(data.get("gas_limit", 0)),
     )
     return Checkpoint(
         boundary=boundary,
@@ -163,4 +182,5 @@ def _from_json(data: Mapping[str, Any]) -> Checkpoint:
         head_seq=int(data.get("head_seq", 0)),
         head_block=int(data.get("head_block", 0)),
         updated_at=float(data.get("updated_at", 0.0)),
+        rotations=tuple(Rotation(int(r["block"]), _bytes(r["signer"])) for r in data.get("rotations", ())),
     )

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import click
 
 import verifier
 from sequencer.logs import FORMATS, LEVELS, setup_logging
-from verifier.checkpoint import load_checkpoint
-from verifier.status import STATUS_HOST, StatusView, status_info
+from verifier.status import STATUS_HOST, StatusView, read_checkpoint, status_info
+
+TOKEN_ENVVAR = "VERIFIER_FEED_TOKEN"
+EXIT_STATE_CORRUPT = 4
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,13 +32,44 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--feed", required=True, help="The sequencer's feed, e.g. ws://127.0.0.1:8546.")
+@click.option("--feed", required=True, help="The sequencer's feed, e.g. ws://127.0.0.1:8546 or wss://...")
 @click.option(
     "--config",
     "config_path",
     required=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The chain config (TOML) of the chain being verified.",
+    help="The chain config (TOML) of the chain being verified: its genesis, chain id, gas limit, "
+    "base fee rule, coinbase and signing schedule are what the stream is checked against.",
+)
+@click.option(
+    "--feed-token",
+    default=None,
+    envvar=TOKEN_ENVVAR,
+    help=f"Bearer token for the feed (or set {TOKEN_ENVVAR}) [default: the config's feed.token].",
+)
+@click.option(
+    "--feed-ca",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="CA certificate(s) (PEM) to trust for a wss:// feed [default: the system's].",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    metavar="N",
+    help="Re-execute mini-blocks in N parallel processes (each takes the mini-blocks whose number "
+    "mod N is its own; the claimed diffs are every mini-block's pre-state). 1: in this process.",
+)
+@click.option(
+    "--audit-every",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, None),
+    metavar="K",
+    help="Audit mode: recompute the state root with py-trie at start-up and every K EVM blocks "
+    "(0: off; the incremental trie's root is checked at start-up either way).",
 )
 @click.option(
     "--data-dir",
@@ -86,6 +119,10 @@ def main() -> None:
 def run(
     feed: str,
     config_path: Path,
+    feed_token: str | None,
+    feed_ca: Path | None,
+    workers: int,
+    audit_every: int,
     data_dir: Path,
     on_mismatch: str,
     status_port: int | None,
@@ -106,10 +143,13 @@ def run(
 
     setup_logging(log_level, log_format)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    from sequencer.config import load_config
+    from sequencer.errors import ConfigError
+
     try:
-        chain_id = int(tomllib.loads(config_path.read_text())["chain"]["chain_id"])
-    except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
-        click.echo(f"error: {config_path}: cannot read chain.chain_id: {exc}", err=True)
+        config = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     if not feed.startswith(("ws://", "wss://")):
         click.echo(f"error: --feed must be a ws:// or wss:// URL, got {feed!r}", err=True)
@@ -122,18 +162,35 @@ def run(
     except ValueError:
         click.echo(f"error: --shard must be I/N with 0 <= I < N, got {shard!r}", err=True)
         sys.exit(2)
-    from verifier.node import VerifierNode
+    from verifier.node import StateCorrupt, VerifierNode
     from verifier.replay import Mode
+    from verifier.store import EarlierDataDir
 
-    node = VerifierNode(
-        feed,
-        chain_id,
-        data_dir,
-        halt_on_mismatch=on_mismatch == "halt",
-        status_port=status_port,
-        status_host=status_host,
-        mode=Mode(shard_spec[0], shard_spec[1], replica),
-    )
+    context = None
+    if feed.startswith("wss://"):
+        context = ssl.create_default_context(cafile=str(feed_ca) if feed_ca else None)
+    if not config.chain.sequencer_signers:
+        logging.getLogger("verifier").warning(
+            "the chain config names no sequencer signer (chain.sequencer_signers): signatures are not checked"
+        )
+    try:
+        node = VerifierNode(
+            feed,
+            config.chain,
+            data_dir,
+            halt_on_mismatch=on_mismatch == "halt",
+            status_port=status_port,
+            status_host=status_host,
+            mode=Mode(shard_spec[0], shard_spec[1], replica),
+            max_message_bytes=config.feed_max_message_bytes,
+            token=feed_token or config.feed_token,
+            ssl_context=context,
+            audit_every=audit_every,
+            workers=workers,
+        )
+    except (EarlierDataDir, StateCorrupt) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
     async def main_task() -> int:
         loop = asyncio.get_running_loop()
@@ -145,7 +202,11 @@ def run(
             sys.stdout.flush()
         return await node.run()
 
-    sys.exit(asyncio.run(main_task()))
+    try:
+        sys.exit(asyncio.run(main_task()))
+    except StateCorrupt as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_STATE_CORRUPT)
 
 
 @main.command()
@@ -158,7 +219,7 @@ def status(data_dir: Path, as_json: bool) -> None:
     Example:
       verifier status --data-dir vdata --json
     """
-    info = status_info(StatusView.of_checkpoint(load_checkpoint(data_dir)), time.time())
+    info = status_info(StatusView.of_checkpoint(read_checkpoint(data_dir)), time.time())
     if as_json:
         click.echo(json.dumps(info))
     else:

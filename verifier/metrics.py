@@ -15,7 +15,8 @@ from verifier.checkpoint import NOTHING_YET, Counts
 
 class VerifierMetrics:
     """``verifier_lag_blocks``, ``verifier_lag_seconds``, ``verifier_verified_total``,
-    ``verifier_verified_transactions_total`` and ``verifier_mismatches_total``."""
+    ``verifier_verified_transactions_total``, ``verifier_mismatches_total``,
+    ``verifier_feed_healthy`` and ``verifier_feed_reconnects``."""
 
     def __init__(self, counted: Counts = NOTHING_YET) -> None:
         """``counted``: the counts already reported (a restarted verifier's checkpoint)."""
@@ -34,6 +35,15 @@ class VerifierMetrics:
             "verifier_verified_transactions_total", "Verified transactions", registry=self.registry
         )
         self.mismatches = Counter("verifier_mismatches_total", "Mismatches found", registry=self.registry)
+        self.healthy = Gauge(
+            "verifier_feed_healthy",
+            "1 while the feed's stream flows, 0 during an alarm",
+            registry=self.registry,
+        )
+        self.reconnects = Gauge(
+            "verifier_feed_reconnects", "Reconnections to the feed since start", registry=self.registry
+        )
+        self.healthy.set(1)
         self._counted_txs = counted.txs
 
     def block_verified(self, counts: Counts) -> None:
@@ -45,6 +55,11 @@ class VerifierMetrics:
     def mismatch(self) -> None:
         """A mismatch was found."""
         self.mismatches.inc()
+
+    def health(self, ok: bool, reconnects: int) -> None:
+        """The stream's health and the reconnections so far."""
+        self.healthy.set(1 if ok else 0)
+        self.reconnects.set(reconnects)
 
     def lag(self, *, blocks: int | None = None, ms: float | None = None) -> None:
         """The lag behind the sequencer, in EVM blocks and/or age of the newest mini-block (ms)."""

@@ -29,7 +29,7 @@ from sequencer.jsonrpc.encoding import (
 )
 from sequencer.jsonrpc.errors import InvalidParams, JsonRpcError
 from verifier.checkpoint import Boundary
-from verifier.execution import BlockState, Executor
+from verifier.state import BoundaryView, FlatState
 
 
 class StateNotKept(Exception):
@@ -38,10 +38,11 @@ class StateNotKept(Exception):
 
 @dataclass(frozen=True, slots=True)
 class VerifiedState:
-    """What the reads answer from: the last verified boundary, and the executor that reads it."""
+    """What the reads answer from: the last verified boundary and the flat state (read as of
+    that boundary, whatever the block being verified has changed since)."""
 
     boundary: Boundary
-    executor: Executor
+    state: FlatState
 
 
 def translate(exc: Exception) -> JsonRpcError | None:
@@ -71,10 +72,10 @@ def _served(boundary: Boundary, ref: BlockRef) -> None:
 def read_methods(current: Callable[[], VerifiedState]) -> dict[str, Handler]:
     """The read handlers, each over ``current()`` at the time of the request."""
 
-    def state(block: Any) -> tuple[Executor, BlockState]:
+    def state(block: Any) -> BoundaryView:
         now = current()
         _served(now.boundary, parse_block_ref(block))
-        return now.executor, now.executor.reader(now.boundary.state_root)
+        return now.state.at_boundary()
 
     def eth_block_number(params: list[Any]) -> str:
         params_list(params, "eth_blockNumber", 0, 0)
@@ -86,27 +87,27 @@ def read_methods(current: Callable[[], VerifiedState]) -> dict[str, Handler]:
     def eth_get_balance(params: list[Any]) -> str:
         address, block = params_list(params, "eth_getBalance", 1, 2)
         addr = parse_address(address)
-        executor, view = state(block)
-        return q(executor.account(view, addr).balance)
+        account = state(block).get_account(addr)
+        return q(account.balance if account else 0)
 
     def eth_get_transaction_count(params: list[Any]) -> str:
         address, block = params_list(params, "eth_getTransactionCount", 1, 2)
         addr = parse_address(address)
-        executor, view = state(block)
-        return q(executor.account(view, addr).nonce)
+        account = state(block).get_account(addr)
+        return q(account.nonce if account else 0)
 
     def eth_get_code(params: list[Any]) -> str:
         address, block = params_list(params, "eth_getCode", 1, 2)
         addr = parse_address(address)
-        executor, view = state(block)
-        return d(executor.code(view, addr))
+        view = state(block)
+        account = view.get_account(addr)
+        return d(view.get_code_by_hash(account.code_hash) if account else b"")
 
     def eth_get_storage_at(params: list[Any]) -> str:
         address, slot, block = params_list(params, "eth_getStorageAt", 2, 3)
         addr = parse_address(address)
         key = parse_slot(slot)
-        executor, view = state(block)
-        return d(executor.storage(view, addr, key).to_bytes(32, "big"))
+        return d(state(block).get_storage(addr, key).to_bytes(32, "big"))
 
     return {
         "eth_blockNumber": eth_block_number,

@@ -1,46 +1,66 @@
-"""Checking a feed, message by message (docs/feed.md): re-execute, compare, decide.
+"""Checking a feed, message by message (docs/feed.md): the chain's rules, re-execution, claims.
 
-:class:`Replay` starts at an EVM block boundary (``verifier/checkpoint.py``) and takes the
-feed's messages in order. Each mini-block is re-executed (or, for mini-blocks another shard
-owns and in replica mode, its claims are taken) on the open EVM block's state, and what it adds
-to the block is kept in an :class:`OpenBlock`; each ``block`` message is checked against that
-and, when it verifies, becomes the new :attr:`Replay.boundary`. Every check that fails raises
-:class:`~verifier.verdict.Mismatch` with a :class:`~verifier.verdict.Verdict` naming the EVM
-block, the mini-block, the transaction index (when one is at fault), the field, the claimed
-and the recomputed value.
+:class:`Replay` starts at an EVM block boundary (``verifier/checkpoint.py``) over the flat state
+of that boundary (``verifier/state.py``) and takes typed messages (``verifier/wire.py``) in order.
 
-The in-memory cursor (:attr:`Replay.next_seq`) is the caller's to move past a message that
-failed (``--on-mismatch continue``); the boundary only ever moves to a verified block.
+* ``genesis``: its hash must be the one the verifier's own config makes (``verifier/genesis.py``).
+* Every ``miniBlock``, re-executed here or not: its EVM block, number, index and parent hash
+  continue the chain; its hash is recomputed; its signature recovers to the configured signer;
+  its environment follows the rules from the parent block (``verifier/rules.py``) and is the same
+  for every mini-block of the block; its receipts are consistent (transaction hashes, indexes,
+  gas, log indexes) and its state diff canonical. A mini-block this verifier owns (``Mode``) is
+  then re-executed on the state its predecessors' diffs made (``verifier/execution.py``) and its
+  receipts and diff compared exactly (``verifier/compare.py``). Then its claimed diff is applied.
+* Every ``block``: its header hashes to its hash, links to the parent, names the environment its
+  mini-blocks ran in, leaves Prague's unused fields empty, and its transaction list, roots, gas,
+  bloom and state root are what the mini-blocks add up to; its signature is checked. When it
+  verifies it becomes the new :attr:`Replay.boundary`.
+
+Every failed check raises :class:`~verifier.verdict.Mismatch` naming the EVM block, the
+mini-block, the transaction index (when one is at fault), the field, the claimed and the
+recomputed value; nothing has been applied then. With signatures, the mismatch carries the
+signed mini-block headers it contradicts (evidence). :meth:`Replay.adopt` takes a failed
+message's claims instead (``--on-mismatch continue``), or, for a mini-block re-executed here,
+what re-execution found: later checks then go on from the true state, so each lie is found
+once, not again at every later message.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
+from sequencer.config import ChainConfig
+from sequencer.logs import fields
 from verifier.checkpoint import MAX_RECENT_HASHES, Boundary
-from verifier.execution import (
-    BlockState,
-    Env,
-    ExecutedTx,
-    Executor,
-    decode_header,
-    encode_claimed_receipt,
-    keccak,
-    trie_root,
-)
+from verifier.commitments import index_root, keccak, mini_block_hash, receipt_encoding, signing_hash
+from verifier.compare import Finding, compare_diff, compare_receipts
+from verifier.execution import ExecutedMiniBlock, MiniBlockExecutor
+from verifier.header import Header, decode_header
+from verifier.open_block import ENV_FIELDS, OpenBlock, SignedHeader, env_value, executed_receipt
+from verifier.rules import MAX_FUTURE_S, empty_field_problems, env_problems, header_env
+from verifier.signatures import signature_problem
+from verifier.state import EMPTY_CODE_HASH, FlatState
 from verifier.verdict import Mismatch, Verdict
+from verifier.wire import (
+    BlockMessage,
+    GenesisMessage,
+    Malformed,
+    Message,
+    MiniBlockMessage,
+)
+from verifier.workers import WorkerPool
 
-Message = dict[str, Any]
-Fail = Callable[..., NoReturn]
+log = logging.getLogger("verifier")
 
 
 @dataclass(frozen=True, slots=True)
 class Mode:
     """Which mini-blocks this verifier re-executes: those whose number mod ``shard_count`` is
-    ``shard_index``; none as a ``replica`` (it applies the claimed diffs and checks the roots)."""
+    ``shard_index``; none as a ``replica`` (it applies the claimed diffs and checks the rest)."""
 
     shard_index: int = 0
     shard_count: int = 1
@@ -60,53 +80,27 @@ EVERYTHING = Mode()
 """One verifier re-executing every mini-block (``--shard 0/1``)."""
 
 
-@dataclass(slots=True)
-class OpenBlock:
-    """The EVM block whose mini-blocks are being verified: its two states and what its verified
-    mini-blocks add up to (for the block-level checks)."""
-
-    executed: BlockState
-    """The state re-execution builds (claims taken for mini-blocks not re-executed here)."""
-    claimed: BlockState
-    """The same block with only the stream's claimed diffs applied."""
-    txs: list[bytes] = field(default_factory=list)
-    receipts: list[bytes] = field(default_factory=list)
-    gas: int = 0
-    bloom: int = 0
-    mini_blocks: int = 0
-
-    def add(self, txs: list[bytes], receipts: list[bytes], gas: int, bloom: int) -> None:
-        """A verified mini-block's transactions, encoded receipts, gas and bloom."""
-        self.txs.extend(txs)
-        self.receipts.extend(receipts)
-        self.gas += gas
-        self.bloom |= bloom
-        self.mini_blocks += 1
-
-
 def _h(b: bytes | None) -> str:
     return "0x" + b.hex() if b is not None else "null"
 
 
-def _int(v: str) -> int:
-    return int(v, 16)
-
-
-def _b(v: str) -> bytes:
-    return bytes.fromhex(v[2:])
-
-
-def _fail(
-    seq: int, block: int | None, mini: int | None, tx: int | None, field: str, claimed: str, recomputed: str
-) -> NoReturn:
-    raise Mismatch(Verdict(seq, block, mini, tx, field, claimed, recomputed, time.time()))
-
-
 class Replay:
-    """Verifies a stream of feed messages against its own re-execution, from ``boundary``."""
+    """Verifies a stream of typed feed messages from ``boundary`` over ``state``."""
 
-    def __init__(self, executor: Executor, boundary: Boundary, mode: Mode = EVERYTHING) -> None:
-        self.executor = executor
+    def __init__(
+        self,
+        chain: ChainConfig,
+        state: FlatState,
+        boundary: Boundary,
+        mode: Mode = EVERYTHING,
+        *,
+        genesis: Header | None = None,
+        clock: Callable[[], float] = time.time,
+        pool: WorkerPool | None = None,
+    ) -> None:
+        """``genesis``: the verifier's own genesis header (needed until genesis is verified)."""
+        self.chain = chain
+        self.state = state
         self.mode = mode
         self.boundary = boundary
         """The last verified EVM block boundary (where a restart resumes)."""
@@ -115,290 +109,424 @@ class Replay:
         self.counts = boundary.counts
         """Verified counts so far, mini-blocks of the open block included."""
         self.open: OpenBlock | None = None
-        self.last_mini_hash = boundary.last_mini_hash
+        self.genesis = genesis
+        self._clock = clock
+        self._executed: tuple[int, ExecutedMiniBlock] | None = None
+        self.pool = pool
+        self._handed_out: dict[int, tuple[int, int, tuple[SignedHeader, ...]]] = {}
 
-    # -- entry point --------------------------------------------------------------------------
-    def check(self, message: Message) -> Boundary | None:
-        """Check the next message; the new boundary when it was a verified ``genesis`` or
-        ``block``. Raises :class:`Mismatch` when a check fails (the cursor stays put)."""
-        raw_seq = message.get("seq")
-        seq: int = raw_seq if isinstance(raw_seq, int) else -1
-        if message.get("version") != 1:
-            _fail(seq, None, None, None, "stream.version", str(message.get("version")), "1")
-        if seq != self.next_seq:
-            _fail(seq, None, None, None, "stream.seq", str(seq), str(self.next_seq))
-        kind = message.get("type")
-        reached: Boundary | None = None
-        try:
-            if kind == "genesis":
-                reached = self._genesis(seq, message["genesis"])
-            elif kind == "miniBlock":
-                self._mini_block(seq, message["miniBlock"])
-            elif kind == "block":
-                reached = self._block(seq, message["block"])
-            else:
-                _fail(seq, None, None, None, "stream.type", str(kind), "genesis|miniBlock|block")
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
-            # a field missing or of the wrong shape: the stream is not what docs/feed.md says
-            claimed = f"{type(exc).__name__}: {exc}"[:200]
-            _fail(seq, None, None, None, "stream.malformed", claimed, f"a well-formed {kind} message")
-        self.next_seq = seq + 1
-        if reached is not None:
-            self.boundary = reached
+    # -- entry points -------------------------------------------------------------------------
+    def check(self, message: Message, raw: bytes = b"") -> Boundary | None:
+        """Check the next message (its ``seq`` is the cursor's); the new boundary when it was a
+        verified ``genesis`` or ``block``. Raises :class:`Mismatch`, applying nothing. With worker
+        processes, ``raw`` (the message's text) is what they are handed; their findings come
+        back through :meth:`late_findings`."""
+        if isinstance(message, MiniBlockMessage):
+            self._mini_block(message, adopt=False, raw=raw)
+            reached = None
+        elif isinstance(message, BlockMessage):
+            reached = self._block(message, adopt=False)
+        else:
+            reached = self._genesis(message)
+        self.next_seq = message.seq + 1
         return reached
 
-    def skip(self, message: Message) -> None:
-        """Move the cursor past ``message`` without checking it (after its mismatch, to go on)."""
-        seq = message.get("seq")
-        self.next_seq = (seq if isinstance(seq, int) else self.next_seq) + 1
+    def adopt(self, message: Message) -> Boundary | None:
+        """Take a message that failed its checks as claimed, and move on (continue mode)."""
+        reached = None
+        if isinstance(message, MiniBlockMessage) and self.boundary.started:
+            self._mini_block(message, adopt=True)
+        elif isinstance(message, BlockMessage) and self.boundary.started:
+            reached = self._block(message, adopt=True)
+        self.next_seq = message.seq + 1
+        return reached
+
+    def _fail(
+        self,
+        seq: int,
+        block: int | None,
+        mini: int | None,
+        finding: Finding,
+        evidence: tuple[SignedHeader, ...] = (),
+    ) -> NoReturn:
+        verdict = Verdict(
+            seq,
+            block,
+            mini,
+            finding.tx_index,
+            finding.field,
+            finding.claimed,
+            finding.recomputed,
+            self._clock(),
+        )
+        raise Mismatch(verdict, tuple(e.as_dict() for e in evidence))
 
     # -- genesis ------------------------------------------------------------------------------
-    def _genesis(self, seq: int, g: dict[str, Any]) -> Boundary:
-        root = self.executor.genesis(g["alloc"], g.get("generatedAccounts"))
-        header_rlp = _b(g["header"])
-        header = decode_header(header_rlp)
-        if keccak(header_rlp) != _b(g["hash"]):
-            _fail(0, 0, None, None, "genesis.hash", g["hash"], _h(keccak(header_rlp)))
-        if header.state_root != root:
-            _fail(0, 0, None, None, "genesis.stateRoot", _h(header.state_root), _h(root))
-        block_hash = _b(g["hash"])
-        return Boundary(seq + 1, 0, block_hash, root, (block_hash,), self.last_mini_hash, self.counts)
+    def _genesis(self, g: GenesisMessage) -> Boundary:
+        def fail(name: str, claimed: str, recomputed: str) -> NoReturn:
+            self._fail(g.seq, 0, None, Finding(name, claimed, recomputed))
+
+        if g.seq != 0 or self.boundary.started:
+            fail("stream.type", f"genesis at seq {g.seq}", "genesis only at seq 0, before anything else")
+        own = self.genesis
+        assert own is not None, "the genesis state is built from the config before genesis is checked"
+        if self.chain.genesis_timestamp is None:
+            # a devnet config that leaves the launch time to the sequencer's data dir: the one
+            # field taken from the stream (everything else is still the config's)
+            try:
+                claimed = decode_header(g.header, "genesis.header")
+            except Malformed as exc:
+                fail("genesis.header", str(exc), "a Prague header")
+            own = self.genesis = replace(own, timestamp=claimed.timestamp)
+            log.warning(
+                "chain.genesis_timestamp is not set: the genesis timestamp is the feed's",
+                extra=fields(timestamp=claimed.timestamp),
+            )
+        own_hash = keccak(own.encode())
+        if g.hash != own_hash:
+            fail("genesis.hash", _h(g.hash), _h(own_hash) + " (the genesis of this verifier's config)")
+        if keccak(g.header) != own_hash:
+            fail("genesis.header", "a header that does not hash to the genesis hash", _h(own_hash))
+        if self.pool is not None:
+            self.pool.end_block(own_hash)
+        self.boundary = Boundary(
+            next_seq=1,
+            block_number=0,
+            block_hash=own_hash,
+            state_root=own.state_root,
+            recent_hashes=(own_hash,),
+            last_mini_hash=own_hash,
+            counts=self.counts,
+            next_mini_block=0,
+            timestamp=own.timestamp,
+            base_fee=own.base_fee,
+            gas_used=0,
+            gas_limit=own.gas_limit,
+        )
+        return self.boundary
 
     # -- mini-blocks --------------------------------------------------------------------------
-    def _mini_block(self, seq: int, mb: dict[str, Any]) -> None:
-        number, block = _int(mb["number"]), _int(mb["blockNumber"])
-        mini_hash, sealed_us = _b(mb["hash"]), _int(mb["timestampUs"])
-        env = mb["env"]
-        environment = Env(
-            _int(env["number"]),
-            _int(env["timestamp"]),
-            _b(env["parentHash"]),
-            _int(env["baseFee"]),
-            _int(env["gasLimit"]),
-            _b(env["coinbase"]),
-            _b(env["prevRandao"]),
-        )
-
-        def fail(field: str, claimed: Any, recomputed: Any, tx: int | None = None) -> NoReturn:
-            _fail(seq, block, number, tx, field, str(claimed), str(recomputed))
-
-        at = self.boundary
-        if block != at.block_number + 1 or environment.number != block:
-            fail("miniBlock.blockNumber", block, at.block_number + 1)
-        if environment.parent_hash != at.block_hash:
-            fail("miniBlock.env.parentHash", env["parentHash"], _h(at.block_hash))
-        expected_parent = self.last_mini_hash or at.block_hash
-        if self.last_mini_hash is not None and _b(mb["parentHash"]) != expected_parent:
-            fail("miniBlock.parentHash", mb["parentHash"], _h(expected_parent))
-        raws = [_b(t) for t in mb["transactions"]]
-        receipts = mb["receipts"]
-        if len(receipts) != len(raws):
-            fail("miniBlock.receipts", len(receipts), len(raws))
-        if self.open is None:
-            prev_hashes = at.recent_hashes
-            self.open = OpenBlock(
-                self.executor.block_state(at.state_root, environment, prev_hashes),
-                self.executor.block_state(at.state_root, environment, prev_hashes),
+    def late_findings(self, *, wait_all: bool = False) -> list[Mismatch]:
+        """What the worker processes found in mini-blocks already checked here (``wait_all``:
+        once every mini-block handed out came back: at an EVM block boundary)."""
+        if self.pool is None:
+            return []
+        out = []
+        for result in self.pool.results(wait_all=wait_all):
+            block, number, evidence = self._handed_out.pop(result.seq)
+            if result.finding is None:
+                self.counts = replace(self.counts, txs=self.counts.txs + result.txs)
+                continue
+            f = result.finding
+            verdict = Verdict(
+                result.seq, block, number, f.tx_index, f.field, f.claimed, f.recomputed, self._clock()
             )
-        opened = self.open
-        txs = self.counts.txs
-        if self.mode.executes(number):
-            gas, encoded, bloom = self._execute_and_compare(fail, opened, raws, receipts, mb)
-            txs += len(raws)
-        else:
-            gas, encoded, bloom = self._trust_claims(fail, opened, receipts, mb)
-        opened.add(raws, encoded, gas, bloom)
-        self.last_mini_hash = mini_hash
-        self.counts = replace(
-            self.counts, mini_blocks=self.counts.mini_blocks + 1, txs=txs, last_mini_block_us=sealed_us
-        )
-
-    def _execute_and_compare(
-        self,
-        fail: Fail,
-        opened: OpenBlock,
-        raws: list[bytes],
-        receipts: list[dict[str, Any]],
-        mb: dict[str, Any],
-    ) -> tuple[int, list[bytes], int]:
-        pre = self._pre_values(opened.executed, mb["stateDiff"])
-        executed = self.executor.execute(opened.executed, raws, opened.gas)
-        tx_offset = len(opened.txs)
-        for i, (ex, claimed) in enumerate(zip(executed, receipts, strict=False)):
-            self._compare_receipt(fail, i, ex, claimed, tx_offset + i)
-        gas = sum(ex.gas_used for ex in executed)
-        if _int(mb["gasUsed"]) != gas:
-            fail("miniBlock.gasUsed", mb["gasUsed"], hex(gas))
-        self._compare_diff(fail, opened.executed, pre, mb["stateDiff"])
-        self.executor.apply_diff(opened.claimed, mb["stateDiff"])
-        bloom = 0
-        for ex in executed:
-            bloom |= ex.bloom
-        return gas, [ex.encoded_receipt for ex in executed], bloom
-
-    def _trust_claims(
-        self, fail: Fail, opened: OpenBlock, receipts: list[dict[str, Any]], mb: dict[str, Any]
-    ) -> tuple[int, list[bytes], int]:
-        """Another shard re-executes this mini-block: take its claims (the pre-state of the next
-        one is known from the claimed diff) and keep them for the block-level checks."""
-        gas = sum(_int(r["gasUsed"]) for r in receipts)
-        if _int(mb["gasUsed"]) != gas:
-            fail("miniBlock.gasUsed", mb["gasUsed"], hex(gas))
-        encoded: list[bytes] = []
-        bloom = 0
-        for r in receipts:
-            receipt_bytes, receipt_bloom = encode_claimed_receipt(r)
-            encoded.append(receipt_bytes)
-            bloom |= receipt_bloom
-        self.executor.apply_diff(opened.executed, mb["stateDiff"])
-        self.executor.apply_diff(opened.claimed, mb["stateDiff"])
-        return gas, encoded, bloom
-
-    def _pre_values(
-        self, state: BlockState, diff: list[dict[str, Any]]
-    ) -> dict[bytes, tuple[bool, int, int, bytes, dict[int, int]]]:
-        """Each listed account's values before the mini-block runs (to catch no-op entries)."""
-        out = {}
-        for acc in diff:
-            address = _b(acc["address"])
-            slots = {_int(s): self.executor.storage(state, address, _int(s)) for s, _ in acc["storage"]}
-            account = self.executor.account(state, address)
-            out[address] = (account.exists, account.nonce, account.balance, account.code_hash, slots)
+            out.append(Mismatch(verdict, tuple(e.as_dict() for e in evidence)))
         return out
 
-    @staticmethod
-    def _compare_receipt(fail: Fail, i: int, ex: ExecutedTx, claimed: dict[str, Any], index: int) -> None:
-        if claimed["transactionHash"] != _h(ex.tx_hash):
-            fail("receipt.transactionHash", claimed["transactionHash"], _h(ex.tx_hash), i)
-        if _int(claimed["transactionIndex"]) != index:
-            fail("receipt.transactionIndex", claimed["transactionIndex"], hex(index), i)
-        if not ex.valid:
-            fail("transaction.valid", "included", f"invalid: {ex.error}", i)
-        if _int(claimed["status"]) != ex.status:
-            fail("receipt.status", claimed["status"], hex(ex.status), i)
-        if _int(claimed["gasUsed"]) != ex.gas_used:
-            fail("receipt.gasUsed", claimed["gasUsed"], hex(ex.gas_used), i)
-        if _int(claimed["cumulativeGasUsed"]) != ex.cumulative_gas_used:
-            fail("receipt.cumulativeGasUsed", claimed["cumulativeGasUsed"], hex(ex.cumulative_gas_used), i)
-        logs = tuple(
-            (_b(lg["address"]), tuple(_b(t) for t in lg["topics"]), _b(lg["data"])) for lg in claimed["logs"]
-        )
-        if logs != ex.logs:
-            fail(
-                "receipt.logs",
-                claimed["logs"],
-                [(_h(a), [_h(t) for t in ts], _h(d)) for a, ts, d in ex.logs],
-                i,
-            )
-        contract = claimed.get("contractAddress")
-        if (contract and _b(contract)) != (ex.contract_address or None):
-            fail("receipt.contractAddress", contract, _h(ex.contract_address), i)
+    def _mini_block(self, mb: MiniBlockMessage, *, adopt: bool, raw: bytes = b"") -> None:
+        at, opened = self.boundary, self.open
+        expected_number = at.next_mini_block + (opened.mini_blocks if opened is not None else 0)
 
-    def _compare_diff(
-        self, fail: Fail, post: BlockState, pre: dict[bytes, Any], diff: list[dict[str, Any]]
-    ) -> None:
-        addresses = [acc["address"] for acc in diff]
-        if addresses != sorted(addresses) or len(set(addresses)) != len(addresses):
-            fail("stateDiff.order", addresses, sorted(set(addresses)))
-        for acc in diff:
-            address = _b(acc["address"])
-            where = acc["address"]
-            now = self.executor.account(post, address)
-            if acc["deleted"]:
-                if now.exists:
-                    fail("stateDiff.deleted", f"{where} deleted", f"{where} exists")
-                continue
-            nonce, balance, code_hash = _int(acc["nonce"]), _int(acc["balance"]), _b(acc["codeHash"])
-            if now.nonce != nonce:
-                fail("stateDiff.nonce", f"{where}: {nonce}", f"{where}: {now.nonce}")
-            if now.balance != balance:
-                fail("stateDiff.balance", f"{where}: {balance}", f"{where}: {now.balance}")
-            if now.code_hash != code_hash:
-                fail("stateDiff.codeHash", f"{where}: {_h(code_hash)}", f"{where}: {_h(now.code_hash)}")
-            if acc.get("code") is not None and keccak(_b(acc["code"])) != code_hash:
-                fail("stateDiff.code", f"{where}: code does not hash to codeHash", _h(code_hash))
-            slots = [_int(s) for s, _ in acc["storage"]]
-            if slots != sorted(slots):
-                fail("stateDiff.storage.order", slots, sorted(slots))
-            existed, pre_nonce, pre_balance, pre_code_hash, pre_slots = pre[address]
-            changed_slot = False
-            for slot_hex, value_hex in acc["storage"]:
-                slot, value = _int(slot_hex), _int(value_hex)
-                actual = self.executor.storage(post, address, slot)
-                if actual != value:
-                    fail(
-                        "stateDiff.storage",
-                        f"{where}[{slot_hex}] = {value_hex}",
-                        f"{where}[{slot_hex}] = {hex(actual)}",
-                    )
-                if pre_slots[slot] != value:
-                    changed_slot = True
-            unchanged = (
-                existed
-                and pre_nonce == nonce
-                and pre_balance == balance
-                and pre_code_hash == code_hash
-                and not changed_slot
+        evidence: list[SignedHeader] = []  # this mini-block's signed header, once checked
+
+        def fail(name: str, claimed: Any, recomputed: Any, tx: int | None = None) -> NoReturn:
+            finding = Finding(name, str(claimed), str(recomputed), tx)
+            self._fail(mb.seq, at.block_number + 1, expected_number, finding, tuple(evidence))
+
+        encodings: list[bytes] = []
+        blooms = 0
+        for r in mb.receipts:
+            encoding, bloom = receipt_encoding(r)
+            encodings.append(encoding)
+            blooms |= bloom
+        signed_header: SignedHeader | None = None
+        if not adopt:
+            if not at.started:
+                fail("stream.type", f"miniBlock at seq {mb.seq}", "genesis first")
+            self._check_position(mb, fail, expected_number)
+            signed_header = self._check_signature(mb, encodings, fail)
+            if signed_header is not None:
+                evidence.append(signed_header)
+            self._check_env(mb, fail)
+            self._check_receipts(mb, fail)
+            self._check_diff_form(mb, fail)
+        if opened is None:
+            opened = self.open = OpenBlock(
+                mb.env, expected_number, at.last_mini_hash or b"", at.counts.last_mini_block_us
             )
-            if unchanged:
-                fail("stateDiff.unchanged", f"{where} listed", f"{where} did not change")
+        executed = 0
+        diff = mb.state_diff
+        gas_used = mb.gas_used
+        if self.pool is not None:
+            execute = not adopt and self.mode.executes(expected_number)
+            self.pool.submit(mb.seq, expected_number, raw, execute)
+            if execute:
+                self._handed_out[mb.seq] = (at.block_number + 1, expected_number, tuple(evidence))
+        elif not adopt and self.mode.executes(expected_number):
+            finding = self._reexecute(opened, mb)
+            if finding is not None:
+                fail(finding.field, finding.claimed, finding.recomputed, finding.tx_index)
+            executed = len(mb.transactions)
+        elif adopt and self._executed is not None and self._executed[0] == mb.seq:
+            # the stream lied about a mini-block re-executed here: go on from what it really did
+            result = self._executed[1]
+            diff = result.diff
+            if all(tx.valid for tx in result.txs):
+                encodings, blooms = [], 0
+                for tx in result.txs:
+                    encoding, bloom = receipt_encoding(executed_receipt(tx))
+                    encodings.append(encoding)
+                    blooms |= bloom
+                gas_used = sum(tx.gas_used for tx in result.txs)
+        self._executed = None
+        self.state.apply(diff)
+        opened.txs.extend(mb.transactions)
+        opened.tx_hashes.extend(keccak(raw) for raw in mb.transactions)
+        opened.receipts.extend(encodings)
+        opened.gas += gas_used
+        opened.bloom |= blooms
+        opened.logs += sum(len(r.logs) for r in mb.receipts)
+        opened.mini_blocks += 1
+        opened.last_hash = mb.hash
+        opened.last_us = mb.timestamp_us
+        opened.executed_txs += executed
+        if signed_header is not None:
+            opened.signed.append(signed_header)
+        self.counts = replace(
+            self.counts,
+            mini_blocks=self.counts.mini_blocks + 1,
+            txs=self.counts.txs + executed,
+            last_mini_block_us=mb.timestamp_us,
+        )
+
+    def _check_position(
+        self, mb: MiniBlockMessage, fail: Callable[..., NoReturn], expected_number: int
+    ) -> None:
+        at, opened = self.boundary, self.open
+        if mb.block_number != at.block_number + 1:
+            fail("miniBlock.blockNumber", mb.block_number, at.block_number + 1)
+        if mb.number != expected_number:
+            fail("miniBlock.number", mb.number, expected_number)
+        index = opened.mini_blocks if opened is not None else 0
+        if mb.index != index:
+            fail("miniBlock.index", mb.index, index)
+        parent = opened.last_hash if opened is not None else at.last_mini_hash
+        if mb.parent_hash != parent:
+            fail("miniBlock.parentHash", _h(mb.parent_hash), _h(parent))
+        recomputed = mini_block_hash(mb)
+        if mb.hash != recomputed:
+            fail("miniBlock.hash", _h(mb.hash), _h(recomputed))
+        previous_us = opened.last_us if opened is not None else at.counts.last_mini_block_us
+        if mb.timestamp_us < previous_us:
+            fail("miniBlock.timestampUs", mb.timestamp_us, f">= {previous_us} (the previous mini-block's)")
+        latest_us = int((self._clock() + MAX_FUTURE_S) * 1_000_000)
+        if mb.timestamp_us > latest_us:
+            fail("miniBlock.timestampUs", mb.timestamp_us, f"<= {latest_us} (now + {MAX_FUTURE_S} s)")
+
+    def _check_signature(
+        self, mb: MiniBlockMessage, encodings: list[bytes], fail: Callable[..., NoReturn]
+    ) -> SignedHeader | None:
+        schedule = self.chain.sequencer_signers
+        if not schedule:
+            return None
+        digest = signing_hash(mb, encodings)
+        problem = signature_problem(schedule, mb.block_number, digest, mb.signature)
+        if problem is not None:
+            fail("miniBlock.signature", *problem)
+        if mb.signature is None:
+            return None
+        return SignedHeader(
+            mb.number,
+            mb.block_number,
+            mb.index,
+            mb.env.timestamp,
+            mb.timestamp_us,
+            mb.gas_used,
+            index_root(mb.transactions),
+            index_root(encodings),
+            mb.hash,
+            mb.signature,
+        )
+
+    def _check_env(self, mb: MiniBlockMessage, fail: Callable[..., NoReturn]) -> None:
+        opened = self.open
+        if opened is None:
+            for name, claimed, expected in env_problems(
+                mb.env, self.boundary.parent, self.chain, self._clock()
+            ):
+                fail(f"miniBlock.env.{name}", claimed, expected)
+        elif mb.env != opened.env:
+            for name in ENV_FIELDS:
+                claimed, expected = env_value(mb.env, name), env_value(opened.env, name)
+                if claimed != expected:
+                    fail(f"miniBlock.env.{name}", claimed, f"{expected} (the block's environment)")
+
+    def _check_receipts(self, mb: MiniBlockMessage, fail: Callable[..., NoReturn]) -> None:
+        opened = self.open
+        if len(mb.receipts) != len(mb.transactions):
+            fail(
+                "miniBlock.receipts",
+                f"{len(mb.receipts)} receipts",
+                f"{len(mb.transactions)} (one per transaction)",
+            )
+        tx_index = len(opened.txs) if opened is not None else 0
+        cumulative = opened.gas if opened is not None else 0
+        log_index = opened.logs if opened is not None else 0
+        for i, (raw, r) in enumerate(zip(mb.transactions, mb.receipts, strict=True)):
+            tx_hash = keccak(raw)
+            if r.tx_hash != tx_hash:
+                fail("receipt.transactionHash", _h(r.tx_hash), _h(tx_hash), i)
+            if r.tx_index != tx_index + i:
+                fail("receipt.transactionIndex", hex(r.tx_index), hex(tx_index + i), i)
+            if r.gas_used != r.cumulative_gas_used - cumulative:
+                fail("receipt.gasUsed", hex(r.gas_used), hex(r.cumulative_gas_used - cumulative), i)
+            cumulative = r.cumulative_gas_used
+            if r.first_log_index != log_index:
+                fail("receipt.firstLogIndex", hex(r.first_log_index), hex(log_index), i)
+            log_index += len(r.logs)
+        total = sum(r.gas_used for r in mb.receipts)
+        if mb.gas_used != total:
+            fail("miniBlock.gasUsed", hex(mb.gas_used), hex(total))
+        if cumulative > mb.env.gas_limit:
+            fail(
+                "miniBlock.gasUsed",
+                f"{cumulative} used in the block",
+                f"<= {mb.env.gas_limit} (the gas limit)",
+            )
+
+    def _check_diff_form(self, mb: MiniBlockMessage, fail: Callable[..., NoReturn]) -> None:
+        state = self.state
+        previous = b""
+        for a in mb.state_diff:
+            where = _h(a.address)
+            if a.address <= previous:
+                fail("stateDiff.order", where, f"an address above {_h(previous)} (ascending, each once)")
+            previous = a.address
+            if a.deleted:
+                if (a.nonce, a.balance, a.code_hash, a.code, a.storage) != (0, 0, EMPTY_CODE_HASH, None, ()):
+                    fail("stateDiff.deleted", f"{where}: deleted with values", f"{where}: deleted, all zero")
+                continue
+            slot = -1
+            for s, _v in a.storage:
+                if s <= slot:
+                    fail("stateDiff.storage.order", f"{where} slot {hex(s)}", f"a slot above {hex(slot)}")
+                slot = s
+            if a.code is not None:
+                if keccak(a.code) != a.code_hash:
+                    fail("stateDiff.code", f"{where}: code that does not hash to codeHash", _h(a.code_hash))
+            elif a.code_hash not in state.code:
+                pre = state.get_account(a.address)
+                if pre is None or pre.code_hash != a.code_hash:
+                    fail(
+                        "stateDiff.code", f"{where}: codeHash {_h(a.code_hash)} without its code", "the code"
+                    )
+
+    def _reexecute(self, opened: OpenBlock, mb: MiniBlockMessage) -> Finding | None:
+        if opened.executor is None:
+            opened.executor = MiniBlockExecutor(
+                self.state,
+                self.chain.chain_id,
+                opened.env,
+                self.boundary.recent_hashes,
+                allow_unprotected=self.chain.allow_unprotected_txs,
+            )
+        result = opened.executor.run(mb.transactions, opened.gas)
+        self._executed = (mb.seq, result)
+        return compare_receipts(result.txs, mb.receipts) or compare_diff(result.diff, mb.state_diff)
 
     # -- EVM blocks ---------------------------------------------------------------------------
-    def _block(self, seq: int, b: dict[str, Any]) -> Boundary:
-        number = _int(b["number"])
-        header_rlp = _b(b["header"])
-        header = decode_header(header_rlp)
+    def _block(self, b: BlockMessage, *, adopt: bool) -> Boundary:
+        at, opened = self.boundary, self.open
 
-        def fail(field: str, claimed: Any, recomputed: Any) -> NoReturn:
-            _fail(seq, number, None, None, field, str(claimed), str(recomputed))
+        def fail(name: str, claimed: Any, recomputed: Any) -> NoReturn:
+            evidence = tuple(opened.signed) if opened is not None else ()
+            self._fail(
+                b.seq, at.block_number + 1, None, Finding(name, str(claimed), str(recomputed)), evidence
+            )
 
-        at = self.boundary
-        opened = self.open
-        if number != at.block_number + 1 or header.number != number:
-            fail("block.number", number, at.block_number + 1)
-        if keccak(header_rlp) != _b(b["hash"]):
-            fail("block.hash", b["hash"], _h(keccak(header_rlp)))
-        if header.parent_hash != at.block_hash:
-            fail("block.parentHash", _h(header.parent_hash), _h(at.block_hash))
-        mini_blocks = opened.mini_blocks if opened is not None else 0
-        if _int(b["miniBlockCount"]) != mini_blocks:
-            fail("block.miniBlockCount", b["miniBlockCount"], hex(mini_blocks))
-        root = at.state_root
-        if opened is not None:
-            claimed_root = self.executor.root_of(opened.claimed)
-            root = self.executor.commit(opened.executed)
-            if claimed_root != root:
-                fail(
-                    "stateDiff.missing",
-                    "state diffs that leave out changes",
-                    "changes not listed in any diff",
-                )
-        txs = opened.txs if opened is not None else []
-        tx_hashes = [_h(keccak(raw)) for raw in txs]
-        if b["transactions"] != tx_hashes:
-            fail("block.transactions", len(b["transactions"]), len(tx_hashes))
-        tx_root = trie_root(txs)
-        if header.transactions_root != tx_root:
-            fail("block.transactionsRoot", _h(header.transactions_root), _h(tx_root))
-        receipts_root = trie_root(opened.receipts if opened is not None else [])
-        if header.receipts_root != receipts_root:
-            fail("block.receiptsRoot", _h(header.receipts_root), _h(receipts_root))
-        gas, bloom = (opened.gas, opened.bloom) if opened is not None else (0, 0)
-        if header.gas_used != gas:
-            fail("block.gasUsed", header.gas_used, gas)
-        if header.bloom != bloom:
-            fail("block.logsBloom", hex(header.bloom), hex(bloom))
-        if header.state_root != root:
-            fail("block.stateRoot", _h(header.state_root), _h(root))
-        block_hash = _b(b["hash"])
+        header = decode_header(b.header, "block.header")
+        root = self.state.root()
+        if not adopt:
+            if not at.started:
+                fail("stream.type", f"block at seq {b.seq}", "genesis first")
+            for name, claimed, expected in self._block_problems(b, header, root):
+                fail(f"block.{name}", claimed, expected)
         self.open = None
         self.counts = replace(self.counts, blocks=self.counts.blocks + 1)
-        return Boundary(
-            next_seq=seq + 1,
-            block_number=number,
+        block_hash = keccak(b.header)
+        if self.pool is not None:
+            self.pool.end_block(block_hash)
+        self.boundary = Boundary(
+            next_seq=b.seq + 1,
+            block_number=at.block_number + 1,
             block_hash=block_hash,
             state_root=root,
             recent_hashes=(block_hash, *at.recent_hashes)[:MAX_RECENT_HASHES],
-            last_mini_hash=self.last_mini_hash,
+            last_mini_hash=opened.last_hash if opened is not None else self._first_parent(at, block_hash),
             counts=self.counts,
+            next_mini_block=at.next_mini_block + (opened.mini_blocks if opened is not None else 0),
+            timestamp=header.timestamp,
+            base_fee=header.base_fee,
+            gas_used=header.gas_used,
+            gas_limit=header.gas_limit,
         )
+        return self.boundary
+
+    @staticmethod
+    def _first_parent(at: Boundary, block_hash: bytes) -> bytes | None:
+        """Before the chain's first mini-block, the next one's parent is the newest block."""
+        return block_hash if at.next_mini_block == 0 else at.last_mini_hash
+
+    def _block_problems(self, b: BlockMessage, header: Header, root: bytes) -> Iterator[tuple[str, str, str]]:
+        at, opened = self.boundary, self.open
+        number = at.block_number + 1
+        if b.number != number:
+            yield "number", str(b.number), str(number)
+        block_hash = keccak(b.header)
+        if b.hash != block_hash:
+            yield "hash", _h(b.hash), _h(block_hash)
+        if header.number != number:
+            yield "number", f"header number {header.number}", str(number)
+        if header.parent_hash != at.block_hash:
+            yield "parentHash", _h(header.parent_hash), _h(at.block_hash)
+        if b.first_mini_block != at.next_mini_block:
+            yield "firstMiniBlock", str(b.first_mini_block), str(at.next_mini_block)
+        count = opened.mini_blocks if opened is not None else 0
+        if b.mini_block_count != count:
+            yield "miniBlockCount", str(b.mini_block_count), str(count)
+        tx_hashes = opened.tx_hashes if opened is not None else []
+        if list(b.transactions) != tx_hashes:
+            yield (
+                "transactions",
+                f"{len(b.transactions)} hashes",
+                f"{len(tx_hashes)} (the mini-blocks' transactions)",
+            )
+        env = header_env(header)
+        if opened is not None:
+            for name in ENV_FIELDS:
+                claimed, expected = env_value(env, name), env_value(opened.env, name)
+                if claimed != expected:
+                    yield name, claimed, f"{expected} (its mini-blocks' environment)"
+        else:
+            yield from env_problems(env, at.parent, self.chain, self._clock())
+        yield from empty_field_problems(header)
+        gas, bloom = (opened.gas, opened.bloom) if opened is not None else (0, 0)
+        if header.gas_used != gas:
+            yield "gasUsed", str(header.gas_used), str(gas)
+        if header.gas_used > header.gas_limit:
+            yield "gasUsed", str(header.gas_used), f"<= {header.gas_limit} (the gas limit)"
+        if int.from_bytes(header.logs_bloom, "big") != bloom:
+            yield "logsBloom", _h(header.logs_bloom), _h(bloom.to_bytes(256, "big"))
+        tx_root = index_root(opened.txs if opened is not None else [])
+        if header.transactions_root != tx_root:
+            yield "transactionsRoot", _h(header.transactions_root), _h(tx_root)
+        receipts_root = index_root(opened.receipts if opened is not None else [])
+        if header.receipts_root != receipts_root:
+            yield "receiptsRoot", _h(header.receipts_root), _h(receipts_root)
+        if header.state_root != root:
+            yield "stateRoot", _h(header.state_root), _h(root)
+        if self.chain.sequencer_signers:
+            problem = signature_problem(self.chain.sequencer_signers, number, block_hash, b.signature)
+            if problem is not None:
+                yield "signature", *problem

@@ -66,11 +66,14 @@ class Verdict:
 
 
 class Mismatch(Exception):
-    """A check failed; carries its :class:`Verdict`."""
+    """A check failed; carries its :class:`Verdict` and, on a signed chain, the signed mini-block
+    headers the finding contradicts (``evidence``: what the sequencer signed, as MegaETH writes
+    a mini-block header)."""
 
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: Verdict, evidence: tuple[dict[str, Any], ...] = ()) -> None:
         super().__init__(f"{verdict.field}: claimed {verdict.claimed}, recomputed {verdict.recomputed}")
         self.verdict = verdict
+        self.evidence = evidence
 
 
 def announce(verdict: Verdict) -> None:

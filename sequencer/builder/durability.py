@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sequencer.errors import StorageError
+from sequencer.execution.deadline import block_alarm_signal
 from sequencer.health import HealthGate
 from sequencer.logs import fields
 from sequencer.storage.durable import ChainDB, IndexWriteFailed
@@ -33,7 +34,10 @@ class DurableWriter:
         self.db = db
         self._gate = gate
         self._stopping = stopping
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-writer")
+        # the execution time budget's SIGALRM is for the main thread: never interrupt an fsync
+        self._thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="chain-writer", initializer=block_alarm_signal
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run one storage write on the writer thread."""

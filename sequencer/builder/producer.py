@@ -1,9 +1,11 @@
 """The block producer: seals mini-blocks every mini-block interval and EVM blocks every EVM
 block interval (also when empty), persisting each before anything about it becomes visible.
 
-Per mini-block: take ready transactions in arrival order, execute them on the open block's
-executor (for at most one interval), drain the overlay as the state diff, assemble the
-mini-block, make it durable (the fsync'd log, on the writer thread), then apply the diff to the
+Per mini-block: take ready transactions in arrival order, execute them on the
+open block's executor (for at most one interval; one transaction for at most its time budget,
+``execution.tx_time_budget_ms``, after which it is aborted without a trace and dropped), drain
+the overlay as the state diff (once the journal writes of its transactions are done), assemble
+the mini-block, make it durable (the fsync'd log, on the writer thread), then apply the diff to the
 in-memory state and the state trie, publish it, and wake everyone waiting for its receipts.
 Per EVM block: finish the transactions and receipts roots, compute the state root, build the
 standard header, make it durable, publish it, and open the next block.
@@ -28,12 +30,20 @@ from sequencer.builder.assembly import OpenBlock, make_mini_block, seal_block
 from sequencer.builder.durability import DurableWriter
 from sequencer.chain import Chain
 from sequencer.config import NodeConfig
-from sequencer.errors import ExecutionAborted, InvalidTransaction, NodeShuttingDown, RemovedByRevert
+from sequencer.errors import (
+    ExecutionAborted,
+    ExecutionTimeExceeded,
+    InvalidTransaction,
+    NodeShuttingDown,
+    RemovedByRevert,
+)
 from sequencer.execution.engine import BlockExecutor, TxOutcome
 from sequencer.logs import fields
+from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Mempool
 from sequencer.metrics import Metrics
 from sequencer.rules import next_block_env
+from sequencer.storage.durable import PoolRecord
 from sequencer.trie.state import StateTrie
 from sequencer.types import DevEdit, EvmBlock, MiniBlock, SignedTx, StateDiff
 
@@ -50,6 +60,10 @@ class Executed:
     outcomes: tuple[TxOutcome, ...]
     full: bool
     """The EVM block's gas limit was reached: seal it now."""
+    taken: int = 0
+    """How many transactions it took from the pool (executed, dropped or left)."""
+    aborted: bool = False
+    """It ended at a transaction aborted for its time budget."""
 
 
 class BlockProducer:
@@ -63,8 +77,10 @@ class BlockProducer:
         pool: Mempool,
         writer: DurableWriter,
         metrics: Metrics,
+        journal: PoolJournal | None = None,
     ) -> None:
         self.config = config
+        self.journal = journal
         self.chain = chain
         self.trie = trie
         self.pool = pool
@@ -97,7 +113,8 @@ class BlockProducer:
         self._rollback_listeners.append(fn)
 
     def on_rejected(self, fn: Rejected) -> None:
-        """Call ``fn`` with every pooled transaction dropped at execution, and why."""
+        """Call ``fn`` with every pooled transaction dropped at execution, and why (once its
+        removal is journaled, so a sender told "dropped" never sees it come back)."""
         self._rejection_listeners.append(fn)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -141,13 +158,13 @@ class BlockProducer:
                 await self._seal_evm_block()
                 self._block_deadline = max(self._block_deadline + block_s, time.monotonic() + block_s / 10)
                 continue
-            if self.pool.ready_count():
+            if self.pool.has_takeable():
                 due = self._last_mini_seal + mini_s
                 if now < due:
                     await asyncio.sleep(min(due, self._block_deadline) - now)
                     continue
-                full = await self._seal_mini_block()
-                if full:
+                executed = await self._seal_mini_block()
+                if executed.full:
                     self._block_deadline = time.monotonic()
                 continue
             self.pool.ready_event.clear()
@@ -221,6 +238,8 @@ class BlockProducer:
         if self.trie.root() != block.state_root:  # cannot happen unless the undo is wrong
             log.error("state root after the rollback differs: rebuilding the state trie")
             self.trie.rebuild(chain.world)
+        if self.journal is not None:  # commit_rollback emptied the journal with the pool
+            self.journal.size = 0
         dropped = self.clear_pool()
         self._open_block()
         self._block_deadline = time.monotonic() + self.config.evm_block_interval_ms / 1000
@@ -269,7 +288,12 @@ class BlockProducer:
         self._open = opened = OpenBlock(env, chain.open_minis)
         chain.follow_open_block(lambda: opened.pending(chain.head_mini_number + 1, self.trie.root()))
         self._executor = BlockExecutor(
-            chain.world, env, chain.chain_id, list(chain.prev_hashes), self._open.gas_used
+            chain.world,
+            env,
+            chain.chain_id,
+            list(chain.prev_hashes),
+            self._open.gas_used,
+            tx_time_budget_s=self.config.tx_time_budget_ms / 1000,
         )
 
     async def _seal_evm_block(self) -> EvmBlock | None:
@@ -308,21 +332,36 @@ class BlockProducer:
         return block
 
     # -- mini-blocks --------------------------------------------------------------------------
-    async def _seal_mini_block(self) -> bool:
-        """Execute and persist one mini-block; returns True when the EVM block is full."""
+    async def _seal_mini_block(self) -> Executed:
+        """Execute and persist one mini-block; says whether the EVM block is full."""
         # mini-blocks start on a fixed cadence: the next one is due an interval after this
         # one started, whatever its execution and write took
-        self._last_mini_seal = time.monotonic()
+        started = time.monotonic()
         try:
             executed = self._execute()
+            if executed.outcomes and await self.pool.wait_durable([o.tx.hash for o in executed.outcomes]):
+                # a journal write failed: its transaction is out of the pool; execute the
+                # others again in the next mini-block, without it
+                assert self._executor is not None
+                self._executor.rollback_mini_block()
+                return Executed((), executed.full, executed.taken, executed.aborted)
+            if executed.aborted:  # an interval for everything else before the next mini-block
+                self._last_mini_seal = time.monotonic()
+            elif executed.taken:
+                self._last_mini_seal = started
             if executed.outcomes:
                 await self._commit_mini_block(executed.outcomes)
-            return executed.full
+            else:
+                await asyncio.sleep(0)  # nothing was written: still let the event loop run
+            return executed
         finally:
             self.pool.end_seal()
 
     def _execute(self) -> Executed:
-        """Execute ready transactions for at most one interval (the cadence holds under load)."""
+        """Execute ready transactions for at most one interval (the cadence holds under load);
+        one transaction runs for at most its time budget (``execution.tx_time_budget_ms``). An
+        abort ends the mini-block (the next one is due an interval later: the event loop serves
+        what waited meanwhile) and throttles its sender (``execution.abort_cooldown_s``)."""
         executor = self._executor
         assert executor is not None
         # take about what the interval can execute (from recent execution times), not the
@@ -335,8 +374,11 @@ class BlockProducer:
         observe = self.metrics.tx_execution.observe
         exec_started = time.perf_counter()
         budget_ends = exec_started + interval_s
-        for tx in candidates:
-            if outcomes and time.perf_counter() >= budget_ends:
+        aborted = False
+        executing_s = 0.0  # of the transactions that produced an outcome
+        for i, tx in enumerate(candidates):
+            # at least one transaction per mini-block; then only while the interval lasts
+            if i and time.perf_counter() >= budget_ends:
                 break
             if not executor.fits(tx):
                 full = True
@@ -344,6 +386,13 @@ class BlockProducer:
             started = time.perf_counter()
             try:
                 outcomes.append(executor.apply(tx))
+            except ExecutionTimeExceeded as exc:
+                # the budget is spent: end the mini-block here, so the event loop serves what
+                # waited meanwhile before the next one runs the transactions behind
+                self._reject(tx, exc)
+                self.pool.throttle(tx.sender, self.config.abort_cooldown_s)
+                aborted = True
+                break
             except InvalidTransaction as exc:
                 self._reject(tx, exc)
                 continue
@@ -351,11 +400,14 @@ class BlockProducer:
                 log.exception("transaction failed in execution", extra=fields(hash=tx.hash))
                 self._reject(tx, ExecutionAborted(type(exc).__name__))
                 continue
-            observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            executing_s += took
+            observe(took)
         if outcomes:
-            per_tx = (time.perf_counter() - exec_started) / len(outcomes)
+            # an aborted transaction's time says nothing about how many the next interval holds
+            per_tx = (time.perf_counter() - exec_started if not aborted else executing_s) / len(outcomes)
             self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
-        return Executed(tuple(outcomes), full)
+        return Executed(tuple(outcomes), full, len(candidates), aborted)
 
     async def _commit_mini_block(
         self,
@@ -400,5 +452,17 @@ class BlockProducer:
             extra=fields(hash=tx.hash, sender=tx.sender, nonce=tx.nonce, reason=exc.message),
         )
         self.pool.drop(tx)
+        if self.journal is None:
+            self._tell_rejected(tx, exc)
+            return
+
+        def journaled(error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("a drop could not be journaled", extra=fields(hash=tx.hash, error=str(error)))
+            self._tell_rejected(tx, exc)
+
+        self.journal.enqueue([PoolRecord(removed=(tx.hash,))], journaled)
+
+    def _tell_rejected(self, tx: SignedTx, exc: InvalidTransaction) -> None:
         for fn in self._rejection_listeners:
             fn(tx, exc)

@@ -17,9 +17,10 @@ from pathlib import Path
 from sequencer.chain import Chain
 from sequencer.config import ChainConfig
 from sequencer.errors import StorageError
-from sequencer.genesis import genesis_block, genesis_diff, genesis_spec_hash
+from sequencer.genesis import genesis_block, genesis_diff, genesis_spec_hash, genesis_spec_hash_v1
 from sequencer.logs import fields
 from sequencer.storage.durable import ChainDB, RecoveryReport
+from sequencer.storage.log import SEGMENT_BYTES
 from sequencer.storage.store import u64
 from sequencer.trie.state import StateTrie
 
@@ -39,12 +40,14 @@ class LoadedChain:
     trie: StateTrie
 
 
-def open_chain(config: ChainConfig, data_dir: str | Path) -> LoadedChain:
+def open_chain(config: ChainConfig, data_dir: str | Path, segment_bytes: int = SEGMENT_BYTES) -> LoadedChain:
     """Open (or create) the data dir of the chain ``config`` describes; see the module docstring.
 
-    Raises :class:`~sequencer.errors.StorageError` when the data dir cannot serve this chain.
+    Takes the data dir's lock (held until ``db.close()``). Raises
+    :class:`~sequencer.errors.StorageError` when the data dir cannot serve this chain, or is in
+    use by another process.
     """
-    db = ChainDB(Path(data_dir))
+    db = ChainDB(Path(data_dir), segment_bytes)
     try:
         recovery = db.recover()
         chain, trie = _load_chain(config, db)
@@ -93,20 +96,7 @@ def _load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
                 f"data dir {store.path} belongs to chain id "
                 f"{int.from_bytes(stored_chain_id or b'', 'big')}, config says {config.chain_id}"
             )
-        stored_spec = store.get_meta("genesis_spec")
-        if stored_spec is not None:
-            same = stored_spec == spec
-        else:  # a data dir from before the fingerprint: rebuild the genesis to compare
-            trie = StateTrie()
-            trie.apply_diff(genesis_diff(config))
-            same = store.get_meta("genesis_hash") == genesis_block(config, trie.root()).hash
-            del trie
-            if same:
-                store.put_meta("genesis_spec", spec)
-        if not same:
-            raise StorageError(
-                f"data dir {store.path} was created from a different genesis than the config's"
-            )
+        _check_identity(config, db)
 
     world = store.load_state()
     chain = Chain(store, world, config)
@@ -156,3 +146,38 @@ def _load_chain(config: ChainConfig, db: ChainDB) -> tuple[Chain, StateTrie]:
         if head_mini_number is not None:
             chain.head_mini = store.get_mini_block(head_mini_number)
     return chain, trie
+
+
+def _check_identity(config: ChainConfig, db: ChainDB) -> None:
+    """Refuse a config whose chain is not the data dir's: another genesis, or the devnet flag
+    flipped (``chain.devnet`` is part of the fingerprint: a production data dir never becomes a
+    devnet, so ``--dev-fault`` can never be armed on it). A data dir from before the devnet flag
+    was fingerprinted (or before any fingerprint) is upgraded, recording the config's flag."""
+    store = db.index
+    spec = genesis_spec_hash(config)
+    stored = store.get_meta("genesis_spec")
+    if stored == spec:
+        return
+    if stored is not None and stored == genesis_spec_hash(config, devnet=not config.devnet):
+        was, says = ("true", "false") if not config.devnet else ("false", "true")
+        made = "a devnet" if was == "true" else "a production chain"
+        raise StorageError(
+            f"data dir {store.path} was created for {made} (chain.devnet = {was}); the config says "
+            f"chain.devnet = {says}. The devnet flag is part of the chain's identity and cannot be "
+            "changed on an existing data dir"
+        )
+    if stored is not None:
+        same = stored == genesis_spec_hash_v1(config)
+    else:  # a data dir from before the fingerprint: rebuild the genesis to compare
+        trie = StateTrie()
+        trie.apply_diff(genesis_diff(config))
+        same = store.get_meta("genesis_hash") == genesis_block(config, trie.root()).hash
+        del trie
+    if not same:
+        raise StorageError(f"data dir {store.path} was created from a different genesis than the config's")
+    store.put_meta("genesis_spec", spec)
+    log.warning(
+        "data dir identity upgraded: chain.devnet recorded in its genesis fingerprint "
+        "(it cannot be changed from now on)",
+        extra=fields(devnet=config.devnet),
+    )

@@ -293,7 +293,7 @@ def run(
 
     def ready(n: Any) -> None:
         click.echo(f"rpc={n.rpc_address.url}")
-        click.echo(f"feed=ws://{n.feed_address.host}:{n.feed_address.port}")
+        click.echo(f"feed={n.feed_url}")
         if n.metrics_address is not None:
             click.echo(f"metrics={n.metrics_address.url}")
         if n.admin_address is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth._utils.address import generate_contract_address
 from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
@@ -29,12 +30,14 @@ from sequencer import fastrlp
 from sequencer.bloom import logs_bloom
 from sequencer.errors import (
     ExceedsBlockGasLimit,
+    ExecutionTimeExceeded,
     FeeCapBelowBaseFee,
     InsufficientFunds,
     InvalidTransaction,
     NonceTooHigh,
     NonceTooLow,
 )
+from sequencer.execution.deadline import DeadlineExceeded, time_limit
 from sequencer.execution.flatdb import FlatAccountDB
 from sequencer.state import WorldState
 from sequencer.types import BlockEnv, Log, SignedTx, StateDiff
@@ -133,6 +136,10 @@ class BlockExecutor:
     as the mini-block's state diff, which the caller applies to the :class:`WorldState` once the
     mini-block is durable and then confirms with :meth:`commit_mini_block`; if the mini-block
     cannot be made durable, :meth:`rollback_mini_block` forgets it.
+
+    With ``tx_time_budget_s``, a transaction whose execution runs longer is aborted where it is
+    (``execution/deadline.py``): every change it made is discarded and it raises
+    :class:`~sequencer.errors.ExecutionTimeExceeded`, like any invalid transaction.
     """
 
     def __init__(
@@ -142,9 +149,11 @@ class BlockExecutor:
         chain_id: int,
         prev_hashes: Sequence[bytes],
         gas_used: int = 0,
+        tx_time_budget_s: float | None = None,
     ) -> None:
         self.env = env
         self.chain_id = chain_id
+        self.tx_time_budget_s = tx_time_budget_s
         self._world = world
         self._state = SequencerState(world, execution_context(env, chain_id, prev_hashes), b"")  # type: ignore[arg-type]
         self._db: FlatAccountDB = self._state._account_db  # type: ignore[assignment]
@@ -182,12 +191,19 @@ class BlockExecutor:
         state.lock_changes()
         checkpoint = self._db.record()
         try:
-            computation = state.apply_transaction(tx.engine_tx)  # type: ignore[arg-type]
+            with time_limit(self.tx_time_budget_s):
+                computation = state.apply_transaction(tx.engine_tx)  # type: ignore[arg-type]
+        except DeadlineExceeded:
+            self._abandon(checkpoint)
+            assert self.tx_time_budget_s is not None
+            raise ExecutionTimeExceeded(
+                f"aborted after {self.tx_time_budget_s * 1000:g} ms (execution.tx_time_budget_ms)"
+            ) from None
         except ValidationError as exc:  # a rule the checks above do not know yet
-            self._db.discard(checkpoint)
+            self._abandon(checkpoint)
             raise InvalidTransaction(str(exc)) from None
         except Exception:
-            self._db.discard(checkpoint)
+            self._abandon(checkpoint)
             raise
         self._db.commit(checkpoint)
         gas_used = PragueVM.finalize_gas_used(tx.engine_tx, computation)  # type: ignore[arg-type]
@@ -210,6 +226,13 @@ class BlockExecutor:
             contract_address=bytes(contract) if contract else None,
             encoded_receipt=encode_receipt(tx.type, status, self.gas_used, bloom, logs),
         )
+
+    def _abandon(self, checkpoint: Any) -> None:
+        """Undo a transaction that did not finish: its account, storage and warm-set changes
+        (the overlay's journal) and its transient storage (py-evm clears that only after a
+        transaction that finishes). The gas counter was not touched yet."""
+        self._db.discard(checkpoint)
+        self._state._transient_storage = None  # type: ignore[assignment]  # rebuilt empty on use
 
     def take_diff(self) -> StateDiff:
         """Drain the overlay: the state diff of the mini-block executed since the last one."""

@@ -43,6 +43,9 @@ ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 PRECOMPILES = frozenset((i).to_bytes(20, "big") for i in range(1, 0x12))
 MAX_ACCESS_LIST_ROUNDS = 8
+ESTIMATE_ERROR_RATIO_DENOMINATOR = 67
+"""An estimate stops searching within ~1.5% above the smallest limit that works (geth's
+``estimateGasErrorRatio``): a few executions instead of a dozen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +262,9 @@ def estimate_gas(
     request: CallRequest,
     cap: int,
 ) -> int:
-    """The smallest gas limit with which the call succeeds (binary search, like geth); never
-    below the intrinsic cost with its access list and the EIP-7623 calldata floor."""
+    """A gas limit with which the call succeeds, at most ~1.5% above the smallest one (binary
+    search, like geth); never below the intrinsic cost with its access list and the EIP-7623
+    calldata floor."""
     hi = min(request.gas or cap, cap)
 
     def attempt(gas: int) -> CallResult:
@@ -269,12 +273,17 @@ def estimate_gas(
     top = attempt(hi)
     if not top.success:
         raise_failure(top, gas_cap=hi)
-    lo = max(top.gas_used, data_floor_gas(request.data)) - 1
-    # Most calls succeed with exactly what they used (plus the 63/64 rule's reserve).
+    used = max(top.gas_used, data_floor_gas(request.data))
+    if used >= hi:
+        return hi
+    if attempt(used).success:  # most calls (transfers, simple writes) need exactly what they used
+        return used
+    lo = used
+    # else it needs a reserve (the 63/64 rule, a refund, a stipend): search above
     guess = min(hi, max(top.gas_used * 64 // 63 + 2300, lo + 1))
     if guess < hi and attempt(guess).success:
         hi = guess
-    while lo + 1 < hi:
+    while lo + 1 < hi and (hi - lo) * ESTIMATE_ERROR_RATIO_DENOMINATOR > hi:
         mid = (lo + hi) // 2
         if attempt(mid).success:
             hi = mid

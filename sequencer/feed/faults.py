@@ -13,8 +13,11 @@ arrives while earlier positions have not been examined yet (a follower starting 
 ``from``, or a process started over an existing chain), it first scans those positions from
 ``source`` (the hub's uncorrupted history) so an earlier qualifying message is not missed.
 
-Kinds and what they do to the target message (``hash`` fields are left as sent unless noted;
-for mini-blocks that means a verifier recomputing the mini-block hash notices too):
+Kinds and what they do to the target message. The fire drill plays a *lying sequencer*: what
+it corrupts in a mini-block it re-hashes (the v2 mini-block hash over the message's own fields)
+and re-signs with the node's own key, and a corrupted block header is re-hashed and re-signed,
+so each fault reads as the lie it names, not as a broken hash or signature (except the two
+kinds that are about those):
 
 * ``balance``: the first stateDiff entry that is not ``deleted`` gets balance + 1 wei.
 * ``storage``: the first storage slot (of the first non-deleted entry with a non-empty
@@ -32,11 +35,25 @@ for mini-blocks that means a verifier recomputing the mini-block hash notices to
   receipt keeps its own fields, ``transactionIndex`` included).
 * ``skip-seq``: the first mini-block at or after N is not sent at all, so followers see a gap
   (and see it again when they reconnect from the missing position).
+* ``base-fee``: the mini-block's ``env.baseFee`` + 1 (not the EIP-1559 rule's value).
+* ``timestamp``: the mini-block's ``env.timestamp`` one hour later (too far in the future).
+* ``gas-limit``: the mini-block's ``env.gasLimit`` set to 1 (not the configured limit, and
+  below the gas used).
+* ``coinbase``: the mini-block's ``env.coinbase`` set to ``0x000...dead``.
+* ``genesis``: the ``genesis`` message claims an extra account holding 10^9 ether, and its
+  header a different state root (the hash recomputed): not the genesis of the chain's config.
+* ``mini-block-hash``: the mini-block's ``hash`` has its last byte XOR-ed with 0x01 (not
+  re-hashed: the hash itself is the fault).
+* ``relabel-number``: the mini-block's ``number`` + 1 (re-hashed and re-signed).
+* ``forged-signature``: the mini-block's ``signature`` replaced by one of the same digest made
+  with a key that is not the sequencer's (:data:`FORGER_KEY`).
 
 Qualifying: ``balance`` needs a non-deleted stateDiff entry, ``storage`` a non-empty storage
 list on one, ``receipt-gas``/``receipt-status``/``drop-tx`` at least one transaction, ``log``
 a receipt with a log, ``reorder-tx`` at least two transactions, ``skip-seq`` any mini-block,
-``state-root`` any EVM block (``block`` message; genesis never).
+``state-root`` any EVM block (``block`` message; genesis never); ``genesis`` the genesis
+message (N is ignored); the other new kinds any mini-block (``forged-signature`` one that is
+signed).
 """
 
 from __future__ import annotations
@@ -53,7 +70,9 @@ from eth_hash.auto import keccak
 from sequencer.devfault import KINDS as KINDS
 from sequencer.devfault import DevFault as DevFault
 from sequencer.devfault import parse_dev_fault as parse_dev_fault
+from sequencer.feed.wire import wire_mini_block_hash, wire_signing_hash
 from sequencer.logs import fields
+from sequencer.signing import FeedSigner, SequencerKey
 
 log = logging.getLogger("sequencer.feed.faults")
 
@@ -63,6 +82,12 @@ STATE_ROOT_FIELD = 3
 
 Message = dict[str, Any]
 Source = Callable[[int], Iterable[Message]]
+FORGER_KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+"""The key ``forged-signature`` signs with: a well-known test key, never a sequencer's."""
+DEAD_COINBASE = bytes.fromhex("000000000000000000000000000000000000dead")
+EXTRA_GENESIS_ACCOUNT = "0x00000000000000000000000000000000000beef1"
+_ENV_KINDS = ("base-fee", "timestamp", "gas-limit", "coinbase")
+_UNRESIGNED = ("mini-block-hash", "forged-signature")
 
 
 def _q(n: int) -> str:
@@ -91,10 +116,11 @@ class FaultInjector:
     def __init__(self, fault: DevFault, source: Source | None = None) -> None:
         self.fault = fault
         self.source = source
+        self.signer: FeedSigner | None = None
         self._target: int | None = None
         # every position below the frontier has been examined and is not the target; nothing
         # below ``at`` can qualify (a message's number never exceeds its seq)
-        self._frontier = fault.at
+        self._frontier = 0 if fault.kind == "genesis" else fault.at
 
     @property
     def target_seq(self) -> int | None:
@@ -111,19 +137,27 @@ class FaultInjector:
         if self.source is None:
             self.source = source
 
+    def bind_signer(self, signer: FeedSigner) -> None:
+        """The node's signer: what is corrupted is re-signed with the sequencer's own key."""
+        self.signer = signer
+
     # -- choosing the target ------------------------------------------------------------------
     def qualifies(self, message: Message) -> bool:
         """Whether ``message`` could be the target (ignoring whether an earlier one is)."""
         kind = self.fault.kind
         if kind == "state-root":
             return message.get("type") == "block" and _int(message["block"]["number"]) >= self.fault.at
+        if kind == "genesis":
+            return message.get("type") == "genesis"
         if message.get("type") != "miniBlock":
             return False
         mb = message["miniBlock"]
         if _int(mb["number"]) < self.fault.at:
             return False
-        if kind == "skip-seq":
+        if kind == "skip-seq" or kind in _ENV_KINDS or kind in ("mini-block-hash", "relabel-number"):
             return True
+        if kind == "forged-signature":
+            return "signature" in mb
         if kind == "balance":
             return bool(_live_accounts(mb))
         if kind == "storage":
@@ -173,17 +207,43 @@ class FaultInjector:
 
     def _corrupt(self, message: Message) -> Message:
         kind = self.fault.kind
-        if kind == "state-root":
-            block = message["block"]
-            fields = rlp.decode(bytes.fromhex(block["header"][2:]))
+        if kind in ("state-root", "genesis"):
+            body = message["block" if kind == "state-root" else "genesis"]
+            fields = rlp.decode(bytes.fromhex(body["header"][2:]))
             root = bytearray(fields[STATE_ROOT_FIELD])
             root[-1] ^= 0x01
             fields[STATE_ROOT_FIELD] = bytes(root)
             header = rlp.encode(fields)
-            block["header"] = "0x" + header.hex()
-            block["hash"] = "0x" + keccak(header).hex()
+            body["header"] = "0x" + header.hex()
+            body["hash"] = "0x" + keccak(header).hex()
+            if kind == "genesis":
+                extra = {"address": EXTRA_GENESIS_ACCOUNT, "balance": _q(10**27), "nonce": "0x0"}
+                body["alloc"].append({**extra, "code": "0x", "storage": []})
+            elif "signature" in body:
+                self._resign(body, _int(body["number"]), bytes(keccak(header)))
             return message
         mb = message["miniBlock"]
+        self._corrupt_mini_block(mb)
+        if kind == "mini-block-hash":
+            digest = bytearray.fromhex(mb["hash"][2:])
+            digest[-1] ^= 0x01
+            mb["hash"] = "0x" + digest.hex()
+        elif kind == "forged-signature":
+            mb["signature"] = SequencerKey(FORGER_KEY).sign(wire_signing_hash(mb)).as_json()
+        else:
+            mb["hash"] = "0x" + wire_mini_block_hash(mb).hex()
+            if "signature" in mb:
+                self._resign(mb, _int(mb["blockNumber"]), wire_signing_hash(mb))
+        return message
+
+    def _resign(self, body: Message, block_number: int, digest: bytes) -> None:
+        signature = self.signer.sign_digest(block_number, digest) if self.signer is not None else None
+        if signature is not None:
+            body["signature"] = signature.as_json()
+
+    def _corrupt_mini_block(self, mb: Message) -> None:
+        kind = self.fault.kind
+        env = mb["env"]
         if kind == "balance":
             account = _live_accounts(mb)[0]
             account["balance"] = _q((_int(account["balance"]) + 1) % _WORD)
@@ -213,6 +273,15 @@ class FaultInjector:
             for key in ("transactions", "receipts"):
                 items = mb[key]
                 items[0], items[1] = items[1], items[0]
-        else:  # pragma: no cover - DevFault validates the kind
+        elif kind == "base-fee":
+            env["baseFee"] = _q(_int(env["baseFee"]) + 1)
+        elif kind == "timestamp":
+            env["timestamp"] = _q(_int(env["timestamp"]) + 3600)
+        elif kind == "gas-limit":
+            env["gasLimit"] = _q(1)
+        elif kind == "coinbase":
+            env["coinbase"] = "0x" + DEAD_COINBASE.hex()
+        elif kind == "relabel-number":
+            mb["number"] = _q(_int(mb["number"]) + 1)
+        elif kind not in _UNRESIGNED:  # pragma: no cover - DevFault validates the kind
             raise AssertionError(kind)
-        return message

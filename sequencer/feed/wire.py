@@ -1,4 +1,4 @@
-"""Feed messages, version 1 (normative description: docs/feed.md).
+"""Feed messages, version 2 (normative description: docs/feed.md).
 
 Positions (``seq``) number every chain event contiguously: genesis is 0, then every mini-block
 and every sealed EVM block in the order they were produced (a block's mini-blocks come before
@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_hash.auto import keccak
+
+from sequencer import fastrlp
+from sequencer.bloom import bloom_bits
 from sequencer.config import ChainConfig
 from sequencer.genesis import GENERATED_BALANCE, GENERATED_DOMAIN
 from sequencer.jsonrpc.encoding import d, q
+from sequencer.trie.mpt import compute_root
 from sequencer.types import EvmBlock, MiniBlock
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 
 
 def seq_of_mini(mb: MiniBlock) -> int:
@@ -30,10 +35,11 @@ def seq_of_block(block: EvmBlock) -> int:
     return block.last_mini_block + 1 + block.number
 
 
-def mini_block_message(mb: MiniBlock) -> dict[str, Any]:
-    """The ``miniBlock`` message of a mini-block."""
+def mini_block_message(mb: MiniBlock, signature: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``miniBlock`` message of a mini-block (with the sequencer's ``signature`` when the
+    chain is signed)."""
     env = mb.block_env
-    return {
+    message: dict[str, Any] = {
         "version": WIRE_VERSION,
         "seq": seq_of_mini(mb),
         "type": "miniBlock",
@@ -87,11 +93,14 @@ def mini_block_message(mb: MiniBlock) -> dict[str, Any]:
             ],
         },
     }
+    if signature is not None:
+        message["miniBlock"]["signature"] = signature
+    return message
 
 
-def block_message(block: EvmBlock) -> dict[str, Any]:
-    """The ``block`` message of a sealed EVM block."""
-    return {
+def block_message(block: EvmBlock, signature: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``block`` message of a sealed EVM block (signed over its hash when the chain is)."""
+    message: dict[str, Any] = {
         "version": WIRE_VERSION,
         "seq": seq_of_block(block),
         "type": "block",
@@ -104,6 +113,9 @@ def block_message(block: EvmBlock) -> dict[str, Any]:
             "transactions": [d(h) for h in block.tx_hashes],
         },
     }
+    if signature is not None:
+        message["block"]["signature"] = signature
+    return message
 
 
 def genesis_alloc(chain: ChainConfig) -> list[dict[str, Any]]:
@@ -135,3 +147,110 @@ def genesis_message(block: EvmBlock, chain: ChainConfig) -> dict[str, Any]:
             "domain": d(GENERATED_DOMAIN),
         }
     return {"version": WIRE_VERSION, "seq": 0, "type": "genesis", "genesis": genesis}
+
+
+# -- hashes over a message's own fields (docs/feed.md), for the fire drill ------------------------
+def _qi(text: str) -> int:
+    return int(text, 16)
+
+
+def _bi(text: str) -> bytes:
+    return bytes.fromhex(text[2:])
+
+
+def wire_mini_block_hash(mb: dict[str, Any]) -> bytes:
+    """The mini-block hash (version 2) of a ``miniBlock`` body, from its own fields."""
+    env = mb["env"]
+    receipts = [
+        [
+            _bi(r["transactionHash"]),
+            _qi(r["type"]),
+            _qi(r["status"]),
+            _qi(r["gasUsed"]),
+            _qi(r["cumulativeGasUsed"]),
+            _qi(r["effectiveGasPrice"]),
+            _bi(r["contractAddress"]) if r["contractAddress"] else b"",
+            _qi(r["transactionIndex"]),
+            _qi(r["firstLogIndex"]),
+            [[_bi(lg["address"]), [_bi(t) for t in lg["topics"]], _bi(lg["data"])] for lg in r["logs"]],
+        ]
+        for r in mb["receipts"]
+    ]
+    diff = [
+        [
+            _bi(a["address"]),
+            _qi(a["nonce"]),
+            _qi(a["balance"]),
+            _bi(a["codeHash"]),
+            [] if a["code"] is None else [_bi(a["code"])],
+            [[_qi(slot), _qi(value)] for slot, value in a["storage"]],
+            1 if a["deleted"] else 0,
+        ]
+        for a in mb["stateDiff"]
+    ]
+    env_list = [
+        _qi(env["number"]),
+        _qi(env["timestamp"]),
+        _bi(env["parentHash"]),
+        _qi(env["baseFee"]),
+        _qi(env["gasLimit"]),
+        _bi(env["coinbase"]),
+        _bi(env["prevRandao"]),
+    ]
+    header = [_qi(mb[k]) for k in ("number", "blockNumber", "index", "timestampUs")]
+    return bytes(
+        keccak(
+            fastrlp.encode(
+                [
+                    *header,
+                    _bi(mb["parentHash"]),
+                    env_list,
+                    _qi(mb["gasUsed"]),
+                    [_bi(t) for t in mb["transactions"]],
+                    receipts,
+                    diff,
+                ]
+            )
+        )
+    )
+
+
+def wire_receipt_encoding(r: dict[str, Any]) -> bytes:
+    """A receipt's consensus encoding (EIP-2718 type byte + RLP) from its feed fields."""
+    bloom = 0
+    logs = []
+    for lg in r["logs"]:
+        address, topics = _bi(lg["address"]), [_bi(t) for t in lg["topics"]]
+        bloom |= bloom_bits(address)
+        for topic in topics:
+            bloom |= bloom_bits(topic)
+        logs.append([address, topics, _bi(lg["data"])])
+    body = fastrlp.encode(
+        [b"\x01" if _qi(r["status"]) else b"", _qi(r["cumulativeGasUsed"]), bloom.to_bytes(256, "big"), logs]
+    )
+    tx_type = _qi(r["type"])
+    return bytes((tx_type,)) + body if tx_type else body
+
+
+def wire_signing_hash(mb: dict[str, Any]) -> bytes:
+    """MegaETH's mini-block header digest of a ``miniBlock`` body, from its own fields."""
+    tx_root = compute_root((fastrlp.encode(i), _bi(t)) for i, t in enumerate(mb["transactions"]))
+    receipt_root = compute_root(
+        (fastrlp.encode(i), wire_receipt_encoding(r)) for i, r in enumerate(mb["receipts"])
+    )
+    return bytes(
+        keccak(
+            fastrlp.encode(
+                [
+                    _qi(mb["blockNumber"]),
+                    _qi(mb["env"]["timestamp"]),
+                    _qi(mb["index"]),
+                    _qi(mb["number"]),
+                    _qi(mb["timestampUs"]),
+                    _qi(mb["gasUsed"]),
+                    tx_root,
+                    receipt_root,
+                ]
+            )
+        )
+    )

@@ -14,12 +14,18 @@ Answers are bounded in size (``max_response_bytes``, geth's 25 MB for a batch): 
 larger than that, and every batch item answered after the batch's answers reached it, is
 replaced by a ``-32005`` error naming the limit; each answer is encoded as soon as it is ready,
 so a batch never holds its answers as objects.
+
+Ids are echoed exactly. orjson reads an integer beyond 64 bits as a float and cannot write one,
+so a body with a non-integer id is read again by Python's decoder (integers of any size), and
+an answer orjson cannot write is written by Python's encoder: both only on that rare path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -81,7 +87,7 @@ class Dispatcher:
     async def handle_body(self, body: bytes | str) -> bytes | None:
         """Answer a request body; ``None`` when nothing is to be sent (only notifications)."""
         try:
-            payload = orjson.loads(body)
+            payload = _decode(body)
         except orjson.JSONDecodeError as exc:
             return orjson.dumps(error_response(ParseError(f"parse error: {exc}"), None))
         if not isinstance(payload, list):
@@ -109,8 +115,8 @@ class Dispatcher:
         if response is None:
             return None
         try:
-            encoded = orjson.dumps(response)
-        except TypeError:
+            encoded = _dumps(response)
+        except (TypeError, ValueError, RecursionError):
             log.exception("unserializable JSON-RPC result")
             return orjson.dumps(error_response(InternalError("internal error"), response.get("id")))
         if spent[0] + len(encoded) > self.max_response_bytes:
@@ -172,6 +178,24 @@ class Dispatcher:
         if self._observe is not None:
             self._observe(method if handler is not None else "<unknown>", time.perf_counter() - started, ok)
         return None if is_notification else response
+
+
+def _decode(body: bytes | str) -> Any:
+    """The request body; ids exactly as sent (see the module docstring)."""
+    payload = orjson.loads(body)
+    requests = payload if isinstance(payload, list) else (payload,)
+    if any(isinstance(r, dict) and isinstance(r.get("id"), float) for r in requests):
+        with contextlib.suppress(RecursionError, ValueError):  # what Python's refuses: orjson's stands
+            payload = json.loads(body)
+    return payload
+
+
+def _dumps(answer: Any) -> bytes:
+    """The answer as JSON; Python's encoder for what orjson cannot write (a 30-digit id)."""
+    try:
+        return orjson.dumps(answer)
+    except TypeError:
+        return json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _safe_id(value: Any) -> Any:

@@ -16,7 +16,7 @@ from sequencer.jsonrpc.errors import InvalidParams
 MAX_QUANTITY_DIGITS = 80
 """Leading zeros included; a 256-bit value needs 64."""
 _QUANTITY = re.compile(rf"0x[0-9a-fA-F]{{1,{MAX_QUANTITY_DIGITS}}}")
-_DATA = re.compile(r"0x([0-9a-fA-F]{2})*")
+_HEX_DIGITS = re.compile(r"0x[0-9a-fA-F]*")
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
 
 
@@ -41,13 +41,15 @@ def parse_quantity(value: Any, name: str, max_bits: int = 256) -> int:
 
 
 def parse_data(value: Any, name: str, max_len: int | None = None) -> bytes:
-    """A DATA parameter (``0x`` and two hex digits per byte)."""
-    if not isinstance(value, str) or not _DATA.fullmatch(value):
-        raise InvalidParams(f"invalid {name}: expected 0x-prefixed hex bytes, got {_short(value)}")
-    raw = bytes.fromhex(value[2:])
-    if max_len is not None and len(raw) > max_len:
+    """A DATA parameter (``0x`` and two hex digits per byte), at most ``max_len`` bytes.
+
+    The length is checked before the digits, and the digits with a regex that captures nothing
+    (a 5 MiB body of hex costs milliseconds, not the ~0.3 s of a group per byte)."""
+    if max_len is not None and isinstance(value, str) and len(value) > 2 + 2 * max_len:
         raise InvalidParams(f"invalid {name}: longer than {max_len} bytes")
-    return raw
+    if not isinstance(value, str) or len(value) % 2 or not _HEX_DIGITS.fullmatch(value):
+        raise InvalidParams(f"invalid {name}: expected 0x-prefixed hex bytes, got {_short(value)}")
+    return bytes.fromhex(value[2:])
 
 
 def parse_address(value: Any, name: str = "address") -> bytes:

@@ -4,6 +4,13 @@ For every submission, in arrival order: the health gate (is the node accepting?)
 and signature recovery, admission against the state, the journal write (the transaction is
 acknowledged only once it is durable), then the events (subscriptions, filters) and metrics.
 
+Admission puts the transaction in the pool *undurable* (the builder does not take it yet); the
+journal write, group-committed with the removal of whatever it replaced or evicted, then marks
+it durable, or takes it back out and puts back what it displaced, and the sender is told the
+node cannot write. A duplicate arriving while the first one's write is under way waits for that
+write and gets the same answer. Queued transactions past their lifetime are expired by
+:meth:`Submitter.run_expiry`, and their removal journaled.
+
 Decoding is coalesced: submissions that arrive together (a JSON-RPC batch, whose requests
 start one event-loop iteration apart, or concurrent requests) are decoded in one call once a
 loop iteration passes without a new one (at most 1,024 of them, waiting at most 2 ms), in the
@@ -29,8 +36,9 @@ from sequencer.logs import fields
 from sequencer.mempool.admission import admit
 from sequencer.mempool.ingress import Decoded, IngressDecoder
 from sequencer.mempool.journal import PoolJournal
-from sequencer.mempool.pool import Mempool
+from sequencer.mempool.pool import Admitted, Mempool
 from sequencer.metrics import Metrics
+from sequencer.storage.durable import PoolRecord
 from sequencer.types import SignedTx
 
 log = logging.getLogger("sequencer.mempool")
@@ -52,8 +60,10 @@ class Submitter:
         gate: HealthGate,
         ingress: IngressDecoder,
         metrics: Metrics,
+        max_tx_gas: int | None = None,
     ) -> None:
         self.chain = chain
+        self.max_tx_gas = max_tx_gas
         self.pool = pool
         self.config = config
         self.journal = journal
@@ -66,6 +76,7 @@ class Submitter:
         self._in_order: deque[_Decoding] = deque()
         self._first_at = 0.0
         self._seen = 0
+        self._journaling: dict[bytes, asyncio.Future[bool]] = {}  # tx hash -> its write went well
 
     def on_admitted(self, fn: Callable[[SignedTx], None]) -> None:
         """Call ``fn`` with every transaction newly admitted (and journaled)."""
@@ -74,7 +85,7 @@ class Submitter:
     async def submit(self, raw: bytes) -> SignedTx:
         """Admit ``raw`` and return once it is durable; raises why it is refused.
 
-        A transaction already pooled or included is answered idempotently.
+        A transaction already pooled or included is answered idempotently (once it is durable).
         """
         metrics = self.metrics
         metrics.tx_received.inc()
@@ -84,32 +95,71 @@ class Submitter:
             if isinstance(decoded, InvalidTransaction):
                 raise decoded
             tx = decoded
-            new = admit(tx, self.chain, self.pool, self.config, self.chain.pending_base_fee())
+            journaling = self._journaling.get(tx.hash)
+            if journaling is None:
+                admitted = admit(
+                    tx,
+                    self.chain,
+                    self.pool,
+                    self.config,
+                    self.chain.pending_base_fee(),
+                    self.max_tx_gas,
+                    durable=False,
+                )
         except (InvalidTransaction, NodeUnavailable) as exc:
             metrics.tx_rejected.labels(exc.reason).inc()
             raise
-        if new:
-            try:
-                await self.journal.persist(raw)
-            except StorageError:
+        if journaling is not None:  # a duplicate of one being written: the same answer
+            if not await asyncio.shield(journaling):
                 metrics.tx_rejected.labels(JournalUnavailable.reason).inc()
-                raise JournalUnavailable() from None
+                raise JournalUnavailable()
+            return tx
+        if admitted.new:
+            await self._journal(tx, admitted)
             metrics.tx_accepted.inc()
+            for removed in admitted.removed:
+                self.metrics.pool_removed("replaced" if removed is admitted.replaced else "evicted")
             for fn in self._admitted:
                 fn(tx)
         return tx
 
+    async def _journal(self, tx: SignedTx, admitted: Admitted) -> None:
+        """Journal an admission (the removals it caused first); undo it if that fails."""
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._journaling[tx.hash] = outcome
+        pool = self.pool
+
+        def done(error: BaseException | None) -> None:
+            if error is None:
+                pool.mark_durable(tx.hash)
+            else:
+                pool.revert(tx, admitted)
+
+        records = [PoolRecord(removed=tuple(t.hash for t in admitted.removed))] if admitted.removed else []
+        records.append(PoolRecord(raw=tx.raw))
+        try:
+            await self.journal.persist(records, done)
+        except StorageError:
+            self.metrics.tx_rejected.labels(JournalUnavailable.reason).inc()
+            outcome.set_result(False)
+            raise JournalUnavailable() from None
+        else:
+            outcome.set_result(True)
+        finally:
+            del self._journaling[tx.hash]
+
     def restore(self, raws: Iterable[bytes]) -> tuple[int, int]:
         """Re-admit journaled transactions at start-up (they are durable already).
 
-        Returns (restored, dropped): those that are no longer valid are dropped with a log line.
+        Returns (restored, dropped): those that are no longer valid are dropped with a log line
+        (the caller then rewrites the journal from the pool, so they are gone for good).
         """
         restored = dropped = 0
         base_fee = self.chain.pending_base_fee()
         for raw in raws:
             try:
                 tx = decode_transaction(raw, self.config.chain_id, self.config.allow_unprotected_txs)
-                admit(tx, self.chain, self.pool, self.config, base_fee)
+                admit(tx, self.chain, self.pool, self.config, base_fee, self.max_tx_gas)
                 restored += 1
             except InvalidTransaction as exc:
                 dropped += 1
@@ -117,6 +167,26 @@ class Submitter:
         if restored or dropped:
             log.info("mempool restored from the journal", extra=fields(restored=restored, dropped=dropped))
         return restored, dropped
+
+    def expire_queued(self) -> list[SignedTx]:
+        """Drop the queued transactions past ``mempool.queued_lifetime_s``; their removal is
+        journaled (so they do not come back at the next start)."""
+        expired = self.pool.expire_queued()
+        if expired:
+            self.journal.enqueue([PoolRecord(removed=tuple(t.hash for t in expired))])
+            for _ in expired:
+                self.metrics.pool_removed("expired")
+            log.info("queued transactions expired", extra=fields(count=len(expired)))
+        return expired
+
+    async def run_expiry(self, every_s: float | None = None) -> None:
+        """Expire queued transactions every ``every_s`` (a tenth of their lifetime, at most a
+        minute), and look at the journal's size, until cancelled."""
+        period = every_s if every_s is not None else min(60.0, self.pool.queued_lifetime_s / 10)
+        while True:
+            await asyncio.sleep(period)
+            self.expire_queued()
+            self.journal.check_compaction()
 
     # -- coalesced decoding ---------------------------------------------------------------------
     async def _decode(self, raw: bytes) -> Decoded:

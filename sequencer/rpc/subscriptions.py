@@ -6,7 +6,8 @@ Kinds:
                                   matching logs: with ``"pending"`` as soon as their mini-block is
                                   durable (placeholder block hash), else when their EVM block seals
   * ``newPendingTransactions``    hashes (or full objects with ``true``) of admitted transactions
-  * ``miniBlocks``                every mini-block, in MegaETH's fields (``mini_block_payload``)
+  * ``miniBlocks``                every mini-block, in MegaETH's fields (``mini_block_payload``),
+                                  and the sequencer's ``signature`` when the chain is signed
   * ``stateChanges`` [addresses]  per mini-block, every changed account (optionally filtered):
                                   address, nonce (a number), balance, changed storage slots
 
@@ -159,17 +160,21 @@ class SubscriptionHub:
     """Fans producer events out to every session with a matching subscription.
 
     ``block_receipts`` reads a sealed block's (receipt, raw transaction) pairs, for ``logs``
-    subscriptions that deliver at the seal. The ``deliver_*`` methods are generators (one
-    ``yield`` per chunk of notifications) for :class:`~sequencer.rpc.fanout.Fanout`.
+    subscriptions that deliver at the seal. ``sign``: the sequencer's mini-block signature in
+    wire form (``{r, s, yParity}``, or ``None`` when unsigned), added to ``miniBlocks``
+    payloads as ``signature``. The ``deliver_*`` methods are generators (one ``yield`` per
+    chunk of notifications) for :class:`~sequencer.rpc.fanout.Fanout`.
     """
 
     def __init__(
         self,
         block_receipts: Callable[[EvmBlock], list[tuple[Receipt, bytes]]] | None = None,
         max_per_client: int = DEFAULT_MAX_PER_CLIENT,
+        sign: Callable[[MiniBlock], dict[str, str] | None] | None = None,
     ) -> None:
         self.sessions: set[Session] = set()
         self._block_receipts = block_receipts
+        self._sign = sign
         self.max_per_client = max_per_client
         self._per_client: Counter[str] = Counter()
         self._audience: dict[str, list[tuple[Session, Subscription]]] = {}
@@ -277,7 +282,11 @@ class SubscriptionHub:
                     yield
         minis = self._subs("miniBlocks")
         if minis:
-            yield from _send(minis, encode(mini_block_payload(mb)))
+            payload = mini_block_payload(mb)
+            signature = self._sign(mb) if self._sign is not None else None
+            if signature is not None:
+                payload["signature"] = signature
+            yield from _send(minis, encode(payload))
         changes = self._subs("stateChanges")
         if changes:
             for acc in mb.diff.accounts:

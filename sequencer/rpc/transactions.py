@@ -14,6 +14,8 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from sequencer.chain import ReceiptView
+from sequencer.errors import OversizedTransaction
+from sequencer.execution.transactions import MAX_TX_SIZE
 from sequencer.jsonrpc.dispatch import Handler
 from sequencer.jsonrpc.encoding import d, params_list, parse_data, parse_hash, parse_quantity, q
 from sequencer.jsonrpc.errors import InvalidParams
@@ -51,6 +53,14 @@ def sync_timeout_ms(
     return ms
 
 
+def parse_raw_transaction(value: Any) -> bytes:
+    """The raw transaction param, its size checked before its digits: hex longer than the
+    largest transaction (geth's txMaxSize) is refused as ``oversized data`` unread."""
+    if isinstance(value, str) and len(value) > 2 + 2 * MAX_TX_SIZE:
+        raise OversizedTransaction()
+    return parse_data(value, "transaction")
+
+
 def _receipt(view: ReceiptView) -> dict[str, Any]:
     return format_receipt(view.receipt, view.block_hash, view.env.timestamp)
 
@@ -61,7 +71,7 @@ def transaction_methods(ctx: RpcContext) -> dict[str, Handler]:
 
     async def eth_send_raw_transaction(params: list[Any]) -> str:
         (raw_hex,) = params_list(params, "eth_sendRawTransaction", 1, 1)
-        return d((await ctx.submitter.submit(parse_data(raw_hex, "transaction"))).hash)
+        return d((await ctx.submitter.submit(parse_raw_transaction(raw_hex))).hash)
 
     async def send_and_wait(raw: bytes, timeout_ms: int, realtime: bool) -> dict[str, Any]:
         """Submit, then wait for the receipt or the timeout (the waiter is registered first)."""
@@ -72,7 +82,9 @@ def transaction_methods(ctx: RpcContext) -> dict[str, Handler]:
             view = chain.find_receipt(tx.hash)
             if view is not None:
                 return _receipt(view)
-            if not pool.is_ready(tx.hash):
+            # (not pooled and not included: it was dropped at execution meanwhile, and the
+            # waiter hears why once the drop is journaled)
+            if tx.hash in pool and not pool.is_ready(tx.hash):
                 reason = f"it waits for a missing nonce (next expected nonce {q(pool.next_nonce(tx.sender))})"
                 if realtime:
                     raise RealtimeNotProcessed(
@@ -109,14 +121,14 @@ def transaction_methods(ctx: RpcContext) -> dict[str, Handler]:
     async def eth_send_raw_transaction_sync(params: list[Any]) -> dict[str, Any]:
         """EIP-7966: codes 4 (timeout) and 5 (not processed), with the transaction hash as data."""
         raw_hex, timeout_raw = params_list(params, "eth_sendRawTransactionSync", 1, 2)
-        return await send_and_wait(parse_data(raw_hex, "transaction"), sync_timeout_ms(timeout_raw), False)
+        return await send_and_wait(parse_raw_transaction(raw_hex), sync_timeout_ms(timeout_raw), False)
 
     async def realtime_send_raw_transaction(params: list[Any]) -> dict[str, Any]:
         """MegaETH: a 5 s default wait, a configurable maximum, -32000 "realtime transaction expired"."""
         raw_hex, timeout_raw = params_list(params, "realtime_sendRawTransaction", 1, 2)
         policy = ctx.policy
         timeout = sync_timeout_ms(timeout_raw, policy.realtime_timeout_ms, policy.realtime_max_timeout_ms)
-        return await send_and_wait(parse_data(raw_hex, "transaction"), timeout, True)
+        return await send_and_wait(parse_raw_transaction(raw_hex), timeout, True)
 
     def eth_get_transaction_by_hash(params: list[Any]) -> dict[str, Any] | None:
         (h,) = params_list(params, "eth_getTransactionByHash", 1, 1)

@@ -2,9 +2,10 @@
 
 Checks every log record's frame and CRC, mini-block numbering, parent links and hashes, every
 EVM block's header hash, parent link, transactions root, receipts root, gas used and (by
-replaying the state diffs into a fresh state trie) its state root, and that the index store
-agrees with the log. A devnet rollback record (``evm_revert``) takes the replay back to its
-EVM block: the mini-blocks after it are undone, and what follows must continue from there.
+replaying the state diffs into a fresh state trie) its state root, that the index store
+agrees with the log, and the pool journal's frames. A devnet rollback record (``evm_revert``)
+takes the replay back to its EVM block: the mini-blocks after it are undone, and what follows
+must continue from there.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from eth_hash.auto import keccak
 from sequencer.codec import decode_evm_block, decode_mini_block, mini_block_hash
 from sequencer.errors import StorageError
 from sequencer.state import WorldState
-from sequencer.storage.durable import decode_genesis, decode_rollback
+from sequencer.storage.durable import POOL_DIR, decode_genesis, decode_rollback
 from sequencer.storage.log import (
     KIND_EVM_BLOCK,
     KIND_GENESIS,
     KIND_MINI_BLOCK,
     KIND_POOL_ADD,
+    KIND_POOL_REMOVE,
     KIND_ROLLBACK,
+    KINDS,
     BlockLog,
     TornTail,
 )
@@ -178,7 +181,7 @@ def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | 
                     report.problems.append(f"{where}: state root does not match the replayed state diffs")
                 last_block_hash, last_block_number = block.hash, block.number
                 block_hashes[block.number] = block.hash
-            elif rec.kind == KIND_POOL_ADD:
+            elif rec.kind == KIND_POOL_ADD:  # journaled in the block log before the pool journal
                 report.pool_records += 1
     except StorageError as exc:
         report.problems.append(str(exc))
@@ -188,6 +191,20 @@ def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | 
         return report
     finally:
         blog.close()
+
+    pool_dir = data / POOL_DIR
+    if pool_dir.is_dir():  # a torn tail there is a write cut short, repaired at the next start
+        journal = BlockLog(pool_dir)
+        try:
+            for rec in journal.scan(repair=False):
+                if rec.kind in (KIND_POOL_ADD, KIND_POOL_REMOVE):
+                    report.pool_records += 1
+                else:
+                    report.problems.append(f"pool journal: a {KINDS[rec.kind]} record at {rec.position}")
+        except StorageError as exc:
+            report.problems.append(f"pool journal: {exc}")
+        finally:
+            journal.close()
 
     if (data / "chain.lmdb").exists():
         index = ChainStore(data)

@@ -1,4 +1,5 @@
-"""The data directory: the durable block log (truth) plus the LMDB index/state store (derived).
+"""The data directory: the durable block log (truth) plus the LMDB index/state store (derived),
+the pool journal (``pool/``, same framing) and the lock (``LOCK``: one process per data dir).
 
 Write order, for every mini-block and EVM block: append to the log and ``fdatasync`` it, then
 update the LMDB store (not fsync'd: after a crash it is caught up from the log). Nothing is
@@ -6,16 +7,19 @@ visible to anyone before the log append returns.
 
 Recovery at start-up (:meth:`ChainDB.recover`): scan the log (repairing a torn tail, refusing
 mid-log corruption), then replay into the store every record it does not have yet. A store
-that is *ahead* of the log (its tail was cut) or unreadable is rebuilt from the log.
+that is *ahead* of the log (its tail was cut) or unreadable is rebuilt from the log. The pool
+journal is replayed (adds minus removals) into the transactions to re-admit.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from eth_hash.auto import keccak
 
 from sequencer import fastrlp
 from sequencer.codec import (
@@ -28,24 +32,60 @@ from sequencer.codec import (
 )
 from sequencer.errors import StorageError
 from sequencer.logs import fields
+from sequencer.storage.lock import DataDirLock
 from sequencer.storage.log import (
     KIND_EVM_BLOCK,
     KIND_GENESIS,
     KIND_MINI_BLOCK,
     KIND_POOL_ADD,
+    KIND_POOL_REMOVE,
     KIND_ROLLBACK,
+    SEGMENT_BYTES,
     BlockLog,
     LogCorruption,
+    Record,
     TornTail,
 )
 from sequencer.storage.store import ChainStore, u64
 from sequencer.types import EvmBlock, MiniBlock, StateDiff
 
 log = logging.getLogger("sequencer.storage")
+POOL_DIR = "pool"
+POOL_SEGMENT_BYTES = 2**62  # one segment: the journal is compacted (replaced), never rotated
 
 
 class IndexWriteFailed(StorageError):
     """The record is durable in the log, but the index store could not be updated."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRecord:
+    """One pool journal record: a transaction admitted (its raw bytes), or transactions removed
+    (dropped, evicted, replaced or expired: their hashes)."""
+
+    raw: bytes | None = None
+    removed: tuple[bytes, ...] = ()
+
+    def framed(self) -> tuple[int, bytes]:
+        """The record's kind and payload in the journal."""
+        if self.raw is not None:
+            return KIND_POOL_ADD, self.raw
+        return KIND_POOL_REMOVE, b"".join(self.removed)
+
+
+@dataclass
+class _Scan:
+    """One pass over the log: its numbering, and the records the store does not have yet."""
+
+    records: int = 0
+    last_mini: int | None = None
+    last_block: int | None = None
+    genesis: bytes | None = None
+    minis: list[MiniBlock] = field(default_factory=list)
+    blocks: list[EvmBlock] = field(default_factory=list)
+    pool_adds: list[bytes] = field(default_factory=list)
+    rollbacks: int = 0
+    dev_horizon: int | None = None
 
 
 @dataclass
@@ -97,12 +137,19 @@ def decode_genesis(payload: bytes) -> tuple[int, EvmBlock, StateDiff]:
 
 
 class ChainDB:
-    """One data dir: the durable log (truth) and the index store derived from it."""
+    """One data dir: the durable log (truth), the index store derived from it, and the pool
+    journal. Opening it takes the data dir's lock (``storage/lock.py``) until :meth:`close`."""
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.data_dir = Path(data_dir)
-        self.log = BlockLog(self.data_dir / "log")
-        self.index = ChainStore(self.data_dir)
+        self.lock = DataDirLock(self.data_dir)
+        try:
+            self.log = BlockLog(self.data_dir / "log", segment_bytes)
+            self.pool = BlockLog(self.data_dir / POOL_DIR, POOL_SEGMENT_BYTES)
+            self.index = ChainStore(self.data_dir)
+        except BaseException:
+            self.lock.release()
+            raise
 
     # -- writes (from the single writer thread) -----------------------------------------------
     def commit_genesis(self, block: EvmBlock, diff: StateDiff, chain_id: int) -> None:
@@ -129,68 +176,62 @@ class ChainDB:
             raise IndexWriteFailed(str(exc)) from None
 
     def commit_rollback(self, block: EvmBlock, count: int) -> StateDiff:
-        """Log a devnet rollback to ``block`` (durable), then roll the index back; returns the
-        diff back to ``block``'s state. :class:`StorageError`: nothing happened;
-        :class:`IndexWriteFailed`: durable, the index is rebuilt at the next start."""
+        """Log a devnet rollback to ``block`` (durable) and empty the pool journal (a rollback
+        empties the pool, and what the dropped blocks included must not come back at the next
+        start), then roll the index back; returns the diff back to ``block``'s state.
+        :class:`StorageError`: nothing happened, or only the rollback record is durable (the
+        next start replays it); :class:`IndexWriteFailed`: durable, the index is rebuilt at the
+        next start."""
         self.log.append([(KIND_ROLLBACK, encode_rollback(block))])
+        self.pool.replace([])
         try:
             return self.index.rollback(block, count)
         except StorageError as exc:
             raise IndexWriteFailed(str(exc)) from None
 
-    def persist_pool_txs(self, raws: list[bytes]) -> None:
-        """Journal admitted transactions (durable when this returns)."""
-        self.log.append([(KIND_POOL_ADD, raw) for raw in raws])
+    def journal_pool(self, records: list[PoolRecord]) -> None:
+        """Append pool journal records (durable when this returns)."""
+        self.pool.append([record.framed() for record in records])
+
+    def compact_pool(self, raws: list[bytes]) -> None:
+        """Replace the pool journal by the adds of ``raws`` (the pooled transactions), atomically."""
+        self.pool.replace([(KIND_POOL_ADD, raw) for raw in raws])
 
     def close(self) -> None:
-        """Close the log and the index store."""
+        """Close the log, the pool journal and the index store, and release the lock."""
         self.log.close()
+        self.pool.close()
         self.index.close()
+        self.lock.release()
 
     # -- recovery -----------------------------------------------------------------------------
     def recover(self, progress: Callable[[int, int], None] | None = None) -> RecoveryReport:
-        """Bring the store in line with the log; see the module docstring."""
+        """Bring the store in line with the log; see the module docstring.
+
+        The log is streamed: only the records the store does not have yet are kept in memory
+        (after a clean stop, none), so start-up memory does not grow with the log.
+        """
         report = RecoveryReport()
 
         def torn(t: TornTail) -> None:
             report.torn_tail = t
 
-        records = list(self.log.scan(repair=True, on_torn=torn, progress=progress))
-        report.records = len(records)
-        last_mini = last_block = None
-        minis: list[MiniBlock] = []
-        blocks: list[EvmBlock] = []
-        genesis: bytes | None = None  # decoded only if the index needs it (large with --accounts)
-        pool: list[bytes] = []
-        for rec in records:
-            if rec.kind == KIND_MINI_BLOCK:
-                mb = decode_mini_block(rec.payload)
-                if last_mini is not None and mb.number != last_mini + 1:
-                    raise LogCorruption(f"log: mini-block {mb.number} follows {last_mini} at {rec.position}")
-                last_mini = mb.number
-                minis.append(mb)
-                if mb.dev_edits:
-                    report.dev_horizon = _first_position(report.dev_horizon, mb.number + mb.block_number)
-            elif rec.kind == KIND_ROLLBACK:
-                to_block, _hash, to_mini = decode_rollback(rec.payload)
-                minis = [mb for mb in minis if mb.number <= to_mini]
-                blocks = [b for b in blocks if b.number <= to_block]
-                last_mini = to_mini if to_mini >= 0 else None
-                last_block = to_block
-                pool = []  # a rollback empties the pool
-                report.rollbacks += 1
-                report.dev_horizon = _first_position(report.dev_horizon, to_mini + 1 + to_block + 1)
-            elif rec.kind == KIND_EVM_BLOCK:
-                block = decode_evm_block(rec.payload)
-                if last_block is not None and block.number != last_block + 1:
-                    raise LogCorruption(f"log: block {block.number} follows {last_block} at {rec.position}")
-                last_block = block.number
-                blocks.append(block)
-            elif rec.kind == KIND_GENESIS:
-                genesis = rec.payload
-                last_block = 0
-            elif rec.kind == KIND_POOL_ADD:
-                pool.append(rec.payload)
+        try:
+            index_mini = self.index.head_mini_block_number()
+            index_block = self.index.head_block_number()
+        except Exception as exc:  # an unreadable store is rebuilt from the log
+            log.warning("index store unreadable: rebuilding it from the log", extra=fields(error=str(exc)))
+            index_mini = index_block = None
+            self._rebuild_index()
+            report.rebuilt_index = True
+        # pool-add records in the block log are from versions before the pool journal: they
+        # count only until the pool journal exists (it is written at the first start-up)
+        legacy = not self.pool.segments()
+        records = self.log.scan(repair=True, on_torn=torn, progress=progress)
+        scan = self._scan(records, index_mini, index_block, legacy)
+        report.records = scan.records
+        report.rollbacks, report.dev_horizon = scan.rollbacks, scan.dev_horizon
+        last_mini, last_block = scan.last_mini, scan.last_block
         report.last_mini_block, report.last_block = last_mini, last_block
         if report.torn_tail is not None:
             log.warning(
@@ -201,15 +242,6 @@ class ChainDB:
                     resumes_after_mini_block=last_mini,
                 ),
             )
-
-        try:
-            index_mini = self.index.head_mini_block_number()
-            index_block = self.index.head_block_number()
-        except Exception as exc:  # an unreadable store is rebuilt from the log
-            log.warning("index store unreadable: rebuilding it from the log", extra=fields(error=str(exc)))
-            index_mini = index_block = None
-            self._rebuild_index()
-            report.rebuilt_index = True
         ahead = (index_mini is not None and (last_mini is None or index_mini > last_mini)) or (
             index_block is not None and (last_block is None or index_block > last_block)
         )
@@ -231,16 +263,14 @@ class ChainDB:
             )
             self._rebuild_index()
             report.rebuilt_index = True
-            index_mini = index_block = None
+            scan = self._scan(self.log.scan(repair=False), None, None, legacy)
 
-        if genesis is not None and not self.index.is_initialized():
-            chain_id, block, diff = decode_genesis(genesis)
+        if scan.genesis is not None and not self.index.is_initialized():
+            chain_id, block, diff = decode_genesis(scan.genesis)
             self.index.write_genesis(block, diff, chain_id)
-            index_block = 0
-        pending_minis = [mb for mb in minis if index_mini is None or mb.number > index_mini]
-        pending_blocks = [b for b in blocks if index_block is None or b.number > index_block]
         # replay in chain order: a block's mini-blocks before the block
-        for block in pending_blocks:
+        pending_minis = scan.minis
+        for block in scan.blocks:
             these = [mb for mb in pending_minis if mb.number <= block.last_mini_block]
             if these:
                 self.index.write_mini_blocks(these)
@@ -258,13 +288,72 @@ class ChainDB:
                 "caught the index store up from the log",
                 extra=fields(mini_blocks=report.replayed_mini_blocks, blocks=report.replayed_blocks),
             )
-        report.pool_txs = [raw for raw in pool if self._not_included(raw)]
+        pooled = {keccak(raw): raw for raw in scan.pool_adds} if legacy else self._pool_journal()
+        report.pool_txs = [raw for h, raw in pooled.items() if self.index.get_tx_location(h) is None]
         return report
 
-    def _not_included(self, raw: bytes) -> bool:
-        from eth_hash.auto import keccak
+    def _scan(
+        self, records: Iterator[Record], index_mini: int | None, index_block: int | None, legacy_pool: bool
+    ) -> _Scan:
+        """Check the log's numbering record by record and keep what the store lacks."""
+        out = _Scan()
+        for rec in records:
+            out.records += 1
+            if rec.kind == KIND_MINI_BLOCK:
+                mb = decode_mini_block(rec.payload)
+                number = mb.number
+                if out.last_mini is not None and number != out.last_mini + 1:
+                    raise LogCorruption(f"log: mini-block {number} follows {out.last_mini} at {rec.position}")
+                out.last_mini = number
+                if index_mini is None or number > index_mini:
+                    out.minis.append(mb)
+                if mb.dev_edits:
+                    out.dev_horizon = _first_position(out.dev_horizon, number + mb.block_number)
+            elif rec.kind == KIND_ROLLBACK:
+                # the records after the block it names no longer count (the store, counting
+                # its rollbacks, has them deleted already or is rebuilt)
+                to_block, _hash, to_mini = decode_rollback(rec.payload)
+                out.minis = [mb for mb in out.minis if mb.number <= to_mini]
+                out.blocks = [b for b in out.blocks if b.number <= to_block]
+                out.last_mini = to_mini if to_mini >= 0 else None
+                out.last_block = to_block
+                out.pool_adds = []  # a rollback empties the pool
+                out.rollbacks += 1
+                out.dev_horizon = _first_position(out.dev_horizon, to_mini + 1 + to_block + 1)
+            elif rec.kind == KIND_EVM_BLOCK:
+                block = decode_evm_block(rec.payload)
+                if out.last_block is not None and block.number != out.last_block + 1:
+                    raise LogCorruption(
+                        f"log: block {block.number} follows {out.last_block} at {rec.position}"
+                    )
+                out.last_block = block.number
+                if index_block is None or block.number > index_block:
+                    out.blocks.append(block)
+            elif rec.kind == KIND_GENESIS:
+                # decoded only if the index needs it (large with --accounts)
+                out.genesis = rec.payload if index_block is None else None
+                out.last_block = 0
+            elif rec.kind == KIND_POOL_ADD and legacy_pool:
+                out.pool_adds.append(rec.payload)
+        return out
 
-        return self.index.get_tx_location(keccak(raw)) is None
+    def _pool_journal(self) -> dict[bytes, bytes]:
+        """The pool journal replayed: every transaction added and not removed since, in order."""
+        pooled: dict[bytes, bytes] = {}
+
+        def torn(t: TornTail) -> None:
+            log.warning(
+                "recovered a torn pool journal tail",
+                extra=fields(dropped_bytes=t.dropped_bytes, position=str(t.position)),
+            )
+
+        for rec in self.pool.scan(repair=True, on_torn=torn):
+            if rec.kind == KIND_POOL_ADD:
+                pooled[keccak(rec.payload)] = rec.payload
+            elif rec.kind == KIND_POOL_REMOVE:
+                for i in range(0, len(rec.payload), 32):
+                    pooled.pop(rec.payload[i : i + 32], None)
+        return pooled
 
     def _rebuild_index(self) -> None:
         self.index.close()

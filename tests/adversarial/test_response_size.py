@@ -20,6 +20,7 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
+from tests.support.attack import HEAVY_TRANSACTIONS, set_in_config, write_attack_config
 from tests.support.daemon import Daemon, rpc_config, start_daemon
 
 LOGS, DATA_BYTES = 5_000, 512
@@ -39,7 +40,9 @@ def rss_mib(pid: int) -> float:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     tmp = tmp_path_factory.mktemp("responses")
-    daemon = start_daemon(tmp / "data")
+    # the 5,000-log transaction needs ~24 M gas and ~0.2 s: more than the node allows by default
+    config = write_attack_config(tmp / "heavy.toml", 0, {"execution": HEAVY_TRANSACTIONS})
+    daemon = start_daemon(tmp / "data", config=config)
     yield daemon
     daemon.stop()
 
@@ -73,6 +76,7 @@ def test_a_batch_of_forty_large_queries_is_bounded(node: Daemon, noisy_block: st
 def test_one_query_over_the_byte_budget_is_refused_and_paged_with_a_cursor(tmp_path: Path) -> None:
     config = tmp_path / "small.toml"
     rpc_config(config, max_response_bytes=1_048_576)
+    set_in_config(config, "execution", HEAVY_TRANSACTIONS)
     daemon = start_daemon(tmp_path / "data", config=config)
     try:
         block = _emit(daemon)

@@ -70,7 +70,7 @@ async def test_a_follower_reads_the_whole_chain_from_genesis_then_live(daemon_fa
     messages = await read(d.feed_url, 0, head_seq + 3)  # history, then live blocks
 
     assert [m["seq"] for m in messages] == list(range(len(messages))), "contiguous positions"
-    assert {m["version"] for m in messages} == {1}
+    assert {m["version"] for m in messages} == {2}
     assert messages[0]["type"] == "genesis"
     genesis_hash = messages[0]["genesis"]["hash"]
     minis = [m["miniBlock"] for m in messages if m["type"] == "miniBlock"]

@@ -46,6 +46,12 @@ def test_receipts_are_readable_within_about_two_mini_block_intervals(daemon_fact
     w3 = Web3(Web3.HTTPProvider(d.url))
     sender = Account.from_key(DEV_KEYS[0])
     nonce = w3.eth.get_transaction_count(sender.address)
+    round_trips: list[float] = []  # what one RPC costs this machine now, the part not the node's
+    for _ in range(40):
+        started = time.perf_counter()
+        request(w3, "eth_getTransactionReceipt", ["0x" + "00" * 32])
+        round_trips.append((time.perf_counter() - started) * 1000)
+    rtt = statistics.median(round_trips)
     latencies: list[float] = []
     for i in range(40):
         raw = sender.sign_transaction(
@@ -67,8 +73,12 @@ def test_receipts_are_readable_within_about_two_mini_block_intervals(daemon_fact
         latencies.append((time.perf_counter() - started) * 1000)
         time.sleep(0.015)  # light load: about one transaction per mini-block
     p50 = statistics.median(latencies)
-    # two mini-block intervals plus RPC round trips on a shared 2-core machine
-    assert p50 <= 2 * MINI_MS + 10, f"median send->receipt {p50:.1f} ms; all: {sorted(latencies)}"
+    # two mini-block intervals plus the send and about two polls, measured as round trips on
+    # this machine in this run (a shared 2-core CI machine makes each one several ms)
+    bound = 2 * MINI_MS + 3 * rtt + 5
+    assert p50 <= bound, (
+        f"median send->receipt {p50:.1f} ms > {bound:.1f} (RPC {rtt:.1f} ms); all: {sorted(latencies)}"
+    )
 
     s = status(w3)
     assert s["includedTxs"] == 40

@@ -74,8 +74,8 @@ def test_a_transaction_waiting_for_a_missing_nonce_answers_code_5(daemon: Daemon
     assert "missing nonce" in error["message"]
 
 
-def test_a_transaction_dropped_at_execution_answers_code_5(daemon_factory: Any) -> None:
-    # slow mini-blocks, so both transactions are pooled before the next one is sealed
+def test_an_overdraft_of_pooled_transactions_fails_at_once(daemon_factory: Any) -> None:
+    # slow mini-blocks, so the first transaction is still pooled when the second arrives
     d: Daemon = daemon_factory("--mini-block-ms", "400")
     w3 = Web3(Web3.HTTPProvider(d.url))
     poor = Account.create()
@@ -83,14 +83,14 @@ def test_a_transaction_dropped_at_execution_answers_code_5(daemon_factory: Any) 
     fee = 21_000 * 10 * GWEI
     fund = raw_transfer(funder, 0, poor.address, value=2 * fee + 10)
     assert rpc(w3, "eth_sendRawTransactionSync", [fund])["result"]["status"] == "0x1"
-    # both are admitted (each is affordable alone); the first spends what the second needs
+    # each is affordable alone; together they cost more than the balance (geth's overdraft rule).
+    # A transaction dropped at execution answers code 5: tests/adversarial/test_execution_budget.py
     first = raw_transfer(poor.key.hex(), 0, Account.create().address, value=fee)
     second = raw_transfer(poor.key.hex(), 1, Account.create().address, value=fee)
     assert "result" in rpc(w3, "eth_sendRawTransaction", [first])
     error = rpc(w3, "eth_sendRawTransactionSync", [second])["error"]
-    assert error["code"] == 5
-    assert "insufficient funds" in error["message"]
-    assert error["data"] == "0x" + keccak(bytes.fromhex(second[2:])).hex()
+    assert error["code"] == -32000
+    assert error["message"].startswith("transaction would cause overdraft")
 
 
 def test_an_invalid_transaction_fails_at_once_with_the_standard_error(daemon: Daemon) -> None:

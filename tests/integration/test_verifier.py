@@ -20,7 +20,7 @@ from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
 from tests.support.contracts import load_artifact
-from tests.support.daemon import ROOT, Daemon, start_daemon
+from tests.support.daemon import DEVNET, ROOT, Daemon, start_daemon
 from tests.support.rpc import batch, request
 from tests.support.verifier import start_verifier
 
@@ -361,13 +361,15 @@ def test_a_replica_follows_without_executing_and_answers_reads(daemon_factory: A
 def test_a_verifier_rebuilds_a_generated_accounts_genesis_and_agrees(
     daemon_factory: Any, tmp_path: Path
 ) -> None:
-    """``--accounts N``: the feed sends the generation rule, not N accounts; the verifier's own
-    genesis (py-trie) has the same state root, and transfers to generated accounts verify."""
+    """``chain.generated_accounts = N``: the verifier builds the same genesis from its own config
+    (the feed's generation rule is not trusted), and transfers to generated accounts verify."""
     from sequencer.genesis import generated_address
 
-    d: Daemon = daemon_factory("--evm-block-ms", "100", "--accounts", "300")
+    config = tmp_path / "generated.toml"
+    config.write_text(DEVNET.read_text().replace("# generated_accounts = 0", "generated_accounts = 300"))
+    d: Daemon = daemon_factory("--evm-block-ms", "100", config=config)
     w3 = Web3(Web3.HTTPProvider(d.url))
-    v = start_verifier(d.feed_url, tmp_path / "v")
+    v = start_verifier(d.feed_url, tmp_path / "v", config=config)
     try:
         sender = Account.from_key(DEV_KEYS[5])
         nonce = w3.eth.get_transaction_count(sender.address)
@@ -388,5 +390,138 @@ def test_a_verifier_rebuilds_a_generated_accounts_genesis_and_agrees(
         status = v.status()
         assert status["verdict"] == "ok", v.log()
         assert status["verifiedTxs"] >= 3
+    finally:
+        assert v.stop() == 0, v.log()
+
+
+NEW_RULES = {
+    # kind: the field every verifier names (at mini-block 1, but genesis)
+    "base-fee": "miniBlock.env.baseFee",
+    "timestamp": "miniBlock.env.timestamp",
+    "gas-limit": "miniBlock.env.gasLimit",
+    "coinbase": "miniBlock.env.coinbase",
+    "genesis": "genesis.hash",
+    "mini-block-hash": "miniBlock.hash",
+    "relabel-number": "miniBlock.number",
+    "forged-signature": "miniBlock.signature",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NEW_RULES))
+def test_the_fire_drill_of_the_chain_rules_is_caught_by_unsharded_and_sharded_verifiers(
+    daemon_factory: Any, tmp_path: Path, kind: str
+) -> None:
+    """The sequencer itself lies (its own key signs the lie): an unsharded verifier and a shard
+    that does not re-execute the lying mini-block both name the block, the mini-block, the field,
+    the claim and the recomputed value, within a second of the mini-block being sealed."""
+    d: Daemon = daemon_factory("--evm-block-ms", "400", "--mini-block-ms", "150", "--dev-fault", f"{kind}@1")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    # shard 0 of 2 does not re-execute mini-block 1: the rules are checked without re-execution
+    modes = {"unsharded": (), "shard-0": ("--shard", "0/2")}
+    verifiers = {name: start_verifier(d.feed_url, tmp_path / name, *args) for name, args in modes.items()}
+    try:
+        sealed, owner = fire_drill_workload(w3) if kind != "genesis" else ({}, {})
+        for name, v in verifiers.items():
+            wait_until(lambda v=v: v.proc.poll() is not None, 15, f"{name}'s verdict for {kind}")
+            assert v.proc.returncode == 3, v.log()
+    finally:
+        for v in verifiers.values():
+            v.stop()
+    for name, v in verifiers.items():
+        (verdict,) = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "verifier.cli", "status", "--data-dir", str(v.data_dir), "--json"],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=30,
+            ).stdout
+        )["mismatches"]
+        assert verdict["field"] == NEW_RULES[kind], (name, verdict)
+        assert verdict["claimed"] != verdict["recomputed"], verdict
+        if kind == "genesis":
+            assert (verdict["evm_block"], verdict["seq"]) == (0, 0)
+        else:
+            assert (verdict["mini_block"], verdict["evm_block"]) == (1, owner[1]), (name, verdict)
+            assert verdict["detected_at"] - sealed[1] < 1.0, (name, verdict, sealed)
+
+
+def test_two_worker_processes_re_execute_everything_and_catch_a_lie(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    """``--workers 2``: every transaction re-executed once, in one of two processes, and a receipt
+    the stream lies about in a worker's mini-block stops the verifier naming it."""
+    d: Daemon = daemon_factory("--evm-block-ms", "200")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    v = start_verifier(d.feed_url, tmp_path / "v", "--workers", "2")
+    try:
+        send_load(w3, rounds=6)
+        time.sleep(0.5)
+        head = w3.eth.block_number
+        total = sum(len(w3.eth.get_block(n)["transactions"]) for n in range(head + 1))
+        wait_until(lambda: v.status()["height"] >= head, 30, "the verifier to reach the head")
+        status = v.status()
+        assert status["verdict"] == "ok" and status["verifiedTxs"] == total, status
+    finally:
+        assert v.stop() == 0, v.log()
+    d.stop()
+    liar: Daemon = daemon_factory(
+        "--evm-block-ms",
+        "400",
+        "--mini-block-ms",
+        "150",
+        "--dev-fault",
+        "receipt-status@1",
+        data_dir=tmp_path / "d2",
+    )
+    v = start_verifier(liar.feed_url, tmp_path / "v2", "--workers", "2")
+    fire_drill_workload(Web3(Web3.HTTPProvider(liar.url)))
+    wait_until(lambda: v.proc.poll() is not None, 15, "the verdict")
+    assert v.proc.returncode == 3, v.log()
+    verdict = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "verifier.cli", "status", "--data-dir", str(v.data_dir), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=30,
+        ).stdout
+    )["mismatches"][0]
+    assert (verdict["field"], verdict["mini_block"], verdict["tx_index"]) == ("receipt.status", 1, 0)
+    v.stop()
+
+
+def test_a_verifier_killed_at_random_moments_never_gives_a_false_verdict(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    """kill -9 while the sequencer is loaded, five times: each restart resumes from a boundary
+    committed with its state, and the verifier ends at the head with every transaction verified
+    once and no verdict."""
+    import random
+
+    from tests.support.loadgen import Load
+
+    d: Daemon = daemon_factory("--evm-block-ms", "100")
+    w3 = Web3(Web3.HTTPProvider(d.url))
+    load = Load(d.url, DEV_KEYS[4:8])
+    load.start()
+    rng = random.Random(13)
+    try:
+        for _ in range(5):
+            v = start_verifier(d.feed_url, tmp_path / "v")
+            time.sleep(rng.uniform(0.3, 1.5))
+            assert v.proc.poll() is None, v.log()
+            v.stop(signal.SIGKILL)
+    finally:
+        load.stop()
+    time.sleep(0.5)
+    head = w3.eth.block_number
+    total = sum(len(w3.eth.get_block(n)["transactions"]) for n in range(head + 1))
+    v = start_verifier(d.feed_url, tmp_path / "v")
+    try:
+        wait_until(lambda: v.status()["height"] >= head, 60, "catch-up after the kills")
+        status = v.status()
+        assert status["verdict"] == "ok" and status["mismatches"] == [], v.log()
+        assert status["verifiedTxs"] == total > 0, (status, total)
     finally:
         assert v.stop() == 0, v.log()

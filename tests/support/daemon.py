@@ -110,7 +110,7 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
         chunk = proc.stdout.read()
         if chunk:
             buf += chunk
-            m = re.search(rb"rpc=(http://\S+)\s+feed=(ws://\S+)", buf)
+            m = re.search(rb"rpc=(http://\S+)\s+feed=(wss?://\S+)", buf)
             if m:
                 url, feed_url = m.group(1).decode(), m.group(2).decode()
                 break

@@ -45,8 +45,9 @@ class VerifierProc:
         return self.proc.returncode
 
 
-def start_verifier(feed_url: str, data_dir: Path, *extra: str) -> VerifierProc:
-    """Start a verifier on the feed with the devnet config and wait for its ``status=`` line."""
+def start_verifier(feed_url: str, data_dir: Path, *extra: str, config: Path = DEVNET) -> VerifierProc:
+    """Start a verifier on the feed (with the devnet config unless told otherwise) and wait for
+    its ``status=`` line."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
     args = [
@@ -57,7 +58,7 @@ def start_verifier(feed_url: str, data_dir: Path, *extra: str) -> VerifierProc:
         "--feed",
         feed_url,
         "--config",
-        str(DEVNET),
+        str(config),
         "--data-dir",
         str(data_dir),
         "--status-port",

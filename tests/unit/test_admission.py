@@ -100,11 +100,11 @@ def test_admit_says_whether_the_transaction_is_new_and_must_be_journaled(
     chain: StubChain, pool: Mempool
 ) -> None:
     tx = decode_transaction(raw(), CHAIN_ID, False)
-    assert admit(tx, cast(Chain, chain), pool, CONFIG, BASE_FEE) is True
-    assert admit(tx, cast(Chain, chain), pool, CONFIG, BASE_FEE) is False  # already pooled
+    assert admit(tx, cast(Chain, chain), pool, CONFIG, BASE_FEE).new is True
+    assert admit(tx, cast(Chain, chain), pool, CONFIG, BASE_FEE).new is False  # already pooled
     included = decode_transaction(raw(nonce=2), CHAIN_ID, False)
     chain.store.included[included.hash] = TxLocation(1, 1, 0, 0)
-    assert admit(included, cast(Chain, chain), pool, CONFIG, BASE_FEE) is False  # already included
+    assert admit(included, cast(Chain, chain), pool, CONFIG, BASE_FEE).new is False  # already included
 
 
 def test_a_valid_transaction_is_pooled_and_returned(chain: StubChain, pool: Mempool) -> None:

@@ -24,6 +24,8 @@ from sequencer.codec import (
     encode_location,
     encode_mini_block,
     mini_block_hash,
+    mini_block_roots,
+    mini_block_signing_hash,
 )
 from sequencer.execution.headers import make_header
 from sequencer.types import (
@@ -308,7 +310,7 @@ def test_mini_block_hash_is_deterministic() -> None:
 
 def changed_receipt() -> tuple[Receipt, ...]:
     r1, r2 = receipts(12, 1234)
-    return r1, dataclasses.replace(r2, encoded=consensus_receipt(0, 1, 81_123, r2.logs))
+    return r1, dataclasses.replace(r2, status=1 - r2.status, encoded=consensus_receipt(0, 1, 81_123, r2.logs))
 
 
 def changed_diff_slot() -> StateDiff:
@@ -331,8 +333,11 @@ def changed_diff_balance() -> StateDiff:
         {"index": 4},
         {"timestamp_us": 1_700_000_012_345_679},
         {"parent_hash": keccak(b"another parent")},
-        {"tx_hashes": tuple(keccak(raw) for raw in reversed(raw_txs()))},
-        {"tx_hashes": (keccak(raw_txs()[0]),)},
+        {
+            "raw_txs": tuple(reversed(raw_txs())),
+            "tx_hashes": tuple(keccak(raw) for raw in reversed(raw_txs())),
+        },
+        {"raw_txs": raw_txs()[:1], "tx_hashes": (keccak(raw_txs()[0]),)},
         {"receipts": changed_receipt()},
         {"receipts": receipts(12, 1234)[:1]},
         {"diff": changed_diff_slot()},
@@ -367,3 +372,32 @@ def changed_diff_balance() -> StateDiff:
 )
 def test_mini_block_hash_commits_to(change: dict[str, object]) -> None:
     assert mini_block(**change).hash != mini_block().hash
+
+
+def test_mini_block_hash_commits_to_nothing_a_follower_is_not_sent() -> None:
+    """Version 2: the sender, the bloom, the consensus encoding and the mini-block number kept in
+    a receipt record are not on the wire, so they are no input (a follower recomputes the hash)."""
+    r1, r2 = receipts(12, 1234)
+    off_wire = dataclasses.replace(
+        r2, sender=b"\x99" * 20, bloom=b"\xff" * 256, encoded=b"\x02junk", mini_block_number=7, to=None
+    )
+    assert mini_block(receipts=(r1, off_wire)).hash == mini_block().hash
+
+
+def test_the_signing_hash_is_megaeths_header_digest() -> None:
+    """keccak(rlp([block_number, block_timestamp, index, mini_block_number, mini_block_timestamp,
+    gas_used, transaction_root, receipt_root])), the roots being tries over the mini-block's own
+    transactions and receipt encodings keyed by rlp(index)."""
+    import rlp
+    from trie.hexary import HexaryTrie
+
+    mb = mini_block()
+    txs, rcs = HexaryTrie({}), HexaryTrie({})
+    for i, raw in enumerate(mb.raw_txs):
+        txs[rlp.encode(i)] = raw
+    for i, r in enumerate(mb.receipts):
+        rcs[rlp.encode(i)] = r.encoded
+    assert mini_block_roots(mb) == (txs.root_hash, rcs.root_hash)
+    header = [mb.block_number, mb.block_env.timestamp, mb.index, mb.number, mb.timestamp_us, mb.gas_used]
+    assert mini_block_signing_hash(mb) == keccak(rlp.encode([*header, txs.root_hash, rcs.root_hash]))
+    assert mini_block_signing_hash(mini_block(gas_used=81_124)) != mini_block_signing_hash(mb)

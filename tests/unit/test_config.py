@@ -58,7 +58,7 @@ class TestDevnetConfig:
     def test_chain_parameters(self, cfg: NodeConfig) -> None:
         assert cfg.chain.chain_id == 1337
         assert cfg.chain.fork == "prague"
-        assert cfg.chain.block_gas_limit == 1_000_000_000
+        assert cfg.chain.block_gas_limit == 100_000_000
         assert cfg.chain.coinbase == b"\x00" * 20
         assert cfg.chain.devnet is True
         assert cfg.chain.allow_unprotected_txs is False
@@ -569,6 +569,46 @@ def test_ingress_workers_default_to_one_and_are_range_checked() -> None:
     assert parse_config(doc).rpc_ingress_workers == 0
     doc["rpc"] = {"ingress_workers": 65}
     expect_error(doc, "rpc.ingress_workers", "between 0 and 64")
+
+
+def test_execution_limits_default_and_are_range_checked() -> None:
+    cfg = parse_config(minimal())
+    assert (cfg.tx_time_budget_ms, cfg.max_tx_gas) == (150.0, 16_777_216)
+    doc = minimal()
+    doc["execution"] = {"tx_time_budget_ms": 20, "max_tx_gas": 1_000_000}
+    cfg = parse_config(doc)
+    assert (cfg.tx_time_budget_ms, cfg.max_tx_gas) == (20.0, 1_000_000)
+    doc["execution"] = {"tx_time_budget_ms": 0}
+    expect_error(doc, "execution.tx_time_budget_ms", "between 1 and 60000")
+    doc["execution"] = {"max_tx_gas": 20_999}
+    expect_error(doc, "execution.max_tx_gas", "between 21000 and")
+    doc["execution"] = {"gas_cap": 1}
+    expect_error(doc, "execution", "unknown key", "gas_cap")
+
+
+def test_mempool_limits_default_and_are_range_checked() -> None:
+    cfg = parse_config(minimal()).mempool
+    assert (cfg.capacity, cfg.max_queued, cfg.account_cap, cfg.max_nonce_gap) == (100_000, 10_000, 500, 64)
+    assert (cfg.queued_lifetime_s, cfg.max_bytes) == (10_800.0, 256 * 1024 * 1024)
+    doc = minimal()
+    doc["mempool"] = {"capacity": 10, "max_queued": 11}
+    expect_error(doc, "mempool.max_queued", "between 0 and 10, got 11")
+    doc["mempool"] = {"queued_lifetime_s": 0}
+    expect_error(doc, "mempool.queued_lifetime_s", "between 1 and")
+    doc["mempool"] = {"journal_compact_bytes": 1024}
+    expect_error(doc, "mempool.journal_compact_bytes", "between 65536 and")
+    doc["mempool"] = {"capacity": 2000, "max_queued": 2000, "queued_lifetime_s": 2.5}
+    cfg = parse_config(doc).mempool
+    assert (cfg.capacity, cfg.max_queued, cfg.queued_lifetime_s) == (2000, 2000, 2.5)
+
+
+def test_the_log_segment_size_defaults_to_256_mib_and_is_range_checked() -> None:
+    assert parse_config(minimal()).storage_segment_bytes == 256 * 1024 * 1024
+    doc = minimal()
+    doc["storage"] = {"segment_bytes": 65536}
+    assert parse_config(doc).storage_segment_bytes == 65536
+    doc["storage"] = {"segment_bytes": 100}
+    expect_error(doc, "storage.segment_bytes", "between 4096 and")
 
 
 # -- the shipped presets (sequencer run --dev) ---------------------------------------------

@@ -26,9 +26,18 @@ from eth_hash.auto import keccak
 
 from sequencer.config import load_config
 from sequencer.execution.headers import make_header
-from sequencer.feed.faults import KINDS, DevFault, FaultInjector, parse_dev_fault
-from sequencer.feed.server import FeedHub, make_feed_app
-from sequencer.feed.wire import block_message, mini_block_message, seq_of_block, seq_of_mini
+from sequencer.feed.faults import FORGER_KEY, KINDS, DevFault, FaultInjector, parse_dev_fault
+from sequencer.feed.server import Encoded, FeedHub, make_feed_app
+from sequencer.feed.wire import (
+    block_message,
+    genesis_message,
+    mini_block_message,
+    seq_of_block,
+    seq_of_mini,
+    wire_mini_block_hash,
+    wire_signing_hash,
+)
+from sequencer.signing import FeedSigner, SequencerKey, Signature, recover
 from sequencer.types import AccountDiff, BlockEnv, EvmBlock, Log, MiniBlock, Receipt, StateDiff
 from tests.support.daemon import ROOT, write_config
 
@@ -312,7 +321,32 @@ def expect_reorder_tx(mb: dict[str, Any]) -> None:
         mb[key][0], mb[key][1] = mb[key][1], mb[key][0]
 
 
+def expect_base_fee(mb: dict[str, Any]) -> None:
+    mb["env"]["baseFee"] = hex(int(mb["env"]["baseFee"], 16) + 1)
+
+
+def expect_timestamp(mb: dict[str, Any]) -> None:
+    mb["env"]["timestamp"] = hex(int(mb["env"]["timestamp"], 16) + 3600)
+
+
+def expect_gas_limit(mb: dict[str, Any]) -> None:
+    mb["env"]["gasLimit"] = "0x1"
+
+
+def expect_coinbase(mb: dict[str, Any]) -> None:
+    mb["env"]["coinbase"] = "0x000000000000000000000000000000000000dead"
+
+
+def expect_relabel_number(mb: dict[str, Any]) -> None:
+    mb["number"] = hex(int(mb["number"], 16) + 1)
+
+
 EXPECT = {
+    "base-fee": expect_base_fee,
+    "timestamp": expect_timestamp,
+    "gas-limit": expect_gas_limit,
+    "coinbase": expect_coinbase,
+    "relabel-number": expect_relabel_number,
     "balance": expect_balance,
     "storage": expect_storage,
     "receipt-gas": expect_receipt_gas,
@@ -341,16 +375,91 @@ EXPECT = {
         ("drop-tx", 2, 3),
         ("reorder-tx", 0, 3),
         ("reorder-tx", 3, 6),  # mini 3 has a single transaction
+        ("base-fee", 0, 1),  # every mini-block has an environment, even an empty one
+        ("timestamp", 2, 3),
+        ("gas-limit", 3, 5),
+        ("coinbase", 5, 9),
+        ("relabel-number", 1, 2),
     ],
 )
 def test_mini_block_kinds(kind: str, at: int, target: int) -> None:
+    """The corruption, and the mini-block hash recomputed over the corrupted fields (the drill
+    plays a sequencer that lies consistently)."""
     original = messages()
     out = run_live(DevFault(kind, at))
     assert only_changed(out, original) == target
     expected = copy.deepcopy(by_seq()[target])
     EXPECT[kind](expected["miniBlock"])
+    expected["miniBlock"]["hash"] = "0x" + wire_mini_block_hash(expected["miniBlock"]).hex()
+    assert expected["miniBlock"]["hash"] != by_seq()[target]["miniBlock"]["hash"]
     assert out[target - 1] == expected
     assert original == messages()  # inputs not mutated
+
+
+def test_the_mini_block_hash_kind_breaks_only_the_hash() -> None:
+    out = run_live(DevFault("mini-block-hash", 2))
+    sent, true = out[3 - 1], by_seq()[3]
+    assert sent is not None
+    assert {k: v for k, v in sent["miniBlock"].items() if k != "hash"} == {
+        k: v for k, v in true["miniBlock"].items() if k != "hash"
+    }
+    assert int(sent["miniBlock"]["hash"], 16) ^ int(true["miniBlock"]["hash"], 16) == 1
+
+
+SIGNER_KEY = bytes.fromhex("5c813cd0b9eaffd33fd39baafbbb6f89816ed71904092ddbabedc8f13f37caa0")
+
+
+def signed_messages() -> tuple[list[dict[str, Any]], FeedSigner]:
+    """The hand-made chain as a signed chain's feed sends it."""
+    config = load_config(ROOT / "configs" / "devnet.toml").chain
+    signer = FeedSigner(config, [SequencerKey(SIGNER_KEY)])
+    _genesis, blocks = chain_objects()
+    out: list[dict[str, Any]] = []
+    for block, minis in blocks:
+        out.extend(mini_block_message(mb, signer.mini_block_json(mb)) for mb in minis)
+        signature = signer.block(block)
+        out.append(block_message(block, signature.as_json() if signature else None))
+    return out, signer
+
+
+def test_the_forged_signature_kind_signs_the_true_digest_with_another_key() -> None:
+    msgs, signer = signed_messages()
+    injector = FaultInjector(DevFault("forged-signature", 1), source_from(msgs))
+    injector.bind_signer(signer)
+    out = [injector.apply(copy.deepcopy(m)) for m in msgs]
+    assert only_changed(out, msgs) == 2
+    sent = out[1]
+    assert sent is not None
+    signature = sent["miniBlock"]["signature"]
+    forged = Signature(int(signature["r"], 16), int(signature["s"], 16), int(signature["yParity"], 16))
+    digest = wire_signing_hash(sent["miniBlock"])
+    assert recover(digest, forged) == SequencerKey(FORGER_KEY).address != SequencerKey(SIGNER_KEY).address
+
+
+@pytest.mark.parametrize("kind", ["balance", "base-fee", "relabel-number"])
+def test_a_corrupted_mini_block_of_a_signed_chain_is_re_signed_by_the_sequencer(kind: str) -> None:
+    msgs, signer = signed_messages()
+    injector = FaultInjector(DevFault(kind, 1), source_from(msgs))
+    injector.bind_signer(signer)
+    out = [injector.apply(copy.deepcopy(m)) for m in msgs]
+    sent = out[only_changed(out, msgs) - 1]
+    assert sent is not None
+    signature = sent["miniBlock"]["signature"]
+    parsed = Signature(int(signature["r"], 16), int(signature["s"], 16), int(signature["yParity"], 16))
+    assert recover(wire_signing_hash(sent["miniBlock"]), parsed) == SequencerKey(SIGNER_KEY).address
+
+
+def test_the_genesis_kind_claims_a_different_genesis() -> None:
+    config = load_config(ROOT / "configs" / "devnet.toml").chain
+    genesis, _ = chain_objects()
+    true = genesis_message(genesis, config)
+    injector = FaultInjector(DevFault("genesis", 5))  # N is ignored: genesis is one message
+    sent = injector.apply(copy.deepcopy(true))
+    assert sent is not None and sent != true
+    body = sent["genesis"]
+    assert body["hash"] == "0x" + keccak(bytes.fromhex(body["header"][2:])).hex() != true["genesis"]["hash"]
+    assert len(body["alloc"]) == len(true["genesis"]["alloc"]) + 1
+    assert all(injector.apply(m) is m for m in messages())
 
 
 def test_log_with_empty_data_becomes_0x01() -> None:
@@ -423,7 +532,7 @@ def test_messages_other_than_the_target_are_passed_through_as_is() -> None:
 # -- one target for the life of the process, whichever way the message is read ---------------------
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "skip-seq"])
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in ("skip-seq", "genesis", "forged-signature")])
 def test_history_and_live_and_every_follower_see_the_same_corruption(kind: str) -> None:
     fault = DevFault(kind, 0)
     live = run_live(fault)
@@ -496,6 +605,13 @@ class FakeChain:
     def get_block(self, number: int) -> EvmBlock | None:
         return self.blocks[number] if number < len(self.blocks) else None
 
+    @property
+    def store(self) -> FakeChain:
+        return self
+
+    def iter_mini_blocks(self, start: int, stop: int) -> Iterator[MiniBlock]:
+        return iter([self.minis[n] for n in range(start, stop + 1)])
+
     def block_mini_blocks(self, block: EvmBlock) -> list[MiniBlock]:
         return [self.minis[n] for n in range(block.first_mini_block, block.last_mini_block + 1)]
 
@@ -521,14 +637,26 @@ def make_hub(fault: DevFault | None) -> tuple[FakeChain, FeedHub]:
     return chain, hub
 
 
+def drain(queue: asyncio.Queue[Encoded | None]) -> list[dict[str, Any]]:
+    """The messages a follower's queue holds (encoded once for every follower)."""
+    out = []
+    while queue.qsize():
+        item = queue.get_nowait()
+        assert item is not None
+        seq, text = item
+        out.append(orjson.loads(text))
+        assert out[-1]["seq"] == seq
+    return out
+
+
 def test_hub_history_and_live_agree() -> None:
     fault = DevFault("receipt-gas", 3)
     expected = run_live(fault)
     chain, hub = make_hub(fault)
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    queue: asyncio.Queue[Encoded | None] = asyncio.Queue()
     hub.followers.add(queue)
     chain.produce(hub, 10)
-    live = [queue.get_nowait() for _ in range(queue.qsize())]
+    live = drain(queue)
     assert live == expected
     history = list(hub.history(1))
     assert history == expected
@@ -546,21 +674,21 @@ def test_hub_started_over_an_existing_chain_finds_the_target_on_disk() -> None:
     chain, plain = make_hub(None)
     chain.produce(plain, 6)  # the chain existed before this process
     hub = FeedHub(chain, injector=FaultInjector(DevFault("balance", 0)))  # type: ignore[arg-type]
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    queue: asyncio.Queue[Encoded | None] = asyncio.Queue()
     hub.followers.add(queue)
     chain.produce(hub, 10)
-    live = [queue.get_nowait() for _ in range(queue.qsize())]
+    live = drain(queue)
     assert live == messages()[6:]  # mini 5 (seq 9) qualifies, but mini 1 (seq 2) was first
     assert list(hub.history(1)) == run_live(DevFault("balance", 0))
 
 
 def test_hub_skip_seq_live_and_history() -> None:
     chain, hub = make_hub(DevFault("skip-seq", 3))
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    queue: asyncio.Queue[Encoded | None] = asyncio.Queue()
     hub.followers.add(queue)
     chain.produce(hub, 10)
-    live = [queue.get_nowait() for _ in range(queue.qsize())]
-    assert [m["seq"] for m in live if m is not None] == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+    live = drain(queue)
+    assert [m["seq"] for m in live] == [1, 2, 3, 4, 6, 7, 8, 9, 10]
     assert [m["seq"] for m in hub.history(0)] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]
     assert hub.skipped_seq == 5
 

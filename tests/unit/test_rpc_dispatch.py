@@ -5,6 +5,7 @@ the strict parameter parsing of sequencer.jsonrpc.encoding."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -107,6 +108,34 @@ def test_result_echoes_the_id(dispatcher: Dispatcher) -> None:
     }
     assert call(dispatcher, request("echo", [], id="abc"))["id"] == "abc"
     assert call(dispatcher, request("echo", [], id=None)) == {"jsonrpc": "2.0", "id": None, "result": []}
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [b"123456789012345678901234567890", b"-123456789012345678901234567890", b"18446744073709551616"],
+)
+def test_an_integer_id_beyond_64_bits_is_echoed_exactly(dispatcher: Dispatcher, literal: bytes) -> None:
+    """orjson reads such an integer as a float (1.2345678901234568e+29) and cannot write it back:
+    the id comes back digit for digit, in a single request and in a batch."""
+    single = b'{"jsonrpc":"2.0","id":' + literal + b',"method":"echo","params":[1]}'
+    answer = asyncio.run(dispatcher.handle_body(single))
+    assert answer is not None
+    assert b'"id":' + literal + b"," in answer
+    assert json.loads(answer) == {"jsonrpc": "2.0", "id": int(literal), "result": [1]}
+    batch = b"[" + single + b',{"jsonrpc":"2.0","id":2,"method":"boom"}]'
+    answers = asyncio.run(dispatcher.handle_body(batch))
+    assert answers is not None
+    first, second = json.loads(answers)
+    assert first["id"] == int(literal) and type(first["id"]) is int
+    assert second["id"] == 2 and second["error"]["code"] == -32603
+
+
+def test_fractional_and_64_bit_ids_are_echoed_as_sent(dispatcher: Dispatcher) -> None:
+    for literal in (b"1.5", b"-0.25", b"1e300", b"18446744073709551615", b"-9223372036854775808"):
+        body = b'{"jsonrpc":"2.0","id":' + literal + b',"method":"echo"}'
+        answer = asyncio.run(dispatcher.handle_body(body))
+        assert answer is not None
+        assert json.loads(answer)["id"] == json.loads(literal)
 
 
 def test_async_handlers_are_awaited(dispatcher: Dispatcher) -> None:
@@ -382,6 +411,24 @@ def test_parse_data() -> None:
             parse_data(bad, "data")
     with pytest.raises(InvalidParams, match="longer than 1 bytes"):
         parse_data("0x0000", "data", max_len=1)
+
+
+def test_parse_data_checks_the_length_before_the_digits() -> None:
+    """A string longer than ``max_len`` bytes is refused for its length without its digits being
+    read: even when they are not hex, the error names the length."""
+    with pytest.raises(InvalidParams, match="longer than 4 bytes"):
+        parse_data("0x" + "zz" * 5, "data", max_len=4)
+    with pytest.raises(InvalidParams, match="longer than 131072 bytes"):
+        parse_data("0x" + "ab" * (2 * 1024 * 1024), "data", max_len=128 * 1024)
+    assert parse_data("0x" + "ab" * 4, "data", max_len=4) == b"\xab" * 4
+
+
+def test_parse_data_reads_megabytes_of_hex() -> None:
+    assert parse_data("0x" + "0aF1" * (1024 * 1024), "data") == b"\x0a\xf1" * (1024 * 1024)
+    with pytest.raises(InvalidParams, match="expected 0x-prefixed hex bytes"):
+        parse_data("0x" + "ab" * (1024 * 1024) + "a", "data")  # odd length
+    with pytest.raises(InvalidParams, match="expected 0x-prefixed hex bytes"):
+        parse_data("0x" + "ab" * (1024 * 1024) + " a", "data")  # bytes.fromhex would skip spaces
 
 
 def test_parse_data_rejects_a_trailing_newline() -> None:

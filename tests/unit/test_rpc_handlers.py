@@ -122,3 +122,19 @@ async def test_domain_errors_answer_with_their_codes(node: Node) -> None:
     assert reverted["error"]["code"] == 3
     assert reverted["error"]["message"] == "execution reverted: nope"
     assert reverted["error"]["data"].startswith("0x08c379a0")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "method", ["eth_sendRawTransaction", "eth_sendRawTransactionSync", "realtime_sendRawTransaction"]
+)
+async def test_an_oversized_raw_transaction_is_refused_for_its_size_before_its_digits(
+    node: Node, method: str
+) -> None:
+    """4 MiB of hex (or of anything) is answered geth's ``oversized data`` without being read."""
+    for raw in ("0x" + "ab" * (2 * 1024 * 1024), "0x" + "zz" * (128 * 1024 + 1)):
+        refused = await rpc(node, method, raw)
+        assert refused["error"] == {"code": -32000, "message": "oversized data"}
+    at_the_limit = await rpc(node, method, "0x02" + "00" * (128 * 1024 - 1))
+    assert at_the_limit["error"]["code"] == -32000
+    assert at_the_limit["error"]["message"].startswith("transaction could not be decoded")

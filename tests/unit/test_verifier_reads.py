@@ -23,13 +23,14 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.support.feed_fixture import recorded_feed
+from tests.support.feed_fixture import CHAIN, recorded_feed
 from verifier.checkpoint import Boundary
-from verifier.execution import Executor
+from verifier.genesis import build_genesis
 from verifier.reads import VerifiedState, read_dispatcher
 from verifier.replay import Replay
+from verifier.state import FlatState
 from verifier.status import make_status_app
-from verifier.store import MemoryStore
+from verifier.wire import decode_message
 
 PARSE_ERROR, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32601, -32602
 FEED = recorded_feed()
@@ -37,10 +38,20 @@ LAST = FEED[-1]["block"]
 GENESIS_HASH = FEED[0]["genesis"]["hash"]
 
 
-def replayed(count: int) -> Replay:
-    replay = Replay(Executor(MemoryStore(), 1337), Boundary())
+def replayed(count: int, *, into_next_block: bool = False) -> Replay:
+    """A replay of the first ``count`` messages (and, ``into_next_block``, of every later
+    mini-block up to the next ``block`` message: a block being verified)."""
+    state = FlatState()
+    replay = Replay(CHAIN, state, Boundary(), genesis=build_genesis(CHAIN, state))
     for message in FEED[:count]:
-        replay.check(message)
+        replay.check(decode_message(orjson.dumps(message)))
+        if message["type"] in ("genesis", "block"):
+            state.take_changes()  # what a commit does at a boundary
+    if into_next_block:
+        for message in FEED[count:]:
+            if message["type"] != "miniBlock":
+                break
+            replay.check(decode_message(orjson.dumps(message)))
     return replay
 
 
@@ -86,7 +97,7 @@ def call(replay: Replay, method: str, *params: Any) -> dict[str, Any]:
 
 
 def dispatcher(replay: Replay) -> Any:
-    return read_dispatcher(lambda: VerifiedState(replay.boundary, replay.executor))
+    return read_dispatcher(lambda: VerifiedState(replay.boundary, replay.state))
 
 
 def error_code(answer: dict[str, Any]) -> int:
@@ -114,6 +125,22 @@ def test_accounts_read_the_state_after_the_last_verified_block(head: Replay) -> 
         assert call(head, "eth_getStorageAt", CONTRACT, slot, "latest")["result"] == word
         as_hash = "0x" + int(slot, 16).to_bytes(32, "big").hex()
         assert call(head, "eth_getStorageAt", CONTRACT, as_hash)["result"] == word, "a slot as a 32-byte word"
+
+
+def test_while_a_block_is_being_verified_the_reads_answer_from_the_last_verified_one() -> None:
+    """The flat state moves with every mini-block's diff; the reads still answer the boundary's."""
+    follows = [
+        i for i, m in enumerate(FEED[:-1]) if m["type"] == "block" and FEED[i + 1]["type"] == "miniBlock"
+    ]
+    count = follows[0] + 1
+    at_boundary, moving = replayed(count), replayed(count, into_next_block=True)
+    assert moving.open is not None and moving.open.mini_blocks > 0
+    minis = [m["miniBlock"] for m in FEED[count:] if m["type"] == "miniBlock"]
+    changed = {a["address"] for mb in minis for a in mb["stateDiff"]}
+    assert changed
+    for address in changed:
+        for method in ("eth_getBalance", "eth_getTransactionCount", "eth_getCode"):
+            assert call(moving, method, address)["result"] == call(at_boundary, method, address)["result"]
 
 
 def test_an_account_never_seen_reads_as_empty(head: Replay) -> None:

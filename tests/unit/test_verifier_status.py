@@ -2,7 +2,7 @@
 ``GET /status`` of a running verifier and for ``verifier status`` on its data dir.
 
 * Both report ``mode``, ``height``, ``blockHash``, ``nextSeq``, ``verifiedBlocks``,
-  ``verifiedMiniBlocks``, ``verifiedTxs``, ``lagBlocks``, ``lagMs``, ``verdict`` and
+  ``verifiedMiniBlocks``, ``verifiedTxs``, ``lagBlocks``, ``lagMs``, ``verdict``, ``alarm`` and
   ``mismatches``; a verifier stopped at a block boundary and its data dir report the same.
 * A running verifier reports its in-memory cursor and counts (mini-blocks of the open block
   included); its data dir reports the checkpoint (the last verified boundary).
@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
-from tests.support.feed_fixture import mid_block_mini_block, recorded_feed, with_balance_fault
+from tests.support.feed_fixture import CHAIN, mid_block_mini_block, recorded_feed, text, with_balance_fault
 from verifier.checkpoint import Counts
 from verifier.cli import main
 from verifier.node import VerifierNode
@@ -44,6 +44,7 @@ FIELDS = [
     "lagBlocks",
     "lagMs",
     "verdict",
+    "alarm",
     "mismatches",
 ]
 
@@ -65,10 +66,10 @@ def follow(
     data_dir: Path, messages: list[dict[str, Any]], *, head: FeedHead, mode: Mode = EVERYTHING
 ) -> VerifierNode:
     """A verifier (left open) that was handed ``messages`` after the feed reported ``head``."""
-    node = VerifierNode("ws://127.0.0.1:9", 1337, data_dir, halt_on_mismatch=False, mode=mode)
+    node = VerifierNode("ws://127.0.0.1:9", CHAIN, data_dir, halt_on_mismatch=False, mode=mode)
     node.verification.on_head(head)
     for message in messages:
-        node.deliver(message)
+        node.deliver(text(message))
     return node
 
 
@@ -93,9 +94,9 @@ def test_a_verifier_at_a_block_boundary_and_its_data_dir_report_the_same_status(
 
 
 def test_the_status_port_serves_the_same_status(tmp_path: Path) -> None:
-    node = VerifierNode("ws://127.0.0.1:9", 1337, tmp_path / "v", status_port=0)
+    node = VerifierNode("ws://127.0.0.1:9", CHAIN, tmp_path / "v", status_port=0)
     for message in FEED[:5]:
-        node.deliver(message)
+        node.deliver(text(message))
 
     async def fetch() -> Any:
         address = await node.start()
@@ -162,6 +163,7 @@ def test_status_info_before_genesis() -> None:
         "lagBlocks": 1,
         "lagMs": None,
         "verdict": "ok",
+        "alarm": None,
         "mismatches": [],
     }
 
