@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
+from eth_utils import to_checksum_address
 
 from sequencer.errors import DevChainRefused, DevChainUnavailable
 from sequencer.jsonrpc.dispatch import Handler
@@ -190,7 +191,7 @@ def sign_transaction(tx: UnsignedTx, key: str) -> bytes:
         "data": tx.data,
     }
     if tx.to is not None:
-        fields["to"] = "0x" + tx.to.hex()
+        fields["to"] = to_checksum_address(tx.to)  # eth-account refuses a lower-case hex address
     if tx.type == 2:
         fields.update(
             type=2, maxFeePerGas=tx.max_fee_per_gas, maxPriorityFeePerGas=tx.max_priority_fee_per_gas
@@ -199,7 +200,10 @@ def sign_transaction(tx: UnsignedTx, key: str) -> bytes:
         fields["gasPrice"] = tx.max_fee_per_gas
     if tx.access_list or tx.type == 1:
         fields["accessList"] = [
-            {"address": "0x" + a.hex(), "storageKeys": ["0x" + s.to_bytes(32, "big").hex() for s in slots]}
+            {
+                "address": to_checksum_address(a),
+                "storageKeys": ["0x" + s.to_bytes(32, "big").hex() for s in slots],
+            }
             for a, slots in tx.access_list
         ]
         if tx.type != 2:
