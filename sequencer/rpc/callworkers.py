@@ -25,7 +25,9 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import pickle
 import resource
+import struct
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -43,6 +45,7 @@ START_TIMEOUT_S = 120.0
 OUT_OF_MEMORY = "out of memory"
 WORKER_NICENESS = 10
 WORKER_START_S = 10.0
+READ_CHUNK = 1 << 20
 
 
 def worker_main(conn: Connection, data_dir: str, memory_bytes: int, parent_pid: int) -> None:
@@ -73,6 +76,25 @@ def _answer(store: ChainStore, job: Job) -> JobOutcome:
     return run_job(job, lambda seq: HistoricalState(store, seq))
 
 
+def _take_message(buffer: bytearray) -> bytes | None:
+    """The first whole message of ``multiprocessing.Connection``'s framing (a 4-byte big-endian
+    length, or -1 and an 8-byte one) taken off ``buffer``, or None while it is incomplete."""
+    if len(buffer) < 4:
+        return None
+    (size,) = struct.unpack("!i", buffer[:4])
+    start = 4
+    if size == -1:
+        if len(buffer) < 12:
+            return None
+        (size,) = struct.unpack("!Q", buffer[4:12])
+        start = 12
+    if len(buffer) < start + size:
+        return None
+    message = bytes(buffer[start : start + size])
+    del buffer[: start + size]
+    return message
+
+
 class _Worker:
     """One worker process and the event-loop side of its pipe."""
 
@@ -90,19 +112,35 @@ class _Worker:
         self._loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[bool] = self._loop.create_future()
         self._answer: asyncio.Future[JobOutcome] | None = None
-        self._loop.add_reader(self.conn.fileno(), self._readable)
+        # the answer is read as it arrives, never with a blocking recv on the event loop: a
+        # large one (a struct-logger trace) spans many reads
+        self._fd = self.conn.fileno()
+        os.set_blocking(self._fd, False)
+        self._buffer = bytearray()
+        self._loop.add_reader(self._fd, self._readable)
         self.alive = True
 
     def _readable(self) -> None:
         try:
-            message = self.conn.recv()
-        except (EOFError, OSError):
+            chunk = os.read(self._fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
             self._gone()
             return
+        if not chunk:
+            self._gone()
+            return
+        self._buffer += chunk
+        while (message := _take_message(self._buffer)) is not None:
+            self._received(pickle.loads(message))
+
+    def _received(self, message: object) -> None:
         if message == READY:
             if not self.ready.done():
                 self.ready.set_result(True)
         elif self._answer is not None and not self._answer.done():
+            assert isinstance(message, JobOutcome)
             self._answer.set_result(message)
 
     def _gone(self) -> None:
@@ -119,7 +157,11 @@ class _Worker:
         """Send ``job`` and wait for its outcome (``TimeoutError`` after ``timeout_s``)."""
         self._answer = self._loop.create_future()
         try:
-            self.conn.send(job)
+            os.set_blocking(self._fd, True)  # the idle worker is reading: a large job goes at once
+            try:
+                self.conn.send(job)
+            finally:
+                os.set_blocking(self._fd, False)
         except OSError:
             self._gone()
             raise CallCapacityExceeded("the call's worker process died") from None

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from sequencer.errors import DevChainRefused, DevChainUnavailable
 from sequencer.jsonrpc.dispatch import Handler
