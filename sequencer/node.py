@@ -135,6 +135,7 @@ class Node:
             self.chain,
             injector=injector,
             horizon=loaded.recovery.dev_horizon,
+            rollbacks=loaded.recovery.rollbacks,
             signer=self.signer,
             max_followers=config.feed_max_followers,
             max_message_bytes=config.feed_max_message_bytes,

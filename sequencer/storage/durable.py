@@ -103,9 +103,9 @@ class RecoveryReport:
     rollbacks: int = 0
     """Devnet rollbacks (``evm_revert``) in the log."""
     dev_horizon: int | None = None
-    """The feed position of the chain's first devnet event (a state edit, an impersonated
-    transaction, or the first position a rollback dropped), if any: feed version 1 cannot carry
-    it, so it serves nothing from there on."""
+    """The feed position of the chain's first dev-edit mini-block (a state edit or an
+    impersonated transaction), if any: feed version 2 cannot carry it, so it serves nothing from
+    there on (a rollback it can: docs/feed.md, "Devnet events")."""
 
 
 def encode_rollback(block: EvmBlock) -> bytes:
@@ -319,7 +319,6 @@ class ChainDB:
                 out.last_block = to_block
                 out.pool_adds = []  # a rollback empties the pool
                 out.rollbacks += 1
-                out.dev_horizon = _first_position(out.dev_horizon, to_mini + 1 + to_block + 1)
             elif rec.kind == KIND_EVM_BLOCK:
                 block = decode_evm_block(rec.payload)
                 if out.last_block is not None and block.number != out.last_block + 1:
