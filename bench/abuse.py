@@ -253,12 +253,128 @@ def attack_queued_flood(node: Daemon, seconds: float) -> None:
     under_load("queued-flood", node, seconds, attack)
 
 
+def attack_heavy_calls(node: Daemon, seconds: float) -> None:
+    """``eth_call`` of the looping contract with the RPC gas cap, back to back from 8 threads:
+    each runs in a call worker process until the call deadline (``rpc.call_timeout_ms``), never
+    on the event loop; a caller beyond the workers waits its turn."""
+    deployer = bytes.fromhex(DEV_KEYS[9][2:])
+    n = nonce(node.url, deployer)
+    deploy = sign(deployer, n, None, data=LOOP_INITCODE, gas=200_000)
+    rpc(node.url, "eth_sendRawTransactionSync", ["0x" + deploy.hex()])
+    loop = "0x" + contract_address(bytes.fromhex(Account.from_key(deployer).address[2:]), n).hex()
+    answers: list[str] = []
+
+    def caller(running: Callable[[], bool]) -> None:
+        session = requests.Session()
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"to": loop}, "latest"]}
+        while running():
+            answer = post(session, node.url, body, timeout=60)
+            answers.append(str(answer.get("error", {}).get("message", "answered?!")))
+        session.close()
+
+    def attack(running: Callable[[], bool]) -> str:
+        threads = [threading.Thread(target=caller, args=(running,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        kinds = {m: answers.count(m) for m in sorted(set(answers))}
+        return f"{len(answers)} looping calls from 8 threads: {kinds}"
+
+    under_load("heavy-calls", node, seconds, attack)
+
+
+def attack_audience(node: Daemon, seconds: float) -> None:
+    """10 WebSocket connections with 100 ``newPendingTransactions`` subscriptions each (1,000
+    subscribers, the per-address cap ``rpc.max_ws_subscriptions_per_ip``), all reading, while
+    the steady load runs: every pending hash is fanned out 1,000 times, off the block path."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    ws_url = node.url.replace("http://", "ws://")
+    received, closed = [0], [0]
+
+    def listener(ws: Any, running: Callable[[], bool]) -> None:
+        while running():
+            try:
+                ws.recv(timeout=0.5)
+                received[0] += 1
+            except TimeoutError:
+                continue
+            except ConnectionClosed:  # too slow a reader is cut off (1008), by design
+                closed[0] += 1
+                return
+
+    def attack(running: Callable[[], bool]) -> str:
+        sockets, threads = [], []
+        for _ in range(10):
+            ws = ws_connect(ws_url, open_timeout=10, max_size=None)
+            for i in range(100):
+                ws.send(
+                    json.dumps(
+                        {
+                            "jsonrpc": "2.0",
+                            "id": i,
+                            "method": "eth_subscribe",
+                            "params": ["newPendingTransactions"],
+                        }
+                    )
+                )
+            sockets.append(ws)
+            threads.append(threading.Thread(target=listener, args=(ws, running)))
+            threads[-1].start()
+        for t in threads:
+            t.join()
+        for ws in sockets:
+            ws.close()
+        return (
+            f"1,000 subscribers received {received[0]} messages; {closed[0]} connections cut off as too slow"
+        )
+
+    under_load("audience", node, seconds, attack)
+
+
+def attack_connection_flood(node: Daemon, seconds: float) -> None:
+    """Idle TCP connections opened as fast as the node accepts them, up to 3,000 (beyond
+    ``rpc.max_connections_per_ip`` = 500 from this address): the node refuses the excess and
+    closes idle ones after ``rpc.idle_timeout_s``; the probe's kept-alive connection is served."""
+    import socket
+
+    host, port = node.url.removeprefix("http://").split(":")
+
+    def attack(running: Callable[[], bool]) -> str:
+        opened: list[socket.socket] = []
+        failed = 0
+        while running() and len(opened) + failed < 3000:
+            try:
+                opened.append(socket.create_connection((host, int(port)), timeout=2))
+            except OSError:
+                failed += 1
+        while running():
+            time.sleep(0.05)
+        refused = 0
+        for sock in opened:
+            sock.settimeout(0.01)
+            try:
+                if sock.recv(1) == b"":
+                    refused += 1
+            except (TimeoutError, OSError):
+                pass
+            sock.close()
+        return f"{len(opened)} connections opened ({failed} failed), {refused} already closed by the node"
+
+    under_load("connection-flood", node, seconds, attack)
+
+
 ATTACKS: dict[str, tuple[Callable[[Daemon, float], None], int]] = {
     # name: (attack, generated funded senders in the genesis)
     "baseline": (attack_baseline, 0),
     "one-looping-transaction": (attack_one_looping_transaction, 1),
     "looping-transactions": (attack_looping_transactions, LOOP_SENDERS),
     "queued-flood": (attack_queued_flood, FLOOD_SENDERS),
+    "heavy-calls": (attack_heavy_calls, 0),
+    "audience": (attack_audience, 0),
+    "connection-flood": (attack_connection_flood, 0),
 }
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Compiles contracts/src/*.sol with solcjs (standard-JSON) and writes one
-// artifact per contract to tests/fixtures/contracts/<ContractName>.json.
+// Compiles contracts/src/*.sol and contracts/src/l1/*.sol with solcjs (standard-JSON) and
+// writes one artifact per contract: the test contracts (src/*.sol) to
+// tests/fixtures/contracts/<ContractName>.json, the L1 settlement contracts (src/l1/*.sol) to
+// sequencer/settlement/artifacts/<ContractName>.json (package data: `sequencer l1 deploy` loads them).
 //
 // Usage: node compile.js <path-to-solc-module> <evmVersion>
 // Normally invoked via build.sh, which installs the pinned solc version.
@@ -18,14 +20,18 @@ if (!solcModule) {
 const solc = require(solcModule);
 
 const contractsDir = __dirname;
-const srcDir = path.join(contractsDir, 'src');
-const outDir = path.join(contractsDir, '..', 'tests', 'fixtures', 'contracts');
+const outDirs = {
+  'src/': path.join(contractsDir, '..', 'tests', 'fixtures', 'contracts'),
+  'src/l1/': path.join(contractsDir, '..', 'sequencer', 'settlement', 'artifacts'),
+};
 
-const sourceFiles = fs.readdirSync(srcDir).filter((f) => f.endsWith('.sol')).sort();
 const sources = {};
-for (const f of sourceFiles) {
-  // Relative keys keep absolute paths out of the metadata (reproducible output).
-  sources[`src/${f}`] = { content: fs.readFileSync(path.join(srcDir, f), 'utf8') };
+for (const prefix of Object.keys(outDirs)) {
+  const dir = path.join(contractsDir, prefix);
+  for (const f of fs.readdirSync(dir).filter((name) => name.endsWith('.sol')).sort()) {
+    // Relative keys keep absolute paths out of the metadata (reproducible output).
+    sources[`${prefix}${f}`] = { content: fs.readFileSync(path.join(dir, f), 'utf8') };
+  }
 }
 
 const input = {
@@ -49,9 +55,10 @@ for (const e of output.errors || []) {
 if (failed) process.exit(1);
 
 const compiler = `solc ${solc.version()}`;
-fs.mkdirSync(outDir, { recursive: true });
 const written = [];
 for (const sourceFile of Object.keys(output.contracts).sort()) {
+  const outDir = outDirs[sourceFile.slice(0, sourceFile.lastIndexOf('/') + 1)];
+  fs.mkdirSync(outDir, { recursive: true });
   for (const name of Object.keys(output.contracts[sourceFile]).sort()) {
     const c = output.contracts[sourceFile][name];
     const artifact = {

@@ -68,6 +68,10 @@ class Chain:
         self.prev_hashes: deque[bytes] = deque(maxlen=MAX_PREV_HASHES)
         self._mini_cache: OrderedDict[int, MiniBlock] = OrderedDict()
         self.clock = ChainClock()
+        self.safe_number: int | None = None
+        """The newest block derivable from L1 (``safe``); ``None`` without L1 settlement."""
+        self.finalized_number: int | None = None
+        """The newest block derivable from finalized L1 (``finalized``); ``None`` without settlement."""
 
     # -- devnet rollback (block producer only) ------------------------------------------------
     def roll_back_to(self, block: EvmBlock) -> None:
@@ -105,6 +109,12 @@ class Chain:
     def open_block(self, env: BlockEnv) -> None:
         """The next EVM block opens with this environment."""
         self.open_env = env
+
+    def set_settled(self, safe: int, finalized: int) -> None:
+        """The settlement's view of L1: blocks up to ``safe`` are derivable from L1, up to
+        ``finalized`` from finalized L1 (never beyond the head)."""
+        self.safe_number = min(safe, self.head.number)
+        self.finalized_number = min(finalized, self.safe_number)
 
     def follow_open_block(self, view: Callable[[], PendingBlock]) -> None:
         """Where the open block's current view comes from (the producer's accumulator)."""

@@ -1,7 +1,11 @@
 """What a dev fault is (``sequencer run --dev-fault KIND[@N]``): its kinds, the value and its parser.
 
 Dependency-free, so the config can validate a dev fault without importing the feed. How each
-kind corrupts the feed, and which message it hits, is :mod:`sequencer.feed.faults`.
+feed kind corrupts the feed, and which message it hits, is :mod:`sequencer.feed.faults`. The
+settlement kinds (with ``--l1``) corrupt what goes to L1 instead: ``batch-drop-tx`` batches the
+first L2 block at or after N that has a transaction without its last one
+(:mod:`sequencer.settlement.batcher`), ``output-root`` proposes a wrong root for the first output
+at or after L2 block N (:mod:`sequencer.settlement.proposer`).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KINDS = (
+FEED_KINDS = (
     "balance",
     "storage",
     "receipt-gas",
@@ -28,6 +32,8 @@ KINDS = (
     "relabel-number",
     "forged-signature",
 )
+SETTLEMENT_KINDS = ("batch-drop-tx", "output-root")
+KINDS = FEED_KINDS + SETTLEMENT_KINDS
 _SPEC = re.compile(r"([a-z-]+)(?:@([0-9]+))?")
 
 
@@ -46,6 +52,11 @@ class DevFault:
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.at}"
+
+    @property
+    def on_feed(self) -> bool:
+        """Whether it corrupts the feed (else what goes to L1)."""
+        return self.kind in FEED_KINDS
 
 
 def parse_dev_fault(text: str) -> DevFault:

@@ -51,6 +51,15 @@ class NodeUnhealthy(NodeUnavailable):
         super().__init__("node is unhealthy: storage writes are failing")
 
 
+class SettlementBacklogFull(NodeUnavailable):
+    """Too many L2 blocks are not yet on L1: nothing new is accepted until posting catches up."""
+
+    reason = "settlement backlog full"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"transaction not accepted: {detail}")
+
+
 class JournalUnavailable(NodeUnavailable):
     """A transaction could not be journaled, so it is not accepted."""
 

@@ -304,3 +304,70 @@ class Metrics:
             "miniBlocks": self._count(self.mini_blocks),
             "evmBlocks": self._count(self.evm_blocks),
         }
+
+
+class SettlementMetrics:
+    """The settlement statistics (``sequencer run --l1``), in the node's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.l1_reachable = Gauge("settlement_l1_reachable", "1 while the L1 answers", registry=r)
+        self.l1_head = Gauge("settlement_l1_head_block", "The L1 head as last seen", registry=r)
+        self.safe_block = Gauge(
+            "settlement_safe_block", "Newest L2 block whose batches are included on L1 (safe)", registry=r
+        )
+        self.finalized_block = Gauge(
+            "settlement_finalized_block", "Newest L2 block whose batches are on finalized L1", registry=r
+        )
+        self.unposted_blocks = Gauge(
+            "settlement_unposted_blocks", "Sealed L2 blocks not yet in any batch transaction", registry=r
+        )
+        self.unsafe_blocks = Gauge(
+            "settlement_unsafe_blocks",
+            "Sealed L2 blocks after the safe head (the settlement backlog)",
+            registry=r,
+        )
+        self.batcher_balance = Gauge("settlement_batcher_balance_wei", "The batcher's L1 balance", registry=r)
+        self.pending_txs = Gauge(
+            "settlement_pending_batch_txs", "Batch transactions sent but not yet included", registry=r
+        )
+        self.batch_txs = Counter(
+            "settlement_batch_txs_total", "Batch transactions signed (one frame each)", registry=r
+        )
+        self.calldata_bytes = Counter(
+            "settlement_batch_calldata_bytes_total",
+            "Calldata bytes of the batch transactions signed",
+            registry=r,
+        )
+        self.batch_gas = Counter(
+            "settlement_batch_l1_gas_total",
+            "L1 gas of the batch transactions signed (calldata pricing)",
+            registry=r,
+        )
+        self.batcher_cpu = Counter(
+            "settlement_batcher_cpu_seconds_total",
+            "CPU the batcher spent reading, encoding, compressing and signing batches",
+            registry=r,
+        )
+        self.batched_blocks = Counter(
+            "settlement_batched_blocks_total", "L2 blocks put in channels", registry=r
+        )
+        self.batched_txs = Counter(
+            "settlement_batched_l2_txs_total", "L2 transactions put in channels", registry=r
+        )
+        self.resubmissions = Counter(
+            "settlement_batch_resubmissions_total",
+            "Batch transactions sent again, by reason (fee-bump, reorg, restart)",
+            ["reason"],
+            registry=r,
+        )
+        self.l1_reorgs = Counter(
+            "settlement_l1_reorgs_total", "Included batch transactions an L1 reorg took out", registry=r
+        )
+        self.outputs_proposed = Counter(
+            "settlement_outputs_proposed_total", "Output roots proposed to the L2OutputOracle", registry=r
+        )
+        self.output_block = Gauge(
+            "settlement_output_block", "The L2 block of the newest output root on L1", registry=r
+        )
+        self.alarm = Gauge("settlement_alarm", "1 while a settlement alarm is raised", registry=r)

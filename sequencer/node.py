@@ -53,6 +53,7 @@ from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
 from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
+from sequencer.settlement.service import SettlementService, SettlementSetup
 from sequencer.signing import FeedSigner, load_keys
 from sequencer.storage.log import HEADER_SIZE
 
@@ -79,7 +80,10 @@ def feed_tls_context(config: NodeConfig) -> ssl.SSLContext | None:
 class Node:
     """One sequencer process over one data dir."""
 
-    def __init__(self, config: NodeConfig, data_dir: str | Path) -> None:
+    def __init__(
+        self, config: NodeConfig, data_dir: str | Path, settlement: SettlementSetup | None = None
+    ) -> None:
+        """``settlement``: post to L1 (``sequencer run --l1``); ``None``: no L1, as before."""
         self.config = config
         self.data_dir = Path(data_dir)
         loaded = open_chain(config.chain, self.data_dir, config.storage_segment_bytes)
@@ -120,6 +124,7 @@ class Node:
             sign=self.signer.mini_block_json,
         )
         self.fanout = Fanout()
+        self.fanout.pacer.defer_to(self.producer.idle)  # sealing first, notifications after
         self.waiters = ReceiptWaiters()
         self.filters = FilterManager(
             self.chain.block_receipts,
@@ -130,7 +135,8 @@ class Node:
         injector = None
         if config.dev_fault is not None:  # the config refuses one unless the chain is a devnet
             log.warning("dev fault armed", extra=fields(kind=config.dev_fault.kind, at=config.dev_fault.at))
-            injector = FaultInjector(config.dev_fault)
+            if config.dev_fault.on_feed:
+                injector = FaultInjector(config.dev_fault)
         self.feed = FeedHub(
             self.chain,
             injector=injector,
@@ -143,6 +149,18 @@ class Node:
             token=config.feed_token,
         )
         self.devchain = DevChain(self.producer, self.chain) if config.chain.devnet else None
+        self.settlement: SettlementService | None = None
+        if settlement is not None:
+            try:
+                self.settlement = settlement.service(
+                    self.chain, self.gate, self.metrics.registry, self.data_dir, config.dev_fault
+                )
+            except BaseException:
+                self.writer.close()
+                self.ingress.close()
+                self.db.close()
+                raise
+            self.producer.on_block(self.settlement.on_block)
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
         # the journal starts over from the restored pool: what was dropped, evicted, replaced,
@@ -264,6 +282,7 @@ class Node:
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
             "uptimeS": round(time.time() - self._started_at, 3),
             **self.metrics.producer_summary(),
+            **({"settlement": self.settlement.status()} if self.settlement is not None else {}),
         }
 
     def dashboard_view(self) -> dict[str, Any]:
@@ -388,6 +407,8 @@ class Node:
                 on_ready(self)
             async with asyncio.TaskGroup() as tg:
                 producer_task = tg.create_task(self.producer.run(), name="block-producer")
+                if self.settlement is not None:
+                    tg.create_task(self.settlement.run(), name="settlement")
                 expiry_task = tg.create_task(self.submitter.run_expiry(), name="mempool-expiry")
                 fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
                 watch_task = tg.create_task(self.verifier_watch.run(), name="dashboard-verifiers")
@@ -395,6 +416,8 @@ class Node:
                 expiry_task.cancel()
                 watch_task.cancel()
                 self.gate.stop_accepting()
+                if self.settlement is not None:
+                    self.settlement.stop()
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
                 fanout_task.cancel()

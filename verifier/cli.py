@@ -22,17 +22,24 @@ EXIT_STATE_CORRUPT = 4
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(verifier.__version__, prog_name="verifier")
 def main() -> None:
-    """Follow a sequencer's state-diff feed, re-execute everything, and raise an alarm on any lie.
+    """Follow a sequencer's state-diff feed, re-execute everything, and raise an alarm on any lie;
+    or derive the chain from L1 alone (--derive).
 
     \b
     Examples:
       verifier run --feed ws://127.0.0.1:8546 --config configs/devnet.toml --data-dir vdata
+      verifier run --derive --l1 l1.toml --config configs/devnet.toml --data-dir ddata
       verifier status --data-dir vdata --json
     """
 
 
 @main.command()
-@click.option("--feed", required=True, help="The sequencer's feed, e.g. ws://127.0.0.1:8546 or wss://...")
+@click.option(
+    "--feed",
+    default=None,
+    help="The sequencer's feed, e.g. ws://127.0.0.1:8546 or wss://...; with --derive, its unsafe blocks "
+    "are checked against what L1 later says.",
+)
 @click.option(
     "--config",
     "config_path",
@@ -116,8 +123,28 @@ def main() -> None:
     type=click.Choice(FORMATS),
     help="key=value lines or one JSON object per line.",
 )
+@click.option(
+    "--derive",
+    is_flag=True,
+    help="Derive the chain from L1 alone (needs --l1): batches and output roots on L1.",
+)
+@click.option(
+    "--l1",
+    "l1_path",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The settlement file (written by `sequencer l1 deploy`), with --derive.",
+)
+@click.option("--l1-rpc", default=None, help="Read L1 at this URL instead of the settlement file's l1.rpc.")
+@click.option(
+    "--l1-confirmations",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 10_000),
+    help="With --derive: read L1 blocks only this many blocks behind the L1 head.",
+)
 def run(
-    feed: str,
+    feed: str | None,
     config_path: Path,
     feed_token: str | None,
     feed_ca: Path | None,
@@ -131,12 +158,18 @@ def run(
     replica: bool,
     log_level: str,
     log_format: str,
+    derive: bool,
+    l1_path: Path | None,
+    l1_rpc: str | None,
+    l1_confirmations: int,
 ) -> None:
-    """Verify the feed from the verifier's own progress (genesis the first time) and follow it.
+    """Verify the feed from the verifier's own progress (genesis the first time) and follow it;
+    with --derive, derive the chain from L1 from the settlement's start (docs/settlement.md).
 
     \b
-    Example:
+    Examples:
       verifier run --feed ws://127.0.0.1:8546 --config configs/devnet.toml --data-dir vdata
+      verifier run --derive --l1 l1.toml --config configs/devnet.toml --data-dir ddata
     """
     import asyncio
     import logging
@@ -146,13 +179,49 @@ def run(
     from sequencer.config import load_config
     from sequencer.errors import ConfigError
 
+    if feed is not None and not feed.startswith(("ws://", "wss://")):
+        click.echo(f"error: --feed must be a ws:// or wss:// URL, got {feed!r}", err=True)
+        sys.exit(2)
+    if derive:
+        if l1_path is None:
+            click.echo("error: --derive reads L1: give --l1 (the settlement file)", err=True)
+            sys.exit(2)
+        from verifier.derivation.cli import run_derive
+
+        sys.exit(
+            run_derive(
+                l1_path,
+                config_path,
+                data_dir,
+                l1_rpc=l1_rpc,
+                confirmations=l1_confirmations,
+                halt_on_mismatch=on_mismatch == "halt",
+                status_port=status_port,
+                status_host=status_host,
+                feed=feed,
+                feed_token=feed_token,
+                feed_ssl=ssl.create_default_context(cafile=str(feed_ca) if feed_ca else None)
+                if feed is not None and feed.startswith("wss://")
+                else None,
+            )
+        )
+    if feed is None:
+        click.echo(
+            "error: give --feed (the sequencer's feed), or --derive --l1 FILE to derive from L1", err=True
+        )
+        sys.exit(2)
+    from verifier.derivation.cli import derive_status
+
+    if derive_status(data_dir) is not None:
+        click.echo(
+            f"error: {data_dir} holds a derivation verifier's state (--derive): use another --data-dir",
+            err=True,
+        )
+        sys.exit(2)
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    if not feed.startswith(("ws://", "wss://")):
-        click.echo(f"error: --feed must be a ws:// or wss:// URL, got {feed!r}", err=True)
         sys.exit(2)
     try:
         index_text, count_text = shard.split("/")
@@ -219,6 +288,15 @@ def status(data_dir: Path, as_json: bool) -> None:
     Example:
       verifier status --data-dir vdata --json
     """
+    from verifier.derivation.cli import derive_status, echo_derive_status
+
+    derived = derive_status(data_dir)
+    if derived is not None:
+        if as_json:
+            click.echo(json.dumps(derived))
+        else:
+            echo_derive_status(derived)
+        sys.exit(0 if derived["verdict"] == "ok" else 1)
     info = status_info(StatusView.of_checkpoint(read_checkpoint(data_dir)), time.time())
     if as_json:
         click.echo(json.dumps(info))

@@ -1,6 +1,6 @@
 """The verifier's own state: flat maps of accounts, storage and code, and the state trie beside them.
 
-:class:`FlatState` is what re-execution reads (through the py-evm adapter, ``verifier/execution.py``)
+:class:`FlatState` is what re-execution reads (through the py-evm adapter, ``verifier/execution/``)
 and what every mini-block's state diff is applied to, verified or (for mini-blocks another
 shard re-executes) claimed. Its state root comes from an incremental Merkle-Patricia trie fed
 from the same diffs (``sequencer.trie.state.StateTrie``, a shared pure primitive); the audit
@@ -53,6 +53,14 @@ class Changes:
         self.accounts.update(later.accounts)
         self.slots.update(later.slots)
         self.code.update(later.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    """The values written accounts and slots held before (see :meth:`FlatState.undo_record`)."""
+
+    accounts: dict[bytes, Account | None]
+    slots: dict[tuple[bytes, int], int]
 
 
 class FlatState:
@@ -173,6 +181,26 @@ class FlatState:
         self._undo_accounts.clear()
         self._undo_slots.clear()
         return changes
+
+    def undo_record(self) -> Undo:
+        """What undoes everything written since the last :meth:`take_changes`: the values those
+        accounts and slots held at that boundary (``None``: the account did not exist). Taken
+        before :meth:`take_changes`, it lets a caller keep boundaries it can go back to (the
+        derivation verifier, after an L1 reorg: :meth:`restore`)."""
+        return Undo(dict(self._undo_accounts), dict(self._undo_slots))
+
+    def restore(self, undo: Undo) -> None:
+        """Put back the values ``undo`` holds (as tracked writes, so the store follows)."""
+        for address, account in undo.accounts.items():
+            if account is not None:
+                self.set_account(address, account)
+        for (address, slot), value in undo.slots.items():
+            # an account that did not exist loses all its storage when it is deleted below
+            if undo.accounts.get(address, self.accounts.get(address)) is not None:
+                self.set_slot(address, slot, value)
+        for address, account in undo.accounts.items():
+            if account is None:
+                self.delete_account(address)
 
     def at_boundary(self) -> BoundaryView:
         """The state as of the last :meth:`take_changes` (the last verified boundary), however

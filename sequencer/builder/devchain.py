@@ -151,6 +151,12 @@ class DevChain:
             snapshot = self.snapshots.get(snapshot_id)
             if snapshot is None:
                 return False
+            safe = self.chain.safe_number
+            if safe is not None and snapshot.block_number < safe:  # L1 already carries those blocks
+                raise DevChainRefused(
+                    f"evm_revert: block {snapshot.block_number} is below the safe block {safe} "
+                    "(settled on L1): the chain cannot go back past it"
+                )
             for later in [i for i in self.snapshots if i >= snapshot_id]:
                 del self.snapshots[later]
             block = self.chain.get_block(snapshot.block_number)

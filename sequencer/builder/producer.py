@@ -98,6 +98,10 @@ class BlockProducer:
         self._commands: deque[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = deque()
         self._running = False
         self._rollback_listeners: list[Callable[[EvmBlock], None]] = []
+        self.idle = asyncio.Event()
+        """Set while no block is being sealed: work of lower priority (the notification
+        fan-out) waits for it rather than delay a seal (``rpc/fanout.py:Pacer.defer_to``)."""
+        self.idle.set()
 
     # -- subscriptions ------------------------------------------------------------------------
     def on_mini_block(self, fn: Callable[[MiniBlock], None]) -> None:
@@ -297,6 +301,13 @@ class BlockProducer:
         )
 
     async def _seal_evm_block(self) -> EvmBlock | None:
+        self.idle.clear()
+        try:
+            return await self._seal_evm_block_busy()
+        finally:
+            self.idle.set()
+
+    async def _seal_evm_block_busy(self) -> EvmBlock | None:
         started = time.perf_counter()
         assert self._open is not None
         root_started = time.perf_counter()
@@ -337,6 +348,7 @@ class BlockProducer:
         # mini-blocks start on a fixed cadence: the next one is due an interval after this
         # one started, whatever its execution and write took
         started = time.monotonic()
+        self.idle.clear()
         try:
             executed = self._execute()
             if executed.outcomes and await self.pool.wait_durable([o.tx.hash for o in executed.outcomes]):
@@ -355,6 +367,7 @@ class BlockProducer:
                 await asyncio.sleep(0)  # nothing was written: still let the event loop run
             return executed
         finally:
+            self.idle.set()
             self.pool.end_seal()
 
     def _execute(self) -> Executed:

@@ -1,7 +1,8 @@
 """The ``sequencer`` command line: the ``main`` click group and its commands.
 
 Running and preparing a node (``run``, ``init``, ``config check``, ``db check``) is
-:mod:`sequencer.cli.node_commands`; inspecting a running one (``status``, ``block``, ``tx``,
+:mod:`sequencer.cli.node_commands`; settling on L1 (``l1 deploy``, ``run --l1``) is
+:mod:`sequencer.cli.l1_commands`; inspecting a running one (``status``, ``block``, ``tx``,
 ``mempool``) is :mod:`sequencer.cli.inspect_commands`, over :mod:`sequencer.cli.rpc_client`
 and printed by :mod:`sequencer.cli.render`.
 """
@@ -12,6 +13,7 @@ import click
 
 import sequencer
 from sequencer.cli.inspect_commands import block, mempool, status, tx
+from sequencer.cli.l1_commands import l1_group
 from sequencer.cli.node_commands import config_group, db_group, init, run
 
 __all__ = ["main"]
@@ -27,8 +29,10 @@ def main() -> None:
       sequencer run --dev
       sequencer run --config configs/devnet.toml --data-dir data
       sequencer run --dev --data-dir /tmp/dev --rpc-port 0 --log-level debug
+      sequencer l1 deploy --l1-rpc http://127.0.0.1:8555 --key 0xac09...ff80 --out l1.toml
+      sequencer run --config configs/devnet.toml --data-dir data --l1 l1.toml
     """
 
 
-for _command in (run, init, config_group, db_group, status, block, tx, mempool):
+for _command in (run, init, config_group, db_group, l1_group, status, block, tx, mempool):
     main.add_command(_command)

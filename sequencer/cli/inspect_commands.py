@@ -59,6 +59,18 @@ def status(rpc: str, as_json: bool) -> None:
         ("subscriptions / filters", f"{st.get('subscriptions', 0)} / {st.get('filters', 0)}"),
         ("uptime (s)", st["uptimeS"]),
     ]
+    settled = st.get("settlement")
+    if settled is not None:
+        batcher = settled["batcher"]
+        rows += [
+            (
+                "L1 (chain, reachable, head)",
+                f"{settled['l1ChainId']}, {settled['l1Reachable']}, {settled['l1Head']}",
+            ),
+            ("safe / finalized block", f"{settled['safeBlock']} / {settled['finalizedBlock']}"),
+            ("unposted / unsafe blocks", f"{settled['unpostedBlocks']} / {settled['unsafeBlocks']}"),
+            ("batcher balance (wei), alarm", f"{batcher['balanceWei']}, {batcher['alarm'] or '-'}"),
+        ]
     emit(as_json, st, f"sequencer {st['clientVersion']} chain {st['chainId']}", rows)
 
 

@@ -7,6 +7,7 @@ config's own rules: a config or storage error is one ``error:`` line and exit co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -27,7 +28,7 @@ from sequencer.config import (
     load_preset,
 )
 from sequencer.dashboard.app import dashboard_url
-from sequencer.devfault import KINDS, DevFault, parse_dev_fault
+from sequencer.devfault import FEED_KINDS, SETTLEMENT_KINDS, DevFault, parse_dev_fault
 from sequencer.errors import ConfigError, StorageError
 from sequencer.logs import LEVELS, setup_logging
 
@@ -218,9 +219,32 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     callback=_dev_fault_option,
     help="Devnet fire drill: corrupt one thing on the feed stream only (chain and RPC untouched) in "
     "the first mini-block (EVM block for state-root) at or after number N (default 0) that has "
-    f"one. KIND: {', '.join(KINDS)}. Refused unless chain.devnet = true.",
+    f"one. KIND: {', '.join(FEED_KINDS)}; with --l1, corrupt what goes to L1 instead: "
+    f"{', '.join(SETTLEMENT_KINDS)} (L2 block N). Refused unless chain.devnet = true.",
 )
 @_accounts_option
+@click.option(
+    "--l1",
+    "l1_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settle on L1 as this settlement file says (written by `sequencer l1 deploy`): post batches "
+    "and output roots; `safe`/`finalized` follow L1 [default: no L1].",
+)
+@click.option(
+    "--l1-rpc", default=None, help="Reach the L1 at this URL instead of the settlement file's l1.rpc."
+)
+@click.option(
+    "--batcher-key",
+    default=None,
+    help="The batcher's L1 key (or SEQUENCER_BATCHER_KEY, or [keys] in the settlement file; on a dev L1 "
+    "the standard dev account's by default).",
+)
+@click.option(
+    "--proposer-key",
+    default=None,
+    help="The proposer's L1 key (or SEQUENCER_PROPOSER_KEY, or [keys] in the settlement file).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -245,6 +269,10 @@ def run(
     log_format: str,
     dev_fault: DevFault | None,
     generated_accounts: int | None,
+    l1_path: Path | None,
+    l1_rpc: str | None,
+    batcher_key: str | None,
+    proposer_key: str | None,
 ) -> None:
     """Run the sequencer daemon until SIGINT/SIGTERM.
 
@@ -256,6 +284,7 @@ def run(
       sequencer run --dev
       sequencer run --config configs/production.toml --data-dir /var/lib/megapy
       sequencer run --dev --data-dir /tmp/dev --rpc-port 0
+      sequencer run --config configs/devnet.toml --data-dir data --l1 l1.toml
     """
     setup_logging(log_level, log_format)
     given = [
@@ -286,7 +315,19 @@ def run(
         )
         from sequencer.node import Node
 
-        node = Node(config, data_dir or default_data_dir(config.chain.chain_id))
+        setup = None
+        if l1_path is not None:
+            from sequencer.cli.l1_commands import settlement_setup
+
+            setup = settlement_setup(l1_path, l1_rpc, batcher_key, proposer_key)
+            if config.chain.genesis_timestamp is None:  # the chain's launch time is the settlement's
+                timestamp = setup.settlement.l2_genesis_timestamp
+                config = dataclasses.replace(
+                    config, chain=dataclasses.replace(config.chain, genesis_timestamp=timestamp)
+                )
+        elif dev_fault is not None and not dev_fault.on_feed:
+            raise ConfigError(f"--dev-fault {dev_fault.kind} corrupts what goes to L1: it needs --l1")
+        node = Node(config, data_dir or default_data_dir(config.chain.chain_id), setup)
     except (ConfigError, StorageError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

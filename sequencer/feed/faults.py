@@ -67,7 +67,7 @@ import rlp
 from eth_hash.auto import keccak
 
 # re-exported: what a dev fault is lives in sequencer.devfault (the config validates it there)
-from sequencer.devfault import KINDS as KINDS
+from sequencer.devfault import FEED_KINDS
 from sequencer.devfault import DevFault as DevFault
 from sequencer.devfault import parse_dev_fault as parse_dev_fault
 from sequencer.feed.wire import wire_mini_block_hash, wire_signing_hash
@@ -75,6 +75,9 @@ from sequencer.logs import fields
 from sequencer.signing import FeedSigner, SequencerKey
 
 log = logging.getLogger("sequencer.feed.faults")
+
+KINDS = FEED_KINDS
+"""The kinds this module injects (the settlement kinds are the batcher's and the proposer's)."""
 
 _WORD = 2**256
 STATE_ROOT_FIELD = 3

@@ -11,6 +11,9 @@
   ``pending``, the open block's number and the placeholder hash its transactions carry
   (:data:`~sequencer.types.PENDING_HASH`) name the open block as it stands
   (:class:`~sequencer.types.PendingBlock`: no hash yet); ``earliest`` is block 0.
+* With L1 settlement on (``sequencer run --l1``), ``safe`` and ``finalized`` name the newest block
+  derivable from L1 and from finalized L1 (OP's definitions, :func:`settled_block`), for block
+  and state queries alike: a state query reads the state after that block.
 """
 
 from __future__ import annotations
@@ -54,16 +57,23 @@ def env_of(block: EvmBlock) -> BlockEnv:
     )
 
 
+def settled_block(chain: Chain, tag: str | None) -> EvmBlock | None:
+    """The block ``safe`` or ``finalized`` names when the chain settles on L1; ``None`` otherwise."""
+    number = chain.safe_number if tag == "safe" else chain.finalized_number if tag == "finalized" else None
+    return chain.get_block(number) if number is not None else None
+
+
 def state_view(chain: Chain, ref: BlockRef) -> StateView:
     """The state and environment a state query with ``ref`` reads (see the module docstring)."""
     head = chain.head
-    if ref.tag is not None and ref.tag != "earliest":
+    settled = settled_block(chain, ref.tag)
+    if ref.tag is not None and ref.tag != "earliest" and settled is None:
         return StateView(chain.world, chain.next_env(), list(chain.prev_hashes), chain.head_mini_number + 1)
     if ref.number is not None and ref.number == head.number + 1:
         # the open block: the state before it (after the head), in its environment
         seq = head.last_mini_block + 1
         return StateView(_state_after(chain, head), chain.next_env(), list(chain.prev_hashes), seq)
-    block = resolve_sealed(chain, ref)
+    block = settled or resolve_sealed(chain, ref)
     if block is None:
         if ref.hash is not None:
             raise BlockNotFound(f"block 0x{ref.hash.hex()} not found")
@@ -88,7 +98,7 @@ def resolve_sealed(chain: Chain, ref: BlockRef) -> EvmBlock | None:
     if ref.hash is not None:
         return chain.get_block_by_hash(ref.hash)
     if ref.tag is not None:
-        return chain.get_block(0) if ref.tag == "earliest" else chain.head
+        return chain.get_block(0) if ref.tag == "earliest" else settled_block(chain, ref.tag) or chain.head
     assert ref.number is not None
     return chain.get_block(ref.number)
 
@@ -118,7 +128,8 @@ def block_number_param(chain: Chain, value: Any, name: str) -> int:
     if ref.hash is not None:
         raise InvalidParams(f"invalid {name}: a block hash is not allowed here")
     if ref.tag is not None:
-        return 0 if ref.tag == "earliest" else chain.head.number
+        settled = settled_block(chain, ref.tag)
+        return 0 if ref.tag == "earliest" else settled.number if settled is not None else chain.head.number
     assert ref.number is not None
     return ref.number
 

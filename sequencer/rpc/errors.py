@@ -10,7 +10,7 @@ exception the table does not know is an internal error (logged, answered without
 | ``ExecutionReverted`` | 3 | geth's ``execution reverted[: reason]`` | the revert output, hex |
 | ``InvalidTransaction`` (every rule) | -32000 | geth's wording | |
 | ``CallFailed`` | -32000 | geth's wording (``out of gas``...) | |
-| ``NodeUnavailable`` | -32000 | ``node is shutting down`` / ``node is unhealthy...`` | |
+| ``NodeUnavailable`` | -32000 | ``node is shutting down``, ``node is unhealthy...``, backlog full | |
 | ``FilterNotFound`` | -32000 | ``filter not found`` (geth) | |
 | ``BlockNotFound`` | -32001 | which block (EIP-1474 resource not found) | |
 | ``LimitExceeded`` | -32005 | which limit (EIP-1474 limit exceeded) | |

@@ -5,8 +5,9 @@ The producer (and the submission service) only *post* an event, O(1); :meth:`Fan
 delivers the events in order to their listeners, yielding to the event loop every few
 milliseconds (a listener may be a generator that yields between chunks of its audience). The
 fan-out and every WebSocket connection's writer share one :class:`Pacer`: together they hold
-the loop at most ~2 ms before other work (sealing, requests) runs, so a large or slow audience
-delays notifications, never sealing or other requests. Until
+the loop at most ~2 ms before other work (sealing, requests) runs, and while a block is being
+sealed (:meth:`Pacer.defer_to`) they wait for the seal to finish once their slice is spent, so a
+large or slow audience delays notifications, never sealing or other requests. Until
 :meth:`run` is started (an embedded node driven by hand, unit tests) events are delivered at
 once, on the poster's call.
 """
@@ -14,6 +15,7 @@ once, on the poster's call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -26,6 +28,9 @@ T = TypeVar("T")
 Listener = Callable[[Any], Iterator[None] | None]
 SLICE_S = 0.002
 """How long the fan-out runs before it lets the event loop run other work."""
+DEFER_AT_MOST_S = 0.05
+"""The longest the audience waits for a seal in one go (a seal stuck on a failing disk does not
+starve it)."""
 
 
 class Pacer:
@@ -37,6 +42,12 @@ class Pacer:
         self.budget_s = budget_s
         self._window_start: float | None = None
         self._reset_scheduled = False
+        self._idle: asyncio.Event | None = None
+
+    def defer_to(self, idle: asyncio.Event) -> None:
+        """Once a slice is spent, wait (up to :data:`DEFER_AT_MOST_S`) while ``idle`` is clear:
+        the block producer's, clear while it seals."""
+        self._idle = idle
 
     def _reset(self) -> None:
         """Runs at the start of the next loop iteration: a fresh budget for that iteration."""
@@ -49,6 +60,14 @@ class Pacer:
         if self._window_start is None:
             self._window_start = now
         elif now - self._window_start > self.budget_s:
+            idle = self._idle
+            if idle is not None and not idle.is_set():
+                # a seal is under way: let its steps (execution, the durable write coming back
+                # from its thread) run back to back
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(idle.wait(), DEFER_AT_MOST_S)
+                self._window_start = time.monotonic()
+                return
             if not self._reset_scheduled:
                 self._reset_scheduled = True
                 asyncio.get_running_loop().call_soon(self._reset)

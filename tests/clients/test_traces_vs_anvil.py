@@ -23,32 +23,29 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import requests
 from eth_abi.abi import encode
 from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
 
 from tests.support.accounts import DEV_KEYS
+from tests.support.anvil import start_anvil
 from tests.support.contracts import load_artifact
-from tests.support.daemon import Daemon, die_with_parent
+from tests.support.daemon import Daemon
 from tests.support.rpc import request
-from tests.support.tools import anvil_bin, npm_package
+from tests.support.tools import npm_package
 
 CHAIN_ID = 1337
 GAS_PRICE = 5 * 10**9
 DEPLOY_GAS = 6_000_000
 COINBASE = "0x0000000000000000000000000000000000000000"
 RECIPIENT = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
-START_TIMEOUT_S = 30.0
 RECEIPT_TIMEOUT_S = 20.0
 TIMESTAMP_SLOTS = {"0x" + f"{n:064x}" for n in (9, 10)}
 RESERVES_SLOT = "0x" + f"{8:064x}"
@@ -58,42 +55,17 @@ PRESTATE = {"tracer": "prestateTracer"}
 PRESTATE_DIFF = {"tracer": "prestateTracer", "tracerConfig": {"diffMode": True}}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
-def anvil() -> Iterator[Web3]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [anvil_bin(), "--port", str(port), "--chain-id", str(CHAIN_ID), "--hardfork", "prague", "--silent"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
+def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web3]:
+    node = start_anvil(
+        tmp_path_factory.mktemp("anvil"),
+        block_time=None,  # automine: a block per transaction
+        extra=("--chain-id", str(CHAIN_ID), "--hardfork", "prague"),
     )
     try:
-        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 30}))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                assert w3.eth.chain_id == CHAIN_ID
-                break
-            except requests.exceptions.ConnectionError:
-                assert proc.poll() is None, f"anvil exited with {proc.returncode}"
-                assert time.monotonic() < deadline, f"anvil did not answer within {START_TIMEOUT_S}s"
-                time.sleep(0.05)
-        yield w3
+        yield node.w3(timeout=30)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        node.stop()
 
 
 @dataclass

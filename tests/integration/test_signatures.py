@@ -62,7 +62,7 @@ async def test_the_feed_and_the_subscription_carry_the_sequencers_signature(daem
         await asyncio.to_thread(request, w3, "eth_sendRawTransactionSync", [raw])
         note = await ws.receive_json(timeout=10)
         payload = note["params"]["result"]
-    number = int(payload["number"], 16)
+    number = int(payload["mini_block_number"], 16)
     async with aiohttp.ClientSession() as session, session.ws_connect(f"{d.feed_url}/?from=0") as feed:
         while True:
             message = await feed.receive_json(timeout=10)
@@ -101,7 +101,8 @@ def test_a_key_rotation_at_a_block_boundary_is_followed_and_recorded(
             assert time.monotonic() < deadline and v.proc.poll() is None, v.log()
             time.sleep(0.1)
         assert v.status()["verdict"] == "ok", v.log()
-        assert f"rotated from 0x{DEVNET_SIGNER} at block {at}: 0x{NEW_KEY.address.hex()}" in v.log()
+        rotated = f'msg="sequencer signing key rotated" block={at} signer=0x{NEW_KEY.address.hex()}'
+        assert f"{rotated} previous=0x{DEVNET_SIGNER}" in v.log()
     finally:
         assert v.stop() == 0, v.log()
     rotations = [(r.block, r.signer.hex()) for r in read_checkpoint(tmp_path / "v").rotations]
@@ -112,7 +113,8 @@ def test_a_sequencer_without_the_scheduled_key_is_caught(daemon_factory: Any, tm
     at = 4
     config = rotating_config(tmp_path, at, with_new_key=False)
     d: Daemon = daemon_factory("--evm-block-ms", "150", config=config)
-    assert f"no signing key for scheduled sequencer signer=0x{NEW_KEY.address.hex()}" in d.log()
+    missing = f'msg="no signing key for a scheduled sequencer signer" signer=0x{NEW_KEY.address.hex()}'
+    assert missing in d.log()
     v = start_verifier(d.feed_url, tmp_path / "v", config=config)
     w3 = Web3(Web3.HTTPProvider(d.url))
     drive(w3, at + 1)

@@ -1,7 +1,7 @@
 """The client tools the tests drive, found where ``scripts/test.sh`` installs them.
 
 Node.js packages (ethers, viem, solc, Uniswap's artifacts, Hardhat 3 and the Node.js 22 it runs
-on) and foundry's ``cast``/``forge``/``anvil`` binaries come from ``tests/js/node_modules``
+on) and foundry's ``cast``/``forge`` binaries come from ``tests/js/node_modules``
 (``npm ci`` in ``tests/js``); Chromium from Debian's ``chromium`` package, installed with
 ``apt-get`` when missing and this process may. A tool that is absent skips the test with the way
 to install it, except under CI (``CI`` set), where the install script must have provided it and
@@ -70,12 +70,6 @@ def cast_bin() -> str:
 def forge_bin() -> str:
     """foundry's ``forge`` (npm ``@foundry-rs/forge-linux-amd64``)."""
     return _foundry_bin("forge")
-
-
-def anvil_bin() -> str:
-    """foundry's ``anvil`` (npm ``@foundry-rs/anvil-linux-amd64``): the reference node traces are
-    compared with."""
-    return _foundry_bin("anvil")
 
 
 def hardhat_node_bin() -> str:

@@ -94,3 +94,31 @@ async def test_the_audience_shares_one_budget_and_other_work_runs_between() -> N
     assert len(ticks) > 20
     # one budget plus one step per writer per loop iteration: ~5 ms, not 180 ms of work in one go
     assert max(gaps) < 0.05
+
+
+@pytest.mark.asyncio
+async def test_once_its_slice_is_spent_the_audience_waits_for_a_seal_under_way() -> None:
+    pacer, idle = Pacer(budget_s=0.001), asyncio.Event()
+    pacer.defer_to(idle)  # clear: a block is being sealed
+    steps = 0
+
+    async def audience() -> None:
+        nonlocal steps
+        while True:
+            await pacer.step()
+            steps += 1
+            spin = time.monotonic() + 0.0002  # a unit of audience work
+            while time.monotonic() < spin:
+                pass
+
+    task = asyncio.create_task(audience())
+    await asyncio.sleep(0.02)
+    during_seal = steps  # the audience's first slice, then it waited
+    idle.set()  # the seal is done
+    await asyncio.sleep(0.02)
+    after_seal = steps - during_seal
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert during_seal <= 10, "at most one slice of audience work while the seal ran"
+    assert after_seal > 2 * during_seal, "the audience goes on at once when the seal ends"
