@@ -21,6 +21,24 @@ MAX_PREV_HASHES = 256
 MINI_CACHE_SIZE = 4096
 
 
+class ChainClock:
+    """Unix seconds as the chain's new blocks see them: the wall clock plus a devnet offset
+    (``evm_increaseTime``), and a one-shot timestamp for the next block to open
+    (``evm_setNextBlockTimestamp``). On every other chain the offset stays 0."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.next_timestamp: int | None = None
+
+    def now(self) -> int:
+        """The chain's "now"."""
+        return int(time.time()) + self.offset
+
+    def block_time(self) -> int:
+        """The time the next block opens at (the one-shot timestamp if set)."""
+        return self.next_timestamp if self.next_timestamp is not None else self.now()
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiptView:
     """A receipt as served: with its block's hash, environment and the raw transaction."""
@@ -49,10 +67,30 @@ class Chain:
         self._pending_cache: PendingBlock | None = None
         self.prev_hashes: deque[bytes] = deque(maxlen=MAX_PREV_HASHES)
         self._mini_cache: OrderedDict[int, MiniBlock] = OrderedDict()
+        self.clock = ChainClock()
         self.safe_number: int | None = None
         """The newest block derivable from L1 (``safe``); ``None`` without L1 settlement."""
         self.finalized_number: int | None = None
         """The newest block derivable from finalized L1 (``finalized``); ``None`` without settlement."""
+
+    # -- devnet rollback (block producer only) ------------------------------------------------
+    def roll_back_to(self, block: EvmBlock) -> None:
+        """The chain after ``block`` is gone (already so in the store): ``block`` is the head,
+        no block is open, and the newest mini-block is ``block``'s last one (or an earlier
+        block's)."""
+        self.head_block = block
+        self.open_env = None
+        self.open_minis = []
+        self._mini_cache.clear()
+        self._pending_cache = None
+        self.prev_hashes.clear()
+        for n in range(block.number, max(-1, block.number - MAX_PREV_HASHES), -1):
+            h = block.hash if n == block.number else self.store.get_block_hash(n)
+            if h is None:
+                break
+            self.prev_hashes.append(h)
+        head_mini = self.store.head_mini_block_number()
+        self.head_mini = self.store.get_mini_block(head_mini) if head_mini is not None else None
 
     # -- mutation (block producer only) ------------------------------------------------------
     def publish_mini_block(self, mb: MiniBlock) -> None:
@@ -120,7 +158,7 @@ class Chain:
             gas_limit=cfg.block_gas_limit,
             coinbase=cfg.coinbase,
             base_fee_floor=cfg.base_fee_floor,
-            now=int(time.time()) if now is None else now,
+            now=self.clock.block_time() if now is None else now,
         )
 
     def following_env(self, now: int | None = None) -> BlockEnv:
@@ -129,7 +167,7 @@ class Chain:
         env = self.open_env
         if env is None:
             return self.next_env(now)
-        now = int(time.time()) if now is None else now
+        now = self.clock.now() if now is None else now
         pending = self.pending_block()
         gas_used = pending.gas_used if pending is not None else 0
         return BlockEnv(

@@ -22,6 +22,7 @@ from sequencer.trie.mpt import compute_root
 from sequencer.types import (
     AccountDiff,
     BlockEnv,
+    DevEdit,
     EvmBlock,
     Log,
     MiniBlock,
@@ -171,6 +172,21 @@ def env_from_list(item: list[Any]) -> BlockEnv:
     )
 
 
+def dev_edits_to_list(edits: Sequence[DevEdit]) -> list[object]:
+    """Dev edits as plain RLP items: ``[kind, address, value, has_slot, slot]``."""
+    return [[e.kind.encode(), e.address, e.value, 1 if e.slot is not None else 0, e.slot or 0] for e in edits]
+
+
+def dev_edits_from_list(items: list[Any]) -> tuple[DevEdit, ...]:
+    """The inverse of :func:`dev_edits_to_list`."""
+    out = []
+    for kind, address, value, has_slot, slot in items:
+        name = bytes(kind).decode()
+        typed: int | bytes = bytes(value) if name in ("code", "impersonated") else _int(value)
+        out.append(DevEdit(name, address, typed, _int(slot) if _int(has_slot) else None))
+    return tuple(out)
+
+
 MINI_BLOCK_HASH_VERSION = 2
 """The mini-block hash of docs/feed.md, version 2: over the fields a follower is sent, only."""
 
@@ -211,23 +227,23 @@ def mini_block_hash(mb: MiniBlock) -> bytes:
     """keccak(rlp([number, blockNumber, index, timestampUs, parentHash, env, gasUsed,
     transactions, receipts, stateDiff])) over the feed's fields only (docs/feed.md defines the
     encoding, version 2), so a follower recomputes it from what it is sent. ``mb.hash`` itself
-    is not an input."""
-    digest: bytes = keccak(
-        _rlp(
-            [
-                mb.number,
-                mb.block_number,
-                mb.index,
-                mb.timestamp_us,
-                mb.parent_hash,
-                env_to_list(mb.block_env),
-                mb.gas_used,
-                list(mb.raw_txs),
-                [receipt_wire_list(r) for r in mb.receipts],
-                diff_wire_list(mb.diff),
-            ]
-        )
-    )
+    is not an input. A devnet mini-block with dev edits appends them (:func:`dev_edits_to_list`)
+    as an 11th item; an ordinary mini-block's hash is unchanged."""
+    items: list[object] = [
+        mb.number,
+        mb.block_number,
+        mb.index,
+        mb.timestamp_us,
+        mb.parent_hash,
+        env_to_list(mb.block_env),
+        mb.gas_used,
+        list(mb.raw_txs),
+        [receipt_wire_list(r) for r in mb.receipts],
+        diff_wire_list(mb.diff),
+    ]
+    if mb.dev_edits:
+        items.append(dev_edits_to_list(mb.dev_edits))
+    digest: bytes = keccak(_rlp(items))
     return digest
 
 
@@ -263,28 +279,30 @@ def mini_block_signing_hash(mb: MiniBlock) -> bytes:
 
 
 def encode_mini_block(mb: MiniBlock) -> bytes:
-    """A mini-block's record (log and index)."""
-    return _rlp(
-        [
-            CODEC_VERSION,
-            mb.number,
-            mb.block_number,
-            mb.index,
-            mb.timestamp_us,
-            mb.parent_hash,
-            mb.hash,
-            env_to_list(mb.block_env),
-            list(mb.raw_txs),
-            [receipt_to_list(r) for r in mb.receipts],
-            diff_to_list(mb.diff),
-            mb.gas_used,
-        ]
-    )
+    """A mini-block's record (log and index); a devnet mini-block's dev edits are a 13th item."""
+    items: list[object] = [
+        CODEC_VERSION,
+        mb.number,
+        mb.block_number,
+        mb.index,
+        mb.timestamp_us,
+        mb.parent_hash,
+        mb.hash,
+        env_to_list(mb.block_env),
+        list(mb.raw_txs),
+        [receipt_to_list(r) for r in mb.receipts],
+        diff_to_list(mb.diff),
+        mb.gas_used,
+    ]
+    if mb.dev_edits:
+        items.append(dev_edits_to_list(mb.dev_edits))
+    return _rlp(items)
 
 
 def decode_mini_block(data: bytes) -> MiniBlock:
     """The inverse of :func:`encode_mini_block` (transaction hashes recomputed)."""
     item = fastrlp.decode(data)
+    edits = dev_edits_from_list(item.pop()) if len(item) == 13 else ()
     (version, number, block_number, index, ts, parent, h, env, raw_txs, receipts, diff, gas_used) = item
     if _int(version) != CODEC_VERSION:
         raise ValueError(f"unsupported mini-block encoding version {_int(version)}")
@@ -302,6 +320,7 @@ def decode_mini_block(data: bytes) -> MiniBlock:
         receipts=tuple(receipt_from_list(r) for r in receipts),
         diff=diff_from_list(diff),
         gas_used=_int(gas_used),
+        dev_edits=edits,
     )
 
 

@@ -202,6 +202,12 @@ class AccountLimitExceeded(InvalidTransaction):
     reason = "account limit exceeded"
 
 
+class RemovedByRevert(InvalidTransaction):
+    """A pooled transaction a devnet ``evm_revert`` removed with the pool."""
+
+    reason = "removed by evm_revert"
+
+
 class TxGasLimitTooHigh(InvalidTransaction):
     """The transaction's gas limit is above the node's per-transaction cap (``execution.max_tx_gas``;
     geth's wording for EIP-7825's cap)."""
@@ -261,6 +267,38 @@ class CallTimedOut(CallFailed):
 
 class CallCapacityExceeded(CallFailed):
     """The call's worker ran out of memory (``rpc.call_memory_mb``) or died: it was aborted."""
+
+
+class SimulationRefused(CallError):
+    """``eth_simulateV1`` refused the request: a call broke a transaction rule under
+    ``validation``, or a block or limit rule (execution-apis codes: -38010 nonce too low,
+    -38011 nonce too high, -38012 base fee too low, -38013 intrinsic gas too low, -38014
+    insufficient funds, -38015 block gas limit reached, -38020/-38021 block number/timestamp
+    not increasing, -38026 too many blocks or calls)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# -- dev chain (devnet only) ----------------------------------------------------------------------
+class DevChainUnavailable(SequencerError):
+    """A dev-chain control or dev account method on a chain that is not a devnet."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(
+            f"the method {method} is not available: dev-chain controls and dev accounts need a devnet "
+            "chain (chain.devnet = true)"
+        )
+
+
+class DevChainRefused(SequencerError):
+    """A dev-chain control that cannot be done as asked (a timestamp in the past, an unknown
+    account to sign for, ...)."""
 
 
 # -- lookups and limits ----------------------------------------------------------------------------

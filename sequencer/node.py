@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 import sequencer
+from sequencer.builder.devchain import DevChain
 from sequencer.builder.durability import DurableWriter
 from sequencer.builder.producer import BlockProducer
 from sequencer.builder.startup import open_chain
@@ -139,12 +140,15 @@ class Node:
         self.feed = FeedHub(
             self.chain,
             injector=injector,
+            horizon=loaded.recovery.dev_horizon,
+            rollbacks=loaded.recovery.rollbacks,
             signer=self.signer,
             max_followers=config.feed_max_followers,
             max_message_bytes=config.feed_max_message_bytes,
             history_rate=config.feed_history_rate,
             token=config.feed_token,
         )
+        self.devchain = DevChain(self.producer, self.chain) if config.chain.devnet else None
         self.settlement: SettlementService | None = None
         if settlement is not None:
             try:
@@ -182,6 +186,8 @@ class Node:
             log_range_cap=config.rpc_max_logs_block_range,
             policy=config.rpc_policy,
             calls=self.calls,
+            dev=self.devchain,
+            trie=loaded.trie,
         )
         self.dispatcher = Dispatcher(
             public_methods(self.rpc, self.filters),
@@ -217,6 +223,7 @@ class Node:
             later(self.filters.deliver_block),
         ):
             producer.on_block(on_block)
+        producer.on_rollback(self.feed.on_rollback)
         producer.on_rejected(lambda tx, exc: self.waiters.on_rejected(tx.hash, exc.message))
         self.submitter.on_admitted(later(self.hub.deliver_pending))
         self.submitter.on_admitted(later(lambda tx: self.filters.deliver_pending(tx.hash)))

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from eth_hash.auto import keccak
 
-from sequencer.types import StateDiff
+from sequencer.types import AccountDiff, StateDiff
 
 EMPTY_CODE_HASH = keccak(b"")
 
@@ -81,6 +81,22 @@ class WorldState:
         """The account's nonce (0 when it does not exist)."""
         account = self.accounts.get(address)
         return account.nonce if account is not None else 0
+
+    def undo_of(self, diff: StateDiff) -> StateDiff:
+        """The diff that puts back what ``diff`` changes, from this state (before ``diff`` is
+        applied): a devnet rollback replays these backwards."""
+        out = []
+        for acc in diff.accounts:
+            pre = self.accounts.get(acc.address)
+            if pre is None:
+                out.append(AccountDiff(acc.address, 0, 0, EMPTY_CODE_HASH, None, (), True))
+                continue
+            slots = self.storage.get(acc.address, {})
+            changed = {slot for slot, _ in acc.storage} | (set(slots) if acc.deleted else set())
+            storage = tuple(sorted((slot, slots.get(slot, 0)) for slot in changed))
+            code = self.code.get(pre.code_hash) if pre.code_hash != acc.code_hash or acc.deleted else None
+            out.append(AccountDiff(acc.address, pre.nonce, pre.balance, pre.code_hash, code, storage, False))
+        return StateDiff(tuple(out))
 
     def apply_diff(self, diff: StateDiff) -> None:
         """Advance the state by one mini-block's diff."""

@@ -57,6 +57,23 @@ class SignedTx:
 
 
 @dataclass(frozen=True, slots=True)
+class UnsignedTx:
+    """A transaction's fields before a signature (a dev account's ``eth_sendTransaction``):
+    ``type`` 0 (legacy, ``max_fee_per_gas`` is the gas price), 1 or 2."""
+
+    type: int
+    chain_id: int
+    nonce: int
+    gas: int
+    to: bytes | None
+    value: int
+    data: bytes
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    access_list: AccessList = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Log:
     """An event log: emitting contract, up to four topics, data."""
 
@@ -127,8 +144,29 @@ class BlockEnv:
 
 
 @dataclass(frozen=True, slots=True)
+class DevEdit:
+    """A devnet state edit carried by a mini-block (``anvil_setBalance`` and friends), or an
+    impersonated transaction's sender (``anvil_impersonateAccount``): a chain event that no
+    transaction explains, so only a devnet has them.
+
+    ``kind``: ``balance``, ``nonce``, ``code``, ``storage`` (``slot`` set) or ``impersonated``
+    (``value`` is the transaction hash); ``value`` is the new value (an int, or bytes for code
+    and transaction hashes).
+    """
+
+    kind: str
+    address: bytes
+    value: int | bytes
+    slot: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MiniBlock:
-    """A sealed mini-block: its header fields, transactions, receipts and state diff."""
+    """A sealed mini-block: its header fields, transactions, receipts and state diff.
+
+    ``dev_edits`` (devnet only) say which of its state changes are state edits and which of its
+    transactions were sent for an impersonated account; empty for every ordinary mini-block.
+    """
 
     number: int
     block_number: int
@@ -143,6 +181,7 @@ class MiniBlock:
     diff: StateDiff
     gas_used: int
     """Gas used by this mini-block's transactions."""
+    dev_edits: tuple[DevEdit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

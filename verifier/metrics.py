@@ -35,6 +35,11 @@ class VerifierMetrics:
             "verifier_verified_transactions_total", "Verified transactions", registry=self.registry
         )
         self.mismatches = Counter("verifier_mismatches_total", "Mismatches found", registry=self.registry)
+        self.resyncs = Counter(
+            "verifier_resyncs_total",
+            "Re-syncs from genesis after a devnet reorg (evm_revert past the verifier's tip)",
+            registry=self.registry,
+        )
         self.healthy = Gauge(
             "verifier_feed_healthy",
             "1 while the feed's stream flows, 0 during an alarm",
@@ -51,6 +56,11 @@ class VerifierMetrics:
         self.verified.inc()
         self.verified_txs.inc(counts.txs - self._counted_txs)
         self._counted_txs = counts.txs
+
+    def resynced(self) -> None:
+        """The verifier verifies again from genesis (a devnet reorg): its counts start over."""
+        self.resyncs.inc()
+        self._counted_txs = 0
 
     def mismatch(self) -> None:
         """A mismatch was found."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import ssl
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ from verifier.store import EarlierDataDir, StateStore, state_dir
 from verifier.subscriber import FeedHead, FeedSubscriber, Next
 from verifier.verdict import announce
 from verifier.verification import Verification
+from verifier.wire import ReorgMessage
 from verifier.workers import WorkerPool
 
 log = logging.getLogger("verifier")
@@ -83,6 +85,12 @@ class VerifierNode:
             )
         self.feed = feed.rstrip("/")
         self.chain = chain
+        self.data_dir = data_dir
+        self.mode = mode
+        self.workers = workers
+        self.halt_on_mismatch = halt_on_mismatch
+        self.resyncs = 0
+        """Re-syncs from genesis after a devnet reorg."""
         self.status_port = status_port
         self.status_host = status_host
         self.audit_every = audit_every
@@ -221,7 +229,7 @@ class VerifierNode:
                     asyncio.create_task(self._watch_health()),
                 ]
                 try:
-                    await subscriber.follow(lambda: self.replay.next_seq, self.deliver)
+                    await subscriber.follow(lambda: self.replay.next_seq, self.deliver, self.tip)
                 finally:
                     for task in tasks:
                         task.cancel()
@@ -260,10 +268,67 @@ class VerifierNode:
         self.health.on_head(head.seq >= self.replay.next_seq)
         self.metrics.lag(blocks=max(0, head.block - self.replay.boundary.block_number))
 
+    def tip(self) -> bytes | None:
+        """The hash of the last message verified: the open block's last mini-block's, else the
+        boundary's block's (None before genesis)."""
+        replay = self.replay
+        if replay.next_seq == 0:
+            return None
+        if replay.open is not None and replay.open.last_hash:
+            return replay.open.last_hash
+        return replay.boundary.block_hash or None
+
+    def resync(self, reorg: ReorgMessage) -> None:
+        """A devnet reorg: the chain this verifier followed was rolled back past its tip. Its
+        state and checkpoint are dropped and it verifies the chain again from genesis (it keeps
+        no undo of its state; a devnet is short), keeping the verdicts it recorded."""
+        self.resyncs += 1
+        log.warning(
+            "feed reorg: the devnet chain was rolled back past this verifier's tip; re-syncing from genesis",
+            extra=fields(
+                at_seq=reorg.seq,
+                to_block=reorg.to_block,
+                rollbacks=reorg.rollbacks,
+                verified_block=self.replay.boundary.block_number,
+                resyncs=self.resyncs,
+            ),
+        )
+        verdicts = tuple(self.verification.verdicts)
+        if self.pool is not None:
+            self.pool.close()
+        self.store.close()
+        shutil.rmtree(state_dir(self.data_dir))
+        self.store = StateStore(state_dir(self.data_dir))
+        self.state = FlatState()
+        genesis = build_genesis(self.chain, self.state)
+        start = Checkpoint(verdicts=verdicts)
+        self.pool = (
+            WorkerPool(self.workers, self.chain, self.state, start.boundary.recent_hashes)
+            if self.workers > 1
+            else None
+        )
+        self.replay = Replay(
+            self.chain, self.state, start.boundary, self.mode, genesis=genesis, pool=self.pool
+        )
+        self.verification = Verification(
+            self.replay,
+            self.store,
+            self.data_dir,
+            start,
+            max_message_bytes=self.max_message_bytes,
+            halt_on_mismatch=self.halt_on_mismatch,
+        )
+        self._audited_block = 0
+        self.metrics.resynced()
+
     def deliver(self, text: str) -> Next:
         """Verify the next feed message: log, count and checkpoint what it did; stop on a
-        mismatch unless told to continue; ask for a reconnect on a gap."""
+        mismatch unless told to continue; ask for a reconnect on a gap; re-sync from genesis
+        after a devnet reorg."""
         step = self.verification.handle_text(text)
+        if step.reorg is not None:
+            self.resync(step.reorg)
+            return Next.RECONNECT
         if step.verdict is not None:
             if step.recorded:
                 self.metrics.mismatch()

@@ -40,6 +40,8 @@ CLOSE_REASONS = {
     4001: "too slow",
     4002: "a gap in the feed's stream",
     4004: "the feed cannot send a message larger than its limit",
+    4005: "a devnet event feed version 2 cannot carry (a state edit): the stream ends there",
+    4006: "the devnet chain was rolled back (evm_revert): reconnecting with this verifier's tip",
 }
 OVERSIZE = "\x00oversize"
 """What the caller is handed instead of a message over the size limit."""
@@ -87,14 +89,21 @@ class FeedSubscriber:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
 
-    async def follow(self, position: Callable[[], int], deliver: Callable[[str], Next]) -> None:
+    async def follow(
+        self,
+        position: Callable[[], int],
+        deliver: Callable[[str], Next],
+        tip: Callable[[], bytes | None] = lambda: None,
+    ) -> None:
         """Deliver every message from ``position()`` on, reconnecting from ``position()`` after a
-        lost connection or when ``deliver`` asks, until stopped."""
+        lost connection or when ``deliver`` asks, until stopped. ``tip()``: the hash of the last
+        message processed (sent as ``tip``, so a devnet feed that was rolled back past it says so
+        with a ``reorg`` message)."""
         delay = RECONNECT_DELAY_S
         while not self._stopping.is_set():
             start = position()
             try:
-                reason = await self._connection(start, deliver)
+                reason = await self._connection(start, deliver, tip())
                 delay = RECONNECT_DELAY_S
             except aiohttp.WSServerHandshakeError as exc:
                 reason = f"refused: HTTP {exc.status} {exc.message}"
@@ -108,10 +117,10 @@ class FeedSubscriber:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, RECONNECT_MAX_DELAY_S)
 
-    async def _connection(self, start: int, deliver: Callable[[str], Next]) -> str:
+    async def _connection(self, start: int, deliver: Callable[[str], Next], tip: bytes | None = None) -> str:
         """One connection; why it ended."""
         ws = await self._session.ws_connect(
-            f"{self.feed}/?from={start}",
+            f"{self.feed}/?from={start}" + (f"&tip=0x{tip.hex()}" if tip is not None and start > 0 else ""),
             heartbeat=HEARTBEAT_S,
             headers=self._headers,
             ssl=self._ssl,

@@ -36,7 +36,7 @@ from verifier.state import Changes
 from verifier.store import StateStore
 from verifier.subscriber import OVERSIZE, FeedHead
 from verifier.verdict import Mismatch, Verdict
-from verifier.wire import BlockMessage, Malformed, Message, decode_message
+from verifier.wire import BlockMessage, Malformed, Message, ReorgMessage, decode_stream_message
 
 log = logging.getLogger("verifier")
 GAP_LIMIT = 3
@@ -61,6 +61,8 @@ class Step:
     """Whether the follower should reconnect from the cursor (a gap; a malformed message)."""
     ignored: bool = False
     """A duplicate of a position already verified."""
+    reorg: ReorgMessage | None = None
+    """A devnet feed's ``reorg``: the chain was rolled back past this verifier's tip."""
 
 
 class Verification:
@@ -100,9 +102,13 @@ class Verification:
                 Malformed("message", f"larger than feed.max_message_bytes ({self.max_message_bytes} bytes)")
             )
         try:
-            message = decode_message(text)
+            message = decode_stream_message(text)
         except Malformed as exc:
             return self._malformed(exc)
+        if isinstance(message, ReorgMessage):
+            if not self.replay.chain.devnet:  # a production chain never rolls back
+                return self._malformed(Malformed("message.type", "a reorg on a chain that is not a devnet"))
+            return Step(reorg=message)
         return self.handle(message, text.encode() if isinstance(text, str) else text)
 
     def handle(self, message: Message, raw: bytes = b"") -> Step:

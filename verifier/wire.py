@@ -127,6 +127,16 @@ class MiniBlockMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReorgMessage:
+    """A devnet feed's ``reorg``: the chain was rolled back (``evm_revert``) past the follower's
+    tip (docs/feed.md, "Devnet events"); the follower re-syncs."""
+
+    seq: int
+    to_block: int | None
+    rollbacks: int
+
+
+@dataclass(frozen=True, slots=True)
 class BlockMessage:
     """``block``: a sealed EVM block."""
 
@@ -211,6 +221,14 @@ def _signature(obj: dict[str, Any], where: str) -> Signature | None:
 # -- messages -----------------------------------------------------------------------------------
 def decode_message(text: str | bytes) -> Message:
     """Decode one feed message (see the module docstring); raises :class:`Malformed`."""
+    message = decode_stream_message(text)
+    if isinstance(message, ReorgMessage):
+        _bad("message.type", "a reorg is a stream event, not a chain message")
+    return message
+
+
+def decode_stream_message(text: str | bytes) -> Message | ReorgMessage:
+    """Like :func:`decode_message`, also taking a devnet feed's ``reorg``."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -227,6 +245,10 @@ def decode_message(text: str | bytes) -> Message:
         return _mini_block(seq, _obj(_field(message, "miniBlock", "message"), "miniBlock"))
     if kind == "block":
         return _block(seq, _obj(_field(message, "block", "message"), "block"))
+    if kind == "reorg":
+        body = _obj(_field(message, "reorg", "message"), "reorg")
+        to_block = _q(body, "toBlock", "reorg", U64) if "toBlock" in body else None
+        return ReorgMessage(seq, to_block, _q(body, "rollbacks", "reorg", U64))
     if kind == "genesis":
         body = _obj(_field(message, "genesis", "message"), "genesis")
         return GenesisMessage(seq, _d(body, "hash", "genesis", 32), _d(body, "header", "genesis"))

@@ -15,7 +15,7 @@ from sequencer.codec import mini_block_hash
 from sequencer.execution.engine import TxOutcome
 from sequencer.execution.headers import make_header
 from sequencer.trie.mpt import MerklePatriciaTrie
-from sequencer.types import BlockEnv, EvmBlock, MiniBlock, PendingBlock, Receipt, StateDiff
+from sequencer.types import BlockEnv, DevEdit, EvmBlock, MiniBlock, PendingBlock, Receipt, StateDiff
 
 
 class OpenBlock:
@@ -118,8 +118,10 @@ def make_mini_block(
     timestamp_us: int,
     outcomes: Sequence[TxOutcome],
     diff: StateDiff,
+    dev_edits: tuple[DevEdit, ...] = (),
 ) -> MiniBlock:
-    """The next mini-block of ``block``, from its executed transactions and their state diff."""
+    """The next mini-block of ``block``, from its executed transactions and their state diff
+    (and, on a devnet, the state edits it carries)."""
     unhashed = MiniBlock(
         number=number,
         block_number=block.env.number,
@@ -133,6 +135,7 @@ def make_mini_block(
         receipts=make_receipts(outcomes, block, number),
         diff=diff,
         gas_used=sum(o.gas_used for o in outcomes),
+        dev_edits=dev_edits,
     )
     return dataclasses.replace(unhashed, hash=mini_block_hash(unhashed))
 

@@ -20,7 +20,7 @@ from sequencer.execution.deadline import block_alarm_signal
 from sequencer.health import HealthGate
 from sequencer.logs import fields
 from sequencer.storage.durable import ChainDB, IndexWriteFailed
-from sequencer.types import EvmBlock, MiniBlock
+from sequencer.types import EvmBlock, MiniBlock, StateDiff
 
 log = logging.getLogger("sequencer.builder")
 RETRY_S = 0.2  # pause between attempts while storage writes fail
@@ -55,6 +55,27 @@ class DurableWriter:
                 return False
             await asyncio.sleep(RETRY_S)
         return True
+
+    async def commit_rollback(self, block: EvmBlock, count: int) -> StateDiff:
+        """Make a devnet rollback to ``block`` durable and roll the index back (retrying the
+        index while it fails); returns the diff back to ``block``'s state. Raises
+        :class:`StorageError` when the log write failed (nothing happened)."""
+        try:
+            return await self.run(self.db.commit_rollback, block, count)
+        except IndexWriteFailed as exc:
+            self._gate.storage_failed(exc)
+            while True:
+                await asyncio.sleep(RETRY_S)
+                try:
+                    diff = await self.run(self.db.index.rollback, block, count)
+                    self._gate.storage_succeeded()
+                    return diff
+                except StorageError:
+                    if self._stopping():
+                        raise
+        except StorageError as exc:
+            self._gate.storage_failed(exc)
+            raise
 
     async def pause(self) -> None:
         """Wait before retrying a failed write."""

@@ -9,6 +9,10 @@ the mini-block, make it durable (the fsync'd log, on the writer thread), then ap
 in-memory state and the state trie, publish it, and wake everyone waiting for its receipts.
 Per EVM block: finish the transactions and receipts roots, compute the state root, build the
 standard header, make it durable, publish it, and open the next block.
+
+Devnet controls (``builder/devchain.py``) run between two production steps through
+:meth:`BlockProducer.exclusive`: sealing now, re-opening the open block in a new time, a
+mini-block of state edits, a rollback; nothing else seals while one runs.
 """
 
 from __future__ import annotations
@@ -17,14 +21,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sequencer.builder.assembly import OpenBlock, make_mini_block, seal_block
 from sequencer.builder.durability import DurableWriter
 from sequencer.chain import Chain
 from sequencer.config import NodeConfig
-from sequencer.errors import ExecutionAborted, ExecutionTimeExceeded, InvalidTransaction
+from sequencer.errors import (
+    ExecutionAborted,
+    ExecutionTimeExceeded,
+    InvalidTransaction,
+    NodeShuttingDown,
+    RemovedByRevert,
+)
 from sequencer.execution.engine import BlockExecutor, TxOutcome
 from sequencer.logs import fields
 from sequencer.mempool.journal import PoolJournal
@@ -33,11 +45,12 @@ from sequencer.metrics import Metrics
 from sequencer.rules import next_block_env
 from sequencer.storage.durable import PoolRecord
 from sequencer.trie.state import StateTrie
-from sequencer.types import EvmBlock, MiniBlock, SignedTx
+from sequencer.types import DevEdit, EvmBlock, MiniBlock, SignedTx, StateDiff
 
 log = logging.getLogger("sequencer.builder")
 
 Rejected = Callable[[SignedTx, InvalidTransaction], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +95,9 @@ class BlockProducer:
         self._exec_s_per_tx = 0.0002  # moving average, sizes what a mini-block takes from the pool
         self._executor: BlockExecutor | None = None
         self._open: OpenBlock | None = None
+        self._commands: deque[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = deque()
+        self._running = False
+        self._rollback_listeners: list[Callable[[EvmBlock], None]] = []
         self.idle = asyncio.Event()
         """Set while no block is being sealed: work of lower priority (the notification
         fan-out) waits for it rather than delay a seal (``rpc/fanout.py:Pacer.defer_to``)."""
@@ -95,6 +111,10 @@ class BlockProducer:
     def on_block(self, fn: Callable[[EvmBlock], None]) -> None:
         """Call ``fn`` with every published EVM block."""
         self._block_listeners.append(fn)
+
+    def on_rollback(self, fn: Callable[[EvmBlock], None]) -> None:
+        """Call ``fn`` with the EVM block a devnet rollback went back to."""
+        self._rollback_listeners.append(fn)
 
     def on_rejected(self, fn: Rejected) -> None:
         """Call ``fn`` with every pooled transaction dropped at execution, and why (once its
@@ -118,7 +138,25 @@ class BlockProducer:
         block_s = self.config.evm_block_interval_ms / 1000
         self._open_block()
         self._block_deadline = time.monotonic() + block_s
+        self._running = True
+        try:
+            await self._produce(mini_s, block_s)
+        finally:
+            self._running = False
+            while self._commands:
+                _fn, fut = self._commands.popleft()
+                if not fut.done():
+                    fut.set_exception(NodeShuttingDown())
+
+    async def _produce(self, mini_s: float, block_s: float) -> None:
         while not self._stopping.is_set():
+            if self._commands:
+                fn, fut = self._commands.popleft()
+                try:
+                    fut.set_result(await fn())
+                except Exception as exc:
+                    fut.set_exception(exc)
+                continue
             now = time.monotonic()
             if now >= self._block_deadline:
                 await self._seal_evm_block()
@@ -136,6 +174,93 @@ class BlockProducer:
             self.pool.ready_event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.pool.ready_event.wait(), self._block_deadline - now)
+
+    async def exclusive(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn`` between two production steps (nothing seals while it runs) and answer
+        what it answers; inline when the producer loop is not running."""
+        if self._stopping.is_set():
+            raise NodeShuttingDown()
+        if not self._running:
+            if self._executor is None:
+                self._open_block()
+            return await fn()
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._commands.append((fn, fut))
+        self.pool.ready_event.set()
+        return await fut
+
+    # -- devnet primitives (inside exclusive) ---------------------------------------------------
+    @property
+    def open_mini_count(self) -> int:
+        """How many mini-blocks the open EVM block has."""
+        return self._open.mini_count if self._open is not None else 0
+
+    async def seal_now(self) -> None:
+        """Seal the open EVM block now; the next one opens (in the chain clock's time) and its
+        interval starts now."""
+        await self.seal_evm_block_now()
+        self._block_deadline = time.monotonic() + self.config.evm_block_interval_ms / 1000
+
+    def reopen_block(self) -> None:
+        """Open the open EVM block again in the chain clock's time (it has no mini-blocks)."""
+        assert self.open_mini_count == 0
+        self.chain.open_env = None
+        self._open_block()
+
+    async def seal_dev_mini_block(
+        self, edits: tuple[DevEdit, ...], diff: StateDiff | None = None, txs: tuple[SignedTx, ...] = ()
+    ) -> MiniBlock | None:
+        """A devnet mini-block: state edits (``diff``), or transactions sent for impersonated
+        accounts (executed here; an invalid one raises its rule and changes nothing). ``None``
+        when its write failed."""
+        executor = self._executor
+        assert executor is not None
+        outcomes: list[TxOutcome] = []
+        for tx in txs:
+            if not executor.fits(tx):  # the open block is full: the next one takes it
+                await self.seal_now()
+                executor = self._executor
+                assert executor is not None
+            try:
+                outcomes.append(executor.apply(tx))
+            except InvalidTransaction:
+                executor.rollback_mini_block()
+                raise
+        if txs:
+            diff = executor.take_diff()
+        assert diff is not None
+        return await self._commit_mini_block(tuple(outcomes), diff=diff, dev_edits=edits)
+
+    async def roll_back(self, block: EvmBlock, count: int) -> list[SignedTx]:
+        """Roll the chain back to ``block`` (durable first), empty the pool, and open the next
+        block; returns the pooled transactions that were dropped."""
+        inverse = await self.writer.commit_rollback(block, count)
+        chain = self.chain
+        chain.world.apply_diff(inverse)
+        self.trie.apply_diff(inverse)
+        chain.roll_back_to(block)
+        if self.trie.root() != block.state_root:  # cannot happen unless the undo is wrong
+            log.error("state root after the rollback differs: rebuilding the state trie")
+            self.trie.rebuild(chain.world)
+        if self.journal is not None:  # commit_rollback emptied the journal with the pool
+            self.journal.size = 0
+        dropped = self.clear_pool()
+        self._open_block()
+        self._block_deadline = time.monotonic() + self.config.evm_block_interval_ms / 1000
+        log.warning(
+            "devnet rollback", extra=fields(to_block=block.number, hash=block.hash, dropped_txs=len(dropped))
+        )
+        for fn in self._rollback_listeners:
+            fn(block)
+        return dropped
+
+    def clear_pool(self) -> list[SignedTx]:
+        """Empty the pool (a devnet revert); whoever waits for those transactions hears why."""
+        dropped = self.pool.clear()
+        for tx in dropped:
+            for fn in self._rejection_listeners:
+                fn(tx, RemovedByRevert())
+        return dropped
 
     async def seal_mini_block_now(self) -> None:
         """Seal one mini-block from the ready transactions immediately (used at shutdown)."""
@@ -160,8 +285,9 @@ class BlockProducer:
                 gas_limit=cfg.block_gas_limit,
                 coinbase=cfg.coinbase,
                 base_fee_floor=cfg.base_fee_floor,
-                now=int(time.time()),
+                now=chain.clock.block_time(),
             )
+            chain.clock.next_timestamp = None  # a one-shot timestamp is used up
             chain.open_block(env)
         self._open = opened = OpenBlock(env, chain.open_minis)
         chain.follow_open_block(lambda: opened.pending(chain.head_mini_number + 1, self.trie.root()))
@@ -296,7 +422,12 @@ class BlockProducer:
             self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
         return Executed(tuple(outcomes), full, len(candidates), aborted)
 
-    async def _commit_mini_block(self, outcomes: tuple[TxOutcome, ...]) -> None:
+    async def _commit_mini_block(
+        self,
+        outcomes: tuple[TxOutcome, ...],
+        diff: StateDiff | None = None,
+        dev_edits: tuple[DevEdit, ...] = (),
+    ) -> MiniBlock | None:
         executor, block, chain = self._executor, self._open, self.chain
         assert executor is not None and block is not None
         prev = chain.head_mini
@@ -306,14 +437,15 @@ class BlockProducer:
             block=block,
             timestamp_us=time.time_ns() // 1000,
             outcomes=outcomes,
-            diff=executor.take_diff(),
+            diff=executor.take_diff() if diff is None else diff,
+            dev_edits=dev_edits,
         )
         if not await self.writer.commit_mini_block(mb):
             # Nothing of this mini-block is durable, visible or acknowledged: its transactions
             # stay in the pool to be retried.
             executor.rollback_mini_block()
             await self.writer.pause()
-            return
+            return None
         executor.commit_mini_block()
         chain.world.apply_diff(mb.diff)
         self.trie.apply_diff(mb.diff)
@@ -324,6 +456,7 @@ class BlockProducer:
         for fn in self._mini_listeners:
             fn(mb)
         block.hash_pending()
+        return mb
 
     def _reject(self, tx: SignedTx, exc: InvalidTransaction) -> None:
         self.metrics.transaction_dropped(exc.reason)

@@ -12,6 +12,7 @@ from typing import Any
 import coincurve
 import rlp
 from eth.vm.forks.prague import PragueVM
+from eth.vm.spoof import SpoofTransaction
 from eth_hash.auto import keccak
 from eth_utils.exceptions import ValidationError
 
@@ -29,7 +30,7 @@ from sequencer.errors import (
     WrongChainId,
 )
 from sequencer.rules import data_floor_gas
-from sequencer.types import SignedTx
+from sequencer.types import SignedTx, UnsignedTx
 
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -183,4 +184,75 @@ def decode_transaction(raw: bytes, chain_id: int, allow_unprotected: bool) -> Si
         r=r,
         s=s,
         engine_tx=tx,
+    )
+
+
+def _access_items(tx: UnsignedTx) -> list[object]:
+    return [[address, [slot.to_bytes(32, "big") for slot in slots]] for address, slots in tx.access_list]
+
+
+def impersonated_transaction(tx: UnsignedTx, sender: bytes) -> SignedTx:
+    """A devnet transaction sent for an account nobody signs for (``anvil_impersonateAccount``).
+
+    Its raw form carries a stand-in signature (``r`` = the sender's address, ``s`` = 1) that
+    recovers to no one, so its hash is unique to its sender; the sender is kept on its receipt,
+    and execution takes it from there (the signature is never checked)."""
+    r, s = int.from_bytes(sender, "big") or 1, 1
+    to = tx.to or b""
+    if tx.type == 0:
+        v = tx.chain_id * 2 + 35
+        raw = fastrlp.encode([tx.nonce, tx.max_fee_per_gas, tx.gas, to, tx.value, tx.data, v, r, s])
+    elif tx.type == 1:
+        v = 0
+        body = [
+            tx.chain_id,
+            tx.nonce,
+            tx.max_fee_per_gas,
+            tx.gas,
+            to,
+            tx.value,
+            tx.data,
+            _access_items(tx),
+            v,
+            r,
+            s,
+        ]
+        raw = b"\x01" + fastrlp.encode(body)
+    else:
+        v = 0
+        body = [
+            tx.chain_id,
+            tx.nonce,
+            tx.max_priority_fee_per_gas,
+            tx.max_fee_per_gas,
+            tx.gas,
+            to,
+            tx.value,
+            tx.data,
+            _access_items(tx),
+            v,
+            r,
+            s,
+        ]
+        raw = b"\x02" + fastrlp.encode(body)
+    decoded = decode_raw(raw)
+    decoded.__dict__["sender"] = sender
+    return SignedTx(
+        hash=keccak(raw),
+        raw=raw,
+        sender=sender,
+        type=tx.type,
+        chain_id=tx.chain_id,
+        nonce=tx.nonce,
+        gas=tx.gas,
+        to=tx.to,
+        value=tx.value,
+        data=tx.data,
+        max_fee_per_gas=tx.max_fee_per_gas,
+        max_priority_fee_per_gas=tx.max_priority_fee_per_gas if tx.type == 2 else tx.max_fee_per_gas,
+        access_list=tx.access_list,
+        v=v,
+        r=r,
+        s=s,
+        engine_tx=SpoofTransaction(decoded, validate=lambda: None),
     )

@@ -24,6 +24,7 @@ line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import threading
@@ -59,8 +60,19 @@ HISTORY_BATCH = 256
 HISTORY_BATCH_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
+CLOSE_DEVNET_EVENT = 4005
+CLOSE_REORG = 4006
+
 Encoded = tuple[int, str]
 """A message ready to send: its position and its JSON text."""
+
+_HORIZON: Encoded = (-1, "horizon")  # queue marker (by identity): the stream ends at the horizon
+_REORG: Encoded = (-1, "reorg")  # queue marker (by identity): the chain was rolled back
+
+
+def horizon_reason(seq: int) -> str:
+    """Why the stream ends at a devnet event (a WebSocket close reason: at most 123 bytes)."""
+    return f"devnet event at seq {seq}: feed version 2 cannot carry it"
 
 
 def encode(message: dict[str, Any]) -> Encoded:
@@ -76,6 +88,8 @@ class FeedHub:
         chain: Chain,
         queue_size: int = DEFAULT_QUEUE,
         injector: FaultInjector | None = None,
+        horizon: int | None = None,
+        rollbacks: int = 0,
         *,
         signer: FeedSigner | None = None,
         max_followers: int = 32,
@@ -84,6 +98,13 @@ class FeedHub:
         token: str | None = None,
     ) -> None:
         self.chain = chain
+        self.horizon = horizon
+        """The position of the chain's first dev-edit mini-block, if any: nothing is served
+        from it."""
+        self.rollbacks = rollbacks
+        """Devnet rollbacks (``evm_revert``) of this chain so far: a connection that began
+        before the latest one is closed (``CLOSE_REORG``)."""
+        self.last_rollback: EvmBlock | None = None
         self.queue_size = queue_size
         self.signer = signer
         self.max_followers = max_followers
@@ -126,13 +147,68 @@ class FeedHub:
     # -- live events (producer listeners) -----------------------------------------------------
     def on_mini_block(self, mb: MiniBlock) -> None:
         """A published mini-block: to every follower (nothing is built when nobody follows)."""
-        if self.followers:  # nobody listening: don't build messages on the sealing path
+        if mb.dev_edits:
+            self.end_at(seq_of_mini(mb))
+        if self.followers and self.horizon is None:  # nobody listening: don't build messages
             self._publish(self.mini_block_message(mb))
 
     def on_block(self, block: EvmBlock) -> None:
         """A published EVM block: to every follower."""
-        if self.followers:
+        if self.followers and self.horizon is None:
             self._publish(self.block_message(block))
+
+    def on_rollback(self, block: EvmBlock) -> None:
+        """A devnet rollback to ``block``: what followers saw after it is gone. Every stream
+        ends (``CLOSE_REORG``); a follower reconnects naming its tip, and one whose tip is no
+        longer in the chain is sent a ``reorg`` message (docs/feed.md, "Devnet events")."""
+        self.rollbacks += 1
+        self.last_rollback = block
+        log.warning(
+            "feed streams end at a devnet rollback",
+            extra=fields(
+                to_block=block.number, resume_from=seq_of_block(block) + 1, followers=len(self.followers)
+            ),
+        )
+        for queue in list(self.followers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(_REORG)
+
+    def hash_at(self, seq: int) -> bytes | None:
+        """The hash of the mini-block or EVM block at position ``seq`` in the chain now, or
+        None when the chain has nothing there."""
+        chain = self.chain
+        head = chain.head
+        if seq <= seq_of_block(head):
+            number = self._first_block_at_or_after(seq, head)
+            block = head if number == head.number else chain.store.get_block(number)
+            if block is None:
+                return None
+            if seq_of_block(block) == seq:
+                return block.hash
+            mb = chain.get_mini_block(seq - number)
+            return mb.hash if mb is not None and seq_of_mini(mb) == seq else None
+        for mb in list(chain.open_minis):
+            if seq_of_mini(mb) == seq:
+                return mb.hash
+        return None
+
+    def reorg_message(self, seq: int) -> Encoded:
+        """The ``reorg`` message for a follower at ``seq`` whose tip is no longer in the chain."""
+        block = self.last_rollback
+        body: dict[str, Any] = {"rollbacks": hex(self.rollbacks)}
+        if block is not None:
+            body.update(toBlock=hex(block.number), toBlockHash="0x" + block.hash.hex())
+        return encode({"version": WIRE_VERSION, "seq": seq, "type": "reorg", "reorg": body})
+
+    def end_at(self, seq: int) -> None:
+        """A devnet event at ``seq``: the stream ends there, for every follower."""
+        if self.horizon is not None and self.horizon <= seq:
+            return
+        self.horizon = seq
+        log.warning("feed ends at a devnet event", extra=fields(seq=seq))
+        for queue in list(self.followers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(_HORIZON)
 
     def _publish(self, built: dict[str, Any]) -> None:
         message = self._injected(built)
@@ -244,8 +320,17 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
     app = web.Application()
     sockets = WebSocketRegistry(app, close_message=b"sequencer shutting down")
 
-    async def send(ws: web.WebSocketResponse, queue: asyncio.Queue[Encoded | None], item: Encoded) -> int:
+    async def send(
+        ws: web.WebSocketResponse, queue: asyncio.Queue[Encoded | None], item: Encoded, epoch: int
+    ) -> int:
         seq, text = item
+        if item is _REORG or hub.rollbacks != epoch:  # history and live alike: not past a rollback
+            await ws.close(code=CLOSE_REORG, message=b"reorg: the chain was rolled back; reconnect with tip")
+            raise _Disconnect("devnet rollback")
+        if item is _HORIZON or (hub.horizon is not None and seq >= hub.horizon):
+            assert hub.horizon is not None
+            await ws.close(code=CLOSE_DEVNET_EVENT, message=horizon_reason(hub.horizon).encode())
+            raise _Disconnect(f"devnet event at seq {hub.horizon}")
         if len(text) > hub.max_message_bytes:
             log.error(
                 "feed message too large (feed.max_message_bytes): not sent",
@@ -258,7 +343,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
         return seq + 1
 
     async def serve_history(
-        ws: web.WebSocketResponse, queue: asyncio.Queue[Encoded | None], start: int
+        ws: web.WebSocketResponse, queue: asyncio.Queue[Encoded | None], start: int, epoch: int
     ) -> int:
         next_seq = start
         source = hub.encoded_history(start)
@@ -271,7 +356,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 if not batch:
                     return next_seq
                 for item in batch:
-                    next_seq = await send(ws, queue, item)
+                    next_seq = await send(ws, queue, item, epoch)
                 if hub.history_rate:
                     pause = len(batch) / hub.history_rate - (time.monotonic() - began)
                     if pause > 0:
@@ -290,6 +375,13 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 raise ValueError
         except ValueError:
             return web.json_response({"error": "from must be a non-negative integer position"}, status=400)
+        try:
+            tip = bytes.fromhex(request.query["tip"].removeprefix("0x")) if "tip" in request.query else None
+        except ValueError:
+            return web.json_response({"error": "tip must be a hex hash"}, status=400)
+        epoch = hub.rollbacks
+        if hub.horizon is not None and start >= hub.horizon:
+            return web.json_response({"error": horizon_reason(hub.horizon)}, status=409)
         if len(hub.followers) >= hub.max_followers:
             return web.json_response(
                 {"error": f"too many followers (feed.max_followers = {hub.max_followers})"}, status=503
@@ -309,7 +401,11 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
         reason = "closed by the follower"
         reader = asyncio.create_task(_drain_incoming(ws))
         try:
-            next_seq = await serve_history(ws, queue, start)
+            if tip is not None and hub.rollbacks and start > 0 and hub.hash_at(start - 1) != tip:
+                await ws.send_str(hub.reorg_message(start)[1])
+                await ws.close(code=CLOSE_REORG, message=b"reorg: re-sync (the tip is not in the chain)")
+                raise _Disconnect("tip not in the chain (devnet rollback): reorg sent")
+            next_seq = await serve_history(ws, queue, start, epoch)
             while True:
                 getter = asyncio.ensure_future(queue.get())
                 await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -320,6 +416,8 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 if live is None:
                     await ws.close(code=CLOSE_TOO_SLOW, message=f"too slow: resume from {next_seq}".encode())
                     raise _Disconnect(f"too slow, resume from {next_seq}")
+                if live is _HORIZON or live is _REORG:
+                    await send(ws, queue, live, epoch)  # closes the stream
                 seq = live[0]
                 if seq < next_seq:
                     continue
@@ -328,7 +426,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 if seq != next_seq:  # cannot happen unless the queue lost events
                     await ws.close(code=CLOSE_GAP, message=f"gap: resume from {next_seq}".encode())
                     raise _Disconnect(f"gap, resume from {next_seq}")
-                next_seq = await send(ws, queue, live)
+                next_seq = await send(ws, queue, live, epoch)
         except _Disconnect as end:
             reason = end.reason
         except asyncio.CancelledError:
@@ -358,6 +456,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 "maxFollowers": hub.max_followers,
                 "maxMessageBytes": hub.max_message_bytes,
                 "signed": hub.signer is not None and hub.signer.enabled,
+                "rollbacks": hub.rollbacks,
             }
         )
 

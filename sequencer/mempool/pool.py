@@ -581,6 +581,21 @@ class Mempool:
         if not self._ready:
             self.ready_event.clear()
 
+    def clear(self) -> list[SignedTx]:
+        """Forget every pooled transaction (a devnet rollback); returns them."""
+        dropped = list(self._by_hash.values())
+        self._ready.clear()
+        self._ready_next.clear()
+        self._queued.clear()
+        self._by_hash.clear()
+        self._arrival.clear()
+        self._per_sender.clear()
+        self._in_flight.clear()
+        self._queued_lasts.clear()
+        self._ready_lasts.clear()
+        self.ready_event.clear()
+        return dropped
+
     def drop(self, tx: SignedTx) -> list[SignedTx]:
         """Remove an invalid transaction; the sender's later ready ones go back to the queue.
 

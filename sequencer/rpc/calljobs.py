@@ -3,18 +3,27 @@ its history position (``seq``, the store's numbering: ``n + 1`` after mini-block
 worker process with a read-only view of the store runs exactly what the node would run inline.
 
 :func:`run_job` is the one implementation of ``eth_call``, ``eth_estimateGas``,
-``eth_createAccessList`` and ``eth_callMany`` over a state; it answers a :class:`JobOutcome`
-(plain, picklable values) instead of raising, and :meth:`JobOutcome.unwrap` turns it back into
-the value or the domain error on the caller's side.
+``eth_createAccessList`` and ``eth_callMany`` over a state, of tracing (:class:`TraceJob`:
+``debug_traceTransaction``, ``debug_traceBlockBy*``; :class:`TraceCallJob`:
+``debug_traceCall``) and of ``eth_simulateV1`` (:class:`SimulateJob`); it answers a
+:class:`JobOutcome` (plain, picklable values) instead of raising, and :meth:`JobOutcome.unwrap`
+turns it back into the value or the domain error on the caller's side.
+
+A trace re-executes, on the state before the traced transaction's mini-block, the transactions
+of that mini-block before it (a mini-block's pre-state is in the history tables, so a block's
+earlier mini-blocks need not run again, and a devnet state edit between them is already part
+of that state), then traces it: the same deadline, gas and heap limits as a call, and the
+answer's byte budget (``rpc.max_response_bytes``) is enforced while the trace grows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sequencer.errors import CallFailed, ExecutionReverted
+from sequencer.errors import CallFailed, ExecutionReverted, LimitExceeded, SimulationRefused
+from sequencer.execution.simulate_v1 import SimulatePlan, simulate
 from sequencer.execution.simulation import (
     CallRequest,
     CallResult,
@@ -23,6 +32,8 @@ from sequencer.execution.simulation import (
     create_access_list,
     estimate_gas,
 )
+from sequencer.execution.tracehooks import TraceConfig, TraceTooLarge
+from sequencer.execution.tracing import TracedTx, Tracing
 from sequencer.state import AccountOverride, OverlayState, StateReader
 from sequencer.types import BlockEnv
 
@@ -62,7 +73,58 @@ class CallJob:
         return self.bundles[0].requests[0]
 
 
-Value = bytes | int | CallResult | tuple[tuple[CallResult, ...], ...]
+@dataclass(frozen=True, slots=True)
+class TxSegment:
+    """The transactions of one mini-block to run on the state before it (history ``seq``, the
+    mini-block's number), up to the last one traced; ``traced`` are indexes into ``txs``."""
+
+    seq: int
+    env: BlockEnv
+    txs: tuple[TracedTx, ...]
+    traced: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceJob:
+    """Trace included transactions: each segment runs on its own pre-state; the answer lists
+    the traced transactions' results in order."""
+
+    segments: tuple[TxSegment, ...]
+    prev_hashes: tuple[bytes, ...]
+    chain_id: int
+    config: TraceConfig
+
+    @property
+    def seq(self) -> int:
+        """The newest state the job reads."""
+        return max(s.seq for s in self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceCallJob:
+    """``debug_traceCall``: one call traced on the state at ``seq`` (with overrides)."""
+
+    seq: int
+    env: BlockEnv
+    prev_hashes: tuple[bytes, ...]
+    chain_id: int
+    request: CallRequest
+    config: TraceConfig
+    overrides: tuple[tuple[bytes, AccountOverride], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SimulateJob:
+    """``eth_simulateV1`` over the state at ``seq``."""
+
+    seq: int
+    plan: SimulatePlan
+
+
+Job = CallJob | TraceJob | TraceCallJob | SimulateJob
+Value = bytes | int | CallResult | tuple[tuple[CallResult, ...], ...] | list[Any] | dict[str, Any]
+StateAt = Callable[[int], StateReader]
+"""The state after history position ``seq`` (``n`` is the state before mini-block ``n``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,31 +134,68 @@ class JobOutcome:
     value: Value | None = None
     reverted: tuple[str, bytes] | None = None
     failed: str | None = None
+    limited: str | None = None
+    refused: SimulationRefused | None = None
 
     def unwrap(self) -> Value:
-        """The value, or the domain error (:class:`ExecutionReverted`, :class:`CallFailed`)."""
+        """The value, or the domain error (:class:`ExecutionReverted`, :class:`CallFailed`,
+        :class:`LimitExceeded`)."""
         if self.reverted is not None:
             raise ExecutionReverted(*self.reverted)
         if self.failed is not None:
             raise CallFailed(self.failed)
+        if self.limited is not None:
+            raise LimitExceeded(self.limited)
+        if self.refused is not None:
+            raise self.refused
         assert self.value is not None
         return self.value
 
 
-def job_state(job: CallJob, base: StateReader) -> StateReader:
+def job_state(overrides: tuple[tuple[bytes, AccountOverride], ...], base: StateReader) -> StateReader:
     """``base`` seen through the job's state overrides."""
-    return OverlayState(base, dict(job.overrides)) if job.overrides else base
+    return OverlayState(base, dict(overrides)) if overrides else base
 
 
-def run_job(job: CallJob, base: StateReader) -> JobOutcome:
-    """Run ``job`` on ``base`` (the state at ``job.seq``)."""
-    state = job_state(job, base)
+def job_seq(job: Job) -> int:
+    """The newest history position the job reads (a worker must have indexed it)."""
+    return job.seq
+
+
+def run_job(job: Job, state_at: StateAt) -> JobOutcome:
+    """Run ``job`` on the states ``state_at`` gives."""
     try:
-        return JobOutcome(value=_run(job, state))
+        if isinstance(job, TraceJob):
+            return JobOutcome(value=_trace(job, state_at))
+        if isinstance(job, TraceCallJob):
+            tracing = Tracing(
+                job_state(job.overrides, state_at(job.seq)), job.env, job.chain_id, job.prev_hashes
+            )
+            return JobOutcome(value=tracing.trace_call(job.request, job.config))
+        if isinstance(job, SimulateJob):
+            return JobOutcome(value=simulate(state_at(job.seq), job.plan))
+        return JobOutcome(value=_run(job, job_state(job.overrides, state_at(job.seq))))
     except ExecutionReverted as exc:
         return JobOutcome(reverted=(exc.message, exc.output))
     except CallFailed as exc:
         return JobOutcome(failed=exc.message)
+    except SimulationRefused as exc:
+        return JobOutcome(refused=exc)
+    except (TraceTooLarge, LimitExceeded) as exc:
+        return JobOutcome(limited=f"response too large: {exc}; trace less (rpc.max_response_bytes)")
+
+
+def _trace(job: TraceJob, state_at: StateAt) -> list[Any]:
+    out = []
+    for segment in job.segments:
+        tracing = Tracing(state_at(segment.seq), segment.env, job.chain_id, job.prev_hashes)
+        traced = set(segment.traced)
+        for i, tx in enumerate(segment.txs[: max(segment.traced) + 1]):
+            if i in traced:
+                out.append(tracing.trace(tx, job.config))
+            else:
+                tracing.replay(tx)
+    return out
 
 
 def _run(job: CallJob, state: StateReader) -> Value:

@@ -1,5 +1,6 @@
-"""Calls off the event loop: ``eth_call``, ``eth_estimateGas``, ``eth_createAccessList`` and
-``eth_callMany`` run in worker processes, each under a deadline.
+"""Calls off the event loop: ``eth_call``, ``eth_estimateGas``, ``eth_createAccessList``,
+``eth_callMany``, ``eth_simulateV1`` and the ``debug_trace*`` methods run in worker processes,
+each under a deadline.
 
 py-evm holds the GIL and runs ~4M gas/s of cheap opcodes here, so a call run on the node's
 thread (or any thread of its process) stalls the RPC and block production for as long as it
@@ -24,7 +25,9 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import pickle
 import resource
+import struct
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -32,8 +35,7 @@ from sequencer.errors import CallCapacityExceeded, CallFailed, CallTimedOut
 from sequencer.logs import fields
 from sequencer.mempool.ingress import watch_parent
 from sequencer.metrics import Metrics
-from sequencer.rpc.calljobs import CallJob, JobOutcome, Value, run_job
-from sequencer.state import StateReader
+from sequencer.rpc.calljobs import Job, JobOutcome, StateAt, Value, run_job
 from sequencer.storage.history import HistoricalState
 from sequencer.storage.store import ChainStore
 
@@ -44,6 +46,7 @@ START_TIMEOUT_S = 120.0
 OUT_OF_MEMORY = "out of memory"
 WORKER_NICENESS = 10
 WORKER_START_S = 10.0
+READ_CHUNK = 1 << 20
 
 
 def worker_main(conn: Connection, data_dir: str, memory_bytes: int, parent_pid: int) -> None:
@@ -56,7 +59,7 @@ def worker_main(conn: Connection, data_dir: str, memory_bytes: int, parent_pid: 
     conn.send(READY)
     while True:
         try:
-            job: CallJob = conn.recv()
+            job: Job = conn.recv()
         except (EOFError, OSError):
             return
         try:
@@ -67,11 +70,30 @@ def worker_main(conn: Connection, data_dir: str, memory_bytes: int, parent_pid: 
         conn.send(outcome)
 
 
-def _answer(store: ChainStore, job: CallJob) -> JobOutcome:
+def _answer(store: ChainStore, job: Job) -> JobOutcome:
     indexed = store.head_mini_block_number()
     if job.seq > (-1 if indexed is None else indexed) + 1:
         return JobOutcome(failed="the state of this call is not indexed yet; retry")
-    return run_job(job, HistoricalState(store, job.seq))
+    return run_job(job, lambda seq: HistoricalState(store, seq))
+
+
+def _take_message(buffer: bytearray) -> bytes | None:
+    """The first whole message of ``multiprocessing.Connection``'s framing (a 4-byte big-endian
+    length, or -1 and an 8-byte one) taken off ``buffer``, or None while it is incomplete."""
+    if len(buffer) < 4:
+        return None
+    (size,) = struct.unpack("!i", buffer[:4])
+    start = 4
+    if size == -1:
+        if len(buffer) < 12:
+            return None
+        (size,) = struct.unpack("!Q", buffer[4:12])
+        start = 12
+    if len(buffer) < start + size:
+        return None
+    message = bytes(buffer[start : start + size])
+    del buffer[: start + size]
+    return message
 
 
 class _Worker:
@@ -91,19 +113,35 @@ class _Worker:
         self._loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[bool] = self._loop.create_future()
         self._answer: asyncio.Future[JobOutcome] | None = None
-        self._loop.add_reader(self.conn.fileno(), self._readable)
+        # the answer is read as it arrives, never with a blocking recv on the event loop: a
+        # large one (a struct-logger trace) spans many reads
+        self._fd = self.conn.fileno()
+        os.set_blocking(self._fd, False)
+        self._buffer = bytearray()
+        self._loop.add_reader(self._fd, self._readable)
         self.alive = True
 
     def _readable(self) -> None:
         try:
-            message = self.conn.recv()
-        except (EOFError, OSError):
+            chunk = os.read(self._fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
             self._gone()
             return
+        if not chunk:
+            self._gone()
+            return
+        self._buffer += chunk
+        while (message := _take_message(self._buffer)) is not None:
+            self._received(pickle.loads(message))
+
+    def _received(self, message: object) -> None:
         if message == READY:
             if not self.ready.done():
                 self.ready.set_result(True)
         elif self._answer is not None and not self._answer.done():
+            assert isinstance(message, JobOutcome)
             self._answer.set_result(message)
 
     def _gone(self) -> None:
@@ -116,11 +154,15 @@ class _Worker:
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(CallCapacityExceeded("the call's worker process died"))
 
-    async def run(self, job: CallJob, timeout_s: float) -> JobOutcome:
+    async def run(self, job: Job, timeout_s: float) -> JobOutcome:
         """Send ``job`` and wait for its outcome (``TimeoutError`` after ``timeout_s``)."""
         self._answer = self._loop.create_future()
         try:
-            self.conn.send(job)
+            os.set_blocking(self._fd, True)  # the idle worker is reading: a large job goes at once
+            try:
+                self.conn.send(job)
+            finally:
+                os.set_blocking(self._fd, False)
         except OSError:
             self._gone()
             raise CallCapacityExceeded("the call's worker process died") from None
@@ -208,11 +250,13 @@ class CallService:
         self._all.discard(worker)
         worker.kill()
 
-    async def run(self, job: CallJob, inline_state: StateReader) -> Value:
-        """The job's value (or its domain error); ``inline_state`` is the state at ``job.seq``
-        in this process, used when jobs run inline."""
+    async def run(self, job: Job, inline_state_at: StateAt, timeout_ms: int | None = None) -> Value:
+        """The job's value (or its domain error); ``inline_state_at`` gives the states the job
+        reads in this process, used when jobs run inline. ``timeout_ms``: a shorter deadline
+        than ``rpc.call_timeout_ms`` (a tracer's ``timeout``), never a longer one."""
         if self.inline:
-            return run_job(job, inline_state).unwrap()
+            return run_job(job, inline_state_at).unwrap()
+        deadline_ms = min(timeout_ms, self.timeout_ms) if timeout_ms else self.timeout_ms
         if self._idle is None:
             self.start()
         assert self._idle is not None and self._up is not None
@@ -236,15 +280,13 @@ class CallService:
             self._retire(worker)  # it died while idle
             self._spawn()
         try:
-            outcome = await worker.run(job, self.timeout_ms / 1000)
+            outcome = await worker.run(job, deadline_ms / 1000)
         except TimeoutError:
             self._count("timeout")
-            log.warning(
-                "call aborted after %d ms: replacing its worker pid=%s", self.timeout_ms, worker.proc.pid
-            )
+            log.warning("call aborted after %d ms: replacing its worker pid=%s", deadline_ms, worker.proc.pid)
             self._retire(worker)
             self._spawn()
-            raise CallTimedOut(self.timeout_ms) from None
+            raise CallTimedOut(deadline_ms) from None
         except CallFailed:
             self._count("worker_died")
             self._retire(worker)

@@ -7,12 +7,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from sequencer.builder.devchain import DevChain
 from sequencer.chain import Chain
 from sequencer.config import RpcPolicy
 from sequencer.mempool.pool import Mempool
 from sequencer.mempool.submission import Submitter
 from sequencer.rpc.callworkers import CallService
 from sequencer.rpc.waiters import ReceiptWaiters
+from sequencer.trie.state import StateTrie
 
 DEFAULT_LOG_RANGE_CAP = 10_000
 
@@ -35,3 +37,7 @@ class RpcContext:
     policy: RpcPolicy = field(default_factory=RpcPolicy)
     calls: CallService = field(default_factory=CallService.inline_only)
     """Where simulated calls run (worker processes with a deadline, or inline)."""
+    dev: DevChain | None = None
+    """The dev-chain controls (a devnet only; ``None`` elsewhere)."""
+    trie: StateTrie | None = None
+    """The state trie of the newest state (``eth_getProof``)."""

@@ -14,6 +14,9 @@ exception the table does not know is an internal error (logged, answered without
 | ``FilterNotFound`` | -32000 | ``filter not found`` (geth) | |
 | ``BlockNotFound`` | -32001 | which block (EIP-1474 resource not found) | |
 | ``LimitExceeded`` | -32005 | which limit (EIP-1474 limit exceeded) | |
+| ``SimulationRefused`` | its execution-apis code (-38010...) | the rule | |
+| ``DevChainUnavailable`` | -32601 | the method needs ``chain.devnet = true`` | |
+| ``DevChainRefused`` | -32000 | why | |
 
 Send-and-wait's own outcomes are RPC errors raised by the handler itself, with the transaction
 hash as ``data``: for ``eth_sendRawTransactionSync`` (EIP-7966) :class:`ReceiptTimeout` (code 4)
@@ -30,11 +33,14 @@ from typing import Any
 from sequencer.errors import (
     BlockNotFound,
     CallFailed,
+    DevChainRefused,
+    DevChainUnavailable,
     ExecutionReverted,
     FilterNotFound,
     InvalidTransaction,
     LimitExceeded,
     NodeUnavailable,
+    SimulationRefused,
 )
 from sequencer.jsonrpc.encoding import d
 from sequencer.jsonrpc.errors import JsonRpcError
@@ -43,6 +49,7 @@ CODE_REVERTED = 3
 CODE_SERVER = -32000
 CODE_RESOURCE_NOT_FOUND = -32001
 CODE_LIMIT_EXCEEDED = -32005
+CODE_METHOD_NOT_FOUND = -32601
 CODE_RECEIPT_TIMEOUT = 4
 CODE_NOT_PROCESSED = 5
 
@@ -93,6 +100,9 @@ ERROR_TABLE: tuple[tuple[type[Exception], int, Callable[[Exception], Any]], ...]
     (FilterNotFound, CODE_SERVER, _no_data),
     (BlockNotFound, CODE_RESOURCE_NOT_FOUND, _no_data),
     (LimitExceeded, CODE_LIMIT_EXCEEDED, _no_data),
+    (SimulationRefused, CODE_SERVER, _no_data),  # its own code, below
+    (DevChainUnavailable, CODE_METHOD_NOT_FOUND, _no_data),
+    (DevChainRefused, CODE_SERVER, _no_data),
 )
 
 
@@ -100,5 +110,7 @@ def translate(exc: Exception) -> JsonRpcError | None:
     """The JSON-RPC error answered for a domain error; ``None`` for anything else."""
     for kind, code, data in ERROR_TABLE:
         if isinstance(exc, kind):
+            if isinstance(exc, SimulationRefused):
+                code = exc.code
             return JsonRpcError(_message(exc), data(exc), code=code)
     return None

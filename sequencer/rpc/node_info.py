@@ -1,4 +1,5 @@
-"""About the node and its network: client version, chain id, sync status, accounts, status."""
+"""About the node and its network: client version, chain id, sync status, status (accounts:
+``rpc/devaccounts.py``)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,20 @@ CLIENT_VERSION = (
     f"{sequencer.CLIENT_NAME}/v{sequencer.__version__}/python{platform.python_version()}"
     f"/py-evm-{version('py-evm')}"
 )
+DEVNET_CLIENT_VERSION = f"anvil-compatible/{CLIENT_VERSION}"
+"""On a devnet: hardhat's network helpers (``loadFixture``, ``time``, ``mine``...) refuse a node
+whose version does not start with ``anvil``, ``hardhat`` or ``zksync``; this node has anvil's
+dev-chain methods, so it says so first."""
 
 
 def node_methods(ctx: RpcContext) -> dict[str, Handler]:
     """The ``web3_``/``net_`` handlers and the node's own ones over ``ctx``."""
     chain_id = ctx.chain.chain_id
+    client_version = DEVNET_CLIENT_VERSION if ctx.chain.config.devnet else CLIENT_VERSION
 
     def web3_client_version(params: list[Any]) -> str:
         params_list(params, "web3_clientVersion", 0, 0)
-        return CLIENT_VERSION
+        return client_version
 
     def web3_sha3(params: list[Any]) -> str:
         (data,) = params_list(params, "web3_sha3", 1, 1)
@@ -42,10 +48,6 @@ def node_methods(ctx: RpcContext) -> dict[str, Handler]:
     def eth_syncing(params: list[Any]) -> bool:
         params_list(params, "eth_syncing", 0, 0)
         return False  # the sequencer produces the chain; it never syncs
-
-    def eth_accounts(params: list[Any]) -> list[str]:
-        params_list(params, "eth_accounts", 0, 0)
-        return []  # the node holds no keys: sign in the wallet
 
     def net_listening(params: list[Any]) -> bool:
         params_list(params, "net_listening", 0, 0)
@@ -65,7 +67,6 @@ def node_methods(ctx: RpcContext) -> dict[str, Handler]:
         "net_version": net_version,
         "eth_chainId": eth_chain_id,
         "eth_syncing": eth_syncing,
-        "eth_accounts": eth_accounts,
         "net_listening": net_listening,
         "net_peerCount": net_peer_count,
         "sequencer_status": sequencer_status,

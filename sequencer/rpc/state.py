@@ -256,7 +256,7 @@ def state_methods(ctx: RpcContext) -> dict[str, Handler]:
         job, base = make_job(
             kind, views, bundles, state_override, block_override, chain.chain_id, ctx.calls.gas_cap
         )
-        return await ctx.calls.run(job, base.state)
+        return await ctx.calls.run(job, lambda _seq: base.state)
 
     async def run_eth_call(obj: Any, block: Any, state_override: Any, block_override: Any) -> str:
         request = parse_call_request(obj)

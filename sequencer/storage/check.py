@@ -3,7 +3,9 @@
 Checks every log record's frame and CRC, mini-block numbering, parent links and hashes, every
 EVM block's header hash, parent link, transactions root, receipts root, gas used and (by
 replaying the state diffs into a fresh state trie) its state root, that the index store
-agrees with the log, and the pool journal's frames.
+agrees with the log, and the pool journal's frames. A devnet rollback record (``evm_revert``)
+takes the replay back to its EVM block: the mini-blocks after it are undone, and what follows
+must continue from there.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from eth_hash.auto import keccak
 
 from sequencer.codec import decode_evm_block, decode_mini_block, mini_block_hash
 from sequencer.errors import StorageError
-from sequencer.storage.durable import POOL_DIR, decode_genesis
+from sequencer.state import WorldState
+from sequencer.storage.durable import POOL_DIR, decode_genesis, decode_rollback
 from sequencer.storage.log import (
     KIND_EVM_BLOCK,
     KIND_GENESIS,
     KIND_MINI_BLOCK,
     KIND_POOL_ADD,
     KIND_POOL_REMOVE,
+    KIND_ROLLBACK,
     KINDS,
     BlockLog,
     TornTail,
@@ -31,7 +35,7 @@ from sequencer.storage.log import (
 from sequencer.storage.store import ChainStore
 from sequencer.trie.mpt import compute_root
 from sequencer.trie.state import StateTrie
-from sequencer.types import MiniBlock
+from sequencer.types import MiniBlock, StateDiff
 
 
 @dataclass
@@ -42,6 +46,7 @@ class CheckReport:
     mini_blocks: int = 0
     blocks: int = 0
     pool_records: int = 0
+    rollbacks: int = 0
     torn_tail: TornTail | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -49,6 +54,26 @@ class CheckReport:
     def ok(self) -> bool:
         """Whether nothing is damaged."""
         return not self.problems
+
+
+class _Kept:
+    """The last mini-block kept by a rollback: what the next one must follow."""
+
+    def __init__(self, number: int, hash: bytes) -> None:
+        self.number = number
+        self.hash = hash
+
+
+def _index_rollbacks(data: Path) -> int:
+    if not (data / "chain.lmdb").exists():
+        return 0
+    index = ChainStore(data)
+    try:
+        return index.rollbacks()
+    except Exception:
+        return 0
+    finally:
+        index.close()
 
 
 def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | None = None) -> CheckReport:
@@ -64,7 +89,11 @@ def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | 
         report.torn_tail = t
 
     trie = StateTrie()
-    prev_mini: MiniBlock | None = None
+    # a devnet that was rolled back (the index counts its rollbacks): the flat state beside the
+    # trie, and each mini-block's undo, so a rollback record can be replayed
+    world = WorldState() if _index_rollbacks(data) else None
+    undo: list[tuple[int, bytes, StateDiff]] = []
+    prev_mini: MiniBlock | _Kept | None = None
     pending: list[MiniBlock] = []
     last_block_hash: bytes | None = None
     last_block_number = -1
@@ -75,6 +104,8 @@ def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | 
             if rec.kind == KIND_GENESIS:
                 _chain_id, genesis, diff = decode_genesis(rec.payload)
                 trie.apply_diff(diff)
+                if world is not None:
+                    world.apply_diff(diff)
                 if trie.root() != genesis.state_root:
                     report.problems.append("genesis: state root does not match its allocation")
                 last_block_hash, last_block_number = genesis.hash, 0
@@ -93,8 +124,33 @@ def check_data_dir(data_dir: str | Path, progress: Callable[[int, int], None] | 
                 if recomputed != mb.hash:
                     report.problems.append(f"mini-block {mb.number}: hash does not match its content")
                 trie.apply_diff(mb.diff)
+                if world is not None:
+                    undo.append((mb.number, mb.hash, world.undo_of(mb.diff)))
+                    world.apply_diff(mb.diff)
                 pending.append(mb)
                 prev_mini = mb
+            elif rec.kind == KIND_ROLLBACK:
+                report.rollbacks += 1
+                to_block, to_hash, to_mini = decode_rollback(rec.payload)
+                if world is None:
+                    report.problems.append(
+                        f"rollback at {rec.position}: the index store does not count it (it is rebuilt "
+                        "at the next start; check again after one)"
+                    )
+                    break
+                if block_hashes.get(to_block) != to_hash:
+                    report.problems.append(
+                        f"rollback at {rec.position}: block {to_block} is not in the chain"
+                    )
+                while undo and undo[-1][0] > to_mini:
+                    _number, _hash, back = undo.pop()
+                    trie.apply_diff(back)
+                    world.apply_diff(back)
+                prev_mini = _Kept(undo[-1][0], undo[-1][1]) if undo else None
+                pending = [mb for mb in pending if mb.number <= to_mini]
+                for number in [n for n in block_hashes if n > to_block]:
+                    del block_hashes[number]
+                last_block_hash, last_block_number = to_hash, to_block
             elif rec.kind == KIND_EVM_BLOCK:
                 block = decode_evm_block(rec.payload)
                 report.blocks += 1

@@ -39,13 +39,14 @@ from sequencer.storage.log import (
     KIND_MINI_BLOCK,
     KIND_POOL_ADD,
     KIND_POOL_REMOVE,
+    KIND_ROLLBACK,
     SEGMENT_BYTES,
     BlockLog,
     LogCorruption,
     Record,
     TornTail,
 )
-from sequencer.storage.store import ChainStore
+from sequencer.storage.store import ChainStore, u64
 from sequencer.types import EvmBlock, MiniBlock, StateDiff
 
 log = logging.getLogger("sequencer.storage")
@@ -83,6 +84,8 @@ class _Scan:
     minis: list[MiniBlock] = field(default_factory=list)
     blocks: list[EvmBlock] = field(default_factory=list)
     pool_adds: list[bytes] = field(default_factory=list)
+    rollbacks: int = 0
+    dev_horizon: int | None = None
 
 
 @dataclass
@@ -97,6 +100,28 @@ class RecoveryReport:
     last_mini_block: int | None = None
     last_block: int | None = None
     pool_txs: list[bytes] = field(default_factory=list)
+    rollbacks: int = 0
+    """Devnet rollbacks (``evm_revert``) in the log."""
+    dev_horizon: int | None = None
+    """The feed position of the chain's first dev-edit mini-block (a state edit or an
+    impersonated transaction), if any: feed version 2 cannot carry it, so it serves nothing from
+    there on (a rollback it can: docs/feed.md, "Devnet events")."""
+
+
+def encode_rollback(block: EvmBlock) -> bytes:
+    """A rollback record: the EVM block the chain goes back to (number, hash, last mini-block)."""
+    encoded: bytes = fastrlp.encode([block.number, block.hash, block.last_mini_block + 1])
+    return encoded
+
+
+def decode_rollback(payload: bytes) -> tuple[int, bytes, int]:
+    """The inverse of :func:`encode_rollback`: (block number, block hash, last mini-block)."""
+    number, block_hash, last_plus_one = fastrlp.decode(payload)
+    return int.from_bytes(number, "big"), bytes(block_hash), int.from_bytes(last_plus_one, "big") - 1
+
+
+def _first_position(current: int | None, seq: int) -> int:
+    return seq if current is None else min(current, seq)
 
 
 def encode_genesis(block: EvmBlock, diff: StateDiff, chain_id: int) -> bytes:
@@ -150,6 +175,20 @@ class ChainDB:
         except StorageError as exc:
             raise IndexWriteFailed(str(exc)) from None
 
+    def commit_rollback(self, block: EvmBlock, count: int) -> StateDiff:
+        """Log a devnet rollback to ``block`` (durable) and empty the pool journal (a rollback
+        empties the pool, and what the dropped blocks included must not come back at the next
+        start), then roll the index back; returns the diff back to ``block``'s state.
+        :class:`StorageError`: nothing happened, or only the rollback record is durable (the
+        next start replays it); :class:`IndexWriteFailed`: durable, the index is rebuilt at the
+        next start."""
+        self.log.append([(KIND_ROLLBACK, encode_rollback(block))])
+        self.pool.replace([])
+        try:
+            return self.index.rollback(block, count)
+        except StorageError as exc:
+            raise IndexWriteFailed(str(exc)) from None
+
     def journal_pool(self, records: list[PoolRecord]) -> None:
         """Append pool journal records (durable when this returns)."""
         self.pool.append([record.framed() for record in records])
@@ -191,6 +230,7 @@ class ChainDB:
         records = self.log.scan(repair=True, on_torn=torn, progress=progress)
         scan = self._scan(records, index_mini, index_block, legacy)
         report.records = scan.records
+        report.rollbacks, report.dev_horizon = scan.rollbacks, scan.dev_horizon
         last_mini, last_block = scan.last_mini, scan.last_block
         report.last_mini_block, report.last_block = last_mini, last_block
         if report.torn_tail is not None:
@@ -205,6 +245,12 @@ class ChainDB:
         ahead = (index_mini is not None and (last_mini is None or index_mini > last_mini)) or (
             index_block is not None and (last_block is None or index_block > last_block)
         )
+        if not report.rebuilt_index and self.index.rollbacks() != report.rollbacks:
+            log.warning(
+                "index store missed a rollback: rebuilding it",
+                extra=fields(index_rollbacks=self.index.rollbacks(), log_rollbacks=report.rollbacks),
+            )
+            ahead = True
         if ahead:
             log.warning(
                 "index store is ahead of the log: rebuilding it",
@@ -235,6 +281,8 @@ class ChainDB:
         if pending_minis:
             self.index.write_mini_blocks(pending_minis)
             report.replayed_mini_blocks += len(pending_minis)
+        if report.rollbacks and self.index.rollbacks() != report.rollbacks:
+            self.index.put_meta("rollbacks", u64(report.rollbacks))
         if report.replayed_mini_blocks or report.replayed_blocks:
             log.info(
                 "caught the index store up from the log",
@@ -259,6 +307,18 @@ class ChainDB:
                 out.last_mini = number
                 if index_mini is None or number > index_mini:
                     out.minis.append(mb)
+                if mb.dev_edits:
+                    out.dev_horizon = _first_position(out.dev_horizon, number + mb.block_number)
+            elif rec.kind == KIND_ROLLBACK:
+                # the records after the block it names no longer count (the store, counting
+                # its rollbacks, has them deleted already or is rebuilt)
+                to_block, _hash, to_mini = decode_rollback(rec.payload)
+                out.minis = [mb for mb in out.minis if mb.number <= to_mini]
+                out.blocks = [b for b in out.blocks if b.number <= to_block]
+                out.last_mini = to_mini if to_mini >= 0 else None
+                out.last_block = to_block
+                out.pool_adds = []  # a rollback empties the pool
+                out.rollbacks += 1
             elif rec.kind == KIND_EVM_BLOCK:
                 block = decode_evm_block(rec.payload)
                 if out.last_block is not None and block.number != out.last_block + 1:

@@ -42,12 +42,16 @@ KIND_EVM_BLOCK = 2
 KIND_POOL_ADD = 3
 KIND_GENESIS = 4
 KIND_POOL_REMOVE = 5
+KIND_ROLLBACK = 6
+"""A devnet ``evm_revert``: the chain after the named EVM block is dropped (records before it
+that are past that block no longer count; pooled transactions journaled before it are gone)."""
 KINDS = {
     KIND_MINI_BLOCK: "mini-block",
     KIND_EVM_BLOCK: "evm-block",
     KIND_POOL_ADD: "pool-add",
     KIND_GENESIS: "genesis",
     KIND_POOL_REMOVE: "pool-remove",
+    KIND_ROLLBACK: "rollback",
 }
 
 

@@ -25,6 +25,10 @@ Tables (LMDB named databases):
   slot_hist   address ++ slot ++ u64 seq -> value (b"" = zero)
   acct_wipe   address ++ u64 seq    -> b"" (the account and its storage were deleted)
 
+A devnet rollback (``evm_revert``, :meth:`ChainStore.rollback`) deletes everything after an
+EVM block in one transaction and counts itself in ``meta`` (``rollbacks``), so start-up can
+tell whether the store has seen every rollback the log holds.
+
 History tables make the state at any block readable (``storage/history.py``): ``seq`` is 0 for
 genesis and ``n + 1`` for mini-block ``n``; the state after EVM block N is the newest entry with
 ``seq <= last_mini_block(N) + 1``.
@@ -49,8 +53,8 @@ from sequencer.codec import (
     encode_mini_block,
 )
 from sequencer.errors import StorageError
-from sequencer.state import AccountRecord, WorldState
-from sequencer.types import EvmBlock, MiniBlock, StateDiff, TxLocation
+from sequencer.state import EMPTY_CODE_HASH, AccountRecord, WorldState
+from sequencer.types import AccountDiff, EvmBlock, MiniBlock, StateDiff, TxLocation
 
 SCHEMA_VERSION = 1
 _U64 = struct.Struct(">Q")
@@ -191,6 +195,100 @@ class ChainStore:
         while cursor.key()[:20] == address:
             if not cursor.delete():
                 break
+
+    def rollbacks(self) -> int:
+        """How many rollbacks the store has applied."""
+        value = self.get_meta("rollbacks")
+        return _U64.unpack(value)[0] if value is not None else 0
+
+    def rollback(self, block: EvmBlock, count: int) -> StateDiff:
+        """Drop every mini-block and EVM block after ``block`` (a devnet ``evm_revert``), with
+        their transactions' index entries and history, and put the flat state back to the state
+        after ``block``; ``count`` is the number of rollbacks with this one. One transaction.
+
+        Returns the diff that takes the state as it was before the rollback to the state after
+        ``block`` (for the in-memory state and trie)."""
+        seq = block.last_mini_block + 1
+        head = self.head_mini_block_number()
+        dropped = list(self.iter_mini_blocks(seq, head)) if head is not None and head >= seq else []
+        touched: dict[bytes, set[int]] = {}
+        wiped: set[bytes] = set()
+        for mb in dropped:
+            for acc in mb.diff.accounts:
+                touched.setdefault(acc.address, set()).update(slot for slot, _ in acc.storage)
+                if acc.deleted:
+                    wiped.add(acc.address)
+        inverse: list[AccountDiff] = []
+        try:
+            with self._env.begin(write=True) as txn:
+                for address in sorted(touched):
+                    inverse.append(self._restore(txn, address, touched[address], address in wiped, seq))
+                for mb in dropped:
+                    tag = u64(mb.number + 1)
+                    for acc in mb.diff.accounts:
+                        txn.delete(acc.address + tag, db=self._acct_hist)
+                        txn.delete(acc.address + tag, db=self._acct_wipe)
+                        for slot, _ in acc.storage:
+                            txn.delete(acc.address + slot.to_bytes(32, "big") + tag, db=self._slot_hist)
+                    for tx_hash in mb.tx_hashes:
+                        txn.delete(tx_hash, db=self._tx_index)
+                    txn.delete(u64(mb.number), db=self._mini)
+                cursor = txn.cursor(db=self._blocks)
+                later = (
+                    [bytes(k) for k, _ in cursor.iternext()]
+                    if cursor.set_range(u64(block.number + 1))
+                    else []
+                )
+                for key in later:
+                    old_hash = txn.get(key, db=self._canon)
+                    if old_hash is not None:
+                        txn.delete(bytes(old_hash), db=self._block_hash)
+                    txn.delete(key, db=self._canon)
+                    txn.delete(key, db=self._blocks)
+                txn.put(b"rollbacks", u64(count), db=self._meta)
+        except lmdb.Error as exc:
+            raise StorageError(f"rollback write failed: {exc}") from None
+        return StateDiff(tuple(inverse))
+
+    def _restore(
+        self, txn: lmdb.Transaction, address: bytes, slots: set[int], wiped: bool, seq: int
+    ) -> AccountDiff:
+        """Put one account back as it was at history ``seq`` (inside the rollback's txn)."""
+        record = self.account_at(address, seq)
+        current: set[int] = set()
+        if wiped or record is None:
+            cursor = txn.cursor(db=self._storage)
+            if cursor.set_range(address):
+                while cursor.key()[:20] == address:
+                    current.add(int.from_bytes(cursor.key()[20:], "big"))
+                    if not cursor.delete():
+                        break
+        if record is None:
+            txn.delete(address, db=self._accounts)
+            return AccountDiff(address, 0, 0, EMPTY_CODE_HASH, None, (), True)
+        txn.put(address, fastrlp.encode([record.nonce, record.balance, record.code_hash]), db=self._accounts)
+        if wiped:  # every slot it had at seq comes back
+            slots = slots | current | self._slots_ever(txn, address)
+        values = {slot: self.storage_at(address, slot, seq) for slot in slots | current}
+        for slot, value in values.items():
+            key = address + slot.to_bytes(32, "big")
+            if value:
+                txn.put(key, value.to_bytes((value.bit_length() + 7) // 8, "big"), db=self._storage)
+            else:
+                txn.delete(key, db=self._storage)
+        code = self.get_code_by_hash(record.code_hash) if record.code_hash != EMPTY_CODE_HASH else None
+        storage = tuple(sorted(values.items()))
+        return AccountDiff(address, record.nonce, record.balance, record.code_hash, code, storage, False)
+
+    def _slots_ever(self, txn: lmdb.Transaction, address: bytes) -> set[int]:
+        out: set[int] = set()
+        cursor = txn.cursor(db=self._slot_hist)
+        if cursor.set_range(address):
+            for key, _ in cursor:
+                if key[:20] != address:
+                    break
+                out.add(int.from_bytes(key[20:52], "big"))
+        return out
 
     # -- reads ------------------------------------------------------------------------------
     def head_mini_block_number(self) -> int | None:

@@ -288,6 +288,18 @@ def _delete(node: _Node, key: bytes, pos: int) -> _Node | None:
     return only
 
 
+def _node_rlp(node: _Node) -> bytes:
+    """A node's full RLP (its children by reference form)."""
+    if type(node) is _Branch:
+        parts = [_RLP_EMPTY if child is None else (child.ref or _reference(child)) for child in node.children]
+        parts.append(_rlp_str(node.value))
+        return _rlp_list(b"".join(parts))
+    if type(node) is _Leaf:
+        return _rlp_list(_hex_prefix(node.path, True) + _rlp_str(node.value))
+    child = node.child
+    return _rlp_list(_hex_prefix(node.path, False) + (child.ref or _reference(child)))
+
+
 def _iter_items(node: _Node | None, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     if node is None:
         return
@@ -359,6 +371,33 @@ class MerklePatriciaTrie:
         """Iterate ``(key, value)`` pairs in key order, walking the trie nodes."""
         for path, value in _iter_items(self._root, b""):
             yield _nibbles_to_key(path), value
+
+    def proof(self, key: bytes) -> list[bytes]:
+        """The Merkle proof of ``key`` (present or absent): the RLP of every node on its path
+        that is referenced by hash, root first (EIP-1186's ``accountProof``/``proof``)."""
+        self.root_hash()
+        out: list[bytes] = []
+        node = self._root
+        nibbles = _key_to_nibbles(key)
+        pos = 0
+        while node is not None:
+            rlp = _node_rlp(node)
+            if not out or len(rlp) >= 32:  # embedded nodes are inside their parent's RLP
+                out.append(rlp)
+            if type(node) is _Branch:
+                if pos == len(nibbles):
+                    break
+                node = node.children[nibbles[pos]]
+                pos += 1
+            elif type(node) is _Leaf:
+                break
+            else:
+                end = pos + len(node.path)
+                if nibbles[pos:end] != node.path:
+                    break
+                node = node.child
+                pos = end
+        return out
 
     def root_hash(self) -> bytes:
         """32-byte root hash; only nodes changed since the last call are re-hashed."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
+from sequencer.state import WorldState
 from sequencer.trie.mpt import EMPTY_ROOT, MerklePatriciaTrie
 from sequencer.types import StateDiff
 
@@ -64,6 +65,18 @@ class StateTrie:
             for slot, value in acc.storage:
                 self.set_storage(acc.address, slot, value)
 
+    def rebuild(self, world: WorldState) -> None:
+        """Start over from a whole flat state (accounts, their storage)."""
+        self._accounts = MerklePatriciaTrie()
+        self._storage = {}
+        self._changed = {}
+        self._dirty = set()
+        for address, record in world.accounts.items():
+            self.set_account(address, record.nonce, record.balance, record.code_hash)
+        for address, slots in world.storage.items():
+            for slot, value in slots.items():
+                self.set_storage(address, slot, value)
+
     def root(self) -> bytes:
         """The state root after every diff applied so far."""
         changed = self._changed
@@ -88,6 +101,19 @@ class StateTrie:
             return None
         nonce, balance, _storage_root, code_hash = fastrlp.decode(leaf)
         return int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), code_hash
+
+    def proof(self, address: bytes, slots: list[int]) -> tuple[list[bytes], bytes, list[list[bytes]]]:
+        """EIP-1186 proofs against :meth:`root`: the account's proof, its storage root, and one
+        proof per slot."""
+        self.root()
+        account_proof = self._accounts.proof(keccak(address))
+        storage = self._storage.get(address)
+        storage_root = storage.root_hash() if storage is not None and len(storage) else EMPTY_ROOT
+        slot_proofs = [
+            storage.proof(keccak(slot.to_bytes(32, "big"))) if storage is not None and len(storage) else []
+            for slot in slots
+        ]
+        return account_proof, storage_root, slot_proofs
 
     def __len__(self) -> int:
         """Accounts in the trie as of the last :meth:`root`."""

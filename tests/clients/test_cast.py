@@ -7,7 +7,9 @@ data, which ``decode-error`` decodes; ``estimate`` is enough gas for the transac
 and ``access-list`` + ``send --access-list`` work; ``logs --to-block pending`` agrees with the
 state a ``call`` reads, while ``--to-block latest`` lists sealed blocks only; ``storage``,
 ``code``, ``find-block``, ``age``, ``gas-price`` vs ``base-fee``; ``run`` replays a transaction
-with the gas its receipt reports.
+with the gas its receipt reports, and ``run --trace-printer`` prints its opcodes; ``send
+--unlocked`` sends from a dev account the node holds (``eth_sendTransaction``); ``proof``
+(``eth_getProof``) answers the slot ``storage`` reads and the code's hash.
 """
 
 from __future__ import annotations
@@ -269,3 +271,34 @@ def test_run_replays_a_transaction_with_its_gas(cast: Cast, storage: str) -> Non
     assert "Transaction successfully executed." in out, out
     gas = int(out.rsplit("Gas used:", 1)[1].split()[0])
     assert gas == int(sent["gasUsed"], 16), out
+
+
+def test_run_trace_printer_prints_the_opcodes_of_a_transaction(cast: Cast, storage: str) -> None:
+    sent = cast_json(
+        cast, "send", "--private-key", DEV_KEYS[9], storage, "setSlot(uint256,uint256)", "4", "16"
+    )
+    out = cast("run", "--trace-printer", sent["transactionHash"])
+    assert "SSTORE" in out and "Transaction successfully executed." in out, out
+
+
+def test_send_unlocked_sends_from_a_dev_account_the_node_holds(cast: Cast) -> None:
+    sender = Account.from_key(DEV_KEYS[8]).address
+    to = Account.create().address
+    receipt = cast_json(cast, "send", "--unlocked", "--from", sender, to, "--value", "1234")
+    assert receipt["status"] == "0x1" and receipt["from"].lower() == sender.lower(), receipt
+    assert int(cast("balance", to)) == 1234
+
+
+def test_proof_answers_the_account_and_the_slot_cast_storage_reads(cast: Cast, storage: str) -> None:
+    sent = cast_json(
+        cast, "send", "--private-key", DEV_KEYS[9], storage, "setSlot(uint256,uint256)", "5", "25"
+    )
+    slot = cast("index", "uint256", "5", "1")  # slots[5]: keccak256(abi.encode(5, 1))
+    pending = json.loads(cast("proof", "--block", "pending", storage, slot))
+    assert int(pending["storageProof"][0]["value"], 16) == 25, pending
+    wait_sealed(cast, int(sent["blockNumber"], 16))
+    proof = json.loads(cast("proof", storage, slot))
+    assert proof["address"].lower() == storage.lower() and proof["accountProof"], proof
+    (proven,) = proof["storageProof"]
+    assert int(proven["value"], 16) == 25 == int(cast("storage", storage, slot), 16)
+    assert proof["codeHash"] == cast("keccak", cast("code", storage))

