@@ -114,7 +114,8 @@ class StructLogger(Tracer):
             size += 20 * len(stack)
         if config.enable_memory:
             memory = bytes(computation._memory._bytes)  # type: ignore[attr-defined]
-            entry["memory"] = ["0x" + memory[i : i + 32].hex() for i in range(0, len(memory), 32)]
+            # geth's words: 64 hex digits without a prefix (stack entries are 0x quantities)
+            entry["memory"] = [memory[i : i + 32].hex() for i in range(0, len(memory), 32)]
             size += 2 * len(memory) + 5 * (len(memory) // 32)
         if config.enable_return_data:
             entry["returnData"] = _data(bytes(computation.return_data))
@@ -130,7 +131,7 @@ class StructLogger(Tracer):
                 slots[slot] = self.state.get_storage(computation.msg.storage_address, slot)
             elif len(stack) >= 2:
                 slots[slot] = stack[-2]
-            entry["storage"] = {_word(k): _word(v) for k, v in slots.items()}
+            entry["storage"] = {f"{k:064x}": f"{v:064x}" for k, v in slots.items()}
             size += 140 * len(slots)
         self.charge(size)
         self.logs.append(entry)
