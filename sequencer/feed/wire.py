@@ -20,7 +20,7 @@ from sequencer.config import ChainConfig
 from sequencer.genesis import GENERATED_BALANCE, GENERATED_DOMAIN
 from sequencer.jsonrpc.encoding import d, q
 from sequencer.trie.mpt import compute_root
-from sequencer.types import EvmBlock, MiniBlock
+from sequencer.types import DevEdit, EvmBlock, MiniBlock
 
 WIRE_VERSION = 2
 
@@ -93,9 +93,20 @@ def mini_block_message(mb: MiniBlock, signature: dict[str, str] | None = None) -
             ],
         },
     }
+    if mb.dev_edits:  # a devnet's state edits or impersonated senders (docs/feed.md, "Devnet events")
+        message["miniBlock"]["devEdits"] = [dev_edit_json(e) for e in mb.dev_edits]
     if signature is not None:
         message["miniBlock"]["signature"] = signature
     return message
+
+
+def dev_edit_json(edit: DevEdit) -> dict[str, Any]:
+    """A dev edit as the feed sends it: ``{kind, address, value, slot}`` (``value`` data for
+    ``code`` and ``impersonated``, else a quantity; ``slot`` a quantity for ``storage``, else
+    null)."""
+    value = d(edit.value) if isinstance(edit.value, bytes) else q(edit.value)
+    slot = q(edit.slot) if edit.slot is not None else None
+    return {"kind": edit.kind, "address": d(edit.address), "value": value, "slot": slot}
 
 
 def block_message(block: EvmBlock, signature: dict[str, str] | None = None) -> dict[str, Any]:
