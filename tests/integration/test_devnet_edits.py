@@ -90,7 +90,7 @@ def verified_head(v: VerifierProc, w3: Web3) -> dict[str, Any]:
 
 
 def verifier_read(v: VerifierProc, method: str, *params: Any) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": [*params, "latest"]}
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method, "params": [*params, "latest"]}
     answer = requests.post(v.status_url, json=body, timeout=5).json()
     assert "result" in answer, answer
     return answer["result"]
