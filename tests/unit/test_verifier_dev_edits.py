@@ -29,7 +29,7 @@ from verifier.genesis import build_genesis
 from verifier.replay import Replay
 from verifier.state import FlatState
 from verifier.verdict import Mismatch
-from verifier.wire import Malformed, decode_message
+from verifier.wire import Malformed, MiniBlockMessage, decode_message
 
 RICH = "0x00000000000000000000000000000000000000aa"
 GHOST = "0x00000000000000000000000000000000deadbeef"
@@ -107,7 +107,9 @@ def tampered(message: dict[str, Any], change: Any) -> bytes:
     copy = orjson.loads(orjson.dumps(message))
     change(copy["miniBlock"])
     copy["miniBlock"].pop("signature", None)
-    copy["miniBlock"]["hash"] = "0x" + mini_block_hash(decode_message(orjson.dumps(copy))).hex()
+    decoded = decode_message(orjson.dumps(copy))
+    assert isinstance(decoded, MiniBlockMessage)
+    copy["miniBlock"]["hash"] = "0x" + mini_block_hash(decoded).hex()
     return orjson.dumps(copy)
 
 
