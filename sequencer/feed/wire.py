@@ -209,21 +209,30 @@ def wire_mini_block_hash(mb: dict[str, Any]) -> bytes:
         _bi(env["prevRandao"]),
     ]
     header = [_qi(mb[k]) for k in ("number", "blockNumber", "index", "timestampUs")]
-    return bytes(
-        keccak(
-            fastrlp.encode(
-                [
-                    *header,
-                    _bi(mb["parentHash"]),
-                    env_list,
-                    _qi(mb["gasUsed"]),
-                    [_bi(t) for t in mb["transactions"]],
-                    receipts,
-                    diff,
-                ]
-            )
-        )
-    )
+    items: list[object] = [
+        *header,
+        _bi(mb["parentHash"]),
+        env_list,
+        _qi(mb["gasUsed"]),
+        [_bi(t) for t in mb["transactions"]],
+        receipts,
+        diff,
+    ]
+    if mb.get("devEdits"):
+        items.append([_wire_dev_edit(e) for e in mb["devEdits"]])
+    return bytes(keccak(fastrlp.encode(items)))
+
+
+def _wire_dev_edit(e: dict[str, Any]) -> list[object]:
+    value = _bi(e["value"]) if e["kind"] in ("code", "impersonated") else _qi(e["value"])
+    slot = e["slot"]
+    return [
+        e["kind"].encode(),
+        _bi(e["address"]),
+        value,
+        0 if slot is None else 1,
+        0 if slot is None else _qi(slot),
+    ]
 
 
 def wire_receipt_encoding(r: dict[str, Any]) -> bytes:
