@@ -9,6 +9,9 @@
 * A state edit whose state diff is not what the edit makes (another value, another account) is
   a verdict, ``stateDiff.devEdits``.
 * An empty ``devEdits`` list is malformed (the field is absent when there are none).
+* A devnet's block timestamp may run ahead of the verifier's clock (``evm_increaseTime``); on
+  any other chain more than 15 s ahead is ``miniBlock.env.timestamp``; on both it must be after
+  the parent's.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from verifier.checkpoint import Boundary
 from verifier.commitments import mini_block_hash
 from verifier.genesis import build_genesis
 from verifier.replay import Replay
+from verifier.rules import Parent, env_problems
 from verifier.state import FlatState
 from verifier.verdict import Mismatch
-from verifier.wire import Malformed, MiniBlockMessage, decode_message
+from verifier.wire import Env, Malformed, MiniBlockMessage, decode_message
 
 RICH = "0x00000000000000000000000000000000000000aa"
 GHOST = "0x00000000000000000000000000000000deadbeef"
@@ -138,3 +142,26 @@ def test_an_empty_dev_edits_list_is_malformed(recorded: tuple[ChainConfig, list[
     copy["miniBlock"]["devEdits"] = []
     with pytest.raises(Malformed, match="devEdits"):
         decode_message(orjson.dumps(copy))
+
+
+def test_a_devnet_block_may_be_stamped_ahead_of_the_clock_and_no_other_chain_s(
+    recorded: tuple[ChainConfig, list[dict[str, Any]]],
+) -> None:
+    devnet, _messages = recorded
+    now = 1_800_000_000
+    parent = Parent(7, b"\x01" * 32, now, devnet.initial_base_fee, 0, devnet.block_gas_limit)
+
+    def stamped(timestamp: int) -> Env:
+        return Env(8, timestamp, parent.hash, 0, devnet.block_gas_limit, devnet.coinbase, parent.hash)
+
+    def timestamp_problems(chain: ChainConfig, timestamp: int) -> list[tuple[str, str, str]]:
+        return [p for p in env_problems(stamped(timestamp), parent, chain, now) if p[0] == "timestamp"]
+
+    production = dataclasses.replace(devnet, devnet=False)
+    an_hour_on = now + 3600
+    assert timestamp_problems(devnet, an_hour_on) == []
+    assert timestamp_problems(production, an_hour_on) == [
+        ("timestamp", str(an_hour_on), f"<= {now + 15} (now + 15 s)")
+    ]
+    for chain in (devnet, production):
+        assert timestamp_problems(chain, now) == [("timestamp", str(now), f"> {now} (the parent's)")]
