@@ -140,7 +140,6 @@ class Node:
         self.feed = FeedHub(
             self.chain,
             injector=injector,
-            horizon=loaded.recovery.dev_horizon,
             rollbacks=loaded.recovery.rollbacks,
             signer=self.signer,
             max_followers=config.feed_max_followers,

@@ -103,32 +103,38 @@ def _account_list(a: AccountChange) -> list[object]:
 
 def mini_block_hash(mb: MiniBlockMessage) -> bytes:
     """``keccak(rlp([number, blockNumber, index, timestampUs, parentHash, env, gasUsed,
-    transactions, receipts, stateDiff]))`` (docs/feed.md, "The mini-block hash")."""
+    transactions, receipts, stateDiff]))`` (docs/feed.md, "The mini-block hash"); a devnet
+    mini-block with ``devEdits`` appends them as an 11th item, ``[[kind, address, value,
+    hasSlot, slot], ...]``."""
     env = mb.env
-    return keccak(
-        _rlp(
+    items: list[object] = [
+        mb.number,
+        mb.block_number,
+        mb.index,
+        mb.timestamp_us,
+        mb.parent_hash,
+        [
+            env.number,
+            env.timestamp,
+            env.parent_hash,
+            env.base_fee,
+            env.gas_limit,
+            env.coinbase,
+            env.prev_randao,
+        ],
+        mb.gas_used,
+        list(mb.transactions),
+        [_receipt_list(r) for r in mb.receipts],
+        [_account_list(a) for a in mb.state_diff],
+    ]
+    if mb.dev_edits:
+        items.append(
             [
-                mb.number,
-                mb.block_number,
-                mb.index,
-                mb.timestamp_us,
-                mb.parent_hash,
-                [
-                    env.number,
-                    env.timestamp,
-                    env.parent_hash,
-                    env.base_fee,
-                    env.gas_limit,
-                    env.coinbase,
-                    env.prev_randao,
-                ],
-                mb.gas_used,
-                list(mb.transactions),
-                [_receipt_list(r) for r in mb.receipts],
-                [_account_list(a) for a in mb.state_diff],
+                [e.kind.encode(), e.address, e.value, 0 if e.slot is None else 1, e.slot or 0]
+                for e in mb.dev_edits
             ]
         )
-    )
+    return keccak(_rlp(items))
 
 
 def signing_hash(mb: MiniBlockMessage, receipt_encodings: Sequence[bytes]) -> bytes:

@@ -46,11 +46,15 @@ from verifier.signatures import signature_problem
 from verifier.state import EMPTY_CODE_HASH, FlatState
 from verifier.verdict import Mismatch, Verdict
 from verifier.wire import (
+    STATE_EDIT_KINDS,
+    AccountChange,
     BlockMessage,
+    DevEditClaim,
     GenesisMessage,
     Malformed,
     Message,
     MiniBlockMessage,
+    impersonated_senders,
 )
 from verifier.workers import WorkerPool
 
@@ -251,6 +255,9 @@ class Replay:
             self._check_env(mb, fail)
             self._check_receipts(mb, fail)
             self._check_diff_form(mb, fail)
+            if mb.dev_edits:
+                self._check_dev_edits(mb, fail)
+        state_edits = bool(mb.dev_edits) and mb.dev_edits[0].kind in STATE_EDIT_KINDS
         if opened is None:
             opened = self.open = OpenBlock(
                 mb.env, expected_number, at.last_mini_hash or b"", at.counts.last_mini_block_us
@@ -259,11 +266,11 @@ class Replay:
         diff = mb.state_diff
         gas_used = mb.gas_used
         if self.pool is not None:
-            execute = not adopt and self.mode.executes(expected_number)
+            execute = not adopt and not state_edits and self.mode.executes(expected_number)
             self.pool.submit(mb.seq, expected_number, raw, execute)
             if execute:
                 self._handed_out[mb.seq] = (at.block_number + 1, expected_number, tuple(evidence))
-        elif not adopt and self.mode.executes(expected_number):
+        elif not adopt and not state_edits and self.mode.executes(expected_number):
             finding = self._reexecute(opened, mb)
             if finding is not None:
                 fail(finding.field, finding.claimed, finding.recomputed, finding.tx_index)
@@ -422,6 +429,57 @@ class Replay:
                         "stateDiff.code", f"{where}: codeHash {_h(a.code_hash)} without its code", "the code"
                     )
 
+    def _check_dev_edits(self, mb: MiniBlockMessage, fail: Callable[..., NoReturn]) -> None:
+        """A devnet's dev edits: refused on any other chain; either one ``impersonated`` edit per
+        transaction (naming it, in order), or state edits alone, with no transaction, whose state
+        diff is exactly what they make (the accounts they name, holding their values)."""
+        edits = mb.dev_edits
+        if not self.chain.devnet:
+            fail("miniBlock.devEdits", f"{len(edits)} dev edits", "none (the chain is not a devnet)")
+        impersonated = [e for e in edits if e.kind == "impersonated"]
+        if impersonated:
+            hashes = [keccak(raw) for raw in mb.transactions]
+            if len(impersonated) != len(edits) or [e.value for e in edits] != hashes:
+                fail(
+                    "miniBlock.devEdits",
+                    f"{len(impersonated)} impersonated senders in {len(edits)} edits",
+                    f"one impersonated sender per transaction, in order ({len(hashes)})",
+                )
+            return
+        if mb.transactions:
+            fail("miniBlock.devEdits", f"state edits with {len(mb.transactions)} transactions", "none")
+        named = {e.address for e in edits}
+        diff = {a.address: a for a in mb.state_diff}
+        for a in mb.state_diff:
+            if a.address not in named:
+                fail("stateDiff.devEdits", _h(a.address), "only the accounts the state edits name")
+        final: dict[tuple[str, bytes, int | None], DevEditClaim] = {}
+        for e in edits:  # the last edit of a field is the one that holds
+            final[(e.kind, e.address, e.slot)] = e
+        for e in final.values():
+            after = self._after(diff.get(e.address), e)
+            expected = keccak(e.value) if isinstance(e.value, bytes) else e.value
+            if after != expected:
+                claimed = _h(after) if isinstance(after, bytes) else hex(after)
+                want = _h(expected) if isinstance(expected, bytes) else hex(expected)
+                fail("stateDiff.devEdits", f"{_h(e.address)} {e.kind} {claimed}", want)
+
+    def _after(self, change: AccountChange | None, e: DevEditClaim) -> int | bytes:
+        """The value the edited field has once ``change`` (the account's diff entry) applies."""
+        pre = self.state.get_account(e.address)
+        if change is not None and change.deleted:
+            return EMPTY_CODE_HASH if e.kind == "code" else 0
+        if e.kind == "storage":
+            assert e.slot is not None
+            written = dict(change.storage) if change is not None else {}
+            return written[e.slot] if e.slot in written else self.state.get_storage(e.address, e.slot)
+        source = change if change is not None else pre
+        if e.kind == "code":
+            return source.code_hash if source is not None else EMPTY_CODE_HASH
+        if source is None:
+            return 0
+        return source.balance if e.kind == "balance" else source.nonce
+
     def _reexecute(self, opened: OpenBlock, mb: MiniBlockMessage) -> Finding | None:
         if opened.executor is None:
             opened.executor = MiniBlockExecutor(
@@ -431,7 +489,7 @@ class Replay:
                 self.boundary.recent_hashes,
                 allow_unprotected=self.chain.allow_unprotected_txs,
             )
-        result = opened.executor.run(mb.transactions, opened.gas)
+        result = opened.executor.run(mb.transactions, opened.gas, impersonated_senders(mb))
         self._executed = (mb.seq, result)
         return compare_receipts(result.txs, mb.receipts) or compare_diff(result.diff, mb.state_diff)
 

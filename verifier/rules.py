@@ -3,7 +3,8 @@
 
 Everything comes from the verifier's own config (``--config``) and the parent block it verified,
 never from the stream: the block number and parent hash follow the parent; the timestamp is
-strictly after the parent's and not far in the future; the base fee follows EIP-1559 from the
+strictly after the parent's and not far in the future (on a devnet, whose clock the dev-chain
+controls move ahead, only after the parent's); the base fee follows EIP-1559 from the
 parent, never below the configured floor; the gas limit, the coinbase are the configured ones;
 ``prevRandao`` is the parent's hash (a single sequencer has no beacon chain); gas used is within
 the limit; the fields Prague has no use for here (ommers, difficulty, nonce, withdrawals, blobs,
@@ -65,10 +66,15 @@ def _h(b: bytes) -> str:
     return "0x" + b.hex()
 
 
-def timestamp_problem(timestamp: int, parent: Parent, now: float) -> tuple[str, str] | None:
+def timestamp_problem(timestamp: int, parent: Parent, now: float | None) -> tuple[str, str] | None:
     """Strictly after the parent's, and no later than the verifier's clock allows (a block may
     also be exactly one second after its parent, however early: blocks shorter than a second
-    run ahead of the clock by design)."""
+    run ahead of the clock by design). ``now`` None: no bound ahead (a devnet, whose clock the
+    dev-chain controls move: ``evm_increaseTime``, ``evm_setNextBlockTimestamp``)."""
+    if now is None:
+        if timestamp <= parent.timestamp:
+            return str(timestamp), f"> {parent.timestamp} (the parent's)"
+        return None
     latest = max(parent.timestamp + 1, int(now) + MAX_FUTURE_S)
     if timestamp <= parent.timestamp:
         return str(timestamp), f"> {parent.timestamp} (the parent's)"
@@ -83,7 +89,7 @@ def env_problems(env: Env, parent: Parent, chain: ChainConfig, now: float) -> It
         yield "number", str(env.number), str(parent.number + 1)
     if env.parent_hash != parent.hash:
         yield "parentHash", _h(env.parent_hash), _h(parent.hash)
-    stamp = timestamp_problem(env.timestamp, parent, now)
+    stamp = timestamp_problem(env.timestamp, parent, None if chain.devnet else now)
     if stamp is not None:
         yield "timestamp", *stamp
     base_fee = next_base_fee(parent, chain.base_fee_floor)

@@ -40,7 +40,6 @@ CLOSE_REASONS = {
     4001: "too slow",
     4002: "a gap in the feed's stream",
     4004: "the feed cannot send a message larger than its limit",
-    4005: "a devnet event feed version 2 cannot carry (a state edit): the stream ends there",
     4006: "the devnet chain was rolled back (evm_revert): reconnecting with this verifier's tip",
 }
 OVERSIZE = "\x00oversize"

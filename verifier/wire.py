@@ -98,6 +98,23 @@ class AccountChange:
     deleted: bool
 
 
+DEV_EDIT_KINDS = ("balance", "nonce", "code", "storage", "impersonated")
+"""The kinds of a ``devEdits`` entry (docs/feed.md, "Devnet events")."""
+STATE_EDIT_KINDS = ("balance", "nonce", "code", "storage")
+
+
+@dataclass(frozen=True, slots=True)
+class DevEditClaim:
+    """One ``devEdits`` entry of a devnet mini-block: a state edit (``balance``, ``nonce``,
+    ``code``, ``storage`` at ``slot``: ``value`` the new value) or the sender of an impersonated
+    transaction (``impersonated``: ``value`` the transaction's hash)."""
+
+    kind: str
+    address: bytes
+    value: int | bytes
+    slot: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class GenesisMessage:
     """``genesis``: the stream's genesis block (its allocation is not trusted, not kept)."""
@@ -124,6 +141,8 @@ class MiniBlockMessage:
     receipts: tuple[ClaimedReceipt, ...]
     state_diff: tuple[AccountChange, ...]
     signature: Signature | None
+    dev_edits: tuple[DevEditClaim, ...] = ()
+    """A devnet's state edits or impersonated senders (empty on every ordinary mini-block)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +361,46 @@ def _mini_block(seq: int, mb: dict[str, Any]) -> MiniBlockMessage:
         receipts=tuple(_receipt(r, i) for i, r in enumerate(_list(_field(mb, "receipts", w), w))),
         state_diff=tuple(_account(a, i) for i, a in enumerate(_list(_field(mb, "stateDiff", w), w))),
         signature=_signature(mb, w),
+        dev_edits=_dev_edits(mb["devEdits"]) if "devEdits" in mb else (),
     )
+
+
+def _dev_edits(value: Any) -> tuple[DevEditClaim, ...]:
+    w = "miniBlock.devEdits"
+    items = _list(value, w)
+    if not items:
+        _bad(w, "an empty list (the field is absent when a mini-block has no dev edits)")
+    out = []
+    for i, item in enumerate(items):
+        ew = f"{w}[{i}]"
+        edit = _obj(item, ew)
+        kind = _field(edit, "kind", ew)
+        if kind not in DEV_EDIT_KINDS:
+            _bad(f"{ew}.kind", f"expected one of {', '.join(DEV_EDIT_KINDS)}, got {_show(kind)}")
+        typed: int | bytes
+        if kind == "code":
+            typed = _d(edit, "value", ew)
+        elif kind == "impersonated":
+            typed = _d(edit, "value", ew, 32)
+        else:
+            typed = _q(edit, "value", ew, U64 if kind == "nonce" else U256)
+        slot = _field(edit, "slot", ew)
+        if kind == "storage":
+            slot_number: int | None = _quantity(slot, f"{ew}.slot")
+        elif slot is not None:
+            _bad(f"{ew}.slot", f"expected null for a {kind} edit, got {_show(slot)}")
+        else:
+            slot_number = None
+        out.append(DevEditClaim(kind, _d(edit, "address", ew, 20), typed, slot_number))
+    return tuple(out)
+
+
+def impersonated_senders(mb: MiniBlockMessage) -> dict[bytes, bytes]:
+    """A devnet mini-block's impersonated senders, by transaction hash (checked against its
+    transactions before it is re-executed)."""
+    return {
+        e.value: e.address for e in mb.dev_edits if e.kind == "impersonated" and isinstance(e.value, bytes)
+    }
 
 
 def _block(seq: int, b: dict[str, Any]) -> BlockMessage:

@@ -32,7 +32,7 @@ from verifier.checkpoint import MAX_RECENT_HASHES
 from verifier.compare import Finding, compare_diff, compare_receipts
 from verifier.execution import MiniBlockExecutor
 from verifier.state import FlatState
-from verifier.wire import MiniBlockMessage, decode_message, decode_state_diff
+from verifier.wire import MiniBlockMessage, decode_message, decode_state_diff, impersonated_senders
 
 _MINI = b"m"
 _BLOCK = b"b"
@@ -86,7 +86,7 @@ def _worker(conn: Connection, chain: ChainConfig, state: FlatState, recent: tupl
                         recent,
                         allow_unprotected=chain.allow_unprotected_txs,
                     )
-                result = executor.run(message.transactions, gas)
+                result = executor.run(message.transactions, gas, impersonated_senders(message))
                 finding = compare_receipts(result.txs, message.receipts) or compare_diff(result.diff, diff)
                 if finding is not None:
                     diff = result.diff  # go on from what it really did, as the main process does

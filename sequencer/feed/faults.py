@@ -36,7 +36,8 @@ kinds that are about those):
 * ``skip-seq``: the first mini-block at or after N is not sent at all, so followers see a gap
   (and see it again when they reconnect from the missing position).
 * ``base-fee``: the mini-block's ``env.baseFee`` + 1 (not the EIP-1559 rule's value).
-* ``timestamp``: the mini-block's ``env.timestamp`` one hour later (too far in the future).
+* ``timestamp``: the mini-block's ``env.timestamp`` one hour earlier (not after its parent
+  block's; an hour *later* would be a devnet's ``evm_increaseTime``, which its followers accept).
 * ``gas-limit``: the mini-block's ``env.gasLimit`` set to 1 (not the configured limit, and
   below the gas used).
 * ``coinbase``: the mini-block's ``env.coinbase`` set to ``0x000...dead``.
@@ -279,7 +280,7 @@ class FaultInjector:
         elif kind == "base-fee":
             env["baseFee"] = _q(_int(env["baseFee"]) + 1)
         elif kind == "timestamp":
-            env["timestamp"] = _q(_int(env["timestamp"]) + 3600)
+            env["timestamp"] = _q(_int(env["timestamp"]) - 3600)
         elif kind == "gas-limit":
             env["gasLimit"] = _q(1)
         elif kind == "coinbase":

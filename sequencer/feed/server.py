@@ -60,19 +60,12 @@ HISTORY_BATCH = 256
 HISTORY_BATCH_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-CLOSE_DEVNET_EVENT = 4005
 CLOSE_REORG = 4006
 
 Encoded = tuple[int, str]
 """A message ready to send: its position and its JSON text."""
 
-_HORIZON: Encoded = (-1, "horizon")  # queue marker (by identity): the stream ends at the horizon
 _REORG: Encoded = (-1, "reorg")  # queue marker (by identity): the chain was rolled back
-
-
-def horizon_reason(seq: int) -> str:
-    """Why the stream ends at a devnet event (a WebSocket close reason: at most 123 bytes)."""
-    return f"devnet event at seq {seq}: feed version 2 cannot carry it"
 
 
 def encode(message: dict[str, Any]) -> Encoded:
@@ -88,7 +81,6 @@ class FeedHub:
         chain: Chain,
         queue_size: int = DEFAULT_QUEUE,
         injector: FaultInjector | None = None,
-        horizon: int | None = None,
         rollbacks: int = 0,
         *,
         signer: FeedSigner | None = None,
@@ -98,9 +90,6 @@ class FeedHub:
         token: str | None = None,
     ) -> None:
         self.chain = chain
-        self.horizon = horizon
-        """The position of the chain's first dev-edit mini-block, if any: nothing is served
-        from it."""
         self.rollbacks = rollbacks
         """Devnet rollbacks (``evm_revert``) of this chain so far: a connection that began
         before the latest one is closed (``CLOSE_REORG``)."""
@@ -146,15 +135,14 @@ class FeedHub:
 
     # -- live events (producer listeners) -----------------------------------------------------
     def on_mini_block(self, mb: MiniBlock) -> None:
-        """A published mini-block: to every follower (nothing is built when nobody follows)."""
-        if mb.dev_edits:
-            self.end_at(seq_of_mini(mb))
-        if self.followers and self.horizon is None:  # nobody listening: don't build messages
+        """A published mini-block: to every follower (nothing is built when nobody follows). A
+        devnet's dev-edit mini-block is one like any other: its message carries ``devEdits``."""
+        if self.followers:  # nobody listening: don't build messages
             self._publish(self.mini_block_message(mb))
 
     def on_block(self, block: EvmBlock) -> None:
         """A published EVM block: to every follower."""
-        if self.followers and self.horizon is None:
+        if self.followers:
             self._publish(self.block_message(block))
 
     def on_rollback(self, block: EvmBlock) -> None:
@@ -199,16 +187,6 @@ class FeedHub:
         if block is not None:
             body.update(toBlock=hex(block.number), toBlockHash="0x" + block.hash.hex())
         return encode({"version": WIRE_VERSION, "seq": seq, "type": "reorg", "reorg": body})
-
-    def end_at(self, seq: int) -> None:
-        """A devnet event at ``seq``: the stream ends there, for every follower."""
-        if self.horizon is not None and self.horizon <= seq:
-            return
-        self.horizon = seq
-        log.warning("feed ends at a devnet event", extra=fields(seq=seq))
-        for queue in list(self.followers):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(_HORIZON)
 
     def _publish(self, built: dict[str, Any]) -> None:
         message = self._injected(built)
@@ -327,10 +305,6 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
         if item is _REORG or hub.rollbacks != epoch:  # history and live alike: not past a rollback
             await ws.close(code=CLOSE_REORG, message=b"reorg: the chain was rolled back; reconnect with tip")
             raise _Disconnect("devnet rollback")
-        if item is _HORIZON or (hub.horizon is not None and seq >= hub.horizon):
-            assert hub.horizon is not None
-            await ws.close(code=CLOSE_DEVNET_EVENT, message=horizon_reason(hub.horizon).encode())
-            raise _Disconnect(f"devnet event at seq {hub.horizon}")
         if len(text) > hub.max_message_bytes:
             log.error(
                 "feed message too large (feed.max_message_bytes): not sent",
@@ -380,8 +354,6 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
         except ValueError:
             return web.json_response({"error": "tip must be a hex hash"}, status=400)
         epoch = hub.rollbacks
-        if hub.horizon is not None and start >= hub.horizon:
-            return web.json_response({"error": horizon_reason(hub.horizon)}, status=409)
         if len(hub.followers) >= hub.max_followers:
             return web.json_response(
                 {"error": f"too many followers (feed.max_followers = {hub.max_followers})"}, status=503
@@ -416,7 +388,7 @@ def make_feed_app(hub: FeedHub, on_follower: Callable[[int], None] | None = None
                 if live is None:
                     await ws.close(code=CLOSE_TOO_SLOW, message=f"too slow: resume from {next_seq}".encode())
                     raise _Disconnect(f"too slow, resume from {next_seq}")
-                if live is _HORIZON or live is _REORG:
+                if live is _REORG:
                     await send(ws, queue, live, epoch)  # closes the stream
                 seq = live[0]
                 if seq < next_seq:

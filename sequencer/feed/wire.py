@@ -20,7 +20,7 @@ from sequencer.config import ChainConfig
 from sequencer.genesis import GENERATED_BALANCE, GENERATED_DOMAIN
 from sequencer.jsonrpc.encoding import d, q
 from sequencer.trie.mpt import compute_root
-from sequencer.types import EvmBlock, MiniBlock
+from sequencer.types import DevEdit, EvmBlock, MiniBlock
 
 WIRE_VERSION = 2
 
@@ -93,9 +93,20 @@ def mini_block_message(mb: MiniBlock, signature: dict[str, str] | None = None) -
             ],
         },
     }
+    if mb.dev_edits:  # a devnet's state edits or impersonated senders (docs/feed.md, "Devnet events")
+        message["miniBlock"]["devEdits"] = [dev_edit_json(e) for e in mb.dev_edits]
     if signature is not None:
         message["miniBlock"]["signature"] = signature
     return message
+
+
+def dev_edit_json(edit: DevEdit) -> dict[str, Any]:
+    """A dev edit as the feed sends it: ``{kind, address, value, slot}`` (``value`` data for
+    ``code`` and ``impersonated``, else a quantity; ``slot`` a quantity for ``storage``, else
+    null)."""
+    value = d(edit.value) if isinstance(edit.value, bytes) else q(edit.value)
+    slot = q(edit.slot) if edit.slot is not None else None
+    return {"kind": edit.kind, "address": d(edit.address), "value": value, "slot": slot}
 
 
 def block_message(block: EvmBlock, signature: dict[str, str] | None = None) -> dict[str, Any]:
@@ -198,21 +209,30 @@ def wire_mini_block_hash(mb: dict[str, Any]) -> bytes:
         _bi(env["prevRandao"]),
     ]
     header = [_qi(mb[k]) for k in ("number", "blockNumber", "index", "timestampUs")]
-    return bytes(
-        keccak(
-            fastrlp.encode(
-                [
-                    *header,
-                    _bi(mb["parentHash"]),
-                    env_list,
-                    _qi(mb["gasUsed"]),
-                    [_bi(t) for t in mb["transactions"]],
-                    receipts,
-                    diff,
-                ]
-            )
-        )
-    )
+    items: list[object] = [
+        *header,
+        _bi(mb["parentHash"]),
+        env_list,
+        _qi(mb["gasUsed"]),
+        [_bi(t) for t in mb["transactions"]],
+        receipts,
+        diff,
+    ]
+    if mb.get("devEdits"):
+        items.append([_wire_dev_edit(e) for e in mb["devEdits"]])
+    return bytes(keccak(fastrlp.encode(items)))
+
+
+def _wire_dev_edit(e: dict[str, Any]) -> list[object]:
+    value = _bi(e["value"]) if e["kind"] in ("code", "impersonated") else _qi(e["value"])
+    slot = e["slot"]
+    return [
+        e["kind"].encode(),
+        _bi(e["address"]),
+        value,
+        0 if slot is None else 1,
+        0 if slot is None else _qi(slot),
+    ]
 
 
 def wire_receipt_encoding(r: dict[str, Any]) -> bytes:

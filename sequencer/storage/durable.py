@@ -85,7 +85,6 @@ class _Scan:
     blocks: list[EvmBlock] = field(default_factory=list)
     pool_adds: list[bytes] = field(default_factory=list)
     rollbacks: int = 0
-    dev_horizon: int | None = None
 
 
 @dataclass
@@ -102,10 +101,6 @@ class RecoveryReport:
     pool_txs: list[bytes] = field(default_factory=list)
     rollbacks: int = 0
     """Devnet rollbacks (``evm_revert``) in the log."""
-    dev_horizon: int | None = None
-    """The feed position of the chain's first dev-edit mini-block (a state edit or an
-    impersonated transaction), if any: feed version 2 cannot carry it, so it serves nothing from
-    there on (a rollback it can: docs/feed.md, "Devnet events")."""
 
 
 def encode_rollback(block: EvmBlock) -> bytes:
@@ -118,10 +113,6 @@ def decode_rollback(payload: bytes) -> tuple[int, bytes, int]:
     """The inverse of :func:`encode_rollback`: (block number, block hash, last mini-block)."""
     number, block_hash, last_plus_one = fastrlp.decode(payload)
     return int.from_bytes(number, "big"), bytes(block_hash), int.from_bytes(last_plus_one, "big") - 1
-
-
-def _first_position(current: int | None, seq: int) -> int:
-    return seq if current is None else min(current, seq)
 
 
 def encode_genesis(block: EvmBlock, diff: StateDiff, chain_id: int) -> bytes:
@@ -230,7 +221,7 @@ class ChainDB:
         records = self.log.scan(repair=True, on_torn=torn, progress=progress)
         scan = self._scan(records, index_mini, index_block, legacy)
         report.records = scan.records
-        report.rollbacks, report.dev_horizon = scan.rollbacks, scan.dev_horizon
+        report.rollbacks = scan.rollbacks
         last_mini, last_block = scan.last_mini, scan.last_block
         report.last_mini_block, report.last_block = last_mini, last_block
         if report.torn_tail is not None:
@@ -307,8 +298,6 @@ class ChainDB:
                 out.last_mini = number
                 if index_mini is None or number > index_mini:
                     out.minis.append(mb)
-                if mb.dev_edits:
-                    out.dev_horizon = _first_position(out.dev_horizon, number + mb.block_number)
             elif rec.kind == KIND_ROLLBACK:
                 # the records after the block it names no longer count (the store, counting
                 # its rollbacks, has them deleted already or is rebuilt)

@@ -8,7 +8,8 @@ Specified: ``debug_traceTransaction`` with geth's struct logger (``gas``, ``fail
 the pending state; ``debug_traceBlockByNumber`` and ``debug_traceBlockByHash`` answer one
 ``{txHash, result}`` per transaction in order; a transaction of the open EVM block is traced before
 its block is sealed; the limits apply (a trace past its ``timeout``, or the call deadline, answers
-an error naming it; ``debug_traceCall``'s gas is capped at ``rpc.gas_cap``); bad options answer
+an error naming it; ``debug_traceCall``'s gas is capped at ``rpc.gas_cap``; a trace larger than
+``rpc.max_response_bytes`` is refused with -32005, naming the limit); bad options answer
 -32602. The EVM block interval is long (60 s): blocks are sealed with ``evm_mine``, so the open
 block stays open for as long as a test needs it.
 """
@@ -32,6 +33,7 @@ from tests.support.rpc import request
 CHAIN_ID = 1337
 GWEI = 10**9
 GAS_CAP = 1_000_000
+MAX_RESPONSE_BYTES = 256 * 1024  # rpc.max_response_bytes: far above every trace here but the loop's
 LOOP_FOREVER = "0x5b600056"  # JUMPDEST PUSH1 0 JUMP: runs until its gas is gone
 LOOP_ADDRESS = "0x00000000000000000000000000000000000c0de1"
 # MSTORE 42 at 0, STATICCALL the identity precompile (0x04) with those 32 bytes, STOP: the steps
@@ -43,7 +45,7 @@ ECHO_ADDRESS = "0x00000000000000000000000000000000000c0de2"
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     base = tmp_path_factory.mktemp("tracing")
-    config = rpc_config(base / "devnet.toml", gas_cap=GAS_CAP)
+    config = rpc_config(base / "devnet.toml", gas_cap=GAS_CAP, max_response_bytes=MAX_RESPONSE_BYTES)
     d = start_daemon(base / "data", "--evm-block-ms", "60000", config=config)
     try:
         yield d
@@ -261,6 +263,24 @@ def test_a_trace_past_its_timeout_answers_an_error_naming_it(w3: Web3) -> None:
         {"stateOverrides": {LOOP_ADDRESS: {"code": LOOP_FOREVER}}, "timeout": "1ms"},
     )
     assert "timeout" in error["message"] or "timed out" in error["message"], error
+
+
+def test_a_trace_larger_than_the_response_limit_is_refused_with_limit_exceeded(w3: Web3) -> None:
+    # the loop's struct log (a step per opcode until 1M gas is gone) is megabytes: it is cut off
+    # as it grows past rpc.max_response_bytes, and the node goes on answering
+    error = error_of(
+        w3,
+        "debug_traceCall",
+        {"to": LOOP_ADDRESS, "gas": hex(GAS_CAP)},
+        "latest",
+        {"stateOverrides": {LOOP_ADDRESS: {"code": LOOP_FOREVER}}, "timeout": "60s"},
+    )
+    assert error["code"] == -32005, error
+    assert "rpc.max_response_bytes" in error["message"], error
+    assert f"larger than {MAX_RESPONSE_BYTES} bytes" in error["message"], (
+        "the configured limit, not the default"
+    )
+    assert w3.eth.block_number >= 0
 
 
 def test_bad_trace_options_answer_invalid_params(w3: Web3, storage: str) -> None:

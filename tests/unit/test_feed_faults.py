@@ -326,7 +326,7 @@ def expect_base_fee(mb: dict[str, Any]) -> None:
 
 
 def expect_timestamp(mb: dict[str, Any]) -> None:
-    mb["env"]["timestamp"] = hex(int(mb["env"]["timestamp"], 16) + 3600)
+    mb["env"]["timestamp"] = hex(int(mb["env"]["timestamp"], 16) - 3600)
 
 
 def expect_gas_limit(mb: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """Specification of docs/feed.md's test vectors (``tests/fixtures/feed/vectors.json``): the
-mini-block hash, the mini-block roots, the signing digest and the signer of real messages.
+mini-block hash, the mini-block roots, the signing digest and the signer of real messages, a
+devnet's dev-edit mini-blocks among them.
 
 Three implementations agree on every vector: the sequencer's (what it sends), the verifier's
 (what it checks), and a follower written from docs/feed.md alone, below, with only pyrlp,
@@ -25,7 +26,7 @@ from verifier.signatures import recover_signer
 from verifier.wire import BlockMessage, MiniBlockMessage, decode_message
 
 VECTORS = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "feed" / "vectors.json").read_text())
-MINIS = VECTORS["miniBlocks"]
+MINIS = VECTORS["miniBlocks"] + VECTORS["devEditMiniBlocks"]
 
 
 # -- a follower from the document alone ---------------------------------------------------------
@@ -108,7 +109,17 @@ def doc_hash(mb: dict[str, Any]) -> bytes:
         receipts,
         diff,
     ]
+    if "devEdits" in mb:  # a devnet's dev edits: an 11th item
+        fields.append([doc_dev_edit(e) for e in mb["devEdits"]])
     return bytes(keccak(rlp.encode(fields)))
+
+
+def doc_dev_edit(e: dict[str, Any]) -> list[Any]:
+    """``[kind, address, value, hasSlot, slot]``: the kind's ASCII name; ``value`` data for code
+    and impersonated, else a quantity; ``slot`` 0 when null."""
+    value = b(e["value"]) if e["kind"] in ("code", "impersonated") else q(e["value"])
+    has_slot = e["slot"] is not None
+    return [e["kind"].encode(), b(e["address"]), value, int(has_slot), q(e["slot"]) if has_slot else 0]
 
 
 def doc_signing_hash(mb: dict[str, Any]) -> bytes:
@@ -173,9 +184,11 @@ def test_the_block_vector() -> None:
 
 
 def test_the_vectors_cover_what_they_should() -> None:
-    """A deployment (code in the diff), logs, more than one transaction; one signer throughout,
-    the devnet's scheduled one."""
+    """A deployment (code in the diff), logs, more than one transaction, every kind of dev edit;
+    one signer throughout, the devnet's scheduled one."""
     bodies = [v["message"]["miniBlock"] for v in MINIS]
+    kinds = {e["kind"] for mb in bodies for e in mb.get("devEdits", [])}
+    assert kinds == {"balance", "nonce", "code", "storage", "impersonated"}
     assert any(a["code"] for mb in bodies for a in mb["stateDiff"])
     assert any(r["logs"] for mb in bodies for r in mb["receipts"])
     assert any(len(mb["transactions"]) > 1 for mb in bodies)

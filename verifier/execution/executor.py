@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -83,16 +83,20 @@ class MiniBlockExecutor:
         self._state = VerifierState(state, context, BLANK_ROOT_HASH)  # type: ignore[arg-type]
         self._db = cast(OverlayAccountDB, self._state._account_db)
 
-    def run(self, raw_txs: Sequence[bytes], gas_before: int) -> ExecutedMiniBlock:
+    def run(
+        self, raw_txs: Sequence[bytes], gas_before: int, impersonated: Mapping[bytes, bytes] | None = None
+    ) -> ExecutedMiniBlock:
         """Execute the transactions in order after ``gas_before`` gas of the block; drain the
-        overlay as the mini-block's diff (the flat state itself is left as it was)."""
+        overlay as the mini-block's diff (the flat state itself is left as it was).
+        ``impersonated``: a devnet's impersonated senders, by transaction hash."""
         state, db, env = self._state, self._db, self.env
         out: list[ExecutedTx] = []
         cumulative = gas_before
         for raw in raw_txs:
             tx_hash = keccak(raw)
             try:
-                tx = prepare_transaction(raw, self.chain_id, self.allow_unprotected)
+                sender = impersonated.get(tx_hash) if impersonated else None
+                tx = prepare_transaction(raw, self.chain_id, self.allow_unprotected, sender)
                 if cumulative + tx.gas > env.gas_limit:
                     raise ValidationError("transaction gas exceeds what is left of the block gas limit")
                 state.lock_changes()

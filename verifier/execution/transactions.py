@@ -10,6 +10,7 @@ from eth.exceptions import UnrecognizedTransactionType
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.transactions import PragueTypedTransaction
+from eth.vm.spoof import SpoofTransaction
 from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 from rlp.exceptions import RLPException
@@ -83,12 +84,19 @@ def _fast_dynamic_fee(fields: Any) -> Any:
     return PragueTypedTransaction(2, inner)
 
 
-def prepare_transaction(raw: bytes, chain_id: int, allow_unprotected: bool) -> Any:
+def prepare_transaction(
+    raw: bytes, chain_id: int, allow_unprotected: bool, impersonated: bytes | None = None
+) -> Any:
     """Decode a raw transaction and check the stateless rules a sequencer admits it by (size,
     type, chain id, signature in range and low-s, tip within the fee cap, intrinsic and EIP-7623
     floor gas, nonce); recover its sender from the raw bytes (libsecp256k1) and cache it on
     py-evm's transaction, so execution never recovers it again. Raises
-    :class:`InvalidTransaction`."""
+    :class:`InvalidTransaction`.
+
+    ``impersonated`` (a devnet's ``impersonated`` dev edit, the caller checks it is one): the
+    sender, which no signature proves; the transaction must carry the sequencer's stand-in
+    signature for it (``r`` = the sender's address as an integer, or 1 for the zero address;
+    ``s`` = 1; parity 0), and is executed for that sender with py-evm's signature check off."""
     if len(raw) > MAX_TX_SIZE:
         raise InvalidTransaction(f"larger than {MAX_TX_SIZE} bytes")
     if not raw:
@@ -136,6 +144,13 @@ def prepare_transaction(raw: bytes, chain_id: int, allow_unprotected: bool) -> A
     zeros = data.count(0)
     if tx.gas < TX_BASE_GAS + TX_DATA_FLOOR_PER_TOKEN * (zeros + 4 * (len(data) - zeros)):
         raise InvalidTransaction("insufficient gas for floor data gas cost (EIP-7623)")
+    if impersonated is not None:
+        if (r, s, y_parity) != (int.from_bytes(impersonated, "big") or 1, 1, 0):
+            raise InvalidTransaction("not the stand-in signature of an impersonated sender")
+        tx.__dict__["sender"] = impersonated
+        if tx_type:
+            tx.__dict__["hash"] = keccak(raw)
+        return SpoofTransaction(tx, sender=impersonated, validate=lambda: None)
     digest = keccak(_signing_payload(fields, tx_type, tx_chain_id))
     try:
         public = PublicKey.from_signature_and_message(
