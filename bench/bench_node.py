@@ -36,6 +36,9 @@ from eth_account import Account
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import ROOT
 
+JSON_HEADERS = {"Content-Type": "application/json"}
+"""The node answers 415 to a POST that is not JSON (issue #12, item 8)."""
+
 CHAIN_ID = 1337
 GWEI = 10**9
 
@@ -79,7 +82,9 @@ def start_daemon(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], 
 
 async def rpc(session: aiohttp.ClientSession, url: str, method: str, params: list[Any]) -> Any:
     async with session.post(
-        url, data=orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        url,
+        data=orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+        headers=JSON_HEADERS,
     ) as r:
         body = orjson.loads(await r.read())
     if "error" in body:
@@ -91,7 +96,7 @@ async def rpc_batch(
     session: aiohttp.ClientSession, url: str, calls: list[tuple[str, list[Any]]]
 ) -> list[Any]:
     payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-    async with session.post(url, data=orjson.dumps(payload)) as r:
+    async with session.post(url, data=orjson.dumps(payload), headers=JSON_HEADERS) as r:
         body = orjson.loads(await r.read())
     return sorted(body, key=lambda x: x["id"])
 

@@ -37,6 +37,7 @@ from eth_utils.address import to_checksum_address
 from bench.bench_node import (
     CHAIN_ID,
     GWEI,
+    JSON_HEADERS,
     cpu_seconds,
     fund_senders,
     node_status,
@@ -77,7 +78,7 @@ async def paced_load(
                 {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": ["0x" + r.hex()]}
                 for i, r in enumerate(chunk)
             ]
-            async with s.post(url, data=orjson.dumps(payload)) as resp:
+            async with s.post(url, data=orjson.dumps(payload), headers=JSON_HEADERS) as resp:
                 body = orjson.loads(await resp.read())
             errors.extend(x["error"] for x in body if "error" in x)
 
