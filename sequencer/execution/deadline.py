@@ -18,6 +18,7 @@ is a no-op. Threads that must not see ``SIGALRM`` at all can call :func:`block_a
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -64,13 +65,19 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, _on_alarm)
     started = time.monotonic()
     outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+    # a cyclic garbage collection of a large heap can pause the interpreter longer than the
+    # budget: it waits until the block is over (the node's collections run between transactions)
+    collecting = gc.isenabled()
     try:
         _armed = True
+        gc.disable()
         signal.setitimer(signal.ITIMER_REAL, seconds)
         yield
     finally:
         _armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if collecting:
+            gc.enable()
         if restore:
             signal.signal(signal.SIGALRM, previous)
         if outer_left:

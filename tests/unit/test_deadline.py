@@ -11,6 +11,7 @@ BlockExecutor.apply):
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -125,3 +126,18 @@ def test_a_budget_is_a_no_op_off_the_main_thread() -> None:
     thread.start()
     thread.join(5)
     assert outcome == ["finished"]
+
+
+def test_no_garbage_collection_pauses_a_budgeted_block() -> None:
+    """A collection of a large heap can take longer than a transaction's budget: it waits."""
+    assert gc.isenabled()
+    with time_limit(1.0):
+        assert not gc.isenabled(), "collections wait while the budget runs"
+    assert gc.isenabled(), "and run again after it"
+    gc.disable()
+    try:
+        with time_limit(1.0):
+            pass
+        assert not gc.isenabled(), "whoever had turned collection off keeps it off"
+    finally:
+        gc.enable()
