@@ -41,6 +41,17 @@ class SignedTx:
     r: int
     s: int
     engine_tx: object | None = field(default=None, compare=False, repr=False)
+    source_hash: bytes | None = None
+    """A deposit's (type 0x7E) source hash; ``None`` for every signed transaction."""
+    mint: int = 0
+    """Wei a deposit mints to its sender on L2 (locked in the L1 portal); 0 otherwise."""
+    is_system_tx: bool = False
+    """A deposit's ``isSystemTx`` flag (always false for user deposits)."""
+
+    @property
+    def is_deposit(self) -> bool:
+        """Whether this is an L1 deposit (type 0x7E: no signature, no fee, no nonce check)."""
+        return self.source_hash is not None
 
     @property
     def gas_price(self) -> int | None:
@@ -103,6 +114,8 @@ class Receipt:
     first_log_index: int
     encoded: bytes
     """The consensus encoding of the receipt (type byte + RLP), as it goes in the receipts trie."""
+    deposit_nonce: int | None = None
+    """A deposit's (type 0x7E) sender nonce before it ran, as OP nodes report it; ``None`` otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
