@@ -28,6 +28,7 @@ import os
 import pickle
 import resource
 import struct
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -46,6 +47,9 @@ START_TIMEOUT_S = 120.0
 OUT_OF_MEMORY = "out of memory"
 WORKER_NICENESS = 10
 WORKER_START_S = 10.0
+CLOSE_GRACE_S = 1.0
+"""At shutdown, how long idle workers get to exit by themselves once their pipe is closed (a
+worker still busy with a call after that is killed)."""
 READ_CHUNK = 1 << 20
 
 
@@ -167,6 +171,11 @@ class _Worker:
             self._gone()
             raise CallCapacityExceeded("the call's worker process died") from None
         return await asyncio.wait_for(self._answer, timeout_s)
+
+    def hang_up(self) -> None:
+        """Close the pipe: an idle worker reads end-of-file and exits by itself."""
+        self._gone()
+        self.conn.close()
 
     def kill(self) -> None:
         """Stop the process now (it may be deep in py-evm) and release the pipe; it is reaped
@@ -320,8 +329,16 @@ class CallService:
         self._closed = True
         for task in self._starting:
             task.cancel()
-        for worker in list(self._all):
-            self._retire(worker)
+        workers = list(self._all)
+        self._all.clear()
+        for worker in workers:
+            worker.hang_up()
+        deadline = time.monotonic() + CLOSE_GRACE_S
+        for worker in workers:
+            worker.proc.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.proc.is_alive():
+                worker.kill()
 
     def counts(self) -> dict[str, int]:
         """Workers by state (``sequencer_status``): ``idle`` (ready for a call), ``busy`` (running
