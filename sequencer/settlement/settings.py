@@ -63,6 +63,8 @@ class DerivationSettings:
     """L2 blocks between two output roots (the L2OutputOracle's submission interval)."""
     channel_timeout_l1_blocks: int = 50
     """A channel not complete this many L1 blocks after its first frame is dropped."""
+    deposit_window_l1_blocks: int = 10
+    """A deposit emitted in L1 block N must be in an L2 block whose L1 origin is at most N + this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,7 @@ _TABLES: dict[str, set[str]] = {
     "l2": {"chain_id", "genesis_hash", "genesis_timestamp"},
     "contracts": {"system_config", "l2_output_oracle", "batch_inbox"},
     "roles": {"batcher", "proposer", "challenger"},
-    "derivation": {"output_interval_blocks", "channel_timeout_l1_blocks"},
+    "derivation": {"output_interval_blocks", "channel_timeout_l1_blocks", "deposit_window_l1_blocks"},
     "batcher": {
         "max_delay_ms",
         "max_frame_bytes",
@@ -261,6 +263,12 @@ def parse_settlement(data: dict[str, Any]) -> Settlement:
                 1,
                 10**6,
             ),
+            deposit_window_l1_blocks=_int(
+                derivation.get("deposit_window_l1_blocks", 10),
+                "derivation.deposit_window_l1_blocks",
+                1,
+                10**6,
+            ),
         ),
         batcher=BatcherSettings(
             max_delay_ms=_int(
@@ -371,6 +379,7 @@ challenger = "{_checksum(s.roles.challenger)}"
 [derivation]
 output_interval_blocks = {s.derivation.output_interval_blocks}     # L2 blocks between output roots
 channel_timeout_l1_blocks = {s.derivation.channel_timeout_l1_blocks}  # L1 blocks an incomplete channel waits
+deposit_window_l1_blocks = {s.derivation.deposit_window_l1_blocks}    # a deposit of L1 block N: in an L2 block with origin <= N + this
 
 # The sequencer's own settings (not part of the chain's rules).
 [batcher]
