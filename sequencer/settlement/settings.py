@@ -44,6 +44,8 @@ class ContractAddresses:
     system_config: bytes
     l2_output_oracle: bytes
     batch_inbox: bytes
+    portal: bytes | None = None
+    """The OptimismPortal (deposits and withdrawals); ``None``: the chain has no bridge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,7 @@ def inbox_address(l2_chain_id: int) -> bytes:
 _TABLES: dict[str, set[str]] = {
     "l1": {"rpc", "chain_id", "start_block", "start_block_hash"},
     "l2": {"chain_id", "genesis_hash", "genesis_timestamp"},
-    "contracts": {"system_config", "l2_output_oracle", "batch_inbox"},
+    "contracts": {"system_config", "l2_output_oracle", "batch_inbox", "portal"},
     "roles": {"batcher", "proposer", "challenger"},
     "derivation": {"output_interval_blocks", "channel_timeout_l1_blocks", "deposit_window_l1_blocks"},
     "batcher": {
@@ -244,6 +246,7 @@ def parse_settlement(data: dict[str, Any]) -> Settlement:
                 _need(contracts, "contracts", "l2_output_oracle"), "contracts.l2_output_oracle"
             ),
             batch_inbox=_address(_need(contracts, "contracts", "batch_inbox"), "contracts.batch_inbox"),
+            portal=_address(contracts["portal"], "contracts.portal") if "portal" in contracts else None,
         ),
         roles=Roles(
             batcher=_address(_need(roles, "roles", "batcher"), "roles.batcher"),
@@ -347,6 +350,12 @@ def _checksum(address: bytes) -> str:
     return str(to_checksum_address(address))
 
 
+def _portal_line(portal: bytes | None) -> str:
+    if portal is None:
+        return '# portal = "0x..."          # the OptimismPortal (bridge); none on this chain\n'
+    return f'portal = "{_checksum(portal)}"  # the OptimismPortal (deposits and withdrawals)\n'
+
+
 def render_settlement(s: Settlement) -> str:
     """The settlement file's text (keys are never written: give them by flag or environment)."""
     b, p = s.batcher, s.proposer
@@ -370,7 +379,7 @@ genesis_timestamp = {s.l2_genesis_timestamp}    # block 0's (unix seconds); a co
 system_config = "{_checksum(s.contracts.system_config)}"
 l2_output_oracle = "{_checksum(s.contracts.l2_output_oracle)}"
 batch_inbox = "{_checksum(s.contracts.batch_inbox)}"  # an address, not a contract
-
+{_portal_line(s.contracts.portal)}
 [roles]                          # as deployed; the SystemConfig's owner can change them on L1
 batcher = "{_checksum(s.roles.batcher)}"
 proposer = "{_checksum(s.roles.proposer)}"

@@ -69,6 +69,18 @@ def test_a_written_settlement_file_reads_back_as_written(tmp_path: Path) -> None
     assert load_settlement(path) == settlement()
 
 
+def test_the_portal_reads_back_and_a_file_without_one_has_no_bridge(tmp_path: Path) -> None:
+    with_portal = dataclasses.replace(
+        settlement(), contracts=dataclasses.replace(settlement().contracts, portal=b"\x04" * 20)
+    )
+    path = tmp_path / "l1.toml"
+    path.write_text(render_settlement(with_portal))
+    assert load_settlement(path).contracts.portal == b"\x04" * 20
+    path.write_text(render_settlement(settlement()))  # a file of before the bridge: no portal key
+    assert "\nportal" not in path.read_text()
+    assert load_settlement(path).contracts.portal is None
+
+
 def test_keys_are_never_written_to_the_settlement_file() -> None:
     with_keys = dataclasses.replace(settlement(), keys=KeySettings(DEV_KEYS[1], DEV_KEYS[2]))
     text = render_settlement(with_keys)
