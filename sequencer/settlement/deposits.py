@@ -98,7 +98,11 @@ class CursorStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as f:
-            f.write(json.dumps({"version": FORMAT_VERSION, "portal": "0x" + portal.hex(), "from_block": from_block}))
+            f.write(
+                json.dumps(
+                    {"version": FORMAT_VERSION, "portal": "0x" + portal.hex(), "from_block": from_block}
+                )
+            )
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -237,7 +241,10 @@ class DepositFollower:
                     log.error(
                         "portal log is not a deposit: ignored",
                         extra=fields(
-                            l1_block=block.number, l1_tx="0x" + lg.tx_hash.hex(), log_index=lg.log_index, error=str(exc)
+                            l1_block=block.number,
+                            l1_tx="0x" + lg.tx_hash.hex(),
+                            log_index=lg.log_index,
+                            error=str(exc),
                         ),
                     )
                     continue

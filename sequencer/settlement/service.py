@@ -172,7 +172,9 @@ class SettlementService:
                 )
                 if self.deposits is not None:
                     tg.create_task(
-                        self._loop("deposit follower", self.deposits.step, self.settlement.batcher.poll_interval_ms),
+                        self._loop(
+                            "deposit follower", self.deposits.step, self.settlement.batcher.poll_interval_ms
+                        ),
                         name="settlement-deposits",
                     )
         finally:

@@ -388,7 +388,7 @@ challenger = "{_checksum(s.roles.challenger)}"
 [derivation]
 output_interval_blocks = {s.derivation.output_interval_blocks}     # L2 blocks between output roots
 channel_timeout_l1_blocks = {s.derivation.channel_timeout_l1_blocks}  # L1 blocks an incomplete channel waits
-deposit_window_l1_blocks = {s.derivation.deposit_window_l1_blocks}    # a deposit of L1 block N: in an L2 block with origin <= N + this
+deposit_window_l1_blocks = {s.derivation.deposit_window_l1_blocks}  # L1 blocks a deposit may wait
 
 # The sequencer's own settings (not part of the chain's rules).
 [batcher]
