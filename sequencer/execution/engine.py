@@ -30,6 +30,7 @@ from eth_utils.logging import get_extended_debug_logger
 
 from sequencer import fastrlp
 from sequencer.bloom import logs_bloom
+from sequencer.bridge.deposits import DEPOSIT_RECEIPT_VERSION
 from sequencer.errors import (
     ExceedsBlockGasLimit,
     ExecutionTimeExceeded,
@@ -48,8 +49,6 @@ from sequencer.types import BlockEnv, Log, SignedTx, StateDiff
 _BUILDER = PragueVM.get_transaction_builder()
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
-DEPOSIT_RECEIPT_VERSION = 1
-"""The receipt version of deposits (OP's Canyon): the consensus receipt carries it."""
 
 
 _JUMP_ANALYSIS_CACHE_SIZE = 4096
