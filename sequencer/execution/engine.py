@@ -12,7 +12,7 @@ Results are data (:class:`TxOutcome`); an invalid transaction raises its rule's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +142,37 @@ def deposit_failure(tx: SignedTx, engine_tx: Any, balance: int) -> str | None:
     if tx.value > balance:
         return "insufficient funds for transfer"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class DepositRun:
+    """What running a deposit's rules on a state did (before any receipt)."""
+
+    nonce: int
+    """The sender's nonce before (``depositNonce``)."""
+    computation: ComputationAPI | None
+    """``None`` when the deposit failed before executing (``failure`` says why)."""
+    gas_used: int
+    failure: str | None
+
+
+def run_deposit(
+    state: StateAPI, tx: SignedTx, execute: Callable[[Any], ComputationAPI] | None = None
+) -> DepositRun:
+    """Run a deposit's rules on ``state``: mint, then either the failed-deposit outcome (the
+    nonce increment, all gas used) or the execution (``execute``: py-evm's
+    :class:`DepositExecutor` unless a tracer wraps it). The caller owns checkpoints."""
+    sender = Address(tx.sender)
+    if tx.mint:
+        state.delta_balance(sender, tx.mint)
+    nonce = state.get_nonce(sender)
+    engine_tx = deposit_engine_tx(tx, nonce)
+    failure = deposit_failure(tx, engine_tx, state.get_balance(sender))
+    if failure is not None:
+        state.increment_nonce(sender)
+        return DepositRun(nonce, None, tx.gas, failure)
+    computation = (execute or DepositExecutor(state))(engine_tx)
+    return DepositRun(nonce, computation, PragueVM.finalize_gas_used(engine_tx, computation), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,25 +353,20 @@ class BlockExecutor:
         state.lock_changes()
         checkpoint = db.record()
         try:
-            if tx.mint:
-                state.delta_balance(sender, tx.mint)
-            nonce = db.get_nonce(sender)
-            engine_tx = deposit_engine_tx(tx, nonce)
-            if deposit_failure(tx, engine_tx, db.get_balance(sender)) is None:
-                computation = DepositExecutor(state)(engine_tx)
-                gas_used = PragueVM.finalize_gas_used(engine_tx, computation)
-                status = 0 if computation.is_error else 1
-                logs = tuple(
-                    Log(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
-                    for address, topics, data in computation.get_log_entries()
-                )
-            else:
-                state.increment_nonce(sender)
-                gas_used, status, logs = tx.gas, 0, ()
+            run = run_deposit(state, tx)
         except Exception:
             self._abandon(checkpoint)
             raise
         db.commit(checkpoint)
+        computation, nonce, gas_used = run.computation, run.nonce, run.gas_used
+        status = 0
+        logs: tuple[Log, ...] = ()
+        if computation is not None:
+            status = 0 if computation.is_error else 1
+            logs = tuple(
+                Log(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
+                for address, topics, data in computation.get_log_entries()
+            )
         self.gas_used += gas_used
         bloom = logs_bloom(logs)
         contract = generate_contract_address(sender, nonce) if tx.to is None else None
