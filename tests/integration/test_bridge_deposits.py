@@ -102,9 +102,10 @@ def portal_deposit(anvil: Anvil, l1_file: Path, to: str, wei: int, nonce: int | 
     return bytes(w3.eth.send_raw_transaction(DEPOSITOR.sign_transaction(tx).raw_transaction))
 
 
-def tx_hashes(block: Any) -> list[str]:
-    """A block's transaction hashes as 0x-hex."""
-    return ["0x" + bytes(t).hex() for t in block["transactions"]]
+def tx_hashes(w3: Web3, number: int) -> list[str]:
+    """An L2 block's transaction hashes (0x-hex), as ``eth_getBlockByNumber`` lists them."""
+    hashes: list[str] = request(w3, "eth_getBlockByNumber", [hex(number), False])["result"]["transactions"]
+    return hashes
 
 
 def deposits_of(anvil: Anvil, l1_file: Path, l1_tx: bytes) -> list[DepositEvent]:
@@ -132,7 +133,7 @@ def test_a_1_eth_deposit_reaches_l2_and_the_derived_chain(
     assert receipt["type"] == "0x7e" and receipt["status"] == "0x1"
     l1_block = anvil.w3().eth.get_block(result["l1Block"])
     l2_block = w3.eth.get_block(int(receipt["blockNumber"], 16))
-    assert tx_hashes(l2_block)[0] == deposit["l2Tx"]  # deposits open their block
+    assert tx_hashes(w3, int(receipt["blockNumber"], 16))[0] == deposit["l2Tx"]  # deposits open their block
     assert int(l2_block["timestamp"]) >= int(l1_block["timestamp"])
     status = json.loads(
         cli("status", result["l1Tx"], "--l1", str(l1_file), "--rpc", node.url, "--json").stdout
@@ -220,12 +221,11 @@ def test_deposits_in_flight_survive_kill_9_exactly_once(anvil: Anvil, tmp_path: 
             "every deposit on L2 after the restart",
         )
         assert w3.eth.get_balance(recipient) == 6 * GWEI  # 1 + 2 + 3 gwei: none lost, none twice
-        seen = [
-            t
-            for n in range(1, int(w3.eth.block_number) + 1)
-            for t in tx_hashes(w3.eth.get_block(n))
-            if t in hashes
-        ]
+        last = max(
+            int(request(w3, "eth_getTransactionReceipt", [h])["result"]["blockNumber"], 16) for h in hashes
+        )
+        wait_until(lambda: int(w3.eth.block_number) >= last, 30, f"L2 block {last} sealed")
+        seen = [t for n in range(1, last + 1) for t in tx_hashes(w3, n) if t in hashes]
         assert sorted(seen) == sorted(hashes)  # each exactly once in the chain
     finally:
         d.kill()
