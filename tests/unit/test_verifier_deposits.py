@@ -3,7 +3,8 @@ deposits, produced in-process by the sequencer's own producer, is streamed as th
 (receipts with ``depositNonce``, committed to by the mini-block hash and the receipts roots) and
 re-executed by the verifier's own deposit rules with verdict ok; a sequencer that lies about a
 deposit's result (its mint credited twice in the diff, another deposit nonce, a reverted deposit
-claimed successful, a mint changed in the transaction itself) is caught, naming the field.
+claimed successful, a mint changed in the transaction itself, bytes that are no deposit) is
+caught, naming the field.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ def tampered(feed: list[Message], edit: str) -> list[Message]:
             ).hex()
         )
         mb["receipts"][0]["transactionHash"] = "0x" + _keccak(mb["transactions"][0])
+    elif edit == "malformed-deposit":
+        mb["transactions"][3] = "0x7ec3010203"  # a list of 3 items, not a deposit's 8
+        mb["receipts"][3]["transactionHash"] = "0x" + _keccak(mb["transactions"][3])
     reseal(first_mini(out))
     return out
 
@@ -135,6 +139,7 @@ def test_a_stream_with_deposits_verifies(feed: list[Message], tmp_path: Path) ->
         ("deposit-nonce", "receipt.depositNonce"),
         ("status", "receipt.status"),
         ("mint-in-transaction", "stateDiff.balance"),
+        ("malformed-deposit", "transaction.valid"),
     ],
 )
 def test_a_lie_about_a_deposit_is_caught(feed: list[Message], tmp_path: Path, edit: str, field: str) -> None:
