@@ -199,8 +199,9 @@ MINI_BLOCK_HASH_VERSION = 2
 
 
 def receipt_wire_list(r: Receipt) -> list[object]:
-    """A receipt's feed fields as RLP items (docs/feed.md, "the mini-block hash")."""
-    return [
+    """A receipt's feed fields as RLP items (docs/feed.md, "the mini-block hash"); a deposit's
+    appends its ``depositNonce`` (an 11th item)."""
+    items: list[object] = [
         r.tx_hash,
         r.tx_type,
         r.status,
@@ -212,6 +213,9 @@ def receipt_wire_list(r: Receipt) -> list[object]:
         r.first_log_index,
         [[log.address, list(log.topics), log.data] for log in r.logs],
     ]
+    if r.deposit_nonce is not None:
+        items.append(r.deposit_nonce)
+    return items
 
 
 def diff_wire_list(diff: StateDiff) -> list[object]:

@@ -23,6 +23,8 @@ class DepositSource(Protocol):
         eligible for a block with this environment (deposit transactions, type 0x7E).
 
         Offering one already in the chain is harmless (after a crash the source may not know
-        yet): the producer skips any deposit whose hash the chain has.
+        yet): the producer skips any deposit whose hash the chain has. It is called on the
+        producer's path as each EVM block opens: answer from memory, without I/O; an exception
+        is logged and the block goes on without deposits (the next block asks again).
         """
         ...

@@ -163,3 +163,21 @@ def test_a_deposit_that_does_not_fit_the_block_is_refused_and_changes_nothing() 
         executor.apply(tx)
     assert executor.take_diff().accounts == ()
     assert executor.gas_used == 0
+
+
+@pytest.mark.parametrize(
+    ("to", "data", "gas"),
+    [
+        (STORER, b"\x00" * 100, 21_500),  # above the intrinsic 21,400, below the EIP-7623 floor 22,000
+        (None, b"\x00" * (49_152 + 1), 1_000_000),  # initcode over the EIP-3860 limit
+    ],
+    ids=["below-the-data-floor", "initcode-too-large"],
+)
+def test_other_failed_deposits_keep_the_mint_and_use_all_their_gas(
+    to: bytes | None, data: bytes, gas: int
+) -> None:
+    w, (outcome,), _ = run(deposit(to, mint=ETHER, gas=gas, data=data))
+    assert outcome.status == 0 and outcome.gas_used == gas
+    assert balance(w, DEPOSITOR) == 2 * ETHER
+    assert w.nonce_of(DEPOSITOR) == 4
+    assert w.get_storage(STORER, 0) == 0

@@ -8,11 +8,13 @@ dir, chain and pool:
 * the first deposit that does not fit what is left of the block's gas ends them, the rest go in
   the next block; one that can never fit (gas above the block gas limit) is left out and logged,
   and the deposits behind it are still included (it cannot wedge the producer);
-* a first mini-block whose write fails is retried with its deposits.
+* a first mini-block whose write fails is retried with its deposits;
+* a source that fails is logged and the block goes on without deposits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 from sequencer.errors import StorageError
 from sequencer.node import Node
 from sequencer.storage.durable import ChainDB
+from sequencer.types import BlockEnv, SignedTx
 from tests.support.accounts import DEV_KEYS
 from tests.support.deposits import ListDepositSource, make_deposit
 from tests.support.inprocess import in_process_node, signed
@@ -100,6 +103,9 @@ async def test_a_restarted_node_does_not_include_a_deposit_again(data_dir: Path)
         included = [h for block in blocks if block is not None for h in block.tx_hashes]
         assert included == [deposit.hash]
         assert balance(node, DEPOSITOR) == ETHER
+        view = node.chain.find_receipt(deposit.hash)  # read back from the data dir
+        assert view is not None and view.receipt.deposit_nonce == 0
+        assert view.receipt.encoded[0] == 0x7E
 
 
 @pytest.mark.asyncio
@@ -160,3 +166,21 @@ async def test_a_failed_first_mini_block_write_is_retried_with_its_deposits(
     mb = node.chain.head_mini
     assert mb is not None and list(mb.tx_hashes) == [deposit.hash]
     assert balance(node, DEPOSITOR) == ETHER - 3
+
+
+class BrokenSource:
+    def pending(self, env: BlockEnv) -> Sequence[SignedTx]:
+        raise RuntimeError("the L1 follower is broken")
+
+
+@pytest.mark.asyncio
+async def test_a_failing_deposit_source_does_not_stop_the_block(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    node.producer.set_deposit_source(BrokenSource())
+    pooled = (await node.submitter.submit(signed(ALICE, 0))).hash
+    with caplog.at_level("ERROR", logger="sequencer.builder"):
+        await node.producer.seal_mini_block_now()
+    mb = node.chain.head_mini
+    assert mb is not None and list(mb.tx_hashes) == [pooled]
+    assert any(r.getMessage() == "the deposit source failed" for r in caplog.records)

@@ -208,3 +208,10 @@ async def test_a_failed_deposit_is_traced_with_its_failure(tmp_path: Path) -> No
         assert calls["gasUsed"] == hex(30_000)
         steps = await result(node, "debug_traceTransaction", h(failed.hash))
         assert steps == {"gas": 30_000, "failed": True, "returnValue": "0x", "structLogs": []}
+        diff = await result(
+            node,
+            "debug_traceTransaction",
+            h(failed.hash),
+            {"tracer": "prestateTracer", "tracerConfig": {"diffMode": True}},
+        )
+        assert diff["post"][h(DEPOSITOR)] == {"balance": "0x1", "nonce": 1}  # the mint and the nonce only
