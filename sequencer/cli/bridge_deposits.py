@@ -207,25 +207,42 @@ def bridge_group() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The settlement file (`sequencer l1 deploy --out`); its portal takes the deposit.",
 )
-@click.option("--amount", required=True, help="ETH to deposit (minted to the L2 recipient), e.g. 1 or 0.25.")
-@click.option("--to", "to", default=None, help="The L2 recipient [default: the depositing account].")
+@click.option(
+    "--amount",
+    required=True,
+    metavar="ETH",
+    help="ETH to deposit (minted to the L2 recipient), e.g. 1 or 0.25.",
+)
+@click.option(
+    "--to", "to", default=None, metavar="ADDR", help="The L2 recipient [default: the depositing account]."
+)
 @click.option(
     "--key",
     default=None,
+    metavar="HEX",
     envvar=DEPOSITOR_KEY_ENVVAR,
     help=f"The L1 account's private key (or set {DEPOSITOR_KEY_ENVVAR}) [default on a development L1: "
     "the standard development account #0].",
 )
-@click.option("--l1-rpc", default=None, help="Read the L1 through this URL instead of the file's l1.rpc.")
+@click.option(
+    "--l1-rpc", default=None, metavar="URL", help="Read the L1 through this URL instead of the file's l1.rpc."
+)
 @click.option(
     "--gas-limit",
     default=DEFAULT_GAS_LIMIT,
     show_default=True,
     type=click.IntRange(0, 2**64 - 1),
-    help="The deposit's L2 gas (bought on L1: it is burnt there).",
+    help="The deposit's L2 gas limit (at least 21000 + 40 per calldata byte).",
 )
-@click.option("--data", "data_hex", default="0x", help="Calldata of the L2 call (hex) [default: none].")
-@click.option("--rpc", default=None, help="The L2's JSON-RPC URL: wait until the deposit is included there.")
+@click.option(
+    "--data", "data_hex", default="0x", metavar="HEX", help="Calldata of the L2 call (hex) [default: none]."
+)
+@click.option(
+    "--rpc",
+    default=None,
+    metavar="URL",
+    help="The L2's JSON-RPC URL: wait until the deposit is included there.",
+)
 @click.option(
     "--timeout",
     default=120.0,
@@ -402,8 +419,12 @@ def _deposit(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The settlement file (its L1 and its portal).",
 )
-@click.option("--l1-rpc", default=None, help="Read the L1 through this URL instead of the file's l1.rpc.")
-@click.option("--rpc", default=None, help="The L2's JSON-RPC URL: say whether each deposit is on L2.")
+@click.option(
+    "--l1-rpc", default=None, metavar="URL", help="Read the L1 through this URL instead of the file's l1.rpc."
+)
+@click.option(
+    "--rpc", default=None, metavar="URL", help="The L2's JSON-RPC URL: say whether each deposit is on L2."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one line of JSON.")
 def status_command(tx_hash: str, l1_path: Path, l1_rpc: str | None, rpc: str | None, as_json: bool) -> None:
     """Where a deposit stands: the deposits an L1 transaction made and whether each is on L2.
