@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
@@ -34,12 +35,13 @@ from tests.support.cli import run_tool
 from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon, start_daemon
 from tests.support.rpc import request
-from tests.support.settlement import CHAIN_ID, GWEI, deploy_settlement, reached, start_deriver, wait_until
+from tests.support.settlement import CHAIN_ID, GWEI, deploy_settlement, start_deriver, wait_until
 from tests.support.verifier import VerifierProc
 
 ETH = 10**18
 DEPOSITOR = Account.from_key(DEV_KEYS[5])
 EXIT_MISMATCH = 3
+OUTPUT_INTERVAL = 4  # deploy_settlement's default
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,15 @@ def l1_file(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def node(l1_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    d = start_daemon(tmp_path_factory.mktemp("seq") / "data", "--l1", str(l1_file), "--evm-block-ms", "250")
+    d = start_daemon(
+        tmp_path_factory.mktemp("seq") / "data",
+        "--l1",
+        str(l1_file),
+        "--evm-block-ms",
+        "250",
+        "--metrics-port",
+        "0",
+    )
     try:
         yield d
     finally:
@@ -102,6 +112,12 @@ def portal_deposit(anvil: Anvil, l1_file: Path, to: str, wei: int, nonce: int | 
     return bytes(w3.eth.send_raw_transaction(DEPOSITOR.sign_transaction(tx).raw_transaction))
 
 
+def checked_past(deriver: VerifierProc, number: int) -> dict[str, Any] | None:
+    """The derivation verifier's status once it has checked an output root at or after L2 block ``number``."""
+    status = deriver.status()
+    return status if status["outputsChecked"] * OUTPUT_INTERVAL >= number else None
+
+
 def tx_hashes(w3: Web3, number: int) -> list[str]:
     """An L2 block's transaction hashes (0x-hex), as ``eth_getBlockByNumber`` lists them."""
     hashes: list[str] = request(w3, "eth_getBlockByNumber", [hex(number), False])["result"]["transactions"]
@@ -135,13 +151,24 @@ def test_a_1_eth_deposit_reaches_l2_and_the_derived_chain(
     l2_block = w3.eth.get_block(int(receipt["blockNumber"], 16))
     assert tx_hashes(w3, int(receipt["blockNumber"], 16))[0] == deposit["l2Tx"]  # deposits open their block
     assert int(l2_block["timestamp"]) >= int(l1_block["timestamp"])
+    following = request(w3, "sequencer_status", [])["result"]["settlement"]["deposits"]
+    assert following["pending"] == 0 and following["portal"] == result["portal"]
+    m = re.search(r"operator endpoints.* metrics=(http://\S+)", node.log())
+    assert m, node.log()
+    metrics = requests.get(m.group(1) + "/metrics", timeout=5).text
+    assert re.search(r"^settlement_deposits_included_total [1-9]", metrics, re.M), metrics
     status = json.loads(
         cli("status", result["l1Tx"], "--l1", str(l1_file), "--rpc", node.url, "--json").stdout
     )
     assert status["deposits"][0]["l2"]["blockNumber"] == int(receipt["blockNumber"], 16)
-    # the derivation verifier derives the block with the deposit from L1 alone: the same hash
+    # the derivation verifier derives the block with the deposit from L1 alone, and the first
+    # output root at or after it (which commits to that chain's block hash) matches
     number = int(receipt["blockNumber"], 16)
-    derived = wait_until(lambda: reached(deriver, number), 90, f"derivation to reach L2 block {number}")
+    derived = wait_until(
+        lambda: checked_past(deriver, number),
+        90,
+        f"derivation to check an output at or after L2 block {number}",
+    )
     assert derived["verdict"] == "ok", derived
     shown = run_tool(
         [sys.executable, "-m", "verifier.cli", "status", "--data-dir", str(deriver.data_dir), "--json"]
