@@ -81,6 +81,19 @@ def sent_message_slot(w_hash: bytes) -> int:
     return int.from_bytes(keccak(w_hash + SENT_MESSAGES_SLOT.to_bytes(32, "big")), "big")
 
 
+def hash_output_root_proof(state_root: bytes, message_passer_storage_root: bytes, block_hash: bytes) -> bytes:
+    """The version-0 output root: ``keccak256(bytes32(0) ++ stateRoot ++ messagePasserStorageRoot ++
+    latestBlockhash)`` (OP's ``Hashing.hashOutputRootProof``, what the portal checks a proof with)."""
+    for name, value in (
+        ("state_root", state_root),
+        ("message_passer_storage_root", message_passer_storage_root),
+        ("block_hash", block_hash),
+    ):
+        if len(value) != 32:
+            raise ValueError(f"{name} must be 32 bytes")
+    return bytes(keccak(b"\x00" * 32 + state_root + message_passer_storage_root + block_hash))
+
+
 def versioned_nonce(count: int, version: int = MESSAGE_VERSION) -> int:
     """``version << 240 | count`` (``Encoding.encodeVersionedNonce``)."""
     return (version << 240) | count

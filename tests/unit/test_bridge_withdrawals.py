@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rlp
 from eth_abi.abi import encode as abi_encode
 from eth_hash.auto import keccak
+from trie.hexary import HexaryTrie
 from web3 import Web3
 
 from sequencer.bridge.withdrawals import (
@@ -35,7 +37,7 @@ from sequencer.node import Node
 from sequencer.settlement.deploy import genesis_hash
 from sequencer.state import EMPTY_CODE_HASH
 from tests.support.accounts import DEV_KEYS
-from tests.support.inprocess import DEVNET, in_process_node, result, signed
+from tests.support.inprocess import DEVNET, in_process_node, result, rpc, signed
 from verifier.genesis import build_genesis
 from verifier.state import FlatState
 
@@ -139,3 +141,37 @@ def test_the_verifier_builds_the_same_genesis_with_the_predeploy_winning_its_add
     assert account is not None and account.balance == 0 and account.code_hash != EMPTY_CODE_HASH
     plain = dataclasses.replace(chain, genesis=config.chain.genesis)
     assert genesis_hash(plain) == genesis_hash(chain)
+
+
+@pytest.mark.asyncio
+async def test_outputs_and_withdrawal_proofs_are_served_at_past_blocks(node: Node) -> None:
+    first = message_passed(await withdraw(node, 0, 1, 100_000, b""))
+    await node.producer.seal_evm_block_now()
+    before = int((await result(node, "eth_blockNumber")), 16)
+    second = message_passed(await withdraw(node, 1, 2, 100_000, b"\x07"))
+    await node.producer.seal_evm_block_now()
+    head = int((await result(node, "eth_blockNumber")), 16)
+    assert head == before + 1
+    newest = await result(node, "eth_getProof", PASSER.address, [], "latest")
+    for number, present in ((before, {first.hash}), (head, {first.hash, second.hash})):
+        output = await result(node, "optimism_outputAtBlock", hex(number))
+        block = await result(node, "eth_getBlockByNumber", hex(number), False)
+        assert output["blockRef"]["hash"] == block["hash"] and output["stateRoot"] == block["stateRoot"]
+        storage_root = bytes.fromhex(output["withdrawalStorageRoot"][2:])
+        expected = keccak(
+            b"\x00" * 32
+            + bytes.fromhex(block["stateRoot"][2:])
+            + storage_root
+            + bytes.fromhex(block["hash"][2:])
+        )
+        assert output["outputRoot"] == "0x" + expected.hex()
+        keys = ["0x" + sent_message_slot(w.hash).to_bytes(32, "big").hex() for w in (first, second)]
+        proof = await result(node, "bridge_getWithdrawalProof", keys, hex(number))
+        assert proof["storageHash"] == output["withdrawalStorageRoot"]
+        for w, entry in zip((first, second), proof["storageProof"], strict=True):
+            nodes = [rlp.decode(bytes.fromhex(n[2:])) for n in entry["proof"]]
+            leaf = HexaryTrie.get_from_proof(storage_root, keccak(bytes.fromhex(entry["key"][2:])), nodes)
+            assert (leaf == b"\x01") == (w.hash in present) and int(entry["value"], 16) == (w.hash in present)
+    assert newest["storageHash"] == output["withdrawalStorageRoot"]  # the head's is the state trie's
+    missing = await rpc(node, "optimism_outputAtBlock", hex(head + 5))
+    assert "not found" in missing["error"]["message"]
