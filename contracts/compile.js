@@ -25,6 +25,7 @@ const contractsDir = __dirname;
 const outDirs = {
   'src/': path.join(contractsDir, '..', 'tests', 'fixtures', 'contracts'),
   'src/l1/': path.join(contractsDir, '..', 'sequencer', 'settlement', 'artifacts'),
+  'src/l1/lib/': path.join(contractsDir, '..', 'sequencer', 'settlement', 'artifacts'),
   'src/l2/': path.join(contractsDir, '..', 'sequencer', 'bridge', 'artifacts'),
 };
 

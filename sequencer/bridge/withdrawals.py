@@ -23,6 +23,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_hash.auto import keccak
+from eth_utils.address import to_checksum_address
 
 from sequencer.config import GenesisAccount
 
@@ -56,11 +57,11 @@ class WithdrawalTx:
         return withdrawal_hash(self)
 
     def as_tuple(self) -> tuple[int, str, str, int, int, bytes]:
-        """The struct as web3.py takes it (checksummed addresses are not needed: hex strings)."""
+        """The struct as web3.py takes it (checksummed addresses)."""
         return (
             self.nonce,
-            "0x" + self.sender.hex(),
-            "0x" + self.target.hex(),
+            str(to_checksum_address(self.sender)),
+            str(to_checksum_address(self.target)),
             self.value,
             self.gas_limit,
             self.data,
