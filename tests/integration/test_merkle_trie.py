@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import rlp
@@ -41,7 +42,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Contract]:
             .constructor()
             .transact({"from": DEPLOYER.address})
         )
-        address = w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"]
+        address: Any = w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"]
         contract: Contract = w3.eth.contract(address=address, abi=art["abi"])
         yield contract
     finally:
