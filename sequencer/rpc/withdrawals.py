@@ -10,6 +10,7 @@ answer from the message passer's storage as of the block, rebuilt from the histo
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -27,6 +28,7 @@ from sequencer.trie.mpt import MerklePatriciaTrie
 from sequencer.types import EvmBlock
 
 MAX_WITHDRAWAL_SLOTS = 64
+TRIE_CACHE_BLOCKS = 8
 
 
 def withdrawal_methods(ctx: RpcContext) -> dict[str, Handler]:
@@ -40,8 +42,19 @@ def withdrawal_methods(ctx: RpcContext) -> dict[str, Handler]:
             raise BlockNotFound(f"block {block.number if block.hash is None else d(block.hash)} not found")
         return found
 
+    cache: OrderedDict[bytes, MerklePatriciaTrie] = OrderedDict()
+
     def passer_at(block: EvmBlock) -> MerklePatriciaTrie:
-        return storage_trie_at(chain.store, MESSAGE_PASSER, block.last_mini_block + 1)
+        # a prover asks twice for the same (output) block: keep the last few tries, by block hash
+        trie = cache.get(block.hash)
+        if trie is None:
+            trie = storage_trie_at(chain.store, MESSAGE_PASSER, block.last_mini_block + 1)
+            trie.root_hash()
+            cache[block.hash] = trie
+            while len(cache) > TRIE_CACHE_BLOCKS:
+                cache.popitem(last=False)
+        cache.move_to_end(block.hash)
+        return trie
 
     def optimism_output_at_block(params: list[Any]) -> dict[str, Any]:
         (ref,) = params_list(params, "optimism_outputAtBlock", 1, 1)
