@@ -2,10 +2,10 @@
 
 Running and preparing a node (``run``, ``init``, ``config check``, ``db check``) is
 :mod:`sequencer.cli.node_commands`; settling on L1 (``l1 deploy``, ``run --l1``) is
-:mod:`sequencer.cli.l1_commands`; the bridge (``bridge deposit``, ``bridge status``) is
-:mod:`sequencer.cli.bridge_deposits`; inspecting a running one (``status``, ``block``, ``tx``,
+:mod:`sequencer.cli.l1_commands`; inspecting a running one (``status``, ``block``, ``tx``,
 ``mempool``) is :mod:`sequencer.cli.inspect_commands`, over :mod:`sequencer.cli.rpc_client`
-and printed by :mod:`sequencer.cli.render`.
+and printed by :mod:`sequencer.cli.render`; the bridge (``bridge ...``) is
+:mod:`sequencer.cli.bridge_commands`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 import sequencer
-from sequencer.cli.bridge_deposits import bridge_group
+from sequencer.cli.bridge_commands import bridge_group
 from sequencer.cli.inspect_commands import block, mempool, status, tx
 from sequencer.cli.l1_commands import l1_group
 from sequencer.cli.node_commands import config_group, db_group, init, run

@@ -4,8 +4,10 @@
 portal's ``depositTransaction``, prints where its ``TransactionDeposited`` log is and the L2
 transaction hash it becomes (``keccak256`` of the 0x7E transaction), and with ``--rpc`` waits
 until the L2 includes it. ``bridge status`` of an L1 transaction hash lists the deposits that
-transaction made and, with ``--rpc``, whether each is on L2 yet. Over web3.py; errors are one
-``error:`` line and exit code 2 (a deposit not on L2 within ``--timeout`` exits 1).
+transaction made and, with ``--rpc``, whether each is on L2 yet (:func:`deposit_status`, the
+deposit half of ``bridge status`` in :mod:`sequencer.cli.bridge_commands`). Over web3.py; a
+refusal is one ``error:`` line and exit code 1 (also a deposit not on L2 within ``--timeout``);
+a bad argument exits 2.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from sequencer.settlement.contracts import OPTIMISM_PORTAL, abi
 from sequencer.settlement.keys import DEV_KEYS, DEV_L1_CHAIN_IDS
 from sequencer.settlement.settings import Settlement, load_settlement
 
-DEPOSITOR_KEY_ENVVAR = "SEQUENCER_DEPOSITOR_KEY"
+DEPOSITOR_KEY_ENVVAR = "SEQUENCER_BRIDGE_KEY"
+"""The same variable as the withdrawal commands' key."""
 DEFAULT_GAS_LIMIT = 100_000
 """The L2 gas of a deposit unless ``--gas-limit`` says otherwise (the portal's ``receive`` gas)."""
 WEI_PER_ETH = 10**18
@@ -40,6 +43,10 @@ WEI_PER_ETH = 10**18
 
 class BridgeError(Exception):
     """A bridge command cannot go on (the message is one line for the user)."""
+
+
+class BadArgument(BridgeError):
+    """An option's value is not usable (exit code 2)."""
 
 
 def parse_amount(text: str) -> int:
@@ -189,17 +196,12 @@ def deposit_rows(d: dict[str, Any], prefix: str = "") -> list[Row]:
     ]
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception, code: int = 1) -> None:
     click.echo(f"error: {exc}", err=True)
-    raise SystemExit(2)
+    raise SystemExit(code)
 
 
-@click.group("bridge")
-def bridge_group() -> None:
-    """Move ETH and messages between the L1 and the L2 (the portal): deposits, withdrawals, status."""
-
-
-@bridge_group.command("deposit")
+@click.command("deposit")
 @click.option(
     "--l1",
     "l1_path",
@@ -276,7 +278,10 @@ def deposit_command(
         wei = parse_amount(amount)
         result = _deposit(l1_path, wei, to, key, l1_rpc, gas_limit, data_hex, rpc, timeout)
     except click.BadParameter as exc:
-        _fail(ConfigError(f"--amount: {exc.message}"))
+        _fail(ConfigError(f"--amount: {exc.message}"), 2)
+        return
+    except BadArgument as exc:
+        _fail(exc, 2)
         return
     except (BridgeError, ConfigError, RpcCallError) as exc:
         _fail(exc)
@@ -318,7 +323,7 @@ def _deposit(
     try:
         data = bytes.fromhex(data_hex[2:] if data_hex.startswith("0x") else data_hex)
     except ValueError:
-        raise BridgeError(f"--data: expected hex calldata, got {data_hex!r}") from None
+        raise BadArgument(f"--data: expected hex calldata, got {data_hex!r}") from None
     if key is None:
         if settlement.l1.chain_id not in DEV_L1_CHAIN_IDS:
             raise BridgeError(
@@ -328,16 +333,16 @@ def _deposit(
     try:
         account = Account.from_key(key.strip())
     except Exception:  # eth_account's errors for a bad key vary; never show the key
-        raise BridgeError("--key: expected a 32-byte hex private key") from None
+        raise BadArgument("--key: expected a 32-byte hex private key") from None
     recipient = account.address
     if to is not None:
         text = to.strip()
         if not (text.startswith("0x") and len(text) == 42):
-            raise BridgeError(f"--to: expected a 0x-prefixed 20-byte address, got {to!r}")
+            raise BadArgument(f"--to: expected a 0x-prefixed 20-byte address, got {to!r}")
         try:
             recipient = to_checksum_address(text)
         except ValueError:
-            raise BridgeError(f"--to: expected a 0x-prefixed 20-byte address, got {to!r}") from None
+            raise BadArgument(f"--to: expected a 0x-prefixed 20-byte address, got {to!r}") from None
     w3 = _web3(settlement.l1.rpc)
     chain_id = int(w3.eth.chain_id)
     if chain_id != settlement.l1.chain_id:
@@ -410,53 +415,22 @@ def _deposit(
     }
 
 
-@bridge_group.command("status")
-@click.argument("tx_hash", metavar="TXHASH")
-@click.option(
-    "--l1",
-    "l1_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The settlement file (its L1 and its portal).",
-)
-@click.option(
-    "--l1-rpc", default=None, metavar="URL", help="Read the L1 through this URL instead of the file's l1.rpc."
-)
-@click.option(
-    "--rpc", default=None, metavar="URL", help="The L2's JSON-RPC URL: say whether each deposit is on L2."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one line of JSON.")
-def status_command(tx_hash: str, l1_path: Path, l1_rpc: str | None, rpc: str | None, as_json: bool) -> None:
-    """Where a deposit stands: the deposits an L1 transaction made and whether each is on L2.
-
-    \b
-    Example:
-      sequencer bridge status 0x5c50...a8e1 --l1 l1.toml --rpc http://127.0.0.1:8545
-    """
-    try:
-        result = deposit_status(tx_hash, l1_path, l1_rpc, rpc)
-    except (BridgeError, ConfigError, RpcCallError) as exc:
-        _fail(exc)
-        return
+def print_deposit_status(result: dict[str, Any], as_json: bool) -> None:
+    """Print :func:`deposit_status`'s answer (a table, or JSON)."""
     rows: list[Row] = [("L1 tx", result["l1Tx"]), ("L1 block", result["l1Block"])]
     for i, d in enumerate(result["deposits"]):
         rows.extend(deposit_rows(d, f"#{i} " if len(result["deposits"]) > 1 else ""))
     emit(as_json, result, "deposit status", rows)
 
 
-def deposit_status(tx_hash: str, l1_path: Path, l1_rpc: str | None, rpc: str | None) -> dict[str, Any]:
-    """The deposits of an L1 transaction and where each stands on L2 (``bridge status``)."""
+def deposit_status(
+    tx_hash: bytes, l1_path: Path, rpc: str | None, l1_rpc: str | None = None
+) -> dict[str, Any] | None:
+    """The deposit half of ``bridge status``: the deposits L1 transaction ``tx_hash`` made and
+    where each stands on L2, or ``None`` when it is no L1 transaction that made one."""
     from web3.exceptions import TransactionNotFound
 
-    text = tx_hash.strip()
-    if not (text.startswith("0x") and len(text) == 66):
-        raise BridgeError(f"TXHASH: expected a 0x-prefixed 32-byte transaction hash, got {tx_hash!r}")
-    try:
-        bytes.fromhex(text[2:])
-    except ValueError:
-        raise BridgeError(
-            f"TXHASH: expected a 0x-prefixed 32-byte transaction hash, got {tx_hash!r}"
-        ) from None
+    text = _hex(tx_hash)
     settlement = _settlement_with_portal(l1_path)
     if l1_rpc is not None:
         settlement = settlement.with_l1_rpc(l1_rpc)
@@ -466,12 +440,10 @@ def deposit_status(tx_hash: str, l1_path: Path, l1_rpc: str | None, rpc: str | N
     try:
         receipt = w3.eth.get_transaction_receipt(text)
     except TransactionNotFound:
-        raise BridgeError(f"{text} is not an included transaction on the L1 at {settlement.l1.rpc}") from None
+        return None
     events = deposits_of_receipt(receipt, portal)
     if not events:
-        raise BridgeError(
-            f"L1 transaction {text} made no deposit through the portal {to_checksum_address(portal)}"
-        )
+        return None
     return {
         "l1Tx": text.lower(),
         "l1Block": int(receipt["blockNumber"]),

@@ -221,11 +221,11 @@ def test_the_cli_refuses_bad_deposits_with_clear_errors(l1_file: Path, node: Dae
         DEV_KEYS[5],
         check=False,
     )
-    assert small.returncode == 2 and "SmallGasLimit" in small.stderr and "--gas-limit" in small.stderr
+    assert small.returncode == 1 and "SmallGasLimit" in small.stderr and "--gas-limit" in small.stderr
     amount = cli("deposit", "--l1", str(l1_file), "--amount", "lots", check=False)
     assert amount.returncode == 2 and "--amount" in amount.stderr
-    unknown = cli("status", "0x" + "00" * 32, "--l1", str(l1_file), check=False)
-    assert unknown.returncode == 2 and "not an included transaction" in unknown.stderr
+    unknown = cli("status", "0x" + "00" * 32, "--l1", str(l1_file), "--rpc", node.url, check=False)
+    assert unknown.returncode == 1 and "neither a deposit on L1 nor a withdrawal" in unknown.stderr
 
 
 @pytest.mark.parametrize("moment", ["deposit seen", "deposit included"])

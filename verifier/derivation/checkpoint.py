@@ -24,6 +24,7 @@ from verifier.derivation.bank import BankedFrame, ChannelBank, OpenChannel
 from verifier.derivation.blocks import L2Head
 from verifier.derivation.deposits import L1Deposit
 from verifier.derivation.verdict import DerivationVerdict
+from verifier.header import EMPTY_TRIE_ROOT
 from verifier.store import EarlierDataDir, StateStore, state_dir
 
 FORMAT_VERSION = 2
@@ -102,6 +103,7 @@ def _head_json(h: L2Head) -> dict[str, Any]:
         "gas_limit": h.gas_limit,
         "epoch": h.epoch_number,
         "txs": h.txs,
+        "mp_root": _h(h.message_passer_root),
     }
 
 
@@ -116,6 +118,7 @@ def _head(d: dict[str, Any]) -> L2Head:
         int(d["gas_limit"]),
         int(d["epoch"]),
         int(d.get("txs", 0)),
+        _b(d["mp_root"]) if "mp_root" in d else EMPTY_TRIE_ROOT,
     )
 
 

@@ -399,7 +399,7 @@ class Deriver:
         if record is None:
             self._verdict(where, output.l2_block, "output.l2BlockNumber", str(output.l2_block), "not derived")
             return state
-        derived = output_root_v0(record.head.state_root, record.head.hash)
+        derived = output_root_v0(record.head.state_root, record.head.hash, record.head.message_passer_root)
         if derived != output.output_root:
             self._verdict(
                 where,
@@ -408,7 +408,8 @@ class Deriver:
                 _h(output.output_root),
                 _h(derived),
                 f"output index {output.index}; derived block hash {_h(record.head.hash)}, "
-                f"state root {_h(record.head.state_root)}",
+                f"state root {_h(record.head.state_root)}, message passer storage root "
+                f"{_h(record.head.message_passer_root)}",
             )
             return state
         log.info("output root matches", extra=fields(l2_block=output.l2_block, index=output.index))
