@@ -14,8 +14,8 @@ import click
 from sequencer.cli.bridge_withdrawals import (
     DEFAULT_RPC,
     BridgeError,
-    _tx_hash,
     finalize,
+    parse_tx_hash,
     print_withdrawal_status,
     prove,
     withdraw,
@@ -47,7 +47,7 @@ def status(tx_hash: str, l1_path: Path, rpc: str, as_json: bool) -> None:
     Example:
       sequencer bridge status 0x1234... --l1 l1.toml
     """
-    hash_bytes = _tx_hash(tx_hash)
+    hash_bytes = parse_tx_hash(tx_hash)
     try:
         found = withdrawal_status(rpc, l1_path, hash_bytes)
     except (BridgeError, ConfigError) as exc:
