@@ -17,8 +17,8 @@ from sequencer.cli.bridge_deposits import deposit_command, deposit_status, print
 from sequencer.cli.bridge_withdrawals import (
     DEFAULT_RPC,
     BridgeError,
-    _tx_hash,
     finalize,
+    parse_tx_hash,
     print_withdrawal_status,
     prove,
     withdraw,
@@ -52,7 +52,7 @@ def status(tx_hash: str, l1_path: Path, rpc: str, as_json: bool) -> None:
     Example:
       sequencer bridge status 0x1234... --l1 l1.toml
     """
-    hash_bytes = _tx_hash(tx_hash)
+    hash_bytes = parse_tx_hash(tx_hash)
     try:
         deposits = deposit_status(hash_bytes, l1_path, rpc)
     except (DepositError, ConfigError, RpcCallError) as exc:

@@ -102,7 +102,8 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _tx_hash(value: str) -> bytes:
+def parse_tx_hash(value: str) -> bytes:
+    """A ``0x``-prefixed 32-byte transaction hash (a bad one is a usage error, exit 2)."""
     text = value.strip().lower()
     if not (text.startswith("0x") and len(text) == 66):
         raise click.BadParameter(f"expected a 0x-prefixed 32-byte transaction hash, got {value!r}")
@@ -495,7 +496,7 @@ def prove(tx_hash: str, l1_path: Path, rpc: str, key: str | None, as_json: bool)
     Example:
       sequencer bridge prove 0x1234... --l1 l1.toml --rpc http://127.0.0.1:8545
     """
-    hash_bytes = _tx_hash(tx_hash)
+    hash_bytes = parse_tx_hash(tx_hash)
     try:
         settlement = load_settlement(l1_path)
         bridge = Bridge(rpc, settlement)
@@ -555,7 +556,7 @@ def finalize(tx_hash: str, l1_path: Path, rpc: str, key: str | None, as_json: bo
     Example:
       sequencer bridge finalize 0x1234... --l1 l1.toml
     """
-    hash_bytes = _tx_hash(tx_hash)
+    hash_bytes = parse_tx_hash(tx_hash)
     try:
         settlement = load_settlement(l1_path)
         bridge = Bridge(rpc, settlement)
