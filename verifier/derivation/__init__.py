@@ -8,7 +8,7 @@ py-evm adapter ``verifier/execution/``, the flat state ``verifier/state.py`` and
 ``verifier/header.py``) into the same L2 block, and every output root proposed on L1 is checked
 against the derived block. ``bank`` buffers frames into channels, ``blocks`` builds an L2
 block from a batch, ``genesis`` builds block 0 from the chain config, ``deriver`` is the pipeline
-for one L1 block, ``records`` (derived blocks and their undo records) and ``checkpoint`` keep what was derived
+for one L1 block, ``deposits`` its deposit rules (the portal's deposits, in order, in time), ``records`` (derived blocks and their undo records) and ``checkpoint`` keep what was derived
 and where to resume,
 ``unsafe`` compares a feed's blocks with the derived ones, ``node`` follows L1 (reorgs included) and
 ``cli`` is the command's body.
