@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Compiles contracts/src/*.sol and contracts/src/l1/*.sol with solcjs (standard-JSON) and
-// writes one artifact per contract: the test contracts (src/*.sol) to
-// tests/fixtures/contracts/<ContractName>.json, the L1 settlement contracts (src/l1/*.sol) to
-// sequencer/settlement/artifacts/<ContractName>.json (package data: `sequencer l1 deploy` loads them).
+// Compiles contracts/src/*.sol, contracts/src/l1/*.sol and contracts/src/l2/*.sol with solcjs
+// (standard-JSON) and writes one artifact per contract: the test contracts (src/*.sol) to
+// tests/fixtures/contracts/<ContractName>.json, the L1 settlement contracts (src/l1/*.sol and
+// src/l1/lib/*.sol) to sequencer/settlement/artifacts/<ContractName>.json (package data: `sequencer
+// l1 deploy` loads them), the L2 predeploys (src/l2/*.sol) to sequencer/bridge/artifacts/ (package
+// data: the genesis builders put their runtime code in every genesis).
 //
 // Usage: node compile.js <path-to-solc-module> <evmVersion>
 // Normally invoked via build.sh, which installs the pinned solc version.
@@ -23,6 +25,8 @@ const contractsDir = __dirname;
 const outDirs = {
   'src/': path.join(contractsDir, '..', 'tests', 'fixtures', 'contracts'),
   'src/l1/': path.join(contractsDir, '..', 'sequencer', 'settlement', 'artifacts'),
+  'src/l1/lib/': path.join(contractsDir, '..', 'sequencer', 'settlement', 'artifacts'),
+  'src/l2/': path.join(contractsDir, '..', 'sequencer', 'bridge', 'artifacts'),
 };
 
 const sources = {};

@@ -18,6 +18,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
+from sequencer.bridge.deposits import DEPOSIT_TX_TYPE, decode_deposit
 from sequencer.trie.mpt import compute_root
 from sequencer.types import (
     AccountDiff,
@@ -89,8 +90,9 @@ def encode_diff(diff: StateDiff) -> bytes:
 
 # -- receipts -------------------------------------------------------------------------------
 def receipt_to_list(r: Receipt) -> list[object]:
-    """A receipt (every field the node keeps) as plain RLP items."""
-    return [
+    """A receipt (every field the node keeps) as plain RLP items; a deposit's appends its
+    ``depositNonce`` (a 17th item: the records of other receipts are unchanged)."""
+    items: list[object] = [
         r.tx_hash,
         r.tx_type,
         r.sender,
@@ -108,10 +110,14 @@ def receipt_to_list(r: Receipt) -> list[object]:
         r.first_log_index,
         r.encoded,
     ]
+    if r.deposit_nonce is not None:
+        items.append(r.deposit_nonce)
+    return items
 
 
 def receipt_from_list(item: list[Any]) -> Receipt:
     """The inverse of :func:`receipt_to_list`."""
+    deposit_nonce = _int(item[16]) if len(item) == 17 else None
     (
         tx_hash,
         tx_type,
@@ -129,7 +135,7 @@ def receipt_from_list(item: list[Any]) -> Receipt:
         tx_index,
         first_log_index,
         encoded,
-    ) = item
+    ) = item[:16]
     return Receipt(
         tx_hash=tx_hash,
         tx_type=_int(tx_type),
@@ -147,6 +153,7 @@ def receipt_from_list(item: list[Any]) -> Receipt:
         tx_index=_int(tx_index),
         first_log_index=_int(first_log_index),
         encoded=encoded,
+        deposit_nonce=deposit_nonce,
     )
 
 
@@ -192,8 +199,9 @@ MINI_BLOCK_HASH_VERSION = 2
 
 
 def receipt_wire_list(r: Receipt) -> list[object]:
-    """A receipt's feed fields as RLP items (docs/feed.md, "the mini-block hash")."""
-    return [
+    """A receipt's feed fields as RLP items (docs/feed.md, "the mini-block hash"); a deposit's
+    appends its ``depositNonce`` (an 11th item)."""
+    items: list[object] = [
         r.tx_hash,
         r.tx_type,
         r.status,
@@ -205,6 +213,9 @@ def receipt_wire_list(r: Receipt) -> list[object]:
         r.first_log_index,
         [[log.address, list(log.topics), log.data] for log in r.logs],
     ]
+    if r.deposit_nonce is not None:
+        items.append(r.deposit_nonce)
+    return items
 
 
 def diff_wire_list(diff: StateDiff) -> list[object]:
@@ -431,8 +442,13 @@ def decode_signed_tx(raw: bytes, sender: bytes) -> SignedTx:
     ``sender`` comes from its receipt (recovered once, at ingress); nothing is re-verified.
     Legacy: ``[nonce, gasPrice, gas, to, value, data, v, r, s]``; EIP-2930:
     ``0x01 || [chainId, nonce, gasPrice, gas, to, value, data, accessList, yParity, r, s]``;
-    EIP-1559: ``0x02 || [chainId, nonce, tip, feeCap, gas, to, value, data, accessList, yParity, r, s]``.
+    EIP-1559: ``0x02 || [chainId, nonce, tip, feeCap, gas, to, value, data, accessList, yParity, r, s]``;
+    a deposit: ``0x7E || [sourceHash, from, to, mint, value, gas, isSystemTx, data]``
+    (:func:`~sequencer.bridge.deposits.decode_deposit`; its ``nonce`` is 0, the receipt has the
+    sender's nonce).
     """
+    if raw[0] == DEPOSIT_TX_TYPE:
+        return decode_deposit(raw)
     tx_type = raw[0] if raw[0] < 0x7F else 0
     f = fastrlp.decode(raw[1:] if tx_type else raw)
     access: tuple[tuple[bytes, tuple[int, ...]], ...] = ()

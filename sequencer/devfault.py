@@ -5,7 +5,9 @@ feed kind corrupts the feed, and which message it hits, is :mod:`sequencer.feed.
 settlement kinds (with ``--l1``) corrupt what goes to L1 instead: ``batch-drop-tx`` batches the
 first L2 block at or after N that has a transaction without its last one
 (:mod:`sequencer.settlement.batcher`), ``output-root`` proposes a wrong root for the first output
-at or after L2 block N (:mod:`sequencer.settlement.proposer`).
+at or after L2 block N (:mod:`sequencer.settlement.proposer`), ``deposit-skip`` never offers the
+first portal deposit of an L1 block at or after N to the producer
+(:mod:`sequencer.settlement.deposits`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ FEED_KINDS = (
     "relabel-number",
     "forged-signature",
 )
-SETTLEMENT_KINDS = ("batch-drop-tx", "output-root")
+SETTLEMENT_KINDS = ("batch-drop-tx", "output-root", "deposit-skip")
 KINDS = FEED_KINDS + SETTLEMENT_KINDS
 _SPEC = re.compile(r"([a-z-]+)(?:@([0-9]+))?")
 

@@ -106,6 +106,13 @@ class UnsupportedTransactionType(InvalidTransaction):
     reason = "transaction type not supported"
 
 
+class DepositFromUser(UnsupportedTransactionType):
+    """A deposit transaction (type 0x7E) sent over RPC: deposits are made on L1, through the
+    portal, and only the sequencer's L1 follower puts them in blocks."""
+
+    reason = "deposit transactions come only from L1"
+
+
 class UnprotectedTransaction(InvalidTransaction):
     """A pre-EIP-155 signature without a chain id, refused unless the chain allows it."""
 

@@ -11,6 +11,7 @@ import time
 from eth_hash.auto import keccak
 
 from sequencer import fastrlp
+from sequencer.bridge.withdrawals import genesis_allocation, predeploys
 from sequencer.config import ChainConfig
 from sequencer.execution.headers import make_genesis_header
 from sequencer.state import EMPTY_CODE_HASH
@@ -27,7 +28,8 @@ def generated_address(index: int) -> bytes:
 
 
 def genesis_diff(chain: ChainConfig) -> StateDiff:
-    """The genesis allocation (configured accounts, then generated ones) in canonical order."""
+    """The genesis allocation (configured accounts and the predeploys, then generated ones) in
+    canonical order."""
     accounts = {
         a.address: AccountDiff(
             address=a.address,
@@ -38,7 +40,7 @@ def genesis_diff(chain: ChainConfig) -> StateDiff:
             storage=tuple((s, v) for s, v in a.storage if v),
             deleted=False,
         )
-        for a in chain.genesis
+        for a in genesis_allocation(chain.genesis)
     }
     for i in range(chain.generated_accounts):
         address = generated_address(i)
@@ -80,6 +82,7 @@ def _genesis_fields(chain: ChainConfig) -> list[object]:
         alloc,
         chain.generated_accounts,
         GENERATED_BALANCE,
+        [[p.address, p.code] for p in predeploys()],
     ]
 
 

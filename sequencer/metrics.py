@@ -371,3 +371,30 @@ class SettlementMetrics:
             "settlement_output_block", "The L2 block of the newest output root on L1", registry=r
         )
         self.alarm = Gauge("settlement_alarm", "1 while a settlement alarm is raised", registry=r)
+
+
+class DepositMetrics:
+    """The deposit follower's statistics (``sequencer run --l1`` with a portal)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.seen = Counter("settlement_deposits_seen_total", "Portal deposits read from L1", registry=r)
+        self.included = Counter(
+            "settlement_deposits_included_total", "Portal deposits included in L2 blocks", registry=r
+        )
+        self.pending = Gauge(
+            "settlement_deposits_pending", "Deposits read from L1 and not yet included", registry=r
+        )
+        self.oldest_pending_age = Gauge(
+            "settlement_deposits_oldest_pending_l1_blocks",
+            "L1 blocks since the oldest deposit not yet included was emitted (0 when none waits)",
+            registry=r,
+        )
+        self.next_block = Gauge(
+            "settlement_deposits_next_l1_block", "The next L1 block the deposit follower reads", registry=r
+        )
+        self.reorged_included = Counter(
+            "settlement_deposits_reorged_included_total",
+            "Included deposits whose L1 block an L1 reorg took out",
+            registry=r,
+        )

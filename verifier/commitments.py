@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from sequencer import fastrlp
+from sequencer.bridge.deposits import DEPOSIT_RECEIPT_VERSION
 from sequencer.trie.mpt import compute_root
 from verifier.wire import AccountChange, ClaimedReceipt, LogEntry, MiniBlockMessage
 
@@ -58,14 +59,15 @@ def logs_bloom(logs: Iterable[LogEntry]) -> int:
 def receipt_encoding(r: ClaimedReceipt) -> tuple[bytes, int]:
     """The consensus encoding of a claimed receipt, and its bloom."""
     bloom = logs_bloom(r.logs)
-    body = _rlp(
-        [
-            b"\x01" if r.status else b"",
-            r.cumulative_gas_used,
-            bloom.to_bytes(256, "big"),
-            [[log.address, list(log.topics), log.data] for log in r.logs],
-        ]
-    )
+    fields: list[object] = [
+        b"\x01" if r.status else b"",
+        r.cumulative_gas_used,
+        bloom.to_bytes(256, "big"),
+        [[log.address, list(log.topics), log.data] for log in r.logs],
+    ]
+    if r.deposit_nonce is not None:  # a deposit's (OP's Canyon): depositNonce, depositReceiptVersion
+        fields += [r.deposit_nonce, DEPOSIT_RECEIPT_VERSION]
+    body = _rlp(fields)
     return (bytes((r.tx_type,)) + body if r.tx_type else body), bloom
 
 
@@ -75,7 +77,7 @@ def index_root(items: Sequence[bytes]) -> bytes:
 
 
 def _receipt_list(r: ClaimedReceipt) -> list[object]:
-    return [
+    items: list[object] = [
         r.tx_hash,
         r.tx_type,
         r.status,
@@ -87,6 +89,9 @@ def _receipt_list(r: ClaimedReceipt) -> list[object]:
         r.first_log_index,
         [[log.address, list(log.topics), log.data] for log in r.logs],
     ]
+    if r.deposit_nonce is not None:
+        items.append(r.deposit_nonce)
+    return items
 
 
 def _account_list(a: AccountChange) -> list[object]:

@@ -30,6 +30,10 @@ def _h(b: bytes | None) -> str:
     return "0x" + b.hex() if b is not None else "null"
 
 
+def _n(value: int | None) -> str:
+    return hex(value) if value is not None else "null"
+
+
 def _logs(logs: Sequence[object]) -> str:
     return str([(_h(lg.address), [_h(t) for t in lg.topics], _h(lg.data)) for lg in logs])  # type: ignore[attr-defined]
 
@@ -53,6 +57,8 @@ def compare_receipts(executed: Sequence[ExecutedTx], claimed: Sequence[ClaimedRe
             return Finding("receipt.logs", _logs(r.logs), _logs(ex.logs), i)
         if r.contract_address != ex.contract_address:
             return Finding("receipt.contractAddress", _h(r.contract_address), _h(ex.contract_address), i)
+        if r.deposit_nonce != ex.deposit_nonce:
+            return Finding("receipt.depositNonce", _n(r.deposit_nonce), _n(ex.deposit_nonce), i)
     return None
 
 

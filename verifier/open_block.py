@@ -84,6 +84,7 @@ def executed_receipt(tx: ExecutedTx) -> ClaimedReceipt:
         0,
         0,
         tx.logs,
+        tx.deposit_nonce,
     )
 
 

@@ -83,6 +83,8 @@ class ClaimedReceipt:
     tx_index: int
     first_log_index: int
     logs: tuple[LogEntry, ...]
+    deposit_nonce: int | None = None
+    """A deposit's ``depositNonce`` (type 0x7E only; ``None`` for any other receipt)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +306,7 @@ def _receipt(value: Any, i: int) -> ClaimedReceipt:
             )
         )
     contract = _field(r, "contractAddress", w)
+    deposit_nonce = _q(r, "depositNonce", w, U64) if "depositNonce" in r else None
     return ClaimedReceipt(
         tx_hash=_d(r, "transactionHash", w, 32),
         tx_type=_q(r, "type", w, 0x80),
@@ -315,6 +318,7 @@ def _receipt(value: Any, i: int) -> ClaimedReceipt:
         tx_index=_q(r, "transactionIndex", w, U64),
         first_log_index=_q(r, "firstLogIndex", w, U64),
         logs=tuple(logs),
+        deposit_nonce=deposit_nonce,
     )
 
 

@@ -26,6 +26,9 @@ from sequencer import fastrlp
 from sequencer.types import SignedTx
 
 DEPOSIT_TX_TYPE = 0x7E
+DEPOSIT_RECEIPT_VERSION = 1
+"""A deposit receipt's version (OP's Canyon): its consensus encoding ends ``depositNonce,
+depositReceiptVersion``."""
 DEPOSIT_EVENT_VERSION = 0
 TRANSACTION_DEPOSITED_TOPIC = keccak(b"TransactionDeposited(address,address,uint256,bytes)")
 ALIAS_OFFSET = 0x1111000000000000000000000000000000001111

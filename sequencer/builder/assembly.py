@@ -104,6 +104,7 @@ def make_receipts(
                 tx_index=block.tx_count + i,
                 first_log_index=log_index,
                 encoded=o.encoded_receipt,
+                deposit_nonce=o.deposit_nonce,
             )
         )
         log_index += len(o.logs)

@@ -7,6 +7,13 @@ open block's executor (for at most one interval; one transaction for at most its
 the overlay as the state diff (once the journal writes of its transactions are done), assemble
 the mini-block, make it durable (the fsync'd log, on the writer thread), then apply the diff to the
 in-memory state and the state trie, publish it, and wake everyone waiting for its receipts.
+An EVM block's first mini-block starts with the L1 deposits its :class:`DepositSource` offers
+(``builder/deposits.py``), in order, before any pooled transaction: one already in the chain is
+skipped (a source offers it again after a crash: this makes inclusion exactly-once), the first
+that does not fit what is left of the block's gas ends them (the rest go in the next block), and
+one that can never fit (its gas above the block gas limit) or that the engine cannot execute is
+left out with an error logged, so it cannot wedge the producer (the derivation verifier then
+flags it as not included).
 Per EVM block: finish the transactions and receipts roots, compute the state root, build the
 standard header, make it durable, publish it, and open the next block.
 
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sequencer.builder.assembly import OpenBlock, make_mini_block, seal_block
+from sequencer.builder.deposits import DepositSource
 from sequencer.builder.durability import DurableWriter
 from sequencer.chain import Chain
 from sequencer.config import NodeConfig
@@ -78,8 +86,13 @@ class BlockProducer:
         writer: DurableWriter,
         metrics: Metrics,
         journal: PoolJournal | None = None,
+        deposits: DepositSource | None = None,
     ) -> None:
         self.config = config
+        self.deposits = deposits
+        """Where the deposits each EVM block starts with come from (``None``: no bridge)."""
+        self._deposits_due = False
+        self._unincludable: set[bytes] = set()
         self.journal = journal
         self.chain = chain
         self.trie = trie
@@ -102,6 +115,10 @@ class BlockProducer:
         """Set while no block is being sealed: work of lower priority (the notification
         fan-out) waits for it rather than delay a seal (``rpc/fanout.py:Pacer.defer_to``)."""
         self.idle.set()
+
+    def set_deposit_source(self, source: DepositSource | None) -> None:
+        """Take deposits from ``source`` from the next EVM block that opens on."""
+        self.deposits = source
 
     # -- subscriptions ------------------------------------------------------------------------
     def on_mini_block(self, fn: Callable[[MiniBlock], None]) -> None:
@@ -162,7 +179,7 @@ class BlockProducer:
                 await self._seal_evm_block()
                 self._block_deadline = max(self._block_deadline + block_s, time.monotonic() + block_s / 10)
                 continue
-            if self.pool.has_takeable():
+            if self._deposits_due or self.pool.has_takeable():
                 due = self._last_mini_seal + mini_s
                 if now < due:
                     await asyncio.sleep(min(due, self._block_deadline) - now)
@@ -290,6 +307,8 @@ class BlockProducer:
             chain.clock.next_timestamp = None  # a one-shot timestamp is used up
             chain.open_block(env)
         self._open = opened = OpenBlock(env, chain.open_minis)
+        # deposits go in a block's first mini-block only (not in one re-opened after a restart)
+        self._deposits_due = self.deposits is not None and opened.mini_count == 0
         chain.follow_open_block(lambda: opened.pending(chain.head_mini_number + 1, self.trie.root()))
         self._executor = BlockExecutor(
             chain.world,
@@ -356,6 +375,7 @@ class BlockProducer:
                 # others again in the next mini-block, without it
                 assert self._executor is not None
                 self._executor.rollback_mini_block()
+                self._deposits_again()
                 return Executed((), executed.full, executed.taken, executed.aborted)
             if executed.aborted:  # an interval for everything else before the next mini-block
                 self._last_mini_seal = time.monotonic()
@@ -381,8 +401,8 @@ class BlockProducer:
         # configured maximum: taken transactions are copied and marked in flight
         interval_s = self.config.mini_block_interval_ms / 1000
         expected = int(2 * interval_s / self._exec_s_per_tx) + 16
+        outcomes: list[TxOutcome] = self._execute_deposits(executor) if self._deposits_due else []
         candidates = self.pool.take(min(self.config.max_txs_per_mini_block, expected))
-        outcomes: list[TxOutcome] = []
         full = False
         observe = self.metrics.tx_execution.observe
         exec_started = time.perf_counter()
@@ -422,6 +442,53 @@ class BlockProducer:
             self._exec_s_per_tx = 0.8 * self._exec_s_per_tx + 0.2 * per_tx
         return Executed(tuple(outcomes), full, len(candidates), aborted)
 
+    def _execute_deposits(self, executor: BlockExecutor) -> list[TxOutcome]:
+        """The deposits the source offers for the open block, executed in order (see the
+        module docstring for which are skipped and where they stop)."""
+        self._deposits_due = False
+        assert self.deposits is not None
+        try:
+            offered = list(self.deposits.pending(executor.env))
+        except Exception:  # the source's failure must not stop the chain: next block, again
+            log.exception("the deposit source failed")
+            return []
+        outcomes: list[TxOutcome] = []
+        seen: set[bytes] = set()
+        store = self.chain.store
+        for tx in offered:
+            if not tx.is_deposit or tx.hash in seen or store.get_tx_location(tx.hash) is not None:
+                continue
+            seen.add(tx.hash)
+            if tx.gas > executor.env.gas_limit:
+                self._leave_out(tx, f"its gas {tx.gas} is above the block gas limit")
+                continue
+            if not executor.fits(tx):
+                break
+            try:
+                outcomes.append(executor.apply(tx))
+            except Exception as exc:  # an engine bug: leave it out rather than wedge the chain
+                log.exception("deposit failed in execution", extra=fields(hash=tx.hash))
+                self._leave_out(tx, type(exc).__name__)
+        return outcomes
+
+    def _leave_out(self, tx: SignedTx, reason: str) -> None:
+        """Log (once per deposit) a deposit that cannot be included."""
+        if tx.hash in self._unincludable:
+            return
+        if len(self._unincludable) >= 10_000:
+            self._unincludable.clear()
+        self._unincludable.add(tx.hash)
+        self.metrics.transaction_dropped("deposit_not_includable")
+        log.error(
+            "deposit cannot be included",
+            extra=fields(hash=tx.hash, source_hash=tx.source_hash, sender=tx.sender, reason=reason),
+        )
+
+    def _deposits_again(self) -> None:
+        """The open block's first mini-block was rolled back: its deposits are due again."""
+        if self.deposits is not None and self._open is not None and self._open.mini_count == 0:
+            self._deposits_due = True
+
     async def _commit_mini_block(
         self,
         outcomes: tuple[TxOutcome, ...],
@@ -444,6 +511,7 @@ class BlockProducer:
             # Nothing of this mini-block is durable, visible or acknowledged: its transactions
             # stay in the pool to be retried.
             executor.rollback_mini_block()
+            self._deposits_again()
             await self.writer.pause()
             return None
         executor.commit_mini_block()
@@ -451,7 +519,7 @@ class BlockProducer:
         self.trie.apply_diff(mb.diff)
         chain.publish_mini_block(mb)
         block.add(mb)
-        self.pool.remove_included([o.tx for o in outcomes])
+        self.pool.remove_included([o.tx for o in outcomes if not o.tx.is_deposit])
         self.metrics.mini_block_sealed(mb)
         for fn in self._mini_listeners:
             fn(mb)

@@ -4,7 +4,8 @@ Running and preparing a node (``run``, ``init``, ``config check``, ``db check``)
 :mod:`sequencer.cli.node_commands`; settling on L1 (``l1 deploy``, ``run --l1``) is
 :mod:`sequencer.cli.l1_commands`; inspecting a running one (``status``, ``block``, ``tx``,
 ``mempool``) is :mod:`sequencer.cli.inspect_commands`, over :mod:`sequencer.cli.rpc_client`
-and printed by :mod:`sequencer.cli.render`.
+and printed by :mod:`sequencer.cli.render`; the bridge (``bridge ...``) is
+:mod:`sequencer.cli.bridge_commands`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import click
 
 import sequencer
+from sequencer.cli.bridge_commands import bridge_group
 from sequencer.cli.inspect_commands import block, mempool, status, tx
 from sequencer.cli.l1_commands import l1_group
 from sequencer.cli.node_commands import config_group, db_group, init, run
@@ -34,5 +36,5 @@ def main() -> None:
     """
 
 
-for _command in (run, init, config_group, db_group, l1_group, status, block, tx, mempool):
+for _command in (run, init, config_group, db_group, l1_group, bridge_group, status, block, tx, mempool):
     main.add_command(_command)

@@ -146,7 +146,7 @@ def deploy_command(
     genesis_timestamp: int | None,
     force: bool,
 ) -> None:
-    """Deploy SystemConfig and L2OutputOracle on the L1 and write the settlement file.
+    """Deploy SystemConfig, L2OutputOracle and OptimismPortal on the L1 and write the settlement file.
 
     On a development L1 (chain id 31337 or 1337) the roles default to the standard development
     accounts #1 (batcher), #2 (proposer) and #3 (challenger), whose keys `sequencer run --l1`

@@ -220,7 +220,8 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     help="Devnet fire drill: corrupt one thing on the feed stream only (chain and RPC untouched) in "
     "the first mini-block (EVM block for state-root) at or after number N (default 0) that has "
     f"one. KIND: {', '.join(FEED_KINDS)}; with --l1, corrupt what goes to L1 instead: "
-    f"{', '.join(SETTLEMENT_KINDS)} (L2 block N). Refused unless chain.devnet = true.",
+    f"{', '.join(SETTLEMENT_KINDS)} (L2 block N; for deposit-skip L1 block N). Refused unless "
+    "chain.devnet = true.",
 )
 @_accounts_option
 @click.option(

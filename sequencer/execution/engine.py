@@ -12,22 +12,25 @@ Results are data (:class:`TxOutcome`); an invalid transaction raises its rule's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth._utils.address import generate_contract_address
-from eth.abc import MessageAPI, StateAPI, TransactionContextAPI
+from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI, StateAPI, TransactionContextAPI
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
-from eth.vm.forks.prague.state import PragueState
+from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
+from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
+from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 from eth_utils.logging import get_extended_debug_logger
 
 from sequencer import fastrlp
 from sequencer.bloom import logs_bloom
+from sequencer.bridge.deposits import DEPOSIT_RECEIPT_VERSION
 from sequencer.errors import (
     ExceedsBlockGasLimit,
     ExecutionTimeExceeded,
@@ -39,6 +42,7 @@ from sequencer.errors import (
 )
 from sequencer.execution.deadline import DeadlineExceeded, time_limit
 from sequencer.execution.flatdb import FlatAccountDB
+from sequencer.rules import data_floor_gas
 from sequencer.state import WorldState
 from sequencer.types import BlockEnv, Log, SignedTx, StateDiff
 
@@ -83,6 +87,94 @@ class SequencerState(PragueState):
     logger = get_extended_debug_logger("eth.vm.state.SequencerState")
 
 
+class DepositExecutor(PragueTransactionExecutor):
+    """py-evm's Prague executor for an L1 deposit (type 0x7E, OP's Regolith rules).
+
+    No validation (L1 checked the sender and bought the gas; the adapter checks what makes a
+    deposit fail before this runs), no fee: the gas price is 0, so nothing is bought or
+    refunded, and the coinbase is neither paid nor touched. The nonce is incremented and a
+    creation's address derived from it as for any transaction.
+    """
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        """Nothing to validate: a deposit is valid by construction (see the class docstring)."""
+
+    def finalize_computation(
+        self, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> ComputationAPI:
+        """Work out the refund and the data floor (they set the gas used) and process
+        self-destructs; no fee goes to the coinbase."""
+        gas_used = transaction.gas - computation.get_gas_remaining()
+        gas_refund = self.calculate_gas_refund(computation, gas_used)
+        computation.data_floor_gas = self.calc_data_floor_gas(transaction, gas_used, gas_refund)
+        for account in computation.get_accounts_for_deletion():
+            self.vm_state.delete_account(account)
+        return computation
+
+
+def deposit_engine_tx(tx: SignedTx, nonce: int) -> Any:
+    """py-evm's form of a deposit: a zero-priced legacy transaction with the deposit's fields
+    and its sender spoofed (py-evm has no type 0x7E; the signature is never looked at)."""
+    legacy = _BUILDER.new_transaction(
+        nonce=nonce,
+        gas_price=0,
+        gas=tx.gas,
+        to=Address(tx.to if tx.to is not None else b""),
+        value=tx.value,
+        data=tx.data,
+        v=27,
+        r=1,
+        s=1,
+    )
+    return SpoofTransaction(legacy, sender=Address(tx.sender))
+
+
+def deposit_failure(tx: SignedTx, engine_tx: Any, balance: int) -> str | None:
+    """Why a deposit fails before it executes (OP's "failed deposit": geth's state-transition
+    errors), or ``None``: too little gas for its intrinsic or data floor cost, initcode over
+    the EIP-3860 limit, or a value above the sender's balance (the mint included)."""
+    if tx.gas < engine_tx.intrinsic_gas:
+        return "intrinsic gas too low"
+    if tx.gas < data_floor_gas(tx.data):
+        return "insufficient gas for floor data gas cost"
+    if tx.to is None and len(tx.data) > MAX_INITCODE_SIZE:
+        return "max initcode size exceeded"
+    if tx.value > balance:
+        return "insufficient funds for transfer"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DepositRun:
+    """What running a deposit's rules on a state did (before any receipt)."""
+
+    nonce: int
+    """The sender's nonce before (``depositNonce``)."""
+    computation: ComputationAPI | None
+    """``None`` when the deposit failed before executing (``failure`` says why)."""
+    gas_used: int
+    failure: str | None
+
+
+def run_deposit(
+    state: StateAPI, tx: SignedTx, execute: Callable[[Any], ComputationAPI] | None = None
+) -> DepositRun:
+    """Run a deposit's rules on ``state``: mint, then either the failed-deposit outcome (the
+    nonce increment, all gas used) or the execution (``execute``: py-evm's
+    :class:`DepositExecutor` unless a tracer wraps it). The caller owns checkpoints."""
+    sender = Address(tx.sender)
+    if tx.mint:
+        state.delta_balance(sender, tx.mint)
+    nonce = state.get_nonce(sender)
+    engine_tx = deposit_engine_tx(tx, nonce)
+    failure = deposit_failure(tx, engine_tx, state.get_balance(sender))
+    if failure is not None:
+        state.increment_nonce(sender)
+        return DepositRun(nonce, None, tx.gas, failure)
+    computation = (execute or DepositExecutor(state))(engine_tx)
+    return DepositRun(nonce, computation, PragueVM.finalize_gas_used(engine_tx, computation), None)
+
+
 @dataclass(frozen=True, slots=True)
 class TxOutcome:
     """What executing one transaction produced (its receipt fields, before indexing)."""
@@ -96,20 +188,32 @@ class TxOutcome:
     bloom: bytes
     contract_address: bytes | None
     encoded_receipt: bytes
+    deposit_nonce: int | None = None
+    """A deposit's sender nonce before it ran (``None`` for every other transaction)."""
 
 
 def encode_receipt(
-    tx_type: int, status: int, cumulative_gas_used: int, bloom: bytes, logs: Sequence[Log]
+    tx_type: int,
+    status: int,
+    cumulative_gas_used: int,
+    bloom: bytes,
+    logs: Sequence[Log],
+    deposit_nonce: int | None = None,
 ) -> bytes:
-    """The consensus encoding of a receipt (EIP-658 status; EIP-2718 type prefix if typed)."""
-    body = fastrlp.encode(
-        [
-            b"\x01" if status else b"",
-            cumulative_gas_used,
-            bloom,
-            [[log.address, list(log.topics), log.data] for log in logs],
-        ]
-    )
+    """The consensus encoding of a receipt (EIP-658 status; EIP-2718 type prefix if typed).
+
+    A deposit's (``deposit_nonce`` given) appends ``depositNonce`` and ``depositReceiptVersion``
+    (1) to the four fields, as op-geth encodes it since Canyon.
+    """
+    fields: list[object] = [
+        b"\x01" if status else b"",
+        cumulative_gas_used,
+        bloom,
+        [[log.address, list(log.topics), log.data] for log in logs],
+    ]
+    if deposit_nonce is not None:
+        fields += [deposit_nonce, DEPOSIT_RECEIPT_VERSION]
+    body = fastrlp.encode(fields)
     return bytes((tx_type,)) + body if tx_type else body
 
 
@@ -185,7 +289,9 @@ class BlockExecutor:
 
     def apply(self, tx: SignedTx) -> TxOutcome:
         """Execute one transaction; raises its rule's :class:`InvalidTransaction` and changes
-        nothing if it is invalid."""
+        nothing if it is invalid. A deposit goes to :meth:`apply_deposit`."""
+        if tx.is_deposit:
+            return self.apply_deposit(tx)
         self.check(tx)
         state = self._state
         state.lock_changes()
@@ -225,6 +331,56 @@ class BlockExecutor:
             bloom=bloom,
             contract_address=bytes(contract) if contract else None,
             encoded_receipt=encode_receipt(tx.type, status, self.gas_used, bloom, logs),
+        )
+
+    def apply_deposit(self, tx: SignedTx) -> TxOutcome:
+        """Execute an L1 deposit (type 0x7E) after OP's Regolith/Canyon rules.
+
+        ``mint`` is credited to the sender first and kept whatever follows; the sender's nonce
+        is incremented (a creation's address comes from the nonce before); no signature, nonce
+        or fee checks and no fee. A deposit that fails before it executes (:func:`deposit_failure`)
+        keeps only the mint and the nonce increment and uses all its gas; one that reverts keeps
+        the mint, the nonce increment and its actual gas used, with status 0. Its only refusal is
+        :class:`~sequencer.errors.ExceedsBlockGasLimit` (it does not fit what is left of the
+        block). It runs without the time budget: a deposit cannot be dropped (L1 requires its
+        inclusion) and aborting it would give a result no verifier can reproduce; the portal's
+        maximum gas per deposit bounds it.
+        """
+        if not self.fits(tx):
+            raise ExceedsBlockGasLimit()
+        state, db = self._state, self._db
+        sender = Address(tx.sender)
+        state.lock_changes()
+        checkpoint = db.record()
+        try:
+            run = run_deposit(state, tx)
+        except Exception:
+            self._abandon(checkpoint)
+            raise
+        db.commit(checkpoint)
+        computation, nonce, gas_used = run.computation, run.nonce, run.gas_used
+        status = 0
+        logs: tuple[Log, ...] = ()
+        if computation is not None:
+            status = 0 if computation.is_error else 1
+            logs = tuple(
+                Log(bytes(address), tuple(topic.to_bytes(32, "big") for topic in topics), bytes(data))
+                for address, topics, data in computation.get_log_entries()
+            )
+        self.gas_used += gas_used
+        bloom = logs_bloom(logs)
+        contract = generate_contract_address(sender, nonce) if tx.to is None else None
+        return TxOutcome(
+            tx=tx,
+            status=status,
+            gas_used=gas_used,
+            cumulative_gas_used=self.gas_used,
+            effective_gas_price=0,
+            logs=logs,
+            bloom=bloom,
+            contract_address=bytes(contract) if contract else None,
+            encoded_receipt=encode_receipt(tx.type, status, self.gas_used, bloom, logs, nonce),
+            deposit_nonce=nonce,
         )
 
     def _abandon(self, checkpoint: Any) -> None:

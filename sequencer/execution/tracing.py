@@ -35,7 +35,8 @@ from eth.vm.spoof import SpoofTransaction
 from eth_abi.abi import decode as abi_decode
 from eth_typing import Address
 
-from sequencer.execution.engine import execution_context
+from sequencer.bridge.deposits import DEPOSIT_TX_TYPE, decode_deposit
+from sequencer.execution.engine import DepositExecutor, execution_context, run_deposit
 from sequencer.execution.flatdb import FlatAccountDB
 from sequencer.execution.simulation import CallRequest, vm_error_text
 from sequencer.execution.tracehooks import (
@@ -51,7 +52,7 @@ from sequencer.execution.tracehooks import (
 )
 from sequencer.execution.transactions import decode_raw
 from sequencer.state import StateReader
-from sequencer.types import BlockEnv
+from sequencer.types import BlockEnv, SignedTx
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 SLOAD, SSTORE, SELFDESTRUCT = 0x54, 0x55, 0xFF
@@ -420,10 +421,15 @@ class Tracing:
     def replay(self, tx: TracedTx) -> None:
         """Execute ``tx`` untraced (a transaction before the traced one)."""
         self.state.lock_changes()
+        if tx.raw[0] == DEPOSIT_TX_TYPE:
+            run_deposit(self.state, decode_deposit(tx.raw))
+            return
         self.state.apply_transaction(engine_tx(tx))
 
     def trace(self, tx: TracedTx, config: TraceConfig) -> Any:
         """Execute ``tx`` traced with ``config``; its effects stay for the next one."""
+        if tx.raw[0] == DEPOSIT_TX_TYPE:
+            return self._trace_deposit(decode_deposit(tx.raw), config)
         unsigned = engine_tx(tx)
         return self._traced(unsigned, tx.sender, unsigned.to, unsigned.nonce, unsigned.gas, config)
 
@@ -457,7 +463,34 @@ class Tracing:
         tx = SpoofTransaction(unsigned, from_=Address(request.sender))
         return self._traced(tx, request.sender, unsigned.to, nonce, request.gas, config)
 
-    def _traced(self, tx: Any, sender: bytes, to: bytes, nonce: int, gas: int, config: TraceConfig) -> Any:
+    def _trace_deposit(self, tx: SignedTx, config: TraceConfig) -> Any:
+        """A deposit, traced: its mint and nonce increment happen outside the trace (as in
+        op-geth); one that failed before executing has an empty trace with its failure."""
+        state = self.state
+        nonce = state.get_nonce(Address(tx.sender))
+        tracer = self._tracer(config, tx.sender, tx.to or b"", nonce)
+
+        def execute(engine: Any) -> ComputationAPI:
+            with activate(tracer):
+                return DepositExecutor(state)(engine)
+
+        run = run_deposit(state, tx, execute)
+        if run.computation is not None or isinstance(tracer, PrestateTracer):
+            return tracer.result(run.computation, run.gas_used, tx.gas)  # type: ignore[arg-type]
+        if isinstance(tracer, StructLogger):
+            return {"gas": run.gas_used, "failed": True, "returnValue": "0x", "structLogs": []}
+        out: dict[str, Any] = {
+            "type": "CREATE" if tx.to is None else "CALL",
+            "from": _data(tx.sender),
+            "gas": _hex(tx.gas),
+            "gasUsed": _hex(run.gas_used),
+        }
+        if tx.to is not None:
+            out["to"] = _data(tx.to)
+        out.update(input=_data(tx.data), error=f"failed deposit: {run.failure}", value=_hex(tx.value))
+        return out
+
+    def _tracer(self, config: TraceConfig, sender: bytes, to: bytes, nonce: int) -> Tracer:
         state = self.state
         state.lock_changes()
         tracer = _make_tracer(config, state)
@@ -470,6 +503,11 @@ class Tracing:
                 created = bytes(generate_contract_address(Address(sender), nonce))
                 tracer.look_up(created)
                 tracer.created.add(created)
+        return tracer
+
+    def _traced(self, tx: Any, sender: bytes, to: bytes, nonce: int, gas: int, config: TraceConfig) -> Any:
+        state = self.state
+        tracer = self._tracer(config, sender, to, nonce)
         with activate(tracer):
             computation = state.apply_transaction(tx)
         gas_used = PragueVM.finalize_gas_used(tx, computation)

@@ -17,7 +17,9 @@ from eth_hash.auto import keccak
 from eth_utils.exceptions import ValidationError
 
 from sequencer import fastrlp
+from sequencer.bridge.deposits import DEPOSIT_TX_TYPE
 from sequencer.errors import (
+    DepositFromUser,
     IntrinsicGasTooLow,
     InvalidSignature,
     InvalidTransaction,
@@ -101,6 +103,8 @@ def decode_transaction(raw: bytes, chain_id: int, allow_unprotected: bool) -> Si
         raise OversizedTransaction()
     if not raw:
         raise UndecodableTransaction("empty input")
+    if raw[0] == DEPOSIT_TX_TYPE:
+        raise DepositFromUser()
     if raw[0] < 0x7F and raw[0] not in SUPPORTED_TYPES:
         raise UnsupportedTransactionType()
     try:

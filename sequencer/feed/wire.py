@@ -16,6 +16,7 @@ from eth_hash.auto import keccak
 
 from sequencer import fastrlp
 from sequencer.bloom import bloom_bits
+from sequencer.bridge.deposits import DEPOSIT_RECEIPT_VERSION
 from sequencer.config import ChainConfig
 from sequencer.genesis import GENERATED_BALANCE, GENERATED_DOMAIN
 from sequencer.jsonrpc.encoding import d, q
@@ -76,6 +77,7 @@ def mini_block_message(mb: MiniBlock, signature: dict[str, str] | None = None) -
                         {"address": d(log.address), "topics": [d(t) for t in log.topics], "data": d(log.data)}
                         for log in r.logs
                     ],
+                    **({} if r.deposit_nonce is None else {"depositNonce": q(r.deposit_nonce)}),
                 }
                 for r in mb.receipts
             ],
@@ -184,6 +186,7 @@ def wire_mini_block_hash(mb: dict[str, Any]) -> bytes:
             _qi(r["transactionIndex"]),
             _qi(r["firstLogIndex"]),
             [[_bi(lg["address"]), [_bi(t) for t in lg["topics"]], _bi(lg["data"])] for lg in r["logs"]],
+            *([_qi(r["depositNonce"])] if "depositNonce" in r else []),  # a deposit's, last
         ]
         for r in mb["receipts"]
     ]
@@ -245,9 +248,15 @@ def wire_receipt_encoding(r: dict[str, Any]) -> bytes:
         for topic in topics:
             bloom |= bloom_bits(topic)
         logs.append([address, topics, _bi(lg["data"])])
-    body = fastrlp.encode(
-        [b"\x01" if _qi(r["status"]) else b"", _qi(r["cumulativeGasUsed"]), bloom.to_bytes(256, "big"), logs]
-    )
+    fields: list[object] = [
+        b"\x01" if _qi(r["status"]) else b"",
+        _qi(r["cumulativeGasUsed"]),
+        bloom.to_bytes(256, "big"),
+        logs,
+    ]
+    if "depositNonce" in r:  # a deposit's (OP's Canyon): depositNonce, depositReceiptVersion
+        fields += [_qi(r["depositNonce"]), DEPOSIT_RECEIPT_VERSION]
+    body = fastrlp.encode(fields)
     tx_type = _qi(r["type"])
     return bytes((tx_type,)) + body if tx_type else body
 

@@ -1,10 +1,18 @@
-"""JSON shapes of blocks, transactions, receipts and logs (as in ethereum/execution-apis)."""
+"""JSON shapes of blocks, transactions, receipts and logs (as in ethereum/execution-apis).
+
+L1 deposits (type 0x7E) are shaped as op-geth shapes them: ``sourceHash``, ``mint``,
+``isSystemTx`` (only when true), ``v``/``r``/``s`` and ``gasPrice`` 0, no ``chainId``,
+``accessList`` or ``yParity``; once included, ``nonce`` is the sender's nonce before it ran (its
+receipt's ``depositNonce``: the encoding has none) and ``depositReceiptVersion`` is given; the
+receipt adds ``depositNonce`` and ``depositReceiptVersion``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from sequencer.bridge.deposits import DEPOSIT_RECEIPT_VERSION
 from sequencer.codec import decode_signed_tx, encode_block_rlp
 from sequencer.execution.headers import EMPTY_REQUESTS_HASH, EMPTY_UNCLE_HASH, POST_MERGE_NONCE, make_header
 from sequencer.jsonrpc.encoding import d, q
@@ -22,7 +30,11 @@ def format_pooled(tx: SignedTx) -> JSON:
 def format_included(raw: bytes, receipt: Receipt, block_hash: bytes, base_fee: int, timestamp: int) -> JSON:
     """An included transaction, read back from its raw bytes (the sender from its receipt)."""
     tx = decode_signed_tx(raw, receipt.sender)
-    return format_transaction(tx, block_hash, receipt.block_number, receipt.tx_index, base_fee, timestamp)
+    out = format_transaction(tx, block_hash, receipt.block_number, receipt.tx_index, base_fee, timestamp)
+    if receipt.deposit_nonce is not None:
+        out["nonce"] = q(receipt.deposit_nonce)
+        out["depositReceiptVersion"] = q(DEPOSIT_RECEIPT_VERSION)
+    return out
 
 
 def format_transaction(
@@ -63,7 +75,13 @@ def format_transaction(
         out["gasPrice"] = q(price)
     else:
         out["gasPrice"] = q(tx.max_fee_per_gas)
-    if tx.type != 0:
+    if tx.is_deposit:
+        assert tx.source_hash is not None
+        out["sourceHash"] = d(tx.source_hash)
+        out["mint"] = q(tx.mint)
+        if tx.is_system_tx:
+            out["isSystemTx"] = True
+    elif tx.type != 0:
         out["accessList"] = [
             {"address": d(address), "storageKeys": [d(slot.to_bytes(32, "big")) for slot in slots]}
             for address, slots in tx.access_list
@@ -89,8 +107,8 @@ def format_log(log: Log, receipt: Receipt, block_hash: bytes, log_index: int, bl
 
 
 def format_receipt(receipt: Receipt, block_hash: bytes, block_timestamp: int) -> JSON:
-    """A receipt object (execution-apis ``ReceiptInfo``)."""
-    return {
+    """A receipt object (execution-apis ``ReceiptInfo``; a deposit's with op-geth's fields)."""
+    out: JSON = {
         "type": q(receipt.tx_type),
         "transactionHash": d(receipt.tx_hash),
         "transactionIndex": q(receipt.tx_index),
@@ -109,6 +127,10 @@ def format_receipt(receipt: Receipt, block_hash: bytes, block_timestamp: int) ->
         "status": q(receipt.status),
         "effectiveGasPrice": q(receipt.effective_gas_price),
     }
+    if receipt.deposit_nonce is not None:
+        out["depositNonce"] = q(receipt.deposit_nonce)
+        out["depositReceiptVersion"] = q(DEPOSIT_RECEIPT_VERSION)
+    return out
 
 
 def format_block(block: EvmBlock | PendingBlock, txs: Sequence[tuple[Receipt, bytes]], full: bool) -> JSON:

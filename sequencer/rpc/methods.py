@@ -2,7 +2,8 @@
 
 ``rpc/state.py`` (balances, nonces, code, storage, calls), ``rpc/fees.py``, ``rpc/blocks.py``,
 ``rpc/transactions.py`` (submission, send-and-wait, lookups), ``rpc/logs.py``,
-``rpc/filters.py``, ``rpc/txpool.py`` and ``rpc/node_info.py``. WebSocket sessions add
+``rpc/filters.py``, ``rpc/txpool.py``, ``rpc/node_info.py``, ``rpc/proofs.py`` and
+``rpc/withdrawals.py`` (the bridge's reads at past blocks). WebSocket sessions add
 ``eth_subscribe``/``eth_unsubscribe`` (``rpc/subscriptions.py``); the admin port adds
 ``rpc/admin.py``. The ``debug_*`` methods (raw data and traces, ``rpc/debug.py``) are on the
 admin port, and on the public port too when the chain is a devnet.
@@ -25,6 +26,7 @@ from sequencer.rpc.simulate import simulate_methods
 from sequencer.rpc.state import state_methods
 from sequencer.rpc.transactions import transaction_methods
 from sequencer.rpc.txpool import txpool_methods
+from sequencer.rpc.withdrawals import withdrawal_methods
 
 
 def public_methods(ctx: RpcContext, filters: FilterManager) -> dict[str, Handler]:
@@ -43,4 +45,5 @@ def public_methods(ctx: RpcContext, filters: FilterManager) -> dict[str, Handler
         **dev_chain_methods(ctx),
         **simulate_methods(ctx),
         **proof_methods(ctx),
+        **withdrawal_methods(ctx),
     }

@@ -3,7 +3,8 @@
 Pure pieces, shared with the derivation verifier: the batch/channel/frame codec (``channels``),
 the output root (``outputs``), the settlement file (``settings``), the contracts' artifacts
 (``contracts``) and the L1 JSON-RPC client (``l1``). The sequencer's side: the batcher
-(``batcher``, durable ``progress``, L1 ``origins``), the proposer (``proposer``), their
-supervision (``service``), the keys (``keys``) and the deployment (``deploy``). The operator's
-walkthrough is docs/settlement.md.
+(``batcher``, durable ``progress``, L1 ``origins``), the proposer (``proposer``), the portal's
+deposit follower (``deposits``, the producer's deposit source), their supervision (``service``),
+the keys (``keys``) and the deployment (``deploy``). The operator's walkthrough is
+docs/settlement.md.
 """

@@ -31,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from eth_account import Account
+from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from sequencer import fastrlp
+from sequencer.bridge.deposits import DEPOSIT_TX_TYPE
 from sequencer.chain import Chain
 from sequencer.logs import fields
 from sequencer.metrics import SettlementMetrics
@@ -63,6 +65,7 @@ log = logging.getLogger("sequencer.settlement.batcher")
 TX_GAS = 21_000
 FEE_BUMP = (9, 8)
 """Each re-signed version pays 12.5% more (L1 pools want at least 10%)."""
+DEPOSIT_TYPE_BYTE = bytes((DEPOSIT_TX_TYPE,))
 BLOCK_OVERHEAD_BYTES = 80
 """Roughly what a batch adds to its transactions (hashes, numbers, RLP prefixes)."""
 
@@ -103,10 +106,13 @@ class Batcher:
         metrics: SettlementMetrics,
         *,
         drop_tx_at: int | None = None,
+        deposit_l1_block: Callable[[bytes], int | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``drop_tx_at``: the ``batch-drop-tx`` fire drill (devnet only): the first block at or
-        after that number with a transaction is batched without its last transaction."""
+        after that number with a transaction is batched without its last transaction.
+        ``deposit_l1_block``: the L1 block a deposit (by transaction hash) was emitted in (the
+        deposit follower's), for the origin of blocks with deposits."""
         self.settings = settlement.batcher
         self.settlement = settlement
         self.chain = chain
@@ -123,6 +129,7 @@ class Batcher:
         self.balance: int | None = None
         self.alarm: str | None = None
         self._drop_tx_at = drop_tx_at
+        self._deposit_l1_block = deposit_l1_block
         self._clock = clock
         self._unsent: dict[int, str] = {
             t.nonce: "restart" for ch in self.progress.channels for t in ch.txs if t.included is None
@@ -395,7 +402,9 @@ class Batcher:
         batches: list[Batch] = []
         l2_txs = 0
         for number, timestamp, parent_hash, txs in picked:
-            origin = await self.origins.pick(origin, timestamp, self.view.head.number)
+            origin = await self.origins.pick(
+                origin, timestamp, self.view.head.number, self._newest_deposit_block(txs)
+            )
             if self._drop_tx_at is not None and number >= self._drop_tx_at and txs:
                 log.warning(
                     "dev fault batch-drop-tx: block batched without its last transaction",
@@ -472,6 +481,19 @@ class Batcher:
             await self._broadcast(t)
             if self.alarm is not None:
                 return
+
+    def _newest_deposit_block(self, txs: tuple[bytes, ...]) -> int | None:
+        """The newest L1 block among the deposits of a block's transactions (``None``: none known)."""
+        if self._deposit_l1_block is None:
+            return None
+        newest: int | None = None
+        for raw in txs:
+            if raw[:1] != DEPOSIT_TYPE_BYTE:
+                break  # deposits come first in their block
+            number = self._deposit_l1_block(bytes(keccak(raw)))
+            if number is not None and (newest is None or number > newest):
+                newest = number
+        return newest
 
     async def _next_nonce(self) -> int:
         local = self.progress.next_nonce

@@ -1,7 +1,7 @@
 """The L1 contracts' compiled artifacts (package data built by ``contracts/build.sh``) and their events.
 
-``SystemConfig`` and ``L2OutputOracle`` (``contracts/src/l1/``); each artifact holds the ABI,
-the creation bytecode and the runtime bytecode.
+``SystemConfig``, ``L2OutputOracle`` and ``OptimismPortal`` (``contracts/src/l1/``); each artifact
+holds the ABI, the creation bytecode and the runtime bytecode.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from eth_hash.auto import keccak
 
 SYSTEM_CONFIG = "SystemConfig"
 L2_OUTPUT_ORACLE = "L2OutputOracle"
+OPTIMISM_PORTAL = "OptimismPortal"
 
 OUTPUT_PROPOSED_TOPIC = bytes(keccak(b"OutputProposed(bytes32,uint256,uint256,uint256)"))
 """``OutputProposed(outputRoot indexed, l2OutputIndex indexed, l2BlockNumber indexed, l1Timestamp)``."""

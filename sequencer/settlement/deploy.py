@@ -1,9 +1,11 @@
 """Deploying the L1 contracts and describing the result in a settlement file (``sequencer l1 deploy``).
 
-The deployer's key sends two transactions: ``SystemConfig`` (owner: the deployer; the roles, the
-challenge period, the L2 chain id and the batch inbox) and ``L2OutputOracle`` (reading the roles
-and the period from that SystemConfig, with the output interval, counting from L2 block 0). The
-SystemConfig's block is where settlement, and derivation, start.
+The deployer's key sends three transactions: ``SystemConfig`` (owner: the deployer; the roles, the
+challenge period, the L2 chain id and the batch inbox), ``L2OutputOracle`` (reading the roles
+and the period from that SystemConfig, with the output interval, counting from L2 block 0) and
+``OptimismPortal`` (the bridge: deposits, and withdrawals proven against that oracle's outputs,
+with the most L2 gas one deposit may buy). The SystemConfig's block is where settlement, and
+derivation, start.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from web3.exceptions import TimeExhausted
 from sequencer.config import ChainConfig
 from sequencer.errors import ConfigError
 from sequencer.genesis import genesis_block, genesis_diff
-from sequencer.settlement.contracts import L2_OUTPUT_ORACLE, SYSTEM_CONFIG, artifact
+from sequencer.settlement.contracts import L2_OUTPUT_ORACLE, OPTIMISM_PORTAL, SYSTEM_CONFIG, artifact
 from sequencer.settlement.settings import (
     BatcherSettings,
     ContractAddresses,
@@ -32,6 +34,8 @@ from sequencer.settlement.settings import (
 from sequencer.trie.state import StateTrie
 
 RECEIPT_TIMEOUT_S = 120.0
+MAX_DEPOSIT_GAS = 20_000_000
+"""The most L2 gas one deposit may buy (the portal's ``maxGasLimit``)."""
 
 
 class DeployError(Exception):
@@ -54,6 +58,7 @@ class DeployRequest:
     output_interval_blocks: int
     batch_inbox: bytes
     channel_timeout_l1_blocks: int = 50
+    max_deposit_gas: int = MAX_DEPOSIT_GAS
 
 
 def genesis_hash(chain: ChainConfig) -> bytes:
@@ -78,7 +83,7 @@ def _send(w3: Web3, deployer: Any, tx: dict[str, Any], what: str) -> Any:
 
 
 def deploy(request: DeployRequest, *, report: Callable[[str], None] = lambda _line: None) -> Settlement:
-    """Deploy both contracts; the settlement that describes them. ``report`` hears each step."""
+    """Deploy the three contracts; the settlement that describes them. ``report`` hears each step."""
     w3 = Web3(Web3.HTTPProvider(request.l1_rpc, request_kwargs={"timeout": 30}))
     try:
         l1_chain_id = int(w3.eth.chain_id)
@@ -117,6 +122,7 @@ def deploy(request: DeployRequest, *, report: Callable[[str], None] = lambda _li
     oracle, _ = create(
         L2_OUTPUT_ORACLE, to_checksum_address(system_config), request.output_interval_blocks, 0
     )
+    portal, _ = create(OPTIMISM_PORTAL, to_checksum_address(oracle), request.max_deposit_gas)
     start_block = int(receipt["blockNumber"])
     start_hash = bytes(receipt["blockHash"])
     return Settlement(
@@ -124,7 +130,7 @@ def deploy(request: DeployRequest, *, report: Callable[[str], None] = lambda _li
         l2_chain_id=request.l2_chain_id,
         l2_genesis_hash=request.l2_genesis_hash,
         l2_genesis_timestamp=request.l2_genesis_timestamp,
-        contracts=ContractAddresses(system_config, oracle, request.batch_inbox),
+        contracts=ContractAddresses(system_config, oracle, request.batch_inbox, portal),
         roles=Roles(request.batcher, request.proposer, request.challenger),
         derivation=DerivationSettings(request.output_interval_blocks, request.channel_timeout_l1_blocks),
         batcher=BatcherSettings(),

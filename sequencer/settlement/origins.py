@@ -50,14 +50,17 @@ class OriginPicker:
                 self._headers.popitem(last=False)
         return block
 
-    async def pick(self, previous: Origin | None, l2_timestamp: int, l1_head: int) -> Origin:
-        """The origin of an L2 block with ``l2_timestamp`` whose predecessor's origin is ``previous``."""
+    async def pick(
+        self, previous: Origin | None, l2_timestamp: int, l1_head: int, at_least: int | None = None
+    ) -> Origin:
+        """The origin of an L2 block with ``l2_timestamp`` whose predecessor's origin is ``previous``;
+        ``at_least``: the newest L1 block of the block's deposits (the origin is not older)."""
         current = previous or self.start
         canonical = await self.header(current.number)
         if canonical is not None and canonical.hash != current.hash:
             # the previous origin was reorganized away: keep its height on the canonical chain
             current = origin_of(canonical)
-        limit = l1_head - self.depth
+        limit = max(l1_head - self.depth, at_least if at_least is not None else -1)
         while current.number < limit:
             nxt = await self.header(current.number + 1)
             if nxt is None or nxt.timestamp > l2_timestamp:

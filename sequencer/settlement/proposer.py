@@ -1,5 +1,8 @@
 """The proposer: OP's version-0 output root of every ``output_interval_blocks``-th L2 block, on L1.
 
+The root commits to the block's state root, its hash and the storage root of the bridge's
+message passer at that block (read from the history tables: the withdrawals sent up to it).
+
 Each step asks the L2OutputOracle which L2 block it expects next (``nextBlockNumber()``); once
 that block is safe (its batches are included on L1, so anyone can check the root against what
 they derive), it posts ``proposeL2Output(outputRoot, l2BlockNumber, l1BlockHash, l1BlockNumber)``
@@ -20,6 +23,7 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
+from sequencer.bridge.withdrawals import MESSAGE_PASSER
 from sequencer.chain import Chain
 from sequencer.logs import fields
 from sequencer.metrics import SettlementMetrics
@@ -29,6 +33,7 @@ from sequencer.settlement.keys import address_of
 from sequencer.settlement.l1 import L1Client, L1Error
 from sequencer.settlement.outputs import output_root_v0
 from sequencer.settlement.settings import Settlement
+from sequencer.storage.history import storage_trie_at
 
 log = logging.getLogger("sequencer.settlement.proposer")
 
@@ -112,7 +117,8 @@ class Proposer:
         block = self.chain.get_block(self.next_block)
         if block is None:
             return
-        root = output_root_v0(block.state_root, block.hash)
+        passer = storage_trie_at(self.chain.store, MESSAGE_PASSER, block.last_mini_block + 1)
+        root = output_root_v0(block.state_root, block.hash, passer.root_hash())
         if self._wrong_root_at is not None and block.number >= self._wrong_root_at:
             log.warning(
                 "dev fault output-root: the output gets a wrong root", extra=fields(l2_block=block.number)

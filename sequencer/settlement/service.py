@@ -1,6 +1,7 @@
-"""Settlement as one supervised service of the node: the batcher and the proposer loops.
+"""Settlement as one supervised service of the node: the batcher, the proposer and (with a
+portal) the deposit follower loops.
 
-:class:`SettlementService` runs both under one ``asyncio.TaskGroup`` until stopped. A step that
+:class:`SettlementService` runs them under one ``asyncio.TaskGroup`` until stopped. A step that
 meets an unreachable L1 is retried after a :class:`~sequencer.settlement.l1.Backoff` (the L2
 keeps sealing meanwhile); each step's outcome goes to the chain's ``safe``/``finalized`` heads,
 the metrics and the health gate: the settlement backlog (sealed L2 blocks after the safe head,
@@ -28,8 +29,9 @@ from sequencer.devfault import DevFault
 from sequencer.errors import ConfigError
 from sequencer.health import HealthGate
 from sequencer.logs import fields
-from sequencer.metrics import SettlementMetrics
+from sequencer.metrics import DepositMetrics, SettlementMetrics
 from sequencer.settlement.batcher import Batcher
+from sequencer.settlement.deposits import CursorStore, DepositFollower
 from sequencer.settlement.keys import RoleKey
 from sequencer.settlement.l1 import Backoff, L1Client, L1Error, L1Unreachable
 from sequencer.settlement.progress import ProgressStore
@@ -100,6 +102,7 @@ class SettlementService:
         self.l1 = L1Client(settlement.l1.rpc, timeout_s=L1_TIMEOUT_S)
         drop_at = dev_fault.at if dev_fault is not None and dev_fault.kind == "batch-drop-tx" else None
         wrong_at = dev_fault.at if dev_fault is not None and dev_fault.kind == "output-root" else None
+        skip_at = dev_fault.at if dev_fault is not None and dev_fault.kind == "deposit-skip" else None
         self.batcher = Batcher(
             settlement,
             chain,
@@ -108,7 +111,23 @@ class SettlementService:
             ProgressStore(data_dir),
             self.metrics,
             drop_tx_at=drop_at,
+            deposit_l1_block=self._deposit_l1_block,
         )
+        self.deposits: DepositFollower | None = None
+        portal = settlement.contracts.portal
+        if portal is not None:
+            last_origin = self.batcher.progress.last_origin
+            self.deposits = DepositFollower(
+                self.l1,
+                portal,
+                settlement.l1.start_block,
+                settlement.batcher.origin_depth,
+                lambda tx_hash: chain.find_receipt(tx_hash) is not None,
+                CursorStore(data_dir),
+                DepositMetrics(registry),
+                resume_by=last_origin.number + 1 if last_origin is not None else None,
+                skip_at=skip_at,
+            )
         self.proposer = Proposer(
             settlement,
             chain,
@@ -151,6 +170,13 @@ class SettlementService:
                     self._loop("proposer", self.proposer.step, self.settlement.proposer.poll_interval_ms),
                     name="settlement-proposer",
                 )
+                if self.deposits is not None:
+                    tg.create_task(
+                        self._loop(
+                            "deposit follower", self.deposits.step, self.settlement.batcher.poll_interval_ms
+                        ),
+                        name="settlement-deposits",
+                    )
         finally:
             await self.l1.close()
 
@@ -240,6 +266,9 @@ class SettlementService:
         self.l1_reachable = up
         self.metrics.l1_reachable.set(1 if up else 0)
 
+    def _deposit_l1_block(self, tx_hash: bytes) -> int | None:
+        return self.deposits.l1_block_of(tx_hash) if self.deposits is not None else None
+
     # -- what the node sees ---------------------------------------------------------------------
     def _publish(self) -> None:
         """Safe and finalized heads to the chain, the backlog and the alarm to the health gate."""
@@ -289,4 +318,5 @@ class SettlementService:
                 "nextOutputBlock": p.next_block,
                 "inFlight": p.in_flight.l2_block if p.in_flight is not None else None,
             },
+            "deposits": self.deposits.status() if self.deposits is not None else None,
         }

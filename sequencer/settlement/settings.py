@@ -44,6 +44,8 @@ class ContractAddresses:
     system_config: bytes
     l2_output_oracle: bytes
     batch_inbox: bytes
+    portal: bytes | None = None
+    """The OptimismPortal (deposits and withdrawals); ``None``: the chain has no bridge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class DerivationSettings:
     """L2 blocks between two output roots (the L2OutputOracle's submission interval)."""
     channel_timeout_l1_blocks: int = 50
     """A channel not complete this many L1 blocks after its first frame is dropped."""
+    deposit_window_l1_blocks: int = 10
+    """A deposit emitted in L1 block N must be in an L2 block whose L1 origin is at most N + this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +138,9 @@ def inbox_address(l2_chain_id: int) -> bytes:
 _TABLES: dict[str, set[str]] = {
     "l1": {"rpc", "chain_id", "start_block", "start_block_hash"},
     "l2": {"chain_id", "genesis_hash", "genesis_timestamp"},
-    "contracts": {"system_config", "l2_output_oracle", "batch_inbox"},
+    "contracts": {"system_config", "l2_output_oracle", "batch_inbox", "portal"},
     "roles": {"batcher", "proposer", "challenger"},
-    "derivation": {"output_interval_blocks", "channel_timeout_l1_blocks"},
+    "derivation": {"output_interval_blocks", "channel_timeout_l1_blocks", "deposit_window_l1_blocks"},
     "batcher": {
         "max_delay_ms",
         "max_frame_bytes",
@@ -242,6 +246,7 @@ def parse_settlement(data: dict[str, Any]) -> Settlement:
                 _need(contracts, "contracts", "l2_output_oracle"), "contracts.l2_output_oracle"
             ),
             batch_inbox=_address(_need(contracts, "contracts", "batch_inbox"), "contracts.batch_inbox"),
+            portal=_address(contracts["portal"], "contracts.portal") if "portal" in contracts else None,
         ),
         roles=Roles(
             batcher=_address(_need(roles, "roles", "batcher"), "roles.batcher"),
@@ -258,6 +263,12 @@ def parse_settlement(data: dict[str, Any]) -> Settlement:
             channel_timeout_l1_blocks=_int(
                 derivation.get("channel_timeout_l1_blocks", 50),
                 "derivation.channel_timeout_l1_blocks",
+                1,
+                10**6,
+            ),
+            deposit_window_l1_blocks=_int(
+                derivation.get("deposit_window_l1_blocks", 10),
+                "derivation.deposit_window_l1_blocks",
                 1,
                 10**6,
             ),
@@ -339,6 +350,12 @@ def _checksum(address: bytes) -> str:
     return str(to_checksum_address(address))
 
 
+def _portal_line(portal: bytes | None) -> str:
+    if portal is None:
+        return '# portal = "0x..."          # the OptimismPortal (bridge); none on this chain\n'
+    return f'portal = "{_checksum(portal)}"  # the OptimismPortal (deposits and withdrawals)\n'
+
+
 def render_settlement(s: Settlement) -> str:
     """The settlement file's text (keys are never written: give them by flag or environment)."""
     b, p = s.batcher, s.proposer
@@ -362,7 +379,7 @@ genesis_timestamp = {s.l2_genesis_timestamp}    # block 0's (unix seconds); a co
 system_config = "{_checksum(s.contracts.system_config)}"
 l2_output_oracle = "{_checksum(s.contracts.l2_output_oracle)}"
 batch_inbox = "{_checksum(s.contracts.batch_inbox)}"  # an address, not a contract
-
+{_portal_line(s.contracts.portal)}
 [roles]                          # as deployed; the SystemConfig's owner can change them on L1
 batcher = "{_checksum(s.roles.batcher)}"
 proposer = "{_checksum(s.roles.proposer)}"
@@ -371,6 +388,7 @@ challenger = "{_checksum(s.roles.challenger)}"
 [derivation]
 output_interval_blocks = {s.derivation.output_interval_blocks}     # L2 blocks between output roots
 channel_timeout_l1_blocks = {s.derivation.channel_timeout_l1_blocks}  # L1 blocks an incomplete channel waits
+deposit_window_l1_blocks = {s.derivation.deposit_window_l1_blocks}  # L1 blocks a deposit may wait
 
 # The sequencer's own settings (not part of the chain's rules).
 [batcher]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from eth_hash.auto import keccak
 
+from sequencer import fastrlp
 from sequencer.state import AccountRecord
 from sequencer.storage.store import ChainStore
+from sequencer.trie.mpt import MerklePatriciaTrie
 
 EMPTY_CODE_HASH = keccak(b"")
 
@@ -46,3 +48,14 @@ class HistoricalState:
         """The account's code as of this view's position."""
         account = self.get_account(address)
         return self.get_code_by_hash(account.code_hash) if account is not None else b""
+
+
+def storage_trie_at(store: ChainStore, address: bytes, seq: int) -> MerklePatriciaTrie:
+    """The account's storage trie as of history position ``seq`` (key ``keccak(slot)``, value
+    ``rlp(value)``), rebuilt from the history tables: its root is the account's storage root
+    then, and its proofs are EIP-1186 storage proofs at that point. Reads every slot the account
+    ever had: meant for small accounts such as the bridge's message passer."""
+    trie = MerklePatriciaTrie()
+    for slot, value in store.storage_items_at(address, seq).items():
+        trie.set(keccak(slot.to_bytes(32, "big")), fastrlp.encode(value))
+    return trie

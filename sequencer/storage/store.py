@@ -373,6 +373,13 @@ class ChainStore:
             return 0
         return int.from_bytes(written[1], "big")
 
+    def storage_items_at(self, address: bytes, seq: int) -> dict[int, int]:
+        """Every non-zero slot of the account as of history position ``seq``."""
+        with self._env.begin() as txn:
+            slots = self._slots_ever(txn, address)
+        values = {slot: self.storage_at(address, slot, seq) for slot in slots}
+        return {slot: value for slot, value in values.items() if value}
+
     def get_code_by_hash(self, code_hash: bytes) -> bytes:
         """The code with this hash (empty when unknown)."""
         with self._env.begin(db=self._code) as txn:

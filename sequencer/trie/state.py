@@ -102,6 +102,11 @@ class StateTrie:
         nonce, balance, _storage_root, code_hash = fastrlp.decode(leaf)
         return int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), code_hash
 
+    def storage_root(self, address: bytes) -> bytes:
+        """The root of the account's storage trie as it stands (the empty trie's root when none)."""
+        storage = self._storage.get(address)
+        return storage.root_hash() if storage is not None and len(storage) else EMPTY_ROOT
+
     def proof(self, address: bytes, slots: list[int]) -> tuple[list[bytes], bytes, list[list[bytes]]]:
         """EIP-1186 proofs against :meth:`root`: the account's proof, its storage root, and one
         proof per slot."""

@@ -28,7 +28,7 @@ from eth_hash.auto import keccak
 from web3 import Web3
 
 from sequencer.settlement.contracts import L2_OUTPUT_ORACLE, abi
-from sequencer.settlement.outputs import output_root_v0
+from sequencer.settlement.outputs import EMPTY_TRIE_ROOT, output_root_v0
 from sequencer.settlement.settings import Settlement, load_settlement
 from tests.support.anvil import Anvil, start_anvil
 from tests.support.daemon import ROOT, Daemon, start_daemon
@@ -110,7 +110,11 @@ def test_batches_and_output_roots_are_posted_under_mixed_load(net: Network) -> N
     index = oracle.functions.getL2OutputIndexAfter(loaded_block).call()
     root, _, l2_block = oracle.functions.getL2Output(index).call()
     block = net.w3.eth.get_block(l2_block)
-    assert root == output_root_v0(bytes(block["stateRoot"]), bytes(block["hash"]))
+    output = net.w3.provider.make_request("optimism_outputAtBlock", [hex(l2_block)])["result"]  # type: ignore[arg-type]
+    passer_root = bytes.fromhex(output["withdrawalStorageRoot"][2:])
+    assert passer_root == EMPTY_TRIE_ROOT  # no withdrawal in this load: the message passer's storage is empty
+    assert root == output_root_v0(bytes(block["stateRoot"]), bytes(block["hash"]), passer_root)
+    assert output["outputRoot"] == "0x" + root.hex()
     posted = batches_on_l1(net.anvil.w3(), net.settlement)
     carried = {keccak(raw) for p in posted for raw in p.batch.transactions}
     assert {bytes.fromhex(h[2:]) for h in net.load.sent} <= carried

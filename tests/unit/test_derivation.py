@@ -21,7 +21,7 @@ from sequencer.rules import next_base_fee as sequencer_next_base_fee
 from sequencer.settlement.channels import Batch, Frame, batcher_calldata, encode_channel, split_channel
 from sequencer.settlement.contracts import CONFIG_UPDATE_TOPIC, OUTPUT_PROPOSED_TOPIC, OUTPUTS_DELETED_TOPIC
 from sequencer.settlement.l1 import L1Block, L1Log, L1Transaction
-from sequencer.settlement.outputs import output_root_v0
+from sequencer.settlement.outputs import EMPTY_TRIE_ROOT, output_root_v0
 from sequencer.settlement.settings import (
     ContractAddresses,
     DerivationSettings,
@@ -148,7 +148,7 @@ def batcher_txs(
 
 
 def output_log(l2: L2Block, index: int, tx_hash: bytes, l1_number: int, root: bytes | None = None) -> L1Log:
-    root = output_root_v0(l2.state_root, l2.hash) if root is None else root
+    root = output_root_v0(l2.state_root, l2.hash, EMPTY_TRIE_ROOT) if root is None else root
     return L1Log(
         ORACLE,
         (OUTPUT_PROPOSED_TOPIC, root, index.to_bytes(32, "big"), l2.number.to_bytes(32, "big")),
@@ -284,7 +284,7 @@ async def test_a_wrong_output_root_is_caught_naming_the_l1_transaction(h: Harnes
     assert (v.field, v.l2_block, v.l1_tx) == ("output.outputRoot", 4, "0x" + "77" * 32)
     assert (
         v.claimed == "0x" + "01" * 32
-        and v.derived == "0x" + output_root_v0(BLOCKS[3].state_root, BLOCKS[3].hash).hex()
+        and v.derived == "0x" + output_root_v0(BLOCKS[3].state_root, BLOCKS[3].hash, EMPTY_TRIE_ROOT).hex()
     )
 
 

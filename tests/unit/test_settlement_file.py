@@ -69,6 +69,18 @@ def test_a_written_settlement_file_reads_back_as_written(tmp_path: Path) -> None
     assert load_settlement(path) == settlement()
 
 
+def test_the_portal_reads_back_and_a_file_without_one_has_no_bridge(tmp_path: Path) -> None:
+    with_portal = dataclasses.replace(
+        settlement(), contracts=dataclasses.replace(settlement().contracts, portal=b"\x04" * 20)
+    )
+    path = tmp_path / "l1.toml"
+    path.write_text(render_settlement(with_portal))
+    assert load_settlement(path).contracts.portal == b"\x04" * 20
+    path.write_text(render_settlement(settlement()))  # a file of before the bridge: no portal key
+    assert "\nportal" not in path.read_text()
+    assert load_settlement(path).contracts.portal is None
+
+
 def test_keys_are_never_written_to_the_settlement_file() -> None:
     with_keys = dataclasses.replace(settlement(), keys=KeySettings(DEV_KEYS[1], DEV_KEYS[2]))
     text = render_settlement(with_keys)
@@ -134,11 +146,14 @@ def test_a_key_for_another_address_or_no_key_off_devnet_is_refused() -> None:
 
 def test_the_output_root_is_version_zero_over_state_root_message_passer_and_block_hash() -> None:
     state_root, block_hash = b"\x01" * 32, b"\x02" * 32
-    expected = keccak(b"\x00" * 32 + state_root + EMPTY_TRIE_ROOT + block_hash)
-    assert output_root_v0(state_root, block_hash) == expected
+    passer_root = b"\x03" * 32
+    expected = keccak(b"\x00" * 32 + state_root + passer_root + block_hash)
+    assert output_root_v0(state_root, block_hash, passer_root) == expected
     assert keccak(bytes.fromhex("80")) == EMPTY_TRIE_ROOT  # keccak(rlp(b""))
     with pytest.raises(ValueError, match="32 bytes"):
-        output_root_v0(b"\x01", block_hash)
+        output_root_v0(b"\x01", block_hash, passer_root)
+    with pytest.raises(ValueError, match="message_passer_storage_root must be 32 bytes"):
+        output_root_v0(state_root, block_hash, b"")
 
 
 def test_calldata_gas_is_prague_pricing_with_the_eip_7623_floor() -> None:

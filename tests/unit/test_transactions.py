@@ -197,10 +197,15 @@ def test_truncated_transaction() -> None:
     assert rejected(raw[:-5]).startswith("transaction could not be decoded")
 
 
-@pytest.mark.parametrize("type_byte", [3, 4, 5, 0x7E])
+@pytest.mark.parametrize("type_byte", [3, 4, 5])
 def test_unsupported_type(type_byte: int) -> None:
     body = sign(eip1559())[1:]
     assert rejected(bytes([type_byte]) + body) == "transaction type not supported"
+
+
+def test_a_deposit_type_is_refused_as_coming_only_from_l1() -> None:
+    body = sign(eip1559())[1:]
+    assert rejected(bytes([0x7E]) + body) == "deposit transactions come only from L1"
 
 
 @pytest.mark.parametrize("make", [legacy, eip2930, eip1559])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sequencer.bridge.withdrawals import MESSAGE_PASSER
 from sequencer.config import ChainConfig
 from verifier.commitments import index_root, keccak, receipt_encoding
 from verifier.execution import MiniBlockExecutor
@@ -44,6 +45,8 @@ class L2Head:
     epoch_number: int
     """Its L1 origin's number (-1 for genesis)."""
     txs: int = 0
+    message_passer_root: bytes = EMPTY_TRIE_ROOT
+    """The storage root of the bridge's message passer after this block (its output root's)."""
 
     def as_parent(self) -> Parent:
         """What the chain's rules need of it as a parent."""
@@ -136,5 +139,6 @@ def build_block(
             env.gas_limit,
             epoch_number,
             len(transactions),
+            state.trie.storage_root(MESSAGE_PASSER),
         )
     )

@@ -2,13 +2,13 @@
 
 :class:`DerivationState` is the derivation after one L1 block: the last L1 block processed, the
 derived L2 head (and the recent hashes BLOCKHASH needs), the batcher address in force, the
-channel bank, the output proposals waiting for their L2 block, the finalized L2 block and the
-counts. The checkpoint holds the current state, the states after the last few L1 blocks (an L1
-reorg rolls back to the newest one still on the canonical chain), every verdict, and the L1 head
-as last seen (for ``verifier status``). It is the state store's checkpoint record
-(``verifier/store.py``), written in one durable transaction with the flat state as of its L2
-head, after the derived index (blocks and undo records) is synced: a restarted verifier finds
-the state its checkpoint describes, never another.
+channel bank, the output proposals waiting for their L2 block, the portal deposits waiting for
+theirs, the finalized L2 block and the counts. The checkpoint holds the current state, the
+states after the last few L1 blocks (an L1 reorg rolls back to the newest one still on the
+canonical chain), every verdict, and the L1 head as last seen (for ``verifier status``). It is
+the state store's checkpoint record (``verifier/store.py``), written in one durable transaction
+with the flat state as of its L2 head, after the derived index (blocks and undo records) is
+synced: a restarted verifier finds the state its checkpoint describes, never another.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import lmdb
 
 from verifier.derivation.bank import BankedFrame, ChannelBank, OpenChannel
 from verifier.derivation.blocks import L2Head
+from verifier.derivation.deposits import L1Deposit
 from verifier.derivation.verdict import DerivationVerdict
+from verifier.header import EMPTY_TRIE_ROOT
 from verifier.store import EarlierDataDir, StateStore, state_dir
 
 FORMAT_VERSION = 2
@@ -64,6 +66,8 @@ class DerivationState:
     outputs: tuple[PendingOutput, ...] = ()
     finalized: int = 0
     counts: Counts = field(default_factory=Counts)
+    deposits: tuple[L1Deposit, ...] = ()
+    """Portal deposits on L1 not yet in the derived chain, in L1 order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,7 @@ def _head_json(h: L2Head) -> dict[str, Any]:
         "gas_limit": h.gas_limit,
         "epoch": h.epoch_number,
         "txs": h.txs,
+        "mp_root": _h(h.message_passer_root),
     }
 
 
@@ -113,6 +118,7 @@ def _head(d: dict[str, Any]) -> L2Head:
         int(d["gas_limit"]),
         int(d["epoch"]),
         int(d.get("txs", 0)),
+        _b(d["mp_root"]) if "mp_root" in d else EMPTY_TRIE_ROOT,
     )
 
 
@@ -136,6 +142,9 @@ def _state_json(s: DerivationState, with_hashes: bool) -> dict[str, Any]:
         },
         "outputs": [[o.l2_block, _h(o.output_root), o.index, o.l1_block, _h(o.l1_tx)] for o in s.outputs],
         "finalized": s.finalized,
+        "deposits": [
+            [d.l1_block, _h(d.l1_tx), d.log_index, _h(d.source_hash), _h(d.tx_hash)] for d in s.deposits
+        ],
         "counts": [
             s.counts.blocks,
             s.counts.txs,
@@ -173,6 +182,10 @@ def _state(d: dict[str, Any]) -> DerivationState:
         ),
         finalized=int(d["finalized"]),
         counts=Counts(*(int(c) for c in d["counts"])),
+        deposits=tuple(
+            L1Deposit(int(blk), _b(tx), int(i), _b(src), _b(h))
+            for blk, tx, i, src, h in d.get("deposits", ())
+        ),
     )
 
 
@@ -254,6 +267,7 @@ def status_of(checkpoint: DerivationCheckpoint, now: float) -> dict[str, Any]:
         "outputsChecked": s.counts.outputs_checked,
         "dropped": s.counts.dropped,
         "pendingOutputs": len(s.outputs),
+        "pendingDeposits": len(s.deposits),
         "ageS": round(max(0.0, now - checkpoint.updated_at), 3) if checkpoint.updated_at else None,
         "verdict": "mismatch" if checkpoint.verdicts else "ok",
         "mismatches": [v.as_dict() for v in checkpoint.verdicts],

@@ -48,6 +48,7 @@ from verifier.checkpoint import MAX_RECENT_HASHES
 from verifier.derivation.bank import CompleteChannel
 from verifier.derivation.blocks import build_block
 from verifier.derivation.checkpoint import Counts, DerivationState, PendingOutput
+from verifier.derivation.deposits import L1Deposit, check_block, read_deposits
 from verifier.derivation.records import DerivedIndex, DerivedRecord
 from verifier.derivation.verdict import DerivationMismatch, DerivationVerdict, announce
 from verifier.state import Changes, FlatState
@@ -80,6 +81,7 @@ class Where:
     l1_tx: bytes | None
     channel: bytes | None = None
     frame: int | None = None
+    log_index: int | None = None
 
 
 class Deriver:
@@ -125,6 +127,7 @@ class Deriver:
             frame=where.frame,
             note=note,
             detected_at=self._clock(),
+            log_index=where.log_index,
         )
         self.on_verdict(verdict)
         if self.halt:
@@ -172,6 +175,18 @@ class Deriver:
         for lg in logs:
             if lg.address == contracts.l2_output_oracle and lg.topics:
                 state = self._oracle_log(state, lg)
+        if contracts.portal is not None:
+            # after this block's batches: their origins are older than this block
+            deposits, bad = read_deposits(logs, contracts.portal)
+            for b in bad:
+                log.warning(
+                    "portal log is not a deposit: ignored",
+                    extra=fields(
+                        l1_block=block.number, l1_tx=_h(b.l1_tx), log_index=b.log_index, error=b.error
+                    ),
+                )
+            if deposits:
+                state = replace(state, deposits=(*state.deposits, *deposits))
         return replace(state, l1_number=block.number, l1_hash=block.hash)
 
     async def _batcher_tx(self, state: DerivationState, block: L1Block, tx: L1Transaction) -> DerivationState:
@@ -280,6 +295,12 @@ class Deriver:
                 f">= {origin_block.timestamp} (its L1 origin's)",
             )
             return state
+        deposits = state.deposits
+        if self.settlement.contracts.portal is not None:
+            checked = self._check_deposits(state, where, number, batch)
+            if checked is None:
+                return state
+            deposits = checked
         built = build_block(
             self.flat,
             self.chain,
@@ -309,6 +330,7 @@ class Deriver:
         state = replace(
             state,
             head=new,
+            deposits=deposits,
             recent_hashes=(new.hash, *state.recent_hashes)[:MAX_RECENT_HASHES],
             counts=Counts(
                 counts.blocks + 1,
@@ -324,6 +346,29 @@ class Deriver:
             for output in waiting:
                 state = self._check_output(state, output)
         return state
+
+    def _check_deposits(
+        self, state: DerivationState, where: Where, number: int, batch: Batch
+    ) -> tuple[L1Deposit, ...] | None:
+        """The deposit queue after this batch's block, or ``None`` when the batch is dropped."""
+        queue, problems = check_block(
+            state.deposits,
+            batch.transactions,
+            batch.epoch_number,
+            self.settlement.derivation.deposit_window_l1_blocks,
+        )
+        drop = False
+        for p in problems:
+            d = p.deposit
+            at = (
+                Where(d.l1_block, d.l1_tx, where.channel, where.frame, d.log_index)
+                if d is not None
+                else where
+            )
+            note = f"{p.note}; the batch is L1 tx {_h(where.l1_tx or b'')} (L1 block {where.l1_block})"
+            self._verdict(at, number, p.field, p.claimed, p.derived, note.lstrip("; "))
+            drop = drop or p.drops_batch
+        return None if drop else queue
 
     # -- outputs ------------------------------------------------------------------------------------
     def _oracle_log(self, state: DerivationState, lg: L1Log) -> DerivationState:
@@ -354,7 +399,7 @@ class Deriver:
         if record is None:
             self._verdict(where, output.l2_block, "output.l2BlockNumber", str(output.l2_block), "not derived")
             return state
-        derived = output_root_v0(record.head.state_root, record.head.hash)
+        derived = output_root_v0(record.head.state_root, record.head.hash, record.head.message_passer_root)
         if derived != output.output_root:
             self._verdict(
                 where,
@@ -363,7 +408,8 @@ class Deriver:
                 _h(output.output_root),
                 _h(derived),
                 f"output index {output.index}; derived block hash {_h(record.head.hash)}, "
-                f"state root {_h(record.head.state_root)}",
+                f"state root {_h(record.head.state_root)}, message passer storage root "
+                f"{_h(record.head.message_passer_root)}",
             )
             return state
         log.info("output root matches", extra=fields(l2_block=output.l2_block, index=output.index))

@@ -373,7 +373,10 @@ class DerivationNode:
                     f"0x{s.l1.start_block_hash.hex()}: is this the settlement file's L1?"
                 )
             self._headers[block.number] = block
-            logs = await self.l1.logs(block.hash, [s.contracts.l2_output_oracle, s.contracts.system_config])
+            emitters = [s.contracts.l2_output_oracle, s.contracts.system_config]
+            if s.contracts.portal is not None:
+                emitters.append(s.contracts.portal)
+            logs = await self.l1.logs(block.hash, emitters)
             before = self.state.head.number
             try:
                 self._advance(await self.deriver.process(self.state, block, txs, logs))

@@ -21,6 +21,7 @@ import lmdb
 
 from sequencer import fastrlp
 from verifier.derivation.blocks import L2Head
+from verifier.header import EMPTY_TRIE_ROOT
 from verifier.state import Account, Undo
 
 INDEX_DIR = "derived.lmdb"
@@ -99,6 +100,7 @@ class DerivedIndex:
             "gas_limit": h.gas_limit,
             "epoch": h.epoch_number,
             "txs": h.txs,
+            "mp_root": _h(h.message_passer_root),
             "l1_block": record.l1_block,
             "l1_tx": _h(record.l1_tx),
         }
@@ -124,6 +126,7 @@ class DerivedIndex:
             int(d["gas_limit"]),
             int(d["epoch"]),
             int(d.get("txs", 0)),
+            _b(d["mp_root"]) if "mp_root" in d else EMPTY_TRIE_ROOT,
         )
         return DerivedRecord(head, int(d["l1_block"]), _b(d["l1_tx"]) if d["l1_tx"] != "0x" else b"")
 

@@ -1,6 +1,7 @@
 """A derivation verdict: what L1 says against what the verifier derived, with the L1 evidence.
 
-It names the L1 block and transaction (and the channel and frame, when a batch is at fault),
+It names the L1 block and transaction (and the channel and frame, when a batch is at fault; the
+log index, when a portal deposit is),
 the L2 block, the field, the value L1 claims and the derived one. Logged as ``VERDICT`` with
 its keys as fields, like the feed verifier's verdicts, recorded in the checkpoint
 (``verifier status``), counted in ``verifier_mismatches_total``.
@@ -32,6 +33,8 @@ class DerivationVerdict:
     frame: int | None = None
     note: str = ""
     detected_at: float = 0.0
+    log_index: int | None = None
+    """The L1 log at fault (a portal deposit's), with ``l1_tx``."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON object logged and recorded (the fields plus ``"verdict": "mismatch"``)."""
@@ -53,6 +56,7 @@ class DerivationVerdict:
             data.get("frame"),
             str(data.get("note", "")),
             float(data.get("detected_at", 0.0)),
+            data.get("log_index"),
         )
 
     @property

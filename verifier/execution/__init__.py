@@ -9,6 +9,8 @@ flat state (``verifier/state.py``):
   ``AccountDatabaseAPI`` over the flat state, drained at the end of a mini-block as the
   canonical diff execution produced;
 * ``executor``: :class:`MiniBlockExecutor`, one EVM block's mini-blocks in turn.
+* ``deposits``: L1 deposits (type 0x7E) re-executed by the verifier's own copy of OP's deposit
+  rules (mint first, no fee, failed deposits keep the mint), apart from the sequencer's.
 
 The flat state is never written here: the caller compares the executed diff with the claimed
 one and applies the claim. Nothing else in the verifier sees py-evm: results are plain values

@@ -15,8 +15,10 @@ from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 from eth_utils.logging import get_extended_debug_logger
 
+from sequencer.bridge.deposits import DEPOSIT_TX_TYPE, MalformedDeposit, decode_deposit
 from verifier.commitments import keccak
 from verifier.execution.accountdb import OverlayAccountDB
+from verifier.execution.deposits import execute_deposit
 from verifier.execution.transactions import INVALID_TRANSACTION, prepare_transaction
 from verifier.state import FlatState
 from verifier.wire import AccountChange, Env, LogEntry
@@ -43,6 +45,8 @@ class ExecutedTx:
     effective_gas_price: int = 0
     logs: tuple[LogEntry, ...] = ()
     contract_address: bytes | None = None
+    deposit_nonce: int | None = None
+    """A deposit's sender nonce before it ran (``None`` for any other transaction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,11 @@ class MiniBlockExecutor:
         cumulative = gas_before
         for raw in raw_txs:
             tx_hash = keccak(raw)
+            if raw[:1] == bytes((DEPOSIT_TX_TYPE,)):
+                executed = self._deposit(raw, tx_hash, cumulative)
+                cumulative = executed.cumulative_gas_used if executed.valid else cumulative
+                out.append(executed)
+                continue
             try:
                 sender = impersonated.get(tx_hash) if impersonated else None
                 tx = prepare_transaction(raw, self.chain_id, self.allow_unprotected, sender)
@@ -134,3 +143,38 @@ class MiniBlockExecutor:
                 )
             )
         return ExecutedMiniBlock(tuple(out), db.take_diff())
+
+    def _deposit(self, raw: bytes, tx_hash: bytes, cumulative: int) -> ExecutedTx:
+        """Re-execute a deposit (``verifier/execution/deposits.py``) after ``cumulative`` gas."""
+        state, db = self._state, self._db
+        state.lock_changes()
+        checkpoint = db.record()
+        try:
+            tx = decode_deposit(raw)
+            if cumulative + tx.gas > self.env.gas_limit:
+                raise ValidationError("deposit gas exceeds what is left of the block gas limit")
+            result = execute_deposit(state, tx)
+        except (MalformedDeposit, ValidationError) as exc:
+            db.discard(checkpoint)
+            return ExecutedTx(tx_hash, False, f"{type(exc).__name__}: {exc}"[:300])
+        except Exception:
+            db.discard(checkpoint)
+            raise
+        db.commit(checkpoint)
+        logs = tuple(
+            LogEntry(address, tuple(t.to_bytes(32, "big") for t in topics), data)
+            for address, topics, data in result.logs
+        )
+        return ExecutedTx(
+            tx_hash,
+            True,
+            None,
+            DEPOSIT_TX_TYPE,
+            result.status,
+            result.gas_used,
+            cumulative + result.gas_used,
+            0,
+            logs,
+            result.contract_address,
+            result.nonce,
+        )
