@@ -148,27 +148,28 @@ def test_a_withdrawal_is_proven_against_its_output_and_finalized_after_the_windo
     assert "already proven" in again.stderr
     assert net.l1.eth.get_balance(recipient) == 0
 
-    wait_until(
-        lambda: net.l1.eth.get_block("latest")["timestamp"] >= proven["finalizableAt"],
-        CHALLENGE_PERIOD_S + 30,
-        "the end of the challenge period",
-        interval=0.5,
-    )
-    assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalizable"
-    portal_before = net.l1.eth.get_balance(portal.address)
-    finalized = net.cli_json("finalize", tx_hash, *net.l1_args())
-    assert finalized["success"] is True
-    assert net.l1.eth.get_balance(recipient) == ETH // 2
-    assert net.l1.eth.get_balance(portal.address) == portal_before - ETH // 2
-
-    replay = net.cli("finalize", tx_hash, *net.l1_args(), ok=False)
-    assert "already finalized" in replay.stderr
-    assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalized"
-    assert net.l1.eth.get_balance(recipient) == ETH // 2  # paid once
-
-    # the derivation verifier, from L1 alone, derives the same outputs (message passer root included)
+    # meanwhile the derivation verifier, from L1 alone, derives the same outputs (message passer
+    # storage root included)
     deriver = start_deriver(net.settlement_path, tmp_path / "derive")
     try:
+        wait_until(
+            lambda: net.l1.eth.get_block("latest")["timestamp"] >= proven["finalizableAt"],
+            CHALLENGE_PERIOD_S + 30,
+            "the end of the challenge period",
+            interval=0.5,
+        )
+        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalizable"
+        portal_before = net.l1.eth.get_balance(portal.address)
+        finalized = net.cli_json("finalize", tx_hash, *net.l1_args())
+        assert finalized["success"] is True
+        assert net.l1.eth.get_balance(recipient) == ETH // 2
+        assert net.l1.eth.get_balance(portal.address) == portal_before - ETH // 2
+
+        replay = net.cli("finalize", tx_hash, *net.l1_args(), ok=False)
+        assert "already finalized" in replay.stderr
+        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalized"
+        assert net.l1.eth.get_balance(recipient) == ETH // 2  # paid once
+
         derived = wait_until(lambda: reached(deriver, output.l2_block), 90, "derivation past the output")
         derived = wait_until(
             lambda: (s := deriver.status())["outputsChecked"] > index and s,
