@@ -8,6 +8,7 @@ transaction hash is a usage error.
 
 from __future__ import annotations
 
+import json
 import time
 
 import click
@@ -21,6 +22,7 @@ from sequencer.cli.bridge_withdrawals import (
     parse_amount,
     parse_tx_hash,
     portal_error,
+    print_withdrawal_status,
     resolve_bridge_key,
 )
 from sequencer.errors import ConfigError
@@ -74,3 +76,41 @@ def test_a_transaction_hash_must_be_32_bytes_of_hex() -> None:
     for bad in ("0x12", "ab" * 32, "0x" + "zz" * 32):
         with pytest.raises(click.BadParameter):
             parse_tx_hash(bad)
+
+
+@pytest.mark.parametrize(
+    ("state", "extra", "shown"),
+    [
+        ("waiting-for-output", {"latestOutputBlock": 8}, "no output covers the withdrawal yet"),
+        ("provable", {"l2OutputIndex": 3, "outputBlock": 16}, "index 3 (L2 block 16)"),
+        (
+            "proven",
+            {"provenAt": 1_767_225_600, "l2OutputIndex": 3, "finalizableAt": 1_767_225_612},
+            "2026-01-01 00:00:12 UTC",
+        ),
+        ("finalized", {}, "finalized"),
+    ],
+)
+def test_status_is_a_table_saying_what_comes_next(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    state: str,
+    extra: dict[str, object],
+    shown: str,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: no cell wraps
+    st = {
+        "state": state,
+        "l2TxHash": "0x" + "11" * 32,
+        "l2Block": 13,
+        "withdrawalHash": "0x" + "22" * 32,
+        "sender": "0x" + "33" * 20,
+        "target": "0x" + "44" * 20,
+        "value": str(5 * 10**17),
+        **extra,
+    }
+    print_withdrawal_status(st, as_json=False)
+    out = capsys.readouterr().out
+    assert state in out and "0.5 ETH" in out and shown in out
+    print_withdrawal_status(st, as_json=True)
+    assert json.loads(capsys.readouterr().out) == st
