@@ -112,7 +112,7 @@ def test_a_withdrawal_is_proven_against_its_output_and_finalized_after_the_windo
         started = net.cli_json("withdraw", "--rpc", net.daemon.url, "--amount", "0.5", "--to", recipient)
         tx_hash = started["l2TxHash"]
         assert started["value"] == str(ETH // 2) and started["target"] == recipient
-        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "waiting-for-output"
+        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "initiated"  # not on L1 yet
         early = net.cli("prove", tx_hash, *net.l1_args(), ok=False)
         assert f"no output on L1 covers L2 block {started['l2Block']} yet" in early.stderr
         not_proven = net.cli("finalize", tx_hash, *net.l1_args(), ok=False)

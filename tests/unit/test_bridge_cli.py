@@ -81,7 +81,12 @@ def test_a_transaction_hash_must_be_32_bytes_of_hex() -> None:
 @pytest.mark.parametrize(
     ("state", "extra", "shown"),
     [
-        ("waiting-for-output", {"latestOutputBlock": 8}, "no output covers the withdrawal yet"),
+        ("initiated", {"safeBlock": 9, "latestOutputBlock": 8}, "9: the withdrawal's block is not on L1 yet"),
+        (
+            "waiting-for-output",
+            {"safeBlock": 13, "latestOutputBlock": 8},
+            "no output covers the withdrawal yet",
+        ),
         ("provable", {"l2OutputIndex": 3, "outputBlock": 16}, "index 3 (L2 block 16)"),
         (
             "proven",
