@@ -12,7 +12,9 @@ posted on the oracle) is proven against a posted output with its output root's p
 Merkle-Patricia proof of its ``sentMessages`` slot, then finalized once the challenge period has
 passed since the proof: its target is called with its value and data, once. A missing output, a
 wrong preimage, a withdrawal never sent, a proof of another one, a second proof, an early or a
-second finalize each revert with their custom error.
+second finalize each revert with their custom error; a proof against an output the challenger
+deleted since cannot be finalized (nor can one against the same output deleted and posted again),
+and is redone against the output posted again, with a new challenge period.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from tests.support.anvil import Anvil, start_anvil
 from tests.support.contracts import load_artifact
 
 USER, OTHER = (Account.from_key(k) for k in DEV_KEYS[5:7])
-PROPOSER = Account.from_key(DEV_KEYS[2])
+PROPOSER, CHALLENGER = Account.from_key(DEV_KEYS[2]), Account.from_key(DEV_KEYS[3])
 ETH = 10**18
 PERIOD_S = 30
 
@@ -342,3 +344,26 @@ def test_a_withdrawal_calls_its_target_with_its_data_and_the_l2_sender_known(l1:
         ),
         USER,
     )
+
+
+def test_a_proof_against_a_deleted_output_is_refused_at_finalize_and_may_be_redone(l1: L1) -> None:
+    outputs = L2Outputs(l1)
+    w = WithdrawalTx(versioned_nonce(9), b"\x42" * 20, bytes.fromhex(OTHER.address[2:]), 1, 50_000, b"")
+    outputs.send(w)
+    index, root_proof = outputs.post()
+    p = l1.portal.functions
+    l1.send(USER, p.proveWithdrawalTransaction(w.as_tuple(), index, root_proof, outputs.proof(w)))
+    l1.send(CHALLENGER, outputs.oracle.functions.deleteL2Outputs(index))
+    l1.anvil.rpc("evm_increaseTime", [PERIOD_S])
+    l1.anvil.rpc("evm_mine", [])
+    l1.reverts_with("OutputRootChanged", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)
+    # the same output posted again is another proposal: the old proof does not count for it
+    again, again_proof = outputs.post()
+    assert (again, again_proof) == (index, root_proof)
+    l1.reverts_with("OutputRootChanged", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)
+    l1.send(USER, p.proveWithdrawalTransaction(w.as_tuple(), again, again_proof, outputs.proof(w)))
+    l1.reverts_with("TooEarly", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)  # the period restarts
+    l1.anvil.rpc("evm_increaseTime", [PERIOD_S])
+    l1.anvil.rpc("evm_mine", [])
+    l1.send(USER, p.finalizeWithdrawalTransaction(w.as_tuple()))
+    assert p.finalizedWithdrawals(w.hash).call() is True
