@@ -250,6 +250,14 @@ class Bridge:
         root, stamp, number = o.getL2Output(index).call()
         return OutputAt(index, bytes(root), int(number), int(stamp))
 
+    def proof_stands(self, root: bytes, proven_at: int, index: int) -> bool:
+        """Whether a proof still counts: the oracle holds the same proposal it was made against."""
+        o = self.oracle.functions
+        if index >= int(o.nextOutputIndex().call()):
+            return False
+        output_root, stamp, _number = o.getL2Output(index).call()
+        return bytes(output_root) == root and int(stamp) <= proven_at
+
     def prove_arguments(self, found: Initiated, output: OutputAt) -> tuple[Any, ...]:
         """``proveWithdrawalTransaction``'s arguments, from the sequencer's output and proof."""
         number = hex(output.l2_block)
@@ -291,7 +299,11 @@ class Bridge:
             out["state"] = "finalized"
             return out
         proven_root, proven_at, proven_index = p.provenWithdrawals(w.hash).call()
-        if int(proven_at) != 0:
+        if int(proven_at) != 0 and not self.proof_stands(
+            bytes(proven_root), int(proven_at), int(proven_index)
+        ):
+            out["provenAgainstDeletedOutput"] = int(proven_index)  # the portal wants a new proof
+        elif int(proven_at) != 0:
             ready_at = int(p.finalizableAt(w.hash).call())
             now = int(self.l1.eth.get_block("latest")["timestamp"])
             out.update(
@@ -354,6 +366,13 @@ def _status_rows(st: dict[str, Any]) -> list[Row]:
         ("from (L2) -> to (L1)", f"{st['sender']} -> {st['target']}"),
         ("value", _eth(int(st["value"]))),
     ]
+    if "provenAgainstDeletedOutput" in st:
+        rows.append(
+            (
+                "note",
+                f"proven against output {st['provenAgainstDeletedOutput']}, deleted since: prove it again",
+            )
+        )
     if st["state"] == "initiated":
         rows.append(("L2 safe block", f"{st['safeBlock']}: the withdrawal's block is not on L1 yet"))
     if st["state"] in ("initiated", "waiting-for-output"):

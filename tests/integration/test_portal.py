@@ -44,6 +44,7 @@ from sequencer.bridge.withdrawals import (
     sent_message_slot,
     versioned_nonce,
 )
+from sequencer.cli.bridge_withdrawals import Bridge
 from sequencer.settlement.contracts import L2_OUTPUT_ORACLE, OPTIMISM_PORTAL, abi
 from sequencer.settlement.deploy import MAX_DEPOSIT_GAS, DeployRequest, deploy
 from sequencer.settlement.keys import DEV_KEYS, address_of
@@ -361,7 +362,12 @@ def test_a_proof_against_a_deleted_output_is_refused_at_finalize_and_may_be_redo
     again, again_proof = outputs.post()
     assert (again, again_proof) == (index, root_proof)
     l1.reverts_with("OutputRootChanged", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)
+    cli = Bridge("http://127.0.0.1:9", l1.settlement)  # the CLI sees it too (`bridge status`, `bridge prove`)
+    root, proven_at, proven_index = p.provenWithdrawals(w.hash).call()
+    assert cli.proof_stands(bytes(root), proven_at, proven_index) is False
     l1.send(USER, p.proveWithdrawalTransaction(w.as_tuple(), again, again_proof, outputs.proof(w)))
+    root, proven_at, proven_index = p.provenWithdrawals(w.hash).call()
+    assert cli.proof_stands(bytes(root), proven_at, proven_index) is True
     l1.reverts_with("TooEarly", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)  # the period restarts
     l1.anvil.rpc("evm_increaseTime", [PERIOD_S])
     l1.anvil.rpc("evm_mine", [])
