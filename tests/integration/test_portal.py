@@ -258,7 +258,9 @@ def l1_head(l1: L1) -> tuple[bytes, int]:
 def test_a_withdrawal_is_proven_then_finalized_once_after_the_challenge_period(l1: L1) -> None:
     l1.send(OTHER, l1.portal.functions.depositTransaction(OTHER.address, 0, 21_000, False, b""), value=ETH)
     outputs = L2Outputs(l1)
-    recipient = Account.create().address
+    recipient = Web3.to_checksum_address(
+        "0x" + "77" * 20
+    )  # fixed: the trie, and so each refusal, is the same every run
     w = WithdrawalTx(versioned_nonce(0), b"\x42" * 20, bytes.fromhex(recipient[2:]), ETH // 2, 100_000, b"")
     other = dataclasses.replace(w, nonce=versioned_nonce(1))
     outputs.send(w)
@@ -287,7 +289,8 @@ def test_a_withdrawal_is_proven_then_finalized_once_after_the_challenge_period(l
     # a sent withdrawal's proof offered for one that was not: the path of its slot leaves it
     with pytest.raises(ContractCustomError) as wrong:
         p.proveWithdrawalTransaction(other.as_tuple(), index, root_proof, outputs.proof(w)).call()
-    assert str(wrong.value.data)[:10] in {l1.custom_error(e) for e in ("BadNodeHash", "ProofTooLong")}
+    refusals = ("BadNodeHash", "ProofTooLong", "InvalidWithdrawalProof")  # where the path leaves it
+    assert str(wrong.value.data)[:10] in {l1.custom_error(e) for e in refusals}
 
     receipt = l1.send(USER, p.proveWithdrawalTransaction(w.as_tuple(), index, root_proof, outputs.proof(w)))
     proven = l1.portal.events.WithdrawalProven().process_receipt(receipt)[0]["args"]
