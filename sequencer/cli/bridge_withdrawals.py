@@ -250,6 +250,14 @@ class Bridge:
         root, stamp, number = o.getL2Output(index).call()
         return OutputAt(index, bytes(root), int(number), int(stamp))
 
+    def proof_stands(self, root: bytes, proven_at: int, index: int) -> bool:
+        """Whether a proof still counts: the oracle holds the same proposal it was made against."""
+        o = self.oracle.functions
+        if index >= int(o.nextOutputIndex().call()):
+            return False
+        output_root, stamp, _number = o.getL2Output(index).call()
+        return bytes(output_root) == root and int(stamp) <= proven_at
+
     def prove_arguments(self, found: Initiated, output: OutputAt) -> tuple[Any, ...]:
         """``proveWithdrawalTransaction``'s arguments, from the sequencer's output and proof."""
         number = hex(output.l2_block)
@@ -271,7 +279,8 @@ class Bridge:
         return (found.withdrawal.as_tuple(), output.index, root_proof, nodes)
 
     def status(self, found: Initiated) -> dict[str, Any]:
-        """Where the withdrawal stands on L1 (``state``: waiting-for-output, provable, proven,
+        """Where the withdrawal stands on L1 (``state``: initiated (its L2 block is not on L1 yet),
+        waiting-for-output (it is: the proposer posts an output soon), provable, proven,
         finalizable, finalized) with what is known of each step."""
         w = found.withdrawal
         out: dict[str, Any] = {
@@ -290,7 +299,11 @@ class Bridge:
             out["state"] = "finalized"
             return out
         proven_root, proven_at, proven_index = p.provenWithdrawals(w.hash).call()
-        if int(proven_at) != 0:
+        if int(proven_at) != 0 and not self.proof_stands(
+            bytes(proven_root), int(proven_at), int(proven_index)
+        ):
+            out["provenAgainstDeletedOutput"] = int(proven_index)  # the portal wants a new proof
+        elif int(proven_at) != 0:
             ready_at = int(p.finalizableAt(w.hash).call())
             now = int(self.l1.eth.get_block("latest")["timestamp"])
             out.update(
@@ -303,7 +316,10 @@ class Bridge:
             return out
         output = self.covering_output(found.l2_block)
         if output is None:
-            out["state"] = "waiting-for-output"
+            safe = self.l2_call("eth_getBlockByNumber", ["safe", False])
+            safe_number = int(safe["number"], 16) if safe is not None else 0
+            out["state"] = "waiting-for-output" if safe_number >= found.l2_block else "initiated"
+            out["safeBlock"] = safe_number
             out["latestOutputBlock"] = int(self.oracle.functions.latestBlockNumber().call())
             return out
         out.update(state="provable", l2OutputIndex=output.index, outputBlock=output.l2_block)
@@ -350,7 +366,16 @@ def _status_rows(st: dict[str, Any]) -> list[Row]:
         ("from (L2) -> to (L1)", f"{st['sender']} -> {st['target']}"),
         ("value", _eth(int(st["value"]))),
     ]
-    if st["state"] == "waiting-for-output":
+    if "provenAgainstDeletedOutput" in st:
+        rows.append(
+            (
+                "note",
+                f"proven against output {st['provenAgainstDeletedOutput']}, deleted since: prove it again",
+            )
+        )
+    if st["state"] == "initiated":
+        rows.append(("L2 safe block", f"{st['safeBlock']}: the withdrawal's block is not on L1 yet"))
+    if st["state"] in ("initiated", "waiting-for-output"):
         rows.append(
             ("newest output", f"L2 block {st['latestOutputBlock']}: no output covers the withdrawal yet")
         )
@@ -508,7 +533,7 @@ def prove(tx_hash: str, l1_path: Path, rpc: str, key: str | None, as_json: bool)
             raise BridgeError(
                 f"the withdrawal is already proven: finalizable at {_when(st['finalizableAt'])}"
             )
-        if st["state"] == "waiting-for-output":
+        if st["state"] in ("initiated", "waiting-for-output"):
             raise BridgeError(
                 f"no output on L1 covers L2 block {found.l2_block} yet (the newest is for L2 block "
                 f"{st['latestOutputBlock']}): try again once the proposer has posted the next one"

@@ -6,12 +6,14 @@ block (whose root carries the message passer's real storage root: the derivation
 rebuilding the chain from L1, finds every output root matching), ``bridge prove`` proves it on the
 portal; ``bridge finalize`` before the challenge period has passed is refused ("too early"), after
 it pays the L1 recipient exactly 0.5 ETH out of what the portal holds from deposits; a replay is
-refused ("already finalized"), and so is a wrong Merkle-Patricia proof.
+refused ("already finalized"), and so is a wrong Merkle-Patricia proof. A withdrawal survives a
+``kill -9`` of the sequencer right after its receipt: after the restart it is provable and proven.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,7 +45,11 @@ class Net:
     anvil: Anvil
     settlement_path: Path
     settlement: Settlement
+    data_dir: Path
     daemon: Daemon
+
+    def restart(self) -> None:
+        self.daemon = sequencer(self.data_dir, self.settlement_path)
 
     @property
     def l1(self) -> Web3:
@@ -74,6 +80,12 @@ class Net:
         return ("--l1", str(self.settlement_path), "--rpc", self.daemon.url)
 
 
+def sequencer(data_dir: Path, settlement_path: Path) -> Daemon:
+    return start_daemon(
+        data_dir, "--l1", str(settlement_path), "--evm-block-ms", "250", "--metrics-port", "0"
+    )
+
+
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     tmp = tmp_path_factory.mktemp("bridge")
@@ -86,12 +98,13 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             str(CHALLENGE_PERIOD_S),
             output_interval=OUTPUT_INTERVAL,
         )
-        daemon = start_daemon(tmp / "seq", "--l1", str(path), "--evm-block-ms", "250", "--metrics-port", "0")
+        data_dir = tmp / "seq"
+        network = Net(anvil, path, load_settlement(path), data_dir, sequencer(data_dir, path))
         try:
-            yield Net(anvil, path, load_settlement(path), daemon)
-            assert daemon.stop() == 0, daemon.log()
+            yield network
+            assert network.daemon.stop() == 0, network.daemon.log()
         finally:
-            daemon.kill()
+            network.daemon.kill()
     finally:
         anvil.stop()
 
@@ -112,7 +125,7 @@ def test_a_withdrawal_is_proven_against_its_output_and_finalized_after_the_windo
         started = net.cli_json("withdraw", "--rpc", net.daemon.url, "--amount", "0.5", "--to", recipient)
         tx_hash = started["l2TxHash"]
         assert started["value"] == str(ETH // 2) and started["target"] == recipient
-        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "waiting-for-output"
+        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "initiated"  # not on L1 yet
         early = net.cli("prove", tx_hash, *net.l1_args(), ok=False)
         assert f"no output on L1 covers L2 block {started['l2Block']} yet" in early.stderr
         not_proven = net.cli("finalize", tx_hash, *net.l1_args(), ok=False)
@@ -148,27 +161,28 @@ def test_a_withdrawal_is_proven_against_its_output_and_finalized_after_the_windo
     assert "already proven" in again.stderr
     assert net.l1.eth.get_balance(recipient) == 0
 
-    wait_until(
-        lambda: net.l1.eth.get_block("latest")["timestamp"] >= proven["finalizableAt"],
-        CHALLENGE_PERIOD_S + 30,
-        "the end of the challenge period",
-        interval=0.5,
-    )
-    assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalizable"
-    portal_before = net.l1.eth.get_balance(portal.address)
-    finalized = net.cli_json("finalize", tx_hash, *net.l1_args())
-    assert finalized["success"] is True
-    assert net.l1.eth.get_balance(recipient) == ETH // 2
-    assert net.l1.eth.get_balance(portal.address) == portal_before - ETH // 2
-
-    replay = net.cli("finalize", tx_hash, *net.l1_args(), ok=False)
-    assert "already finalized" in replay.stderr
-    assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalized"
-    assert net.l1.eth.get_balance(recipient) == ETH // 2  # paid once
-
-    # the derivation verifier, from L1 alone, derives the same outputs (message passer root included)
+    # meanwhile the derivation verifier, from L1 alone, derives the same outputs (message passer
+    # storage root included)
     deriver = start_deriver(net.settlement_path, tmp_path / "derive")
     try:
+        wait_until(
+            lambda: net.l1.eth.get_block("latest")["timestamp"] >= proven["finalizableAt"],
+            CHALLENGE_PERIOD_S + 30,
+            "the end of the challenge period",
+            interval=0.5,
+        )
+        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalizable"
+        portal_before = net.l1.eth.get_balance(portal.address)
+        finalized = net.cli_json("finalize", tx_hash, *net.l1_args())
+        assert finalized["success"] is True
+        assert net.l1.eth.get_balance(recipient) == ETH // 2
+        assert net.l1.eth.get_balance(portal.address) == portal_before - ETH // 2
+
+        replay = net.cli("finalize", tx_hash, *net.l1_args(), ok=False)
+        assert "already finalized" in replay.stderr
+        assert net.cli_json("status", tx_hash, *net.l1_args())["state"] == "finalized"
+        assert net.l1.eth.get_balance(recipient) == ETH // 2  # paid once
+
         derived = wait_until(lambda: reached(deriver, output.l2_block), 90, "derivation past the output")
         derived = wait_until(
             lambda: (s := deriver.status())["outputsChecked"] > index and s,
@@ -178,6 +192,24 @@ def test_a_withdrawal_is_proven_against_its_output_and_finalized_after_the_windo
         assert derived["verdict"] == "ok" and derived["mismatches"] == []
     finally:
         deriver.stop()
+
+
+def test_a_withdrawal_survives_kill_9_of_the_sequencer_and_is_proven_after_the_restart(net: Net) -> None:
+    recipient = Account.create().address
+    started = net.cli_json("withdraw", "--rpc", net.daemon.url, "--amount", "0.25", "--to", recipient)
+    net.daemon.proc.send_signal(signal.SIGKILL)  # right after the receipt: before its output, maybe its batch
+    net.daemon.proc.wait(10)
+    net.daemon.kill()
+    net.restart()
+    tx_hash = started["l2TxHash"]
+    status = wait_until(
+        lambda: (s := net.cli_json("status", tx_hash, *net.l1_args()))["state"] == "provable" and s,
+        60,
+        "an output covering the withdrawal after the restart",
+    )
+    assert status["withdrawalHash"] == started["withdrawalHash"] and status["l2Block"] == started["l2Block"]
+    proven = net.cli_json("prove", tx_hash, *net.l1_args())  # the restarted proposer's root proves it
+    assert proven["state"] == "proven"
 
 
 def error_selector(portal: Any, name: str) -> str:

@@ -12,7 +12,9 @@ posted on the oracle) is proven against a posted output with its output root's p
 Merkle-Patricia proof of its ``sentMessages`` slot, then finalized once the challenge period has
 passed since the proof: its target is called with its value and data, once. A missing output, a
 wrong preimage, a withdrawal never sent, a proof of another one, a second proof, an early or a
-second finalize each revert with their custom error.
+second finalize each revert with their custom error; a proof against an output the challenger
+deleted since cannot be finalized (nor can one against the same output deleted and posted again),
+and is redone against the output posted again, with a new challenge period.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from sequencer.bridge.withdrawals import (
     sent_message_slot,
     versioned_nonce,
 )
+from sequencer.cli.bridge_withdrawals import Bridge
 from sequencer.settlement.contracts import L2_OUTPUT_ORACLE, OPTIMISM_PORTAL, abi
 from sequencer.settlement.deploy import MAX_DEPOSIT_GAS, DeployRequest, deploy
 from sequencer.settlement.keys import DEV_KEYS, address_of
@@ -51,7 +54,7 @@ from tests.support.anvil import Anvil, start_anvil
 from tests.support.contracts import load_artifact
 
 USER, OTHER = (Account.from_key(k) for k in DEV_KEYS[5:7])
-PROPOSER = Account.from_key(DEV_KEYS[2])
+PROPOSER, CHALLENGER = Account.from_key(DEV_KEYS[2]), Account.from_key(DEV_KEYS[3])
 ETH = 10**18
 PERIOD_S = 30
 
@@ -255,7 +258,9 @@ def l1_head(l1: L1) -> tuple[bytes, int]:
 def test_a_withdrawal_is_proven_then_finalized_once_after_the_challenge_period(l1: L1) -> None:
     l1.send(OTHER, l1.portal.functions.depositTransaction(OTHER.address, 0, 21_000, False, b""), value=ETH)
     outputs = L2Outputs(l1)
-    recipient = Account.create().address
+    recipient = Web3.to_checksum_address(
+        "0x" + "77" * 20
+    )  # fixed: the trie, and so each refusal, is the same every run
     w = WithdrawalTx(versioned_nonce(0), b"\x42" * 20, bytes.fromhex(recipient[2:]), ETH // 2, 100_000, b"")
     other = dataclasses.replace(w, nonce=versioned_nonce(1))
     outputs.send(w)
@@ -284,7 +289,8 @@ def test_a_withdrawal_is_proven_then_finalized_once_after_the_challenge_period(l
     # a sent withdrawal's proof offered for one that was not: the path of its slot leaves it
     with pytest.raises(ContractCustomError) as wrong:
         p.proveWithdrawalTransaction(other.as_tuple(), index, root_proof, outputs.proof(w)).call()
-    assert str(wrong.value.data)[:10] in {l1.custom_error(e) for e in ("BadNodeHash", "ProofTooLong")}
+    refusals = ("BadNodeHash", "ProofTooLong", "InvalidWithdrawalProof")  # where the path leaves it
+    assert str(wrong.value.data)[:10] in {l1.custom_error(e) for e in refusals}
 
     receipt = l1.send(USER, p.proveWithdrawalTransaction(w.as_tuple(), index, root_proof, outputs.proof(w)))
     proven = l1.portal.events.WithdrawalProven().process_receipt(receipt)[0]["args"]
@@ -342,3 +348,31 @@ def test_a_withdrawal_calls_its_target_with_its_data_and_the_l2_sender_known(l1:
         ),
         USER,
     )
+
+
+def test_a_proof_against_a_deleted_output_is_refused_at_finalize_and_may_be_redone(l1: L1) -> None:
+    outputs = L2Outputs(l1)
+    w = WithdrawalTx(versioned_nonce(9), b"\x42" * 20, bytes.fromhex(OTHER.address[2:]), 1, 50_000, b"")
+    outputs.send(w)
+    index, root_proof = outputs.post()
+    p = l1.portal.functions
+    l1.send(USER, p.proveWithdrawalTransaction(w.as_tuple(), index, root_proof, outputs.proof(w)))
+    l1.send(CHALLENGER, outputs.oracle.functions.deleteL2Outputs(index))
+    l1.anvil.rpc("evm_increaseTime", [PERIOD_S])
+    l1.anvil.rpc("evm_mine", [])
+    l1.reverts_with("OutputRootChanged", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)
+    # the same output posted again is another proposal: the old proof does not count for it
+    again, again_proof = outputs.post()
+    assert (again, again_proof) == (index, root_proof)
+    l1.reverts_with("OutputRootChanged", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)
+    cli = Bridge("http://127.0.0.1:9", l1.settlement)  # the CLI sees it too (`bridge status`, `bridge prove`)
+    root, proven_at, proven_index = p.provenWithdrawals(w.hash).call()
+    assert cli.proof_stands(bytes(root), proven_at, proven_index) is False
+    l1.send(USER, p.proveWithdrawalTransaction(w.as_tuple(), again, again_proof, outputs.proof(w)))
+    root, proven_at, proven_index = p.provenWithdrawals(w.hash).call()
+    assert cli.proof_stands(bytes(root), proven_at, proven_index) is True
+    l1.reverts_with("TooEarly", p.finalizeWithdrawalTransaction(w.as_tuple()), USER)  # the period restarts
+    l1.anvil.rpc("evm_increaseTime", [PERIOD_S])
+    l1.anvil.rpc("evm_mine", [])
+    l1.send(USER, p.finalizeWithdrawalTransaction(w.as_tuple()))
+    assert p.finalizedWithdrawals(w.hash).call() is True

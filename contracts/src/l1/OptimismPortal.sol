@@ -93,13 +93,14 @@ contract OptimismPortal {
     /// @notice The Merkle-Patricia proof does not show `sentMessages[withdrawalHash]` set in the
     ///         message passer's storage root.
     error InvalidWithdrawalProof();
-    /// @notice The withdrawal is already proven against an output that still stands.
+    /// @notice The withdrawal is already proven against the output that still stands at its index.
     error AlreadyProven();
     /// @notice The withdrawal has not been proven.
     error NotProven();
     /// @notice The withdrawal was already executed.
     error AlreadyFinalized();
-    /// @notice The output the withdrawal was proven against was deleted since: prove it again.
+    /// @notice The output the withdrawal was proven against was deleted since (or deleted and posted
+    ///         again): prove it again.
     error OutputRootChanged();
     /// @notice The finalization period is not over: the withdrawal can be finalized at `finalizableAt`.
     error TooEarly(uint256 finalizableAt);
@@ -176,11 +177,8 @@ contract OptimismPortal {
 
         bytes32 withdrawalHash = hashWithdrawal(_tx);
         if (finalizedWithdrawals[withdrawalHash]) revert AlreadyFinalized();
-        ProvenWithdrawal memory existing = provenWithdrawals[withdrawalHash];
-        // a proof against an output that was deleted since may be replaced
-        if (existing.timestamp != 0 && _outputRoot(existing.l2OutputIndex) == existing.outputRoot) {
-            revert AlreadyProven();
-        }
+        // a proof against an output that was deleted since (even if posted again) may be redone
+        if (_standing(provenWithdrawals[withdrawalHash])) revert AlreadyProven();
 
         bytes32 storageKey = keccak256(abi.encode(withdrawalHash, uint256(0)));
         (bool found, bytes memory value) = SecureMerkleTrie.get(
@@ -205,7 +203,7 @@ contract OptimismPortal {
         if (finalizedWithdrawals[withdrawalHash]) revert AlreadyFinalized();
         ProvenWithdrawal memory proven = provenWithdrawals[withdrawalHash];
         if (proven.timestamp == 0) revert NotProven();
-        if (_outputRoot(proven.l2OutputIndex) != proven.outputRoot) revert OutputRootChanged();
+        if (!_standing(proven)) revert OutputRootChanged();
         uint256 readyAt = uint256(proven.timestamp) + l2Oracle.challengePeriod();
         if (block.timestamp < readyAt) revert TooEarly(readyAt);
         if (gasleft() < (_tx.gasLimit * 64) / 63 + FINALIZE_GAS_BUFFER) revert InsufficientGas();
@@ -228,5 +226,14 @@ contract OptimismPortal {
     function _outputRoot(uint256 _index) internal view returns (bytes32) {
         if (_index >= l2Oracle.nextOutputIndex()) return bytes32(0);
         return l2Oracle.getL2Output(_index).outputRoot;
+    }
+
+    /// @notice Whether a proof was made against the output the oracle still holds at its index: the
+    ///         same root, proposed no later than the proof (an output deleted and posted again,
+    ///         even with the same root, is another proposal with its own challenge period).
+    function _standing(ProvenWithdrawal memory _proven) internal view returns (bool) {
+        if (_proven.timestamp == 0 || _proven.l2OutputIndex >= l2Oracle.nextOutputIndex()) return false;
+        L2OutputOracle.OutputProposal memory output = l2Oracle.getL2Output(_proven.l2OutputIndex);
+        return output.outputRoot == _proven.outputRoot && output.timestamp <= _proven.timestamp;
     }
 }
