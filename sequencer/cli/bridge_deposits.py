@@ -13,7 +13,7 @@ a bad argument exits 2.
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,11 @@ from sequencer.bridge.deposits import (
     decode_deposit_log,
     deposit_tx,
 )
+from sequencer.cli.bridge_withdrawals import parse_amount, resolve_bridge_key
 from sequencer.cli.render import Row, emit
 from sequencer.cli.rpc_client import RpcCallError, call
 from sequencer.errors import ConfigError
 from sequencer.settlement.contracts import OPTIMISM_PORTAL, abi
-from sequencer.settlement.keys import DEV_KEYS, DEV_L1_CHAIN_IDS
 from sequencer.settlement.settings import Settlement, load_settlement
 
 DEPOSITOR_KEY_ENVVAR = "SEQUENCER_BRIDGE_KEY"
@@ -47,20 +47,6 @@ class BridgeError(Exception):
 
 class BadArgument(BridgeError):
     """An option's value is not usable (exit code 2)."""
-
-
-def parse_amount(text: str) -> int:
-    """An ETH amount (decimal, e.g. ``1`` or ``0.25``) in wei."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise click.BadParameter(f"expected an amount of ETH such as 1 or 0.25, got {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise click.BadParameter(f"expected a non-negative amount of ETH, got {text!r}")
-    wei = value * WEI_PER_ETH
-    if wei != wei.to_integral_value():
-        raise click.BadParameter(f"{text} ETH is not a whole number of wei")
-    return int(wei)
 
 
 def _settlement_with_portal(path: Path) -> Settlement:
@@ -275,7 +261,7 @@ def deposit_command(
       sequencer bridge deposit --l1 l1.toml --amount 1 --rpc http://127.0.0.1:8545
     """
     try:
-        wei = parse_amount(amount)
+        wei = parse_amount(amount, allow_zero=True)
         result = _deposit(l1_path, wei, to, key, l1_rpc, gas_limit, data_hex, rpc, timeout)
     except click.BadParameter as exc:
         _fail(ConfigError(f"--amount: {exc.message}"), 2)
@@ -324,16 +310,10 @@ def _deposit(
         data = bytes.fromhex(data_hex[2:] if data_hex.startswith("0x") else data_hex)
     except ValueError:
         raise BadArgument(f"--data: expected hex calldata, got {data_hex!r}") from None
-    if key is None:
-        if settlement.l1.chain_id not in DEV_L1_CHAIN_IDS:
-            raise BridgeError(
-                f"--key is required on L1 chain {settlement.l1.chain_id} (or set {DEPOSITOR_KEY_ENVVAR})"
-            )
-        key = DEV_KEYS[0]
     try:
-        account = Account.from_key(key.strip())
-    except Exception:  # eth_account's errors for a bad key vary; never show the key
-        raise BadArgument("--key: expected a 32-byte hex private key") from None
+        account = Account.from_key(resolve_bridge_key(key, settlement.l1.chain_id, "L1"))
+    except ConfigError as exc:
+        raise BadArgument(str(exc)) from None
     recipient = account.address
     if to is not None:
         text = to.strip()

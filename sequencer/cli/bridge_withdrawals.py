@@ -127,15 +127,18 @@ def _address(value: str, flag: str) -> str:
         ) from None
 
 
-def parse_amount(value: str) -> int:
-    """An amount of ETH (``0.5``, ``1e-3``) in wei; at most 18 decimals, more than 0."""
+def parse_amount(value: str, *, allow_zero: bool = False) -> int:
+    """An amount of ETH (``0.5``, ``1e-3``) in wei; at most 18 decimals, more than 0 (or 0 too
+    with ``allow_zero``: a deposit may carry only a call)."""
     try:
         amount = Decimal(value.strip())
     except InvalidOperation:
         raise click.BadParameter(f"expected an amount of ETH such as 0.5, got {value!r}") from None
     wei = amount * WEI_PER_ETH
-    if not amount.is_finite() or wei != wei.to_integral_value() or wei <= 0 or wei >= 2**256:
-        raise click.BadParameter(f"expected a positive amount of ETH with at most 18 decimals, got {value!r}")
+    smallest = 0 if allow_zero else 1
+    if not amount.is_finite() or wei != wei.to_integral_value() or wei < smallest or wei >= 2**256:
+        sign = "non-negative" if allow_zero else "positive"
+        raise click.BadParameter(f"expected a {sign} amount of ETH with at most 18 decimals, got {value!r}")
     return int(wei)
 
 
