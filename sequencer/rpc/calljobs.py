@@ -35,6 +35,7 @@ from sequencer.execution.simulation import (
 from sequencer.execution.tracehooks import TraceConfig, TraceTooLarge
 from sequencer.execution.tracing import TracedTx, Tracing
 from sequencer.state import AccountOverride, OverlayState, StateReader
+from sequencer.storage.history import HistoricalState, state_trie_at
 from sequencer.types import BlockEnv
 
 JobKind = Literal["call", "estimate", "access_list", "call_many"]
@@ -121,7 +122,19 @@ class SimulateJob:
     plan: SimulatePlan
 
 
-Job = CallJob | TraceJob | TraceCallJob | SimulateJob
+@dataclass(frozen=True, slots=True)
+class ProofJob:
+    """``eth_getProof`` at a past sealed block: the state trie after history position ``seq``
+    is rebuilt from the history tables (the node keeps only its newest state as a trie) and
+    checked against the block's ``state_root``."""
+
+    seq: int
+    state_root: bytes
+    address: bytes
+    slots: tuple[int, ...]
+
+
+Job = CallJob | TraceJob | TraceCallJob | SimulateJob | ProofJob
 Value = bytes | int | CallResult | tuple[tuple[CallResult, ...], ...] | list[Any] | dict[str, Any]
 StateAt = Callable[[int], StateReader]
 """The state after history position ``seq`` (``n`` is the state before mini-block ``n``)."""
@@ -174,6 +187,8 @@ def run_job(job: Job, state_at: StateAt) -> JobOutcome:
             return JobOutcome(value=tracing.trace_call(job.request, job.config))
         if isinstance(job, SimulateJob):
             return JobOutcome(value=simulate(state_at(job.seq), job.plan))
+        if isinstance(job, ProofJob):
+            return JobOutcome(value=_proof(job, state_at(job.seq)))
         return JobOutcome(value=_run(job, job_state(job.overrides, state_at(job.seq))))
     except ExecutionReverted as exc:
         return JobOutcome(reverted=(exc.message, exc.output))
@@ -183,6 +198,25 @@ def run_job(job: Job, state_at: StateAt) -> JobOutcome:
         return JobOutcome(refused=exc)
     except (TraceTooLarge, LimitExceeded) as exc:
         return JobOutcome(limited=f"response too large: {exc}; trace less (rpc.max_response_bytes)")
+
+
+def _proof(job: ProofJob, state: StateReader) -> dict[str, Any]:
+    if not isinstance(state, HistoricalState):
+        raise CallFailed("eth_getProof: past states are read from the history tables only")
+    trie = state_trie_at(state.store, job.seq)
+    if trie.root() != job.state_root:
+        raise CallFailed("eth_getProof: the history tables do not rebuild this block's state root")
+    account_proof, storage_root, slot_proofs = trie.proof(job.address, list(job.slots))
+    account = state.get_account(job.address)
+    return {
+        "accountProof": account_proof,
+        "storageRoot": storage_root,
+        "slotProofs": slot_proofs,
+        "nonce": account.nonce if account else 0,
+        "balance": account.balance if account else 0,
+        "codeHash": account.code_hash if account else None,
+        "values": [state.get_storage(job.address, slot) for slot in job.slots],
+    }
 
 
 def _trace(job: TraceJob, state_at: StateAt) -> list[Any]:

@@ -8,6 +8,7 @@ from sequencer import fastrlp
 from sequencer.state import AccountRecord
 from sequencer.storage.store import ChainStore
 from sequencer.trie.mpt import MerklePatriciaTrie
+from sequencer.trie.state import StateTrie
 
 EMPTY_CODE_HASH = keccak(b"")
 
@@ -20,6 +21,7 @@ class HistoricalState:
     """
 
     def __init__(self, store: ChainStore, seq: int) -> None:
+        self.store = store
         self._store = store
         self.seq = seq
         self._accounts: dict[bytes, AccountRecord | None] = {}
@@ -58,4 +60,20 @@ def storage_trie_at(store: ChainStore, address: bytes, seq: int) -> MerklePatric
     trie = MerklePatriciaTrie()
     for slot, value in store.storage_items_at(address, seq).items():
         trie.set(keccak(slot.to_bytes(32, "big")), fastrlp.encode(value))
+    return trie
+
+
+def state_trie_at(store: ChainStore, seq: int) -> StateTrie:
+    """The whole state trie as of history position ``seq``, rebuilt from the history tables: its
+    root is the state root then and its proofs are EIP-1186 proofs at that point (``eth_getProof``
+    at a past block). Reads every account and slot the chain ever had, so it runs as a call
+    worker's job, under the call deadline."""
+    trie = StateTrie()
+    for address in store.addresses_ever():
+        account = store.account_at(address, seq)
+        if account is None:
+            continue
+        trie.set_account(address, account.nonce, account.balance, account.code_hash)
+        for slot, value in store.storage_items_at(address, seq).items():
+            trie.set_storage(address, slot, value)
     return trie

@@ -357,6 +357,16 @@ class ChainStore:
                 return None
             return _U64.unpack(key[-8:])[0], bytes(cursor.value())
 
+    def addresses_ever(self) -> Iterator[bytes]:
+        """Every address the account history names (each once, ascending), existing now or not."""
+        with self._env.begin(db=self._acct_hist) as txn:
+            cursor = txn.cursor()
+            found = cursor.first()
+            while found:
+                address = bytes(cursor.key())[:-8]
+                yield address
+                found = cursor.set_range(address + b"\xff" * 8)  # past its last history entry
+
     def account_at(self, address: bytes, seq: int) -> AccountRecord | None:
         """An account as of history position ``seq``, or ``None`` if it did not exist."""
         found = self._latest_at(self._acct_hist, address, seq)

@@ -304,6 +304,47 @@ def test_get_proof_answers_the_schema_and_verifies_against_the_state_root(w3: We
     assert value == b"\x05"  # rlp(5)
 
 
+def _proven(proof: dict[str, Any], state_root: bytes, address: str, slot: int) -> tuple[bytes, bytes]:
+    """The account leaf and the slot's value that ``proof`` proves against ``state_root``."""
+    nodes = [rlp.decode(bytes(HexBytes(n))) for n in proof["accountProof"]]
+    leaf = HexaryTrie.get_from_proof(state_root, keccak(HexBytes(address)), nodes)
+    (entry,) = proof["storageProof"]
+    storage_nodes = [rlp.decode(bytes(HexBytes(n))) for n in entry["proof"]]
+    value = HexaryTrie.get_from_proof(
+        bytes(HexBytes(proof["storageHash"])), keccak(slot.to_bytes(32, "big")), storage_nodes
+    )
+    return leaf, value
+
+
+def test_get_proof_at_a_past_block_proves_that_blocks_state(w3: Web3) -> None:
+    account = Account.create().address
+    call(w3, "anvil_setBalance", account, hex(1000))
+    call(w3, "anvil_setCode", account, "0x00")
+    call(w3, "anvil_setStorageAt", account, "0x3", "0x" + f"{7:064x}")
+    call(w3, "evm_mine")
+    then = latest(w3)
+    call(w3, "anvil_setBalance", account, hex(2000))
+    call(w3, "anvil_setStorageAt", account, "0x3", "0x" + f"{9:064x}")
+    call(w3, "evm_mine")
+    now = latest(w3)
+    past = call(w3, "eth_getProof", account, ["0x3"], hex(then["number"]))
+    load_spec().validate_result("eth_getProof", past)
+    assert int(past["balance"], 16) == 1000 and int(past["storageProof"][0]["value"], 16) == 7
+    leaf, value = _proven(past, bytes(then["stateRoot"]), account, 3)
+    assert leaf and value == b"\x07"
+    by_hash = call(w3, "eth_getProof", account, ["0x3"], {"blockHash": then["hash"].to_0x_hex()})
+    assert by_hash == past
+    current = call(w3, "eth_getProof", account, ["0x3"], hex(now["number"]))
+    assert (
+        int(current["balance"], 16) == 2000
+        and _proven(current, bytes(now["stateRoot"]), account, 3)[1] == b"\x09"
+    )
+    genesis = call(w3, "eth_getProof", account, ["0x3"], "earliest")
+    assert int(genesis["balance"], 16) == 0 and genesis["accountProof"]
+    leaf, _ = _proven(genesis, bytes(w3.eth.get_block(0)["stateRoot"]), account, 3)
+    assert leaf == b"", "the account did not exist at genesis: the proof proves its absence"
+
+
 # -- not a devnet -------------------------------------------------------------------------------
 
 
