@@ -4,6 +4,8 @@
   L1 blocks (the recipient's balance rises by exactly 1 ETH, the receipt is type 0x7e), ``bridge
   status`` of the L1 transaction says so, and the derivation verifier derives the same block.
 * A deposit that calls a contract executes on L2 (the contract sees the depositor and the data).
+* A streaming verifier following the sequencer's feed re-executes those deposits with its own
+  rules and agrees with every block (verdict ok at the sequencer's head).
 * The deposit path survives ``kill -9`` of the sequencer with deposits in flight (between seen
   and included, and right after inclusion): after a restart each deposit is on L2 exactly once.
 * A sequencer that skips a deposit (``--dev-fault deposit-skip``) is flagged by the derivation
@@ -36,7 +38,7 @@ from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon, start_daemon
 from tests.support.rpc import request
 from tests.support.settlement import CHAIN_ID, GWEI, deploy_settlement, start_deriver, wait_until
-from tests.support.verifier import VerifierProc
+from tests.support.verifier import VerifierProc, start_verifier
 
 ETH = 10**18
 DEPOSITOR = Account.from_key(DEV_KEYS[5])
@@ -81,6 +83,15 @@ def node(l1_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Da
 @pytest.fixture(scope="module")
 def deriver(l1_file: Path, node: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VerifierProc]:
     proc = start_deriver(l1_file, tmp_path_factory.mktemp("derive") / "data")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def follower(node: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VerifierProc]:
+    proc = start_verifier(node.feed_url, tmp_path_factory.mktemp("follow") / "data")
     try:
         yield proc
     finally:
@@ -206,6 +217,28 @@ def test_a_deposit_that_calls_a_contract_executes_on_l2(anvil: Anvil, l1_file: P
     assert event["args"]["from"] == DEPOSITOR.address  # an EOA's deposit: not aliased
     assert event["args"]["value"] == ETH // 2 and event["args"]["data"] == bytes.fromhex("c0ffee")
     assert w3.eth.get_balance(target) == ETH // 2
+
+
+def test_a_streaming_verifier_re_executes_the_deposits_and_agrees(
+    node: Daemon, follower: VerifierProc
+) -> None:
+    w3 = l2(node)
+    deposit_blocks = [
+        n
+        for n in range(w3.eth.block_number + 1)
+        if any(tx["type"] == 0x7E for tx in w3.eth.get_block(n, full_transactions=True)["transactions"])
+    ]
+    assert len(deposit_blocks) >= 2, "the tests above put deposits on L2"
+    head = w3.eth.get_block("latest")
+
+    def verified() -> dict[str, Any] | None:
+        status = follower.status()
+        assert status["verdict"] == "ok", f"{status}\n{follower.log()}"
+        return status if status["height"] >= head["number"] else None
+
+    status = wait_until(verified, 60, f"the streaming verifier to verify block {head['number']}")
+    assert status["verdict"] == "ok"
+    assert follower.proc.poll() is None
 
 
 def test_the_cli_refuses_bad_deposits_with_clear_errors(l1_file: Path, node: Daemon) -> None:
