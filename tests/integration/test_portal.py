@@ -216,6 +216,35 @@ def test_deposits_that_break_the_rules_revert_with_their_custom_errors(l1: L1) -
     d(zero, 0, 21_000 + 40 * 120_000, False, b"\x01" * 120_000).call({"from": USER.address})  # the limits
 
 
+def test_an_l1_blocks_deposits_buy_at_most_the_max_gas_limit_of_l2_gas(l1: L1) -> None:
+    w3 = l1.w3
+    d = l1.portal.functions.depositTransaction
+    nonce = w3.eth.get_transaction_count(USER.address)
+    sent = []
+    l1.anvil.rpc("evm_setAutomine", [False])
+    try:
+        for i, gas in enumerate((MAX_DEPOSIT_GAS - 21_000, 21_000, 21_000)):
+            tx = d(OTHER.address, 0, gas, False, b"").build_transaction(
+                {"from": USER.address, "nonce": nonce + i, "gas": 200_000, "chainId": w3.eth.chain_id}
+            )
+            sent.append(w3.eth.send_raw_transaction(USER.sign_transaction(tx).raw_transaction))
+        l1.anvil.rpc("evm_mine", [])
+    finally:
+        l1.anvil.rpc("evm_setAutomine", [True])
+    receipts = [w3.eth.wait_for_transaction_receipt(h) for h in sent]
+    assert len({r["blockNumber"] for r in receipts}) == 1, "all three in one L1 block"
+    assert [r["status"] for r in receipts] == [1, 1, 0], "the third would pass the block's L2 gas"
+    assert [len(l1.deposits(r)) for r in receipts] == [1, 1, 0]
+    with pytest.raises(ContractCustomError) as raised:  # replayed on that block: the reason
+        d(OTHER.address, 0, 21_000, False, b"").call(
+            {"from": USER.address}, block_identifier=receipts[0]["blockNumber"]
+        )
+    assert str(raised.value.data)[:10] == l1.custom_error("OutOfResources")
+    # the next L1 block buys L2 gas afresh
+    later = l1.send(USER, d(OTHER.address, 0, MAX_DEPOSIT_GAS, False, b""), gas=300_000)
+    assert len(l1.deposits(later)) == 1
+
+
 # -- withdrawals -------------------------------------------------------------------------------------
 class L2Outputs:
     """A message passer's storage built here (the project's trie), and output roots over it posted

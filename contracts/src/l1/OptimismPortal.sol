@@ -61,6 +61,12 @@ contract OptimismPortal {
 
     /// @notice The L2 sender of the withdrawal being executed (the target may ask who sent it).
     address public l2Sender = DEFAULT_L2_SENDER;
+    /// @notice The L1 block whose deposits `depositGasInBlock` counts.
+    uint256 public depositBlock;
+    /// @notice L2 gas bought by the deposits of L1 block `depositBlock` so far (at most `maxGasLimit`
+    ///         per L1 block, as OP's resource metering caps it: the L2 work that L1 can force on the
+    ///         sequencer is bounded per L1 block).
+    uint256 public depositGasInBlock;
     /// @notice Proven withdrawals, by withdrawal hash.
     mapping(bytes32 => ProvenWithdrawal) public provenWithdrawals;
     /// @notice Finalized (executed) withdrawals, by withdrawal hash: each is executed once.
@@ -79,6 +85,8 @@ contract OptimismPortal {
     error SmallGasLimit();
     /// @notice The deposit's gas limit is over `maxGasLimit`.
     error LargeGasLimit();
+    /// @notice This L1 block's deposits already bought `maxGasLimit` L2 gas: deposit in a later block.
+    error OutOfResources();
     /// @notice The deposit's calldata is over `MAX_CALLDATA_SIZE` bytes.
     error LargeCalldata();
     /// @notice A creation deposit names a target (it must be the zero address), or a withdrawal
@@ -136,6 +144,12 @@ contract OptimismPortal {
         if (_data.length > MAX_CALLDATA_SIZE) revert LargeCalldata();
         if (_gasLimit < minimumGasLimit(uint64(_data.length))) revert SmallGasLimit();
         if (_gasLimit > maxGasLimit) revert LargeGasLimit();
+        if (depositBlock != block.number) {
+            depositBlock = block.number;
+            depositGasInBlock = 0;
+        }
+        depositGasInBlock += _gasLimit;
+        if (depositGasInBlock > maxGasLimit) revert OutOfResources();
 
         address from = msg.sender;
         if (msg.sender != tx.origin) {
