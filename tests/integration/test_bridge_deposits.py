@@ -226,7 +226,10 @@ def test_a_streaming_verifier_re_executes_the_deposits_and_agrees(
     deposit_blocks = [
         n
         for n in range(w3.eth.block_number + 1)
-        if any(tx["type"] == 0x7E for tx in w3.eth.get_block(n, full_transactions=True)["transactions"])
+        if any(
+            tx["type"] == "0x7e"
+            for tx in request(w3, "eth_getBlockByNumber", [hex(n), True])["result"]["transactions"]
+        )
     ]
     assert len(deposit_blocks) >= 2, "the tests above put deposits on L2"
     head = w3.eth.get_block("latest")

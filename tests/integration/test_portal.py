@@ -224,9 +224,13 @@ def test_an_l1_blocks_deposits_buy_at_most_the_max_gas_limit_of_l2_gas(l1: L1) -
     l1.anvil.rpc("evm_setAutomine", [False])
     try:
         for i, gas in enumerate((MAX_DEPOSIT_GAS - 21_000, 21_000, 21_000)):
-            tx = d(OTHER.address, 0, gas, False, b"").build_transaction(
-                {"from": USER.address, "nonce": nonce + i, "gas": 200_000, "chainId": w3.eth.chain_id}
-            )
+            params: Any = {
+                "from": USER.address,
+                "nonce": nonce + i,
+                "gas": 200_000,
+                "chainId": w3.eth.chain_id,
+            }
+            tx = d(OTHER.address, 0, gas, False, b"").build_transaction(params)
             sent.append(w3.eth.send_raw_transaction(USER.sign_transaction(tx).raw_transaction))
         l1.anvil.rpc("evm_mine", [])
     finally:
