@@ -219,10 +219,46 @@ def test_a_deposit_that_calls_a_contract_executes_on_l2(anvil: Anvil, l1_file: P
     assert w3.eth.get_balance(target) == ETH // 2
 
 
-def test_a_streaming_verifier_re_executes_the_deposits_and_agrees(
-    node: Daemon, follower: VerifierProc
+def test_a_deposit_to_a_reverting_contract_is_included_failed_and_keeps_its_mint(
+    l1_file: Path, node: Daemon
 ) -> None:
     w3 = l2(node)
+    art = load_artifact("Reverter")
+    deployer = Account.from_key(DEV_KEYS[0])
+    create = {
+        "chainId": CHAIN_ID,
+        "nonce": w3.eth.get_transaction_count(deployer.address),
+        "gas": 1_000_000,
+        "maxFeePerGas": 10 * GWEI,
+        "maxPriorityFeePerGas": 0,
+        "type": 2,
+        "value": 0,
+        "data": art["bytecode"],
+    }
+    raw = "0x" + bytes(deployer.sign_transaction(create).raw_transaction).hex()
+    target = Web3.to_checksum_address(
+        request(w3, "eth_sendRawTransactionSync", [raw])["result"]["contractAddress"]
+    )
+    calldata = w3.eth.contract(address=target, abi=art["abi"]).encode_abi("failRequire", [])
+    before = w3.eth.get_balance(DEPOSITOR.address)
+    done = cli(
+        "deposit", "--l1", str(l1_file), "--amount", "0.25", "--to", target, "--data", calldata,
+        "--key", DEV_KEYS[5], "--rpc", node.url, "--json",
+    )  # fmt: skip
+    (deposit,) = json.loads(done.stdout)["deposits"]
+    receipt = request(w3, "eth_getTransactionReceipt", [deposit["l2Tx"]])["result"]
+    assert receipt["type"] == "0x7e" and receipt["status"] == "0x0", receipt
+    assert w3.eth.get_balance(target) == 0, "a failed deposit moves no value"
+    assert w3.eth.get_balance(DEPOSITOR.address) == before + ETH // 4, "the mint stays with the sender"
+
+
+def test_a_streaming_verifier_re_executes_the_deposits_and_agrees(
+    anvil: Anvil, l1_file: Path, node: Daemon, follower: VerifierProc
+) -> None:
+    w3 = l2(node)
+    recipient = Account.create().address
+    portal_deposit(anvil, l1_file, recipient, ETH // 10)
+    wait_until(lambda: w3.eth.get_balance(recipient) == ETH // 10, 60, "the deposit on L2")
     deposit_blocks = [
         n
         for n in range(w3.eth.block_number + 1)
@@ -231,7 +267,7 @@ def test_a_streaming_verifier_re_executes_the_deposits_and_agrees(
             for tx in request(w3, "eth_getBlockByNumber", [hex(n), True])["result"]["transactions"]
         )
     ]
-    assert len(deposit_blocks) >= 2, "the tests above put deposits on L2"
+    assert deposit_blocks, "deposits are on L2"
     head = w3.eth.get_block("latest")
 
     def verified() -> dict[str, Any] | None:
