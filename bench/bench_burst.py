@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -57,6 +58,7 @@ from typing import Any
 import aiohttp
 import orjson
 from eth_account import Account
+from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from bench.bench_node import (
@@ -88,6 +90,7 @@ class Batch:
 
     body: bytes
     txs: tuple[tuple[int, int], ...]
+    hashes: tuple[str, ...]
 
 
 @dataclass
@@ -103,19 +106,50 @@ class GeneratorResult:
     probe_cpu_s: float = 0.0
 
 
-def batch_body(raws: list[bytes]) -> bytes:
-    return orjson.dumps(
+def make_batch(raws: list[bytes], txs: list[tuple[int, int]]) -> Batch:
+    body = orjson.dumps(
         [
             {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": ["0x" + r.hex()]}
             for i, r in enumerate(raws)
         ]
     )
+    return Batch(body, tuple(txs), tuple("0x" + keccak(r).hex() for r in raws))
 
 
-async def closed_loop(url: str, groups: list[list[Batch]], out: GeneratorResult) -> None:
-    """Each group sends its batches one after the other on its own session: len(groups) in flight."""
+async def poll_receipts(s: aiohttp.ClientSession, url: str, hashes: tuple[str, ...], every_s: float) -> None:
+    """What a client waiting for each transaction does: ``eth_getTransactionReceipt`` for those not
+    yet seen, as one batch every ``every_s``, until all are there."""
+    waiting = list(hashes)
+    deadline = time.monotonic() + TIMEOUT_S
+    while waiting and time.monotonic() < deadline:
+        await asyncio.sleep(every_s)
+        payload = [
+            {"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [h]}
+            for i, h in enumerate(waiting)
+        ]
+        async with s.post(url, data=orjson.dumps(payload), headers=JSON_HEADERS) as r:
+            answers = orjson.loads(await r.read())
+        found = {a["id"] for a in answers if a.get("result")}
+        waiting = [h for i, h in enumerate(waiting) if i not in found]
 
-    async def group(batches: list[Batch]) -> None:
+
+async def closed_loop(
+    url: str,
+    groups: list[list[Batch]],
+    out: GeneratorResult,
+    pollers: set[asyncio.Task[None]],
+    poll_s: float,
+    acked: asyncio.Event,
+) -> None:
+    """``IN_FLIGHT`` workers, each on its own session, each posting its next batch when the previous
+    one is acknowledged: one group of batches per worker, or (one group) all of them taking the
+    next batch of a shared queue. ``acked`` is set when every batch is acknowledged. With
+    ``poll_s``, each acknowledged batch's receipts are polled (on the worker's session) while the
+    worker goes on sending."""
+    queues = [iter(g) for g in groups]
+    sending = [IN_FLIGHT]
+
+    async def worker(batches: Iterator[Batch]) -> None:
         connector = aiohttp.TCPConnector(limit=1)
         async with aiohttp.ClientSession(connector=connector) as s:
             for b in batches:
@@ -124,8 +158,17 @@ async def closed_loop(url: str, groups: list[list[Batch]], out: GeneratorResult)
                     body = orjson.loads(await r.read())
                 out.sends.append((t0, time.monotonic(), b))
                 out.errors.extend(x["error"] for x in body if "error" in x)
+                if poll_s:
+                    task = asyncio.create_task(poll_receipts(s, url, b.hashes, poll_s))
+                    pollers.add(task)
+                    task.add_done_callback(pollers.discard)
+            sending[0] -= 1
+            if not sending[0]:
+                acked.set()
+            while pollers:  # the session stays open for its pollers
+                await asyncio.gather(*list(pollers))
 
-    await asyncio.gather(*(group(g) for g in groups))
+    await asyncio.gather(*(worker(queues[i % len(queues)]) for i in range(IN_FLIGHT)))
 
 
 async def send_and_wait(
@@ -156,20 +199,41 @@ async def send_and_wait(
 
 
 def generator_process(
-    conn: Connection, url: str, groups: list[list[Batch]], probe: list[bytes], ready: Event, go: Event
+    conn: Connection,
+    url: str,
+    groups: list[list[Batch]],
+    probe: list[bytes],
+    poll_s: float,
+    ready: Event,
+    go: Event,
 ) -> None:
     """The load generator: the burst, then send-and-wait at once; the results go back on ``conn``."""
     out = GeneratorResult()
     ready.set()
     go.wait(TIMEOUT_S)
+    asyncio.run(generate(conn, url, groups, probe, poll_s, out))
+    conn.send(out)
+
+
+async def generate(
+    conn: Connection,
+    url: str,
+    groups: list[list[Batch]],
+    probe: list[bytes],
+    poll_s: float,
+    out: GeneratorResult,
+) -> None:
     cpu0 = time.process_time()
-    asyncio.run(closed_loop(url, groups, out))
+    pollers: set[asyncio.Task[None]] = set()
+    acked = asyncio.Event()
+    workers = asyncio.create_task(closed_loop(url, groups, out, pollers, poll_s, acked))
+    await acked.wait()
     cpu1 = time.process_time()
     conn.send("acked")  # the burst is acknowledged: the parent may start a profiler
-    out.probe, errors = asyncio.run(send_and_wait(url, probe, PROBE_RATE))
+    out.probe, errors = await send_and_wait(url, probe, PROBE_RATE)
+    await workers
     out.errors.extend(errors)
     out.burst_cpu_s, out.probe_cpu_s = cpu1 - cpu0, time.process_time() - cpu1
-    conn.send(out)
 
 
 # -- observing inclusion --------------------------------------------------------------------------
@@ -302,16 +366,20 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
     probe_n = int(PROBE_RATE * args.probe_seconds)
     probe_raws = [fast_transfer(bytes(prober.key), n, sink) for n in range(2 * probe_n)]
 
-    # 8 groups of 2 senders: each batch is 10 consecutive nonces of each of its group's senders
-    per_group = SENDERS // IN_FLIGHT
     groups: list[list[Batch]] = []
-    for g in range(IN_FLIGHT):
+    if args.layout == "queue":  # tx i from sender i % 16 (nonce i // 16), 20 consecutive ones a batch
+        order = [(i % SENDERS, i // SENDERS) for i in range(per_sender * SENDERS)]
+        chunks = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
+        groups.append([make_batch([fast_transfer(keys[s], n, sink) for s, n in c], c) for c in chunks])
+    # "groups": 8 groups of 2 senders: each batch is 10 consecutive nonces of each of its group's senders
+    per_group = SENDERS // IN_FLIGHT
+    for g in range(IN_FLIGHT if args.layout == "groups" else 0):
         members = list(range(g * per_group, (g + 1) * per_group))
         step = BATCH // per_group
         batches = []
         for first in range(0, per_sender, step):
             txs = [(s, n) for s in members for n in range(first, min(per_sender, first + step))]
-            batches.append(Batch(batch_body([fast_transfer(keys[s], n, sink) for s, n in txs]), tuple(txs)))
+            batches.append(make_batch([fast_transfer(keys[s], n, sink) for s, n in txs], txs))
         groups.append(batches)
     total = per_sender * SENDERS
 
@@ -323,7 +391,9 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
     ready, go = ctx.Event(), ctx.Event()
     parent, child = ctx.Pipe()
     gen = ctx.Process(
-        target=generator_process, args=(child, url, groups, probe_raws[:probe_n], ready, go), daemon=True
+        target=generator_process,
+        args=(child, url, groups, probe_raws[:probe_n], args.poll_ms / 1000, ready, go),
+        daemon=True,
     )
     gen.start()
     loop = asyncio.get_running_loop()
@@ -393,6 +463,20 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--txs", type=int, default=8000, help="transfers in the burst (a multiple of 16*10)")
+    ap.add_argument(
+        "--layout",
+        choices=("queue", "groups"),
+        default="queue",
+        help="queue: the 8 workers take the next batch of one round-robin queue over the senders "
+        "(a sender's nonces may arrive out of order); groups: each worker owns 2 senders",
+    )
+    ap.add_argument(
+        "--poll-ms",
+        type=float,
+        default=0,
+        help="also poll each batch's receipts (one eth_getTransactionReceipt batch every MS ms), "
+        "as a client waiting for each transaction does (0: off)",
+    )
     ap.add_argument("--probe-seconds", type=float, default=3.0, help="length of each send-and-wait window")
     ap.add_argument("--naive-txs", type=int, default=2000, help="transfers for the naive py-evm baseline")
     ap.add_argument("--py-spy", metavar="FILE", help="profile the daemon after the burst into FILE (raw)")
