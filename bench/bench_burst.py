@@ -5,9 +5,15 @@ temporary data dir):
 
   1. **burst**: N EIP-1559 transfers (``--txs``, default 8,000) from 16 senders, pre-signed
      before the timed window, sent as JSON-RPC batches of 20 with 8 batches in flight, closed
-     loop: 8 sender groups (2 senders each, one aiohttp session each), each sending its next
-     batch when the previous one is acknowledged. The load generator runs in a process of its
-     own, so its CPU is measured apart from the daemon's.
+     loop: 8 workers (one aiohttp session each), each posting the next batch when its previous
+     one is acknowledged. ``--layout queue`` (the default, as the JS tools do it): transaction i
+     is sender i % 16's, 20 consecutive ones make a batch, and the workers take the next batch
+     of that one queue (a sender's nonces may arrive out of order); ``--layout groups``: each
+     worker owns 2 senders and sends their nonces in order. ``--poll-ms MS`` makes the
+     generator also wait for each batch's receipts the way a client waiting for its
+     transactions does: one ``eth_getTransactionReceipt`` batch for those not yet seen every MS
+     ms, while it goes on sending. The load generator runs in a process of its own, so its CPU is
+     measured apart from the daemon's.
   2. **send-and-wait right after the burst**: as soon as the last batch is acknowledged (the
      pool still draining), ``eth_sendRawTransactionSync`` at 100 tx/s, one request at a time,
      for ``--probe-seconds``, from the same generator process;
@@ -31,7 +37,8 @@ py-spy from the moment the last batch is acknowledged, for the send-and-wait win
 burst (``pip install py-spy``).
 
 Usage:
-  .venv/bin/python -m bench.bench_burst [--txs 8000] [--probe-seconds 3] [--py-spy FILE]
+  .venv/bin/python -m bench.bench_burst [--txs 8000] [--poll-ms 100] [--layout queue|groups]
+      [--probe-seconds 3] [--py-spy FILE] [--daemon-arg=--flag ...]
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from bench.bench_node import (
     naive_ceiling,
     node_status,
     pct,
+    rpc,
     start_daemon,
     transfer,
 )
@@ -282,13 +290,35 @@ class Inclusion:
                     self.seen[sender].append((now, change["nonce"]))
                     self.changed.set()
 
-    async def wait_for(self, nonces: list[int], timeout: float) -> float:
+    async def wait_for(self, nonces: list[int], timeout: float, follower: asyncio.Task[None]) -> float:
         """Until every sender's nonce reaches ``nonces``: the arrival of the last update."""
         deadline = time.monotonic() + timeout
         while any(self.nonce(i) < n for i, n in enumerate(nonces)):
             self.changed.clear()
-            await asyncio.wait_for(self.changed.wait(), max(0.001, deadline - time.monotonic()))
+            changed = asyncio.ensure_future(self.changed.wait())
+            await asyncio.wait(
+                [changed, follower], timeout=deadline - time.monotonic(), return_when=asyncio.FIRST_COMPLETED
+            )
+            changed.cancel()
+            if follower.done():
+                raise SystemExit(f"the stateChanges subscription ended: {follower}")
+            if time.monotonic() > deadline:
+                raise TimeoutError
         return max(self.seen[i][-1][0] for i, n in enumerate(nonces) if n)
+
+
+async def stuck(url: str, senders: list[Any], inclusion: Inclusion, per_sender: int) -> str:
+    """Why the burst was not all included in time: each late sender's nonces, seen and the node's."""
+    lines = [f"not all {per_sender} transfers of every sender were seen included in 60 s after the last ack:"]
+    async with aiohttp.ClientSession() as s:
+        for i, a in enumerate(senders):
+            if inclusion.nonce(i) < per_sender:
+                latest, pending = [
+                    int(await rpc(s, url, "eth_getTransactionCount", [a.address, tag]), 16)
+                    for tag in ("latest", "pending")
+                ]
+                lines.append(f"  sender {i}: seen {inclusion.nonce(i)}, latest {latest}, pending {pending}")
+    return "\n".join(lines)
 
 
 # -- processes: CPU and memory from /proc ---------------------------------------------------------
@@ -410,7 +440,10 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
         assert parent.recv() == "acked"
         if args.py_spy:
             profiler = spy(daemon_pid, args.probe_seconds, args.py_spy)
-        t_included = await inclusion.wait_for([per_sender] * SENDERS, TIMEOUT_S)
+        try:
+            t_included = await inclusion.wait_for([per_sender] * SENDERS, 60, follower)
+        except TimeoutError:
+            raise SystemExit(await stuck(url, senders, inclusion, per_sender)) from None
         cpu1 = tree_cpu(daemon_pid)
         if not await loop.run_in_executor(None, parent.poll, TIMEOUT_S):
             raise SystemExit("send-and-wait after the burst did not finish in time")
