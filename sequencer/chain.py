@@ -213,6 +213,16 @@ class Chain:
             return self.head
         return self.store.get_block(number)
 
+    def get_block_hash(self, number: int) -> bytes | None:
+        """The hash of sealed EVM block ``number`` (``None`` while it is open), without decoding the
+        block: a receipt lookup needs only this, and decoding a block of thousands of transactions
+        for each lookup kept the node busy for seconds after a burst (issue #15)."""
+        if number > self.head.number:
+            return None
+        if number == self.head.number:
+            return self.head.hash
+        return self.store.get_block_hash(number)
+
     def get_block_by_hash(self, block_hash: bytes) -> EvmBlock | None:
         """A sealed EVM block by hash, or ``None``."""
         if block_hash == self.head.hash:
@@ -252,6 +262,5 @@ class Chain:
         if mb is None:
             return None
         receipt = mb.receipts[loc.index_in_mini_block]
-        block = self.get_block(loc.block_number)
-        block_hash = block.hash if block is not None else PENDING_HASH
+        block_hash = self.get_block_hash(loc.block_number) or PENDING_HASH
         return ReceiptView(receipt, block_hash, mb.block_env, mb.raw_txs[loc.index_in_mini_block])

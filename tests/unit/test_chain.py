@@ -64,3 +64,20 @@ async def test_receipts_of_the_open_block_then_of_the_sealed_one(node: Node) -> 
     assert chain.block_transactions(block) == [tx.raw]
     assert [r.tx_hash for r, _raw in chain.block_receipts(block)] == [tx.hash]
     assert chain.recent_hashes(block.number + 1)[0] == block.hash
+
+
+@pytest.mark.asyncio
+async def test_a_receipt_names_its_block_once_later_blocks_are_sealed_on_top(node: Node) -> None:
+    tx = await node.submitter.submit(signed(DEV_KEYS[0], 0))
+    await node.producer.seal_mini_block_now()
+    await node.producer.seal_evm_block_now()
+    chain = node.chain
+    sealed = chain.head
+    await node.producer.seal_evm_block_now()  # an empty block on top: the receipt's is no longer the head
+    assert chain.head.number == sealed.number + 1
+    view = chain.find_receipt(tx.hash)
+    assert view is not None and view.block_hash == sealed.hash
+    stored = chain.get_block(sealed.number)
+    assert stored is not None and chain.get_block_hash(sealed.number) == stored.hash == sealed.hash
+    assert chain.get_block_hash(chain.head.number) == chain.head.hash
+    assert chain.get_block_hash(chain.head.number + 1) is None  # the open block has no hash yet
