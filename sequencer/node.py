@@ -163,6 +163,7 @@ class Node:
             if self.settlement.deposits is not None:  # the portal's deposits open every EVM block
                 self.producer.set_deposit_source(self.settlement.deposits)
                 self.producer.on_mini_block(self.settlement.deposits.on_mini_block)
+                self.producer.on_rollback(self.settlement.deposits.on_rollback)
         self._wire_events()
         self.submitter.restore(loaded.recovery.pool_txs)
         # the journal starts over from the restored pool: what was dropped, evicted, replaced,

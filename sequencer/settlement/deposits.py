@@ -47,7 +47,7 @@ from sequencer.logs import fields
 from sequencer.metrics import DepositMetrics
 from sequencer.settlement.l1 import L1Client
 from sequencer.settlement.progress import SETTLEMENT_DIR
-from sequencer.types import BlockEnv, MiniBlock, SignedTx
+from sequencer.types import BlockEnv, EvmBlock, MiniBlock, SignedTx
 
 log = logging.getLogger("sequencer.settlement.deposits")
 
@@ -204,6 +204,20 @@ class DepositFollower:
                     log_index=seen.event.log_index,
                 ),
             )
+        self._report()
+
+    def on_rollback(self, _block: EvmBlock) -> None:
+        """The chain was rolled back (a devnet's ``evm_revert``): the included deposits it took
+        out of the chain are pending again, in L1 order (the next EVM block includes them)."""
+        gone = {h for h in self._included if h in self._known and not self.is_included(h)}
+        if not gone:
+            return
+        self._included -= gone
+        back = [self._known[h] for h in gone]
+        self._pending = sorted(
+            self._pending + back, key=lambda s: (s.event.l1_block_number, s.event.log_index)
+        )
+        log.warning("deposits pending again after a rollback", extra=fields(count=len(gone)))
         self._report()
 
     # -- one step ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import cast
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -24,7 +25,7 @@ from sequencer.settlement.deposits import CursorStore, DepositFollower
 from sequencer.settlement.l1 import L1Block, L1Client, L1Log
 from sequencer.settlement.origins import OriginPicker
 from sequencer.settlement.progress import Origin
-from sequencer.types import BlockEnv, MiniBlock, StateDiff
+from sequencer.types import BlockEnv, EvmBlock, MiniBlock, StateDiff
 
 PORTAL = bytes.fromhex("11" * 20)
 ALICE = bytes.fromhex("a1" * 20)
@@ -114,6 +115,7 @@ def step(f: DepositFollower) -> None:
 
 
 FAR_FUTURE = env_at(10**9)
+FAKE_BLOCK = cast(EvmBlock, None)  # on_rollback does not read the block it rolled back to
 
 
 def test_only_blocks_origin_depth_deep_are_read_and_offered_in_l1_order(tmp_path: Path) -> None:
@@ -152,6 +154,23 @@ def test_a_published_deposit_is_no_longer_offered(tmp_path: Path) -> None:
     assert f.pending_count == 1
     f.on_mini_block(mini_block_with([second.hash]))
     assert list(f.pending(FAR_FUTURE)) == []
+
+
+def test_deposits_a_rollback_takes_out_of_the_chain_are_offered_again_in_l1_order(tmp_path: Path) -> None:
+    l1 = SyntheticL1()
+    l1.mine(4, {0: [5, 6], 1: [7]})
+    chain: set[bytes] = set()
+    f = follower(l1, tmp_path, chain)
+    step(f)
+    first, second, third = f.pending(FAR_FUTURE)
+    chain.update({first.hash, second.hash})
+    f.on_mini_block(mini_block_with([first.hash, second.hash]))
+    assert list(f.pending(FAR_FUTURE)) == [third]
+    chain.discard(second.hash)  # evm_revert to a block between the two
+    f.on_rollback(FAKE_BLOCK)
+    assert list(f.pending(FAR_FUTURE)) == [second, third]
+    f.on_rollback(FAKE_BLOCK)  # nothing else left the chain
+    assert list(f.pending(FAR_FUTURE)) == [second, third]
 
 
 def test_a_restart_reads_again_from_the_oldest_pending_deposit_and_skips_what_the_chain_holds(
