@@ -29,6 +29,7 @@ from trie.hexary import HexaryTrie
 from web3 import Web3
 from web3.types import Nonce
 
+from sequencer.bridge.withdrawals import predeploys
 from tests.support.accounts import DEV_KEYS
 from tests.support.contracts import load_artifact
 from tests.support.daemon import Daemon, start_daemon, write_config
@@ -243,6 +244,8 @@ def reference_chain(produced_chain: Any) -> tuple[Any, list[dict[str, Any]]]:
         _b(a.address): {"balance": 10_000 * 10**18, "nonce": 0, "code": b"", "storage": {}}
         for a in (Account.from_key(k) for k in DEV_KEYS)
     }
+    for predeploy in predeploys():  # the bridge's message passer, in every L2 genesis
+        genesis_state[predeploy.address] = {"balance": 0, "nonce": 0, "code": predeploy.code, "storage": {}}
     accepted = (
         "gas_limit",
         "difficulty",
