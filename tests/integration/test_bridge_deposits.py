@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 from eth_account import Account
+from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 
@@ -129,6 +130,24 @@ def checked_past(deriver: VerifierProc, number: int) -> dict[str, Any] | None:
     return status if status["outputsChecked"] * OUTPUT_INTERVAL >= number else None
 
 
+def deploy_on_l2(w3: Web3, bytecode: str) -> ChecksumAddress:
+    """Deploy a contract (no constructor arguments) from dev account #0; its checksummed address."""
+    deployer = Account.from_key(DEV_KEYS[0])
+    create = {
+        "chainId": CHAIN_ID,
+        "nonce": w3.eth.get_transaction_count(deployer.address),
+        "gas": 1_000_000,
+        "maxFeePerGas": 10 * GWEI,
+        "maxPriorityFeePerGas": 0,
+        "type": 2,
+        "value": 0,
+        "data": bytecode,
+    }
+    raw = "0x" + bytes(deployer.sign_transaction(create).raw_transaction).hex()
+    created = request(w3, "eth_sendRawTransactionSync", [raw])["result"]
+    return Web3.to_checksum_address(created["contractAddress"])
+
+
 def tx_hashes(w3: Web3, number: int) -> list[str]:
     """An L2 block's transaction hashes (0x-hex), as ``eth_getBlockByNumber`` lists them."""
     hashes: list[str] = request(w3, "eth_getBlockByNumber", [hex(number), False])["result"]["transactions"]
@@ -191,20 +210,7 @@ def test_a_1_eth_deposit_reaches_l2_and_the_derived_chain(
 def test_a_deposit_that_calls_a_contract_executes_on_l2(anvil: Anvil, l1_file: Path, node: Daemon) -> None:
     w3 = l2(node)
     art = load_artifact("Forwarder")
-    deployer = Account.from_key(DEV_KEYS[0])
-    create = {
-        "chainId": CHAIN_ID,
-        "nonce": w3.eth.get_transaction_count(deployer.address),
-        "gas": 1_000_000,
-        "maxFeePerGas": 10 * GWEI,
-        "maxPriorityFeePerGas": 0,
-        "type": 2,
-        "value": 0,
-        "data": w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor().data_in_transaction,
-    }
-    raw = "0x" + bytes(deployer.sign_transaction(create).raw_transaction).hex()
-    created = request(w3, "eth_sendRawTransactionSync", [raw])["result"]
-    target = Web3.to_checksum_address(created["contractAddress"])
+    target = deploy_on_l2(w3, art["bytecode"])
     done = cli(
         "deposit", "--l1", str(l1_file), "--amount", "0.5", "--to", target, "--data", "0xc0ffee",
         "--key", DEV_KEYS[5], "--rpc", node.url, "--json",
@@ -224,21 +230,7 @@ def test_a_deposit_to_a_reverting_contract_is_included_failed_and_keeps_its_mint
 ) -> None:
     w3 = l2(node)
     art = load_artifact("Reverter")
-    deployer = Account.from_key(DEV_KEYS[0])
-    create = {
-        "chainId": CHAIN_ID,
-        "nonce": w3.eth.get_transaction_count(deployer.address),
-        "gas": 1_000_000,
-        "maxFeePerGas": 10 * GWEI,
-        "maxPriorityFeePerGas": 0,
-        "type": 2,
-        "value": 0,
-        "data": art["bytecode"],
-    }
-    raw = "0x" + bytes(deployer.sign_transaction(create).raw_transaction).hex()
-    target = Web3.to_checksum_address(
-        request(w3, "eth_sendRawTransactionSync", [raw])["result"]["contractAddress"]
-    )
+    target = deploy_on_l2(w3, art["bytecode"])
     calldata = w3.eth.contract(address=target, abi=art["abi"]).encode_abi("failRequire", [])
     before = w3.eth.get_balance(DEPOSITOR.address)
     done = cli(
