@@ -175,3 +175,23 @@ async def test_outputs_and_withdrawal_proofs_are_served_at_past_blocks(node: Nod
     assert newest["storageHash"] == output["withdrawalStorageRoot"]  # the head's is the state trie's
     missing = await rpc(node, "optimism_outputAtBlock", hex(head + 5))
     assert "not found" in missing["error"]["message"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("method", "params", "code", "words"),
+    [
+        ("bridge_getWithdrawalProof", [["0x1"] * 65, "latest"], -32602, "at most 64 slots"),
+        ("bridge_getWithdrawalProof", ["0x1", "latest"], -32602, "storage keys"),
+        ("bridge_getWithdrawalProof", [["0xzz"], "latest"], -32602, "storage key"),
+        ("bridge_getWithdrawalProof", [[], "0x99999"], -32001, "not found"),
+        ("bridge_getWithdrawalProof", [[]], -32602, "bridge_getWithdrawalProof"),
+        ("optimism_outputAtBlock", ["soon"], -32602, "block"),
+        ("optimism_outputAtBlock", [], -32602, "optimism_outputAtBlock"),
+    ],
+)
+async def test_the_bridges_rpc_methods_refuse_bad_parameters_clearly(
+    node: Node, method: str, params: list[Any], code: int, words: str
+) -> None:
+    error = (await rpc(node, method, *params))["error"]
+    assert error["code"] == code and words in error["message"], error
