@@ -9,7 +9,8 @@ transaction with its sender and hash cached), which unpickle in ~8 µs. Single r
 decoded inline: a round trip to another process would only add latency.
 
 The worker is started by the first batch big enough to use it; batches are decoded inline
-until it is up (starting a Python process with py-evm takes about a second). If it dies,
+until it is up (starting a Python process with py-evm takes about a second). If it has not
+answered within ``start_timeout_s`` (a hung start), it is killed and started again; if it dies,
 batches are decoded inline and a new worker is started; nothing is lost (admission itself
 always runs on the main thread, in arrival order). The submission service
 (``mempool/submission.py``) decides what goes here.
@@ -35,6 +36,7 @@ from sequencer.types import SignedTx
 log = logging.getLogger("sequencer.ingress")
 
 DEFAULT_MIN_BATCH = 16
+DEFAULT_START_TIMEOUT_S = 10.0
 
 Decoded = SignedTx | InvalidTransaction
 
@@ -66,14 +68,23 @@ class IngressDecoder:
     """Decodes batches of raw transactions in worker processes, inline when they are not up."""
 
     def __init__(
-        self, chain_id: int, allow_unprotected: bool, workers: int = 1, min_batch: int = DEFAULT_MIN_BATCH
+        self,
+        chain_id: int,
+        allow_unprotected: bool,
+        workers: int = 1,
+        min_batch: int = DEFAULT_MIN_BATCH,
+        start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
     ) -> None:
         self.chain_id = chain_id
         self.allow_unprotected = allow_unprotected
         self.workers = workers
         self.min_batch = min_batch
+        self.start_timeout_s = start_timeout_s
         self._pool: ProcessPoolExecutor | None = None
         self._warm: asyncio.Future[Any] | None = None
+        self._started_at = 0.0
+        self.restarts = 0
+        """Workers killed because they did not answer within ``start_timeout_s``."""
         self.offloaded = 0
         """Transactions decoded in the worker so far."""
 
@@ -90,8 +101,22 @@ class IngressDecoder:
             initializer=watch_parent,
             initargs=(os.getpid(),),
         )
+        self._started_at = time.monotonic()
         self._warm = asyncio.get_running_loop().run_in_executor(self._pool, decode_batch, [], 0, False)
         self._warm.add_done_callback(self._started)
+
+    def _restart_if_hung(self) -> None:
+        """Kill a worker that has not answered within ``start_timeout_s`` and start another."""
+        warm = self._warm
+        if warm is None or warm.done() or time.monotonic() - self._started_at < self.start_timeout_s:
+            return
+        log.warning(
+            "ingress worker did not start in time: restarting it",
+            extra=fields(timeout_s=self.start_timeout_s),
+        )
+        self.restarts += 1
+        self._drop_pool(kill=True)
+        self._start()
 
     def _started(self, fut: asyncio.Future[Any]) -> None:
         if fut is not self._warm:
@@ -107,8 +132,9 @@ class IngressDecoder:
         if self._pool is None:
             self._start()
         assert self._warm is not None
-        await asyncio.wait([self._warm])
-        return self._pool is not None
+        await asyncio.wait([self._warm], timeout=self.start_timeout_s)
+        self._restart_if_hung()
+        return self._pool is not None and self._warm is not None and self._warm.done()
 
     def decode_inline(self, raws: list[bytes]) -> list[Decoded]:
         """Decode on this thread."""
@@ -120,6 +146,7 @@ class IngressDecoder:
             return self.decode_inline(raws)
         if self._pool is None:
             self._start()
+        self._restart_if_hung()
         pool, warm = self._pool, self._warm
         if pool is None or warm is None or not warm.done():
             return self.decode_inline(raws)
@@ -135,11 +162,17 @@ class IngressDecoder:
         self.offloaded += len(raws)
         return list(results)
 
-    def _drop_pool(self) -> None:
+    def _drop_pool(self, kill: bool = False) -> None:
         pool, self._pool = self._pool, None
         self._warm = None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        # a hung worker never reads the shutdown request: kill its process (the pool keeps them
+        # in a private map; there is no public way to reach them)
+        processes = list(getattr(pool, "_processes", {}).values()) if kill else []
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
 
     def close(self) -> None:
         """Stop the workers."""

@@ -69,7 +69,7 @@ def test_a_batch_answers_like_single_calls_before_and_after_the_worker_is_up(dae
     # the first big batch is decoded inline while the worker starts
     first = w3.eth.get_transaction_count(inline_sender.address)
     answers = check_batch(w3, inline_sender, first)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a start that hangs is killed and retried after 10 s
     while "ingress worker started" not in d.log():
         assert time.monotonic() < deadline, d.log()
         time.sleep(0.05)
@@ -93,7 +93,7 @@ def test_the_ingress_worker_exits_when_the_node_is_killed(daemon_factory: Any) -
         [("eth_sendRawTransaction", [signed(acct, first + i)]) for i in range(20)],
     )
     assert all("result" in a for a in answers)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a start that hangs is killed and retried after 10 s
     while "ingress worker started" not in d.log():
         assert time.monotonic() < deadline, d.log()
         time.sleep(0.05)

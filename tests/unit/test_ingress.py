@@ -1,11 +1,12 @@
 """Specification of the ingress decoder: batches decoded in a worker process give exactly what
-decoding inline gives, in order; small batches stay inline; a dead worker loses nothing."""
+decoding inline gives, in order; small batches stay inline; a dead or hung worker loses nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from eth_account import Account
 
 from sequencer.errors import InvalidTransaction
+from sequencer.mempool import ingress
 from sequencer.mempool.ingress import IngressDecoder
 from sequencer.types import SignedTx
 
@@ -140,3 +142,34 @@ def test_a_dead_worker_falls_back_inline_then_restarts(decoder: IngressDecoder) 
         assert decoder.offloaded == 2 * len(raws)
 
     asyncio.run(scenario())
+
+
+def hang(parent_pid: int) -> None:
+    """A worker initializer that never returns (a start that hangs)."""
+    time.sleep(600)
+
+
+def test_a_worker_that_does_not_start_in_time_is_killed_and_started_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d = IngressDecoder(CHAIN_ID, allow_unprotected=False, workers=1, min_batch=4, start_timeout_s=0.5)
+    raws = mixed_batch()
+
+    async def scenario() -> None:
+        monkeypatch.setattr(ingress, "watch_parent", hang)
+        assert not await d.ready()  # it did not answer within 0.5 s
+        assert d.restarts == 1
+        monkeypatch.undo()  # the next start is a healthy one
+        await asyncio.sleep(0.6)
+        inline = await d.decode(raws)  # the second hung start is noticed too: restarted again
+        assert d.restarts == 2 and d.offloaded == 0
+        assert [summary(x) for x in inline] == [summary(x) for x in d.decode_inline(raws)]
+        d.start_timeout_s = 60  # a real start takes about a second
+        assert await d.ready()  # this time it starts
+        await d.decode(raws)
+        assert d.offloaded == len(raws)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        d.close()
