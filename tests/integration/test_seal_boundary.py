@@ -81,6 +81,11 @@ class Observer:
         assert pending_number >= n, "pending is the open block N or a later one"
         if pending_number == n:
             self.saw(pending["hash"], "pending")  # null while open, the real hash once sealed
+        elif pending_number == n + 1:
+            # N was sealed, maybe between two requests of this batch: the open block's parent
+            # is N's real hash
+            assert pending["parentHash"] != PLACEHOLDER
+            self.saw(pending["parentHash"], "pending's parent")
         else:
             assert self.sealed_hash is not None, "pending moved past N before N was sealed"
         assert latest_number >= n - 1
