@@ -218,6 +218,11 @@ class Metrics:
             "sequencer_websocket_subscriptions", "Active eth_subscribe subscriptions", registry=r
         )
         self.feed_followers = Gauge("sequencer_feed_followers", "Connected feed followers", registry=r)
+        self.gc_frozen = Gauge(
+            "sequencer_gc_frozen_objects",
+            "Objects of the start-up heap moved out of garbage collection (gc.freeze)",
+            registry=r,
+        )
         self.feed_lag = Gauge(
             "sequencer_feed_follower_max_lag_messages",
             "Feed messages the slowest follower is behind the head",
