@@ -66,8 +66,9 @@ def main() -> None:
     show_default=True,
     type=click.IntRange(1, 64),
     metavar="N",
-    help="Re-execute mini-blocks in N parallel processes (each takes the mini-blocks whose number "
-    "mod N is its own; the claimed diffs are every mini-block's pre-state). 1: in this process.",
+    help="Re-execute mini-blocks in N parallel processes, this one and N-1 forked workers (each "
+    "takes the mini-blocks whose number mod N is its own; the claimed diffs are every "
+    "mini-block's pre-state). 1: in this process only.",
 )
 @click.option(
     "--audit-every",

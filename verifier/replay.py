@@ -267,9 +267,18 @@ class Replay:
         gas_used = mb.gas_used
         if self.pool is not None:
             execute = not adopt and not state_edits and self.mode.executes(expected_number)
-            self.pool.submit(mb.seq, expected_number, raw, execute)
-            if execute:
-                self._handed_out[mb.seq] = (at.block_number + 1, expected_number, tuple(evidence))
+            if execute and self.pool.executes_here(expected_number):
+                # the main process's share: re-executed here before the workers see it, so a
+                # mismatch applies nothing anywhere
+                finding = self._reexecute(opened, mb)
+                if finding is not None:
+                    fail(finding.field, finding.claimed, finding.recomputed, finding.tx_index)
+                executed = len(mb.transactions)
+                self.pool.submit(mb.seq, expected_number, raw, execute=False)
+            else:
+                self.pool.submit(mb.seq, expected_number, raw, execute)
+                if execute:
+                    self._handed_out[mb.seq] = (at.block_number + 1, expected_number, tuple(evidence))
         elif not adopt and not state_edits and self.mode.executes(expected_number):
             finding = self._reexecute(opened, mb)
             if finding is not None:

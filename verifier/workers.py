@@ -1,13 +1,18 @@
 """Re-execution in parallel processes (``verifier run --workers N``, N > 1).
 
 Each mini-block's pre-state is the genesis with every earlier mini-block's *claimed* diff
-applied (docs/feed.md), so mini-blocks can be re-executed out of order and apart: worker ``i``
-of ``N`` re-executes the mini-blocks whose number mod N is ``i`` and applies every other one's
-claimed diff to keep its own copy of the state; the chain is valid when every mini-block checks.
-The main process keeps doing everything else (decoding, the hash chain, signatures, the rules,
-the claimed diffs and the block roots), hands each mini-block's text to every worker, and waits
-for the workers' findings at each EVM block boundary before it commits that boundary: a boundary
-is never durable before every mini-block in it was re-executed.
+applied (docs/feed.md), so mini-blocks can be re-executed out of order and apart: of ``N``
+shares, share ``i`` re-executes the mini-blocks whose number mod N is ``i``. Share 0 is the
+main process itself (it applies every claimed diff to its own state anyway, so it re-executes
+its share inline, as one process would); shares 1..N-1 are forked workers, each applying every
+other mini-block's claimed diff to keep its own copy of the state. The chain is valid when every
+mini-block checks. The main process also does everything else (decoding, the hash chain,
+signatures, the rules, the claimed diffs and the block roots), hands each mini-block's text to
+every worker, and waits for the workers' findings at each EVM block boundary before it commits
+that boundary: a boundary is never durable before every mini-block in it was re-executed.
+(A first version forked N workers and re-executed nothing in the main process: three processes
+on two cores, each worker decoding and applying every diff; two workers verified 1.43x the
+sequencer's rate. docs/benchmarks.md, "Verifiers".)
 
 Workers are forked from the main process once its state is loaded (they start with a copy of it,
 nothing to load), talk to it over pipes (fed by one sender thread each, so the main process never
@@ -113,14 +118,17 @@ def _send_all(outbox: queue.SimpleQueue[bytes], conn: Connection) -> None:
 
 
 class WorkerPool:
-    """N forked workers re-executing the mini-blocks whose number mod N is theirs."""
+    """``count`` shares of re-execution: the main process's (share 0) and ``count - 1`` forked
+    workers', each re-executing the mini-blocks whose number mod ``count`` is its share."""
 
     def __init__(self, count: int, chain: ChainConfig, state: FlatState, recent: tuple[bytes, ...]) -> None:
+        if count < 2:
+            raise ValueError("a worker pool has at least two shares (one of them the main process's)")
         context = multiprocessing.get_context("fork")
         self.count = count
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
-        for _ in range(count):
+        for _ in range(count - 1):
             parent, child = context.Pipe()
             proc = context.Process(target=_worker, args=(child, chain, state, recent), daemon=True)
             proc.start()
@@ -139,14 +147,20 @@ class WorkerPool:
             sender.start()
 
     def owner(self, mini_block: int) -> int:
-        """The worker that re-executes mini-block number ``mini_block``."""
+        """The share that re-executes mini-block number ``mini_block`` (0: the main process)."""
         return mini_block % self.count
 
+    def executes_here(self, mini_block: int) -> bool:
+        """Whether the main process re-executes mini-block number ``mini_block`` itself."""
+        return self.owner(mini_block) == 0
+
     def submit(self, seq: int, mini_block: int, text: bytes, execute: bool) -> None:
-        """Hand a mini-block's message to every worker; the owner re-executes it if ``execute``."""
+        """Hand a mini-block's message to every worker; its owner re-executes it if ``execute``
+        (a mini-block of the main process's share is only applied by the workers)."""
         self._collect(block=False)  # a worker never waits on a full pipe of results
         owner = self.owner(mini_block)
-        for i, outbox in enumerate(self._queues):
+        execute = execute and owner != 0
+        for i, outbox in enumerate(self._queues, start=1):
             outbox.put(_MINI + _HEADER.pack(seq, execute and i == owner) + text)
         if execute:
             self._outstanding[seq] = owner
