@@ -22,6 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from eth_hash.auto import keccak
+
+from sequencer import fastrlp
 from sequencer.errors import CallFailed, ExecutionReverted, LimitExceeded, SimulationRefused
 from sequencer.execution.simulate_v1 import SimulatePlan, simulate
 from sequencer.execution.simulation import (
@@ -35,7 +38,7 @@ from sequencer.execution.simulation import (
 from sequencer.execution.tracehooks import TraceConfig, TraceTooLarge
 from sequencer.execution.tracing import TracedTx, Tracing
 from sequencer.state import AccountOverride, OverlayState, StateReader
-from sequencer.storage.history import HistoricalState, state_trie_at
+from sequencer.storage.history import HistoricalState, state_trie_at, storage_trie_at
 from sequencer.types import BlockEnv
 
 JobKind = Literal["call", "estimate", "access_list", "call_many"]
@@ -134,7 +137,18 @@ class ProofJob:
     slots: tuple[int, ...]
 
 
-Job = CallJob | TraceJob | TraceCallJob | SimulateJob | ProofJob
+@dataclass(frozen=True, slots=True)
+class StorageProofJob:
+    """One account's storage trie after history position ``seq``, rebuilt from the history
+    tables (every slot it ever had: the bridge's message passer), its root and the proofs of
+    ``slots`` (``optimism_outputAtBlock``, ``bridge_getWithdrawalProof``)."""
+
+    seq: int
+    address: bytes
+    slots: tuple[int, ...]
+
+
+Job = CallJob | TraceJob | TraceCallJob | SimulateJob | ProofJob | StorageProofJob
 Value = bytes | int | CallResult | tuple[tuple[CallResult, ...], ...] | list[Any] | dict[str, Any]
 StateAt = Callable[[int], StateReader]
 """The state after history position ``seq`` (``n`` is the state before mini-block ``n``)."""
@@ -189,6 +203,8 @@ def run_job(job: Job, state_at: StateAt) -> JobOutcome:
             return JobOutcome(value=simulate(state_at(job.seq), job.plan))
         if isinstance(job, ProofJob):
             return JobOutcome(value=_proof(job, state_at(job.seq)))
+        if isinstance(job, StorageProofJob):
+            return JobOutcome(value=_storage_proof(job, state_at(job.seq)))
         return JobOutcome(value=_run(job, job_state(job.overrides, state_at(job.seq))))
     except ExecutionReverted as exc:
         return JobOutcome(reverted=(exc.message, exc.output))
@@ -216,6 +232,19 @@ def _proof(job: ProofJob, state: StateReader) -> dict[str, Any]:
         "balance": account.balance if account else 0,
         "codeHash": account.code_hash if account else None,
         "values": [state.get_storage(job.address, slot) for slot in job.slots],
+    }
+
+
+def _storage_proof(job: StorageProofJob, state: StateReader) -> dict[str, Any]:
+    if not isinstance(state, HistoricalState):
+        raise CallFailed("storage proofs of past blocks are read from the history tables only")
+    trie = storage_trie_at(state.store, job.address, job.seq)
+    paths = [keccak(slot.to_bytes(32, "big")) for slot in job.slots]
+    leaves = [trie.get(path) for path in paths]
+    return {
+        "storageRoot": trie.root_hash(),
+        "values": [int.from_bytes(fastrlp.decode(leaf), "big") if leaf is not None else 0 for leaf in leaves],
+        "slotProofs": [trie.proof(path) for path in paths],
     }
 
 
