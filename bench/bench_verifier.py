@@ -12,8 +12,8 @@
     ``/status``, sampled every 100 ms) p50 / p99 / max, and its mismatches.
 
 Usage:
-  .venv/bin/python -m bench.bench_verifier [--transfers 60000] [--erc20 20000] [--rate 2000]
-      [--erc20-rate 800] [--live-rate 1000] [--live-seconds 30] [--skip-live] [--skip-catch-up]
+  .venv/bin/python -m bench.bench_verifier [--transfers 60000] [--erc20 20000] [--rate 4000]
+      [--erc20-rate 1600] [--live-rate 1000] [--live-seconds 30] [--skip-live] [--skip-catch-up]
 """
 
 from __future__ import annotations
@@ -163,8 +163,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--transfers", type=int, default=60_000)
     ap.add_argument("--erc20", type=int, default=20_000)
-    ap.add_argument("--rate", type=int, default=2000, help="offered transfers per second while building")
-    ap.add_argument("--erc20-rate", type=int, default=800)
+    ap.add_argument(
+        "--rate",
+        type=int,
+        default=4000,
+        help="offered transfers/s while building (above what the sequencer includes here)",
+    )
+    ap.add_argument("--erc20-rate", type=int, default=1600)
     ap.add_argument("--live-rate", type=int, default=1000)
     ap.add_argument("--live-seconds", type=float, default=30)
     ap.add_argument("--skip-catch-up", action="store_true")
