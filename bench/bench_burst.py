@@ -34,11 +34,12 @@ baseline of ``bench.bench_node``) with the ratio.
 
 ``--py-spy FILE`` records the daemon (all its threads, idle ones included, raw format) with
 py-spy from the moment the last batch is acknowledged, for the send-and-wait window after the
-burst (``pip install py-spy``).
+burst (``pip install py-spy==0.4.0``: 0.4.3 did not find this Python); ``--py-spy-burst FILE``
+records it from the go, for ``--burst-seconds``, during the burst itself.
 
 Usage:
   .venv/bin/python -m bench.bench_burst [--txs 8000] [--poll-ms 100] [--layout queue|groups]
-      [--probe-seconds 3] [--py-spy FILE] [--daemon-arg=--flag ...]
+      [--probe-seconds 3] [--py-spy FILE] [--py-spy-burst FILE] [--daemon-arg=--flag ...]
 """
 
 from __future__ import annotations
@@ -361,7 +362,7 @@ def peak_rss_mib(pid: int) -> float:
 def spy(pid: int, seconds: float, path: str) -> subprocess.Popen[bytes] | None:
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(exe).exists():
-        print("py-spy not found (pip install py-spy): no profile")
+        print("py-spy not found (pip install py-spy==0.4.0): no profile")
         return None
     return subprocess.Popen(
         [
@@ -427,7 +428,7 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
     )
     gen.start()
     loop = asyncio.get_running_loop()
-    profiler = None
+    profiler = burst_profiler = None
     try:
         if not await loop.run_in_executor(None, ready.wait, 60):
             raise SystemExit("the load generator did not start")
@@ -435,6 +436,7 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
         gen_cpu0 = cpu_seconds(gen.pid or 0)
         go.set()
         t_go = time.monotonic()
+        burst_profiler = spy(daemon_pid, args.burst_seconds, args.py_spy_burst) if args.py_spy_burst else None
         if not await loop.run_in_executor(None, parent.poll, TIMEOUT_S):
             raise SystemExit("the burst did not finish in time")
         assert parent.recv() == "acked"
@@ -453,8 +455,9 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
     finally:
         if gen.is_alive():
             gen.kill()
-    if profiler is not None:
-        await loop.run_in_executor(None, profiler.wait, 60)
+    for recording in (profiler, burst_profiler):
+        if recording is not None:
+            await loop.run_in_executor(None, recording.wait, 60)
     if result.errors:
         raise SystemExit(f"{len(result.errors)} sends failed, e.g. {result.errors[:2]}")
 
@@ -513,6 +516,12 @@ def main() -> None:
     ap.add_argument("--probe-seconds", type=float, default=3.0, help="length of each send-and-wait window")
     ap.add_argument("--naive-txs", type=int, default=2000, help="transfers for the naive py-evm baseline")
     ap.add_argument("--py-spy", metavar="FILE", help="profile the daemon after the burst into FILE (raw)")
+    ap.add_argument(
+        "--py-spy-burst", metavar="FILE", help="profile the daemon during the burst into FILE (raw)"
+    )
+    ap.add_argument(
+        "--burst-seconds", type=float, default=1.5, help="how long --py-spy-burst records from the go"
+    )
     ap.add_argument("--daemon-arg", action="append", default=[], help="extra argument to `sequencer run`")
     args = ap.parse_args()
 
