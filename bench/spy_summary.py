@@ -1,9 +1,10 @@
 """Summarise a py-spy raw profile (``py-spy record --format raw --threads --idle``) of one thread.
 
 Each line of the raw format is one stack, ``thread (TID);frame;frame;... COUNT``, outermost
-frame first, a frame being ``function (file:line)``. For the thread ``--tid`` (default: the one
-with the most samples, the daemon's main thread under load) it prints the share of samples that
-are idle (the innermost frame waiting in ``selectors``/``epoll``), then the inclusive share of the
+frame first, a frame being ``function (file:line)``. For the thread ``--tid`` (default: the
+main thread, else the busiest one) it prints the share of samples in the event
+loop below any Python frame (idle, or uvloop's and aiohttp's own C work: py-spy cannot tell them
+apart without native stacks), then the inclusive share of the
 top functions and of the project's modules (a sample counts once for each function or module on
 its stack).
 
@@ -32,6 +33,17 @@ def parse(path: Path) -> dict[str, list[tuple[list[str], int]]]:
         thread, *frames = stack.split(";")
         threads.setdefault(thread, []).append((frames, int(count)))
     return threads
+
+
+def idle_samples(stacks: list[tuple[list[str], int]]) -> int:
+    """Samples waiting in the event loop: the innermost frame is the selector, or the loop's own
+    ``run`` (uvloop waits, and does its C work, below any Python frame)."""
+    return sum(c for frames, c in stacks if frames and is_idle(frames))
+
+
+def is_idle(frames: list[str]) -> bool:
+    inner = frames[-1]
+    return any(k in inner for k in IDLE) or inner.startswith(("run (asyncio/runners.py", "run (uvloop/"))
 
 
 def module_of(frame: str) -> str | None:
@@ -67,12 +79,14 @@ def main() -> None:
     if not threads:
         raise SystemExit(f"{args.file}: no samples")
     totals = {t: sum(c for _, c in stacks) for t, stacks in threads.items()}
-    thread = next((t for t in threads if args.tid and args.tid in t), None) or max(
-        totals, key=totals.__getitem__
-    )
+    busy = {t: totals[t] - idle_samples(stacks) for t, stacks in threads.items()}
+    named = [
+        t for t in threads if (args.tid and args.tid in t) or (not args.tid and t.endswith("MainThread"))
+    ]
+    thread = named[0] if named else max(busy, key=busy.__getitem__)
     stacks = threads[thread]
     total = totals[thread]
-    idle = sum(c for frames, c in stacks if frames and any(k in frames[-1] for k in IDLE))
+    idle = idle_samples(stacks)
     functions: Counter[str] = Counter()
     modules: Counter[str] = Counter()
     for frames, count in stacks:
