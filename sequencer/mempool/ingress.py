@@ -83,6 +83,7 @@ class IngressDecoder:
         self._pool: ProcessPoolExecutor | None = None
         self._warm: asyncio.Future[Any] | None = None
         self._started_at = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
         self.restarts = 0
         """Workers killed because they did not answer within ``start_timeout_s``."""
         self.offloaded = 0
@@ -101,15 +102,33 @@ class IngressDecoder:
             initializer=watch_parent,
             initargs=(os.getpid(),),
         )
+        loop = asyncio.get_running_loop()
         self._started_at = time.monotonic()
-        self._warm = asyncio.get_running_loop().run_in_executor(self._pool, decode_batch, [], 0, False)
+        self._warm = loop.run_in_executor(self._pool, decode_batch, [], 0, False)
         self._warm.add_done_callback(self._started)
+        # checked again once the timeout has passed, whether or not another batch comes
+        self._watchdog = loop.call_later(self.start_timeout_s, self._watch)
+
+    def _watch(self) -> None:
+        """The start's timer: restart a worker still silent after ``start_timeout_s`` (as it is
+        now), whether or not another batch came."""
+        warm = self._warm
+        if warm is None or warm.done():
+            return
+        left = self._started_at + self.start_timeout_s - time.monotonic()
+        if left > 0.001:  # the timeout was raised meanwhile
+            self._watchdog = asyncio.get_running_loop().call_later(left, self._watch)
+            return
+        self._restart()
 
     def _restart_if_hung(self) -> None:
         """Kill a worker that has not answered within ``start_timeout_s`` and start another."""
         warm = self._warm
         if warm is None or warm.done() or time.monotonic() - self._started_at < self.start_timeout_s:
             return
+        self._restart()
+
+    def _restart(self) -> None:
         log.warning(
             "ingress worker did not start in time: restarting it",
             extra=fields(timeout_s=self.start_timeout_s),
@@ -165,6 +184,9 @@ class IngressDecoder:
     def _drop_pool(self, kill: bool = False) -> None:
         pool, self._pool = self._pool, None
         self._warm = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if pool is None:
             return
         # a hung worker never reads the shutdown request: kill its process (the pool keeps them

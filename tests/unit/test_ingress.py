@@ -173,3 +173,33 @@ def test_a_worker_that_does_not_start_in_time_is_killed_and_started_again(
         asyncio.run(scenario())
     finally:
         d.close()
+
+
+def test_a_hung_start_is_restarted_by_its_timer_without_another_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d = IngressDecoder(CHAIN_ID, allow_unprotected=False, workers=1, min_batch=4, start_timeout_s=0.5)
+    raws = mixed_batch()
+
+    async def until(condition: Any, timeout_s: float = 20) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+
+    async def scenario() -> None:
+        monkeypatch.setattr(ingress, "watch_parent", hang)
+        await d.decode(raws)  # starts the worker (decoded inline meanwhile), then nothing more
+        await until(lambda: d.restarts >= 2)  # restarted by its timer, again and again
+        monkeypatch.undo()  # the next start is a healthy one
+        restarts = d.restarts
+        await until(lambda: d.restarts > restarts)
+        d.start_timeout_s = 60  # a real start takes about a second: its timer waits longer now
+        assert await d.ready()
+        await d.decode(raws)
+        assert d.offloaded == len(raws)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        d.close()
