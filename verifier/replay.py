@@ -265,25 +265,19 @@ class Replay:
         executed = 0
         diff = mb.state_diff
         gas_used = mb.gas_used
-        if self.pool is not None:
-            execute = not adopt and not state_edits and self.mode.executes(expected_number)
-            if execute and self.pool.executes_here(expected_number):
-                # the main process's share: re-executed here before the workers see it, so a
-                # mismatch applies nothing anywhere
-                finding = self._reexecute(opened, mb)
-                if finding is not None:
-                    fail(finding.field, finding.claimed, finding.recomputed, finding.tx_index)
-                executed = len(mb.transactions)
-                self.pool.submit(mb.seq, expected_number, raw, execute=False)
-            else:
-                self.pool.submit(mb.seq, expected_number, raw, execute)
-                if execute:
-                    self._handed_out[mb.seq] = (at.block_number + 1, expected_number, tuple(evidence))
-        elif not adopt and not state_edits and self.mode.executes(expected_number):
+        execute = not adopt and not state_edits and self.mode.executes(expected_number)
+        # this process re-executes everything, or with worker processes its own share (before
+        # the workers see the mini-block, so a mismatch applies nothing anywhere)
+        here = execute and (self.pool is None or self.pool.executes_here(expected_number))
+        if here:
             finding = self._reexecute(opened, mb)
             if finding is not None:
                 fail(finding.field, finding.claimed, finding.recomputed, finding.tx_index)
             executed = len(mb.transactions)
+        if self.pool is not None:
+            self.pool.submit(mb.seq, expected_number, raw, execute and not here)
+            if execute and not here:
+                self._handed_out[mb.seq] = (at.block_number + 1, expected_number, tuple(evidence))
         elif adopt and self._executed is not None and self._executed[0] == mb.seq:
             # the stream lied about a mini-block re-executed here: go on from what it really did
             result = self._executed[1]

@@ -110,23 +110,23 @@ class IngressDecoder:
         self._watchdog = loop.call_later(self.start_timeout_s, self._watch)
 
     def _watch(self) -> None:
-        """The start's timer: restart a worker still silent after ``start_timeout_s`` (as it is
-        now), whether or not another batch came."""
+        """The start's timer: a worker still silent is restarted whether or not another batch
+        came; looked at again later if the timeout was raised meanwhile."""
+        left = self._restart_if_hung()
+        if left:
+            self._watchdog = asyncio.get_running_loop().call_later(left, self._watch)
+
+    def _restart_if_hung(self) -> float:
+        """Kill a worker that has not answered within ``start_timeout_s`` and start another;
+        the seconds it has left, if it is starting and not yet late."""
         warm = self._warm
         if warm is None or warm.done():
-            return
+            return 0.0
         left = self._started_at + self.start_timeout_s - time.monotonic()
-        if left > 0.001:  # the timeout was raised meanwhile
-            self._watchdog = asyncio.get_running_loop().call_later(left, self._watch)
-            return
+        if left > 0.001:
+            return left
         self._restart()
-
-    def _restart_if_hung(self) -> None:
-        """Kill a worker that has not answered within ``start_timeout_s`` and start another."""
-        warm = self._warm
-        if warm is None or warm.done() or time.monotonic() - self._started_at < self.start_timeout_s:
-            return
-        self._restart()
+        return 0.0
 
     def _restart(self) -> None:
         log.warning(

@@ -14,6 +14,7 @@ block more than once).
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 from typing import Any
 
 from sequencer.bridge.withdrawals import MESSAGE_PASSER, hash_output_root_proof
@@ -44,8 +45,7 @@ def withdrawal_methods(ctx: RpcContext) -> dict[str, Handler]:
 
     roots: OrderedDict[bytes, bytes] = OrderedDict()  # block hash -> passer storage root
 
-    def history(seq: int) -> HistoricalState:
-        return HistoricalState(chain.store, seq)
+    history = partial(HistoricalState, chain.store)  # the state after a history position
 
     async def passer_at(block: EvmBlock, slots: tuple[int, ...]) -> dict[str, Any]:
         job = StorageProofJob(block.last_mini_block + 1, MESSAGE_PASSER, slots)

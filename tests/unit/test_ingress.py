@@ -149,14 +149,29 @@ def hang(parent_pid: int) -> None:
     time.sleep(600)
 
 
-def test_a_worker_that_does_not_start_in_time_is_killed_and_started_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def hung(monkeypatch: pytest.MonkeyPatch) -> Iterator[IngressDecoder]:
+    """A decoder whose worker starts hang (until ``monkeypatch.undo()``), 0.5 s start timeout."""
+    monkeypatch.setattr(ingress, "watch_parent", hang)
     d = IngressDecoder(CHAIN_ID, allow_unprotected=False, workers=1, min_batch=4, start_timeout_s=0.5)
-    raws = mixed_batch()
+    yield d
+    d.close()
+
+
+async def starts_and_offloads(d: IngressDecoder, raws: list[bytes]) -> None:
+    """A healthy start answers (it takes about a second: the timeout is raised) and decodes."""
+    d.start_timeout_s = 60
+    assert await d.ready()
+    await d.decode(raws)
+    assert d.offloaded == len(raws)
+
+
+def test_a_worker_that_does_not_start_in_time_is_killed_and_started_again(
+    hung: IngressDecoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d, raws = hung, mixed_batch()
 
     async def scenario() -> None:
-        monkeypatch.setattr(ingress, "watch_parent", hang)
         assert not await d.ready()  # it did not answer within 0.5 s
         assert d.restarts == 1
         monkeypatch.undo()  # the next start is a healthy one
@@ -164,22 +179,15 @@ def test_a_worker_that_does_not_start_in_time_is_killed_and_started_again(
         inline = await d.decode(raws)  # the second hung start is noticed too: restarted again
         assert d.restarts == 2 and d.offloaded == 0
         assert [summary(x) for x in inline] == [summary(x) for x in d.decode_inline(raws)]
-        d.start_timeout_s = 60  # a real start takes about a second
-        assert await d.ready()  # this time it starts
-        await d.decode(raws)
-        assert d.offloaded == len(raws)
+        await starts_and_offloads(d, raws)  # this time it starts
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        d.close()
+    asyncio.run(scenario())
 
 
 def test_a_hung_start_is_restarted_by_its_timer_without_another_batch(
-    monkeypatch: pytest.MonkeyPatch,
+    hung: IngressDecoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    d = IngressDecoder(CHAIN_ID, allow_unprotected=False, workers=1, min_batch=4, start_timeout_s=0.5)
-    raws = mixed_batch()
+    d, raws = hung, mixed_batch()
 
     async def until(condition: Any, timeout_s: float = 20) -> None:
         deadline = time.monotonic() + timeout_s
@@ -188,18 +196,11 @@ def test_a_hung_start_is_restarted_by_its_timer_without_another_batch(
             await asyncio.sleep(0.02)
 
     async def scenario() -> None:
-        monkeypatch.setattr(ingress, "watch_parent", hang)
         await d.decode(raws)  # starts the worker (decoded inline meanwhile), then nothing more
         await until(lambda: d.restarts >= 2)  # restarted by its timer, again and again
         monkeypatch.undo()  # the next start is a healthy one
         restarts = d.restarts
         await until(lambda: d.restarts > restarts)
-        d.start_timeout_s = 60  # a real start takes about a second: its timer waits longer now
-        assert await d.ready()
-        await d.decode(raws)
-        assert d.offloaded == len(raws)
+        await starts_and_offloads(d, raws)
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        d.close()
+    asyncio.run(scenario())
