@@ -187,6 +187,9 @@ class NodeConfig:
     rpc_max_batch: int = 1000
     rpc_ingress_workers: int = 1
     """Worker processes decoding batched transactions (0: decode everything inline)."""
+    rpc_frontends: int = 0
+    """Front-end processes owning the RPC port (``SO_REUSEPORT``) and the accept path; 0: the
+    executor serves the port itself (``frontend/``)."""
     rpc_max_ws_subscriptions: int = 100
     rpc_max_ws_subscriptions_per_ip: int = 1_000
     """Subscriptions one client address may hold over all its WebSocket connections."""
@@ -438,6 +441,7 @@ _KNOWN_KEYS = {
         "max_ws_subscriptions",
         "max_logs_block_range",
         "ingress_workers",
+        "frontends",
         "max_ws_subscriptions_per_ip",
         "max_filters",
         "max_filters_per_ip",
@@ -683,6 +687,8 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
     _in_range(max_batch, 1, 100_000, "rpc.max_batch")
     ingress_workers = _opt(rpc, "ingress_workers", "rpc", int, 1)
     _in_range(ingress_workers, 0, 64, "rpc.ingress_workers")
+    frontends = _opt(rpc, "frontends", "rpc", int, 0)
+    _in_range(frontends, 0, 64, "rpc.frontends")
     max_subs = _opt(rpc, "max_ws_subscriptions", "rpc", int, 100)
     _in_range(max_subs, 1, 100_000, "rpc.max_ws_subscriptions")
     subs_per_ip = _opt(rpc, "max_ws_subscriptions_per_ip", "rpc", int, 1_000)
@@ -758,6 +764,7 @@ def _validate(data: dict[str, Any], dev_fault: DevFault | None) -> NodeConfig:
         rpc_max_body_bytes=max_body,
         rpc_max_batch=max_batch,
         rpc_ingress_workers=ingress_workers,
+        rpc_frontends=frontends,
         rpc_max_ws_subscriptions=max_subs,
         rpc_max_ws_subscriptions_per_ip=subs_per_ip,
         rpc_max_filters=max_filters,

@@ -218,6 +218,14 @@ class Metrics:
             "sequencer_websocket_subscriptions", "Active eth_subscribe subscriptions", registry=r
         )
         self.feed_followers = Gauge("sequencer_feed_followers", "Connected feed followers", registry=r)
+        self.frontends = Gauge(
+            "sequencer_rpc_frontends", "RPC front-end processes serving the port (rpc.frontends)", registry=r
+        )
+        self.frontend_restarts = Counter(
+            "sequencer_rpc_frontend_restarts_total",
+            "RPC front-end processes started again after one exited",
+            registry=r,
+        )
         self.gc_frozen = Gauge(
             "sequencer_gc_frozen_objects",
             "Objects of the start-up heap moved out of garbage collection (gc.freeze)",

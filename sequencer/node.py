@@ -16,6 +16,7 @@ import signal
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ from sequencer.dashboard.verifiers import VerifierWatch
 from sequencer.errors import ConfigError, StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
+from sequencer.frontend.intake import add_intake
+from sequencer.frontend.spec import FrontendSpec
+from sequencer.frontend.supervisor import FrontEnds, logging_setup
 from sequencer.health import HealthGate
 from sequencer.jsonrpc.dispatch import Dispatcher
 from sequencer.jsonrpc.encoding import d
@@ -53,7 +57,14 @@ from sequencer.rpc.methods import public_methods
 from sequencer.rpc.server import make_app
 from sequencer.rpc.subscriptions import SubscriptionHub
 from sequencer.rpc.waiters import ReceiptWaiters
-from sequencer.serving import BoundAddress, fitted, make_probe_app, raise_fd_limit, start_server
+from sequencer.serving import (
+    BoundAddress,
+    fitted,
+    make_probe_app,
+    raise_fd_limit,
+    start_server,
+    start_unix_server,
+)
 from sequencer.settlement.service import SettlementService, SettlementSetup
 from sequencer.signing import FeedSigner, load_keys
 from sequencer.storage.log import HEADER_SIZE
@@ -209,6 +220,12 @@ class Node:
         self.metrics_address: BoundAddress | None = None
         self.admin_address: BoundAddress | None = None
         self.dashboard_address: BoundAddress | None = None
+        self.frontends = (
+            FrontEnds(config.rpc_frontends, self._frontend_spec, self.metrics)
+            if config.rpc_frontends
+            else None
+        )
+        self._frontend_limits = config.connections
         self.verifier_watch = VerifierWatch(config.dashboard_verifiers if config.dashboard_enabled else ())
 
     def _wire_events(self) -> None:
@@ -282,6 +299,7 @@ class Node:
             "feedFollowers": len(self.feed.followers),
             "subscriptions": self.hub.subscription_count(),
             "callWorkers": self.calls.counts(),
+            "rpcFrontends": self.frontends.alive() if self.frontends is not None else 0,
             "miniBlockIntervalMs": self.config.mini_block_interval_ms,
             "evmBlockIntervalMs": self.config.evm_block_interval_ms,
             "uptimeS": round(time.time() - self._started_at, 3),
@@ -325,6 +343,7 @@ class Node:
             return address
 
         token_admin = (self.admin_dispatcher, cfg.admin_token) if cfg.admin_token else None
+        self._frontend_limits = limits
         rpc_app = make_app(
             self.dispatcher,
             self.healthy,
@@ -336,10 +355,19 @@ class Node:
             policy=cfg.rpc_policy,
             pacer=self.fanout.pacer,
             body_timeout_s=cfg.connections.body_timeout_s,
+            behind_frontends=self.frontends is not None,
         )
         if cfg.dashboard_enabled and cfg.dashboard_port is None:
             add_dashboard(rpc_app, self.dashboard_view)
-        self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
+        if self.frontends is None:
+            self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
+        else:  # the front ends own the port; the executor answers them on its private socket
+            add_intake(rpc_app, self.submitter, self.metrics, translate)
+            private = replace(
+                limits, max_connections=limits.max_connections * 2, max_per_ip=limits.max_connections * 2
+            )
+            runners.append(await start_unix_server(rpc_app, self.frontends.executor_socket, private))
+            self.rpc_address = await self.frontends.start(cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, self.feed_tls)
         if cfg.metrics_port is not None:
             probe = make_probe_app(self.metrics_text, self.healthy, self.ready)
@@ -367,6 +395,33 @@ class Node:
                 )
                 add_dashboard(app, self.dashboard_view)
                 self.dashboard_address = await serve(app, cfg.dashboard_host, cfg.dashboard_port)
+
+    def _frontend_spec(self, index: int, host: str, port: int, executor_socket: str) -> FrontendSpec:
+        """Front end ``index``'s spec: the port's rules, its share of the connection caps."""
+        cfg, count = self.config, self.config.rpc_frontends
+        limits = self._frontend_limits
+        level, fmt = logging_setup()
+        return FrontendSpec(
+            index=index,
+            host=host,
+            port=port,
+            executor_socket=executor_socket,
+            data_dir=str(self.data_dir),
+            chain_id=cfg.chain.chain_id,
+            allow_unprotected=cfg.chain.allow_unprotected_txs,
+            max_body=cfg.rpc_max_body_bytes,
+            max_batch=cfg.rpc_max_batch,
+            max_response_bytes=cfg.rpc_policy.max_response_bytes,
+            limits=replace(
+                limits,
+                max_connections=max(16, -(-limits.max_connections // count)),
+                max_per_ip=max(1, -(-limits.max_per_ip // count)),
+            ),
+            policy=cfg.rpc_policy,
+            parent_pid=os.getpid(),
+            log_level=level,
+            log_format=fmt,
+        )
 
     def _log_started(self) -> None:
         assert self.rpc_address is not None and self.feed_address is not None
@@ -416,6 +471,8 @@ class Node:
                 expiry_task = tg.create_task(self.submitter.run_expiry(), name="mempool-expiry")
                 fanout_task = tg.create_task(self.fanout.run(), name="notification-fanout")
                 watch_task = tg.create_task(self.verifier_watch.run(), name="dashboard-verifiers")
+                if self.frontends is not None:
+                    frontends_task = tg.create_task(self.frontends.run(), name="rpc-frontends")
                 await self._stop.wait()
                 expiry_task.cancel()
                 watch_task.cancel()
@@ -425,9 +482,13 @@ class Node:
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
                 fanout_task.cancel()
+                if self.frontends is not None:
+                    frontends_task.cancel()
         finally:
             if self._running:
                 await self._final_seal()
+            if self.frontends is not None:
+                await self.frontends.stop()
             for r in runners:
                 await r.cleanup()
             self.calls.close()

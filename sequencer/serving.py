@@ -157,9 +157,29 @@ async def start_server(
     port: int,
     limits: ConnectionLimits | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, BoundAddress]:
     """Serve ``app`` on ``host:port`` (0 picks a free port; TLS with ``ssl_context``) under
-    ``limits`` (the defaults when ``None``); the runner (to clean up) and the address."""
+    ``limits`` (the defaults when ``None``); the runner (to clean up) and the address.
+    ``reuse_port``: share the port with other processes (``SO_REUSEPORT``: the kernel spreads
+    new connections over them; the RPC front ends)."""
+    runner = await _guarded_runner(app, limits)
+    site = web.TCPSite(
+        runner, host, port, reuse_address=True, reuse_port=reuse_port or None, ssl_context=ssl_context
+    )
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, BoundAddress(bound_host, bound_port)
+
+
+async def start_unix_server(app: web.Application, path: str, limits: ConnectionLimits) -> web.AppRunner:
+    """Serve ``app`` on the Unix socket ``path`` (the executor's side of the RPC front ends)."""
+    runner = await _guarded_runner(app, limits)
+    await web.UnixSite(runner, path).start()
+    return runner
+
+
+async def _guarded_runner(app: web.Application, limits: ConnectionLimits | None) -> web.AppRunner:
     limits = limits or ConnectionLimits()
     guard = ConnectionGuard(limits)
     guard.install(app)
@@ -169,10 +189,7 @@ async def start_server(
     await runner.setup()
     assert runner.server is not None
     guard.hook(runner.server)
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    return runner, BoundAddress(bound_host, bound_port)
+    return runner
 
 
 class WebSocketRegistry:

@@ -204,6 +204,12 @@ def _port_option(flag: str, help_text: str) -> Callable[[F], F]:
     type=click.FloatRange(*EVM_BLOCK_INTERVAL_MS_RANGE),
     help="Override the EVM block interval in milliseconds.",
 )
+@click.option(
+    "--rpc-frontends",
+    default=None,
+    type=click.IntRange(0, 64),
+    help="RPC front-end processes sharing the RPC port (rpc.frontends; 0: the node serves it).",
+)
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(LEVELS))
 @click.option(
     "--log-format",
@@ -266,6 +272,7 @@ def run(
     admin_token: str | None,
     mini_block_ms: float | None,
     evm_block_ms: float | None,
+    rpc_frontends: int | None,
     log_level: str,
     log_format: str,
     dev_fault: DevFault | None,
@@ -308,6 +315,7 @@ def run(
         ("admin.token", admin_token, _admin_token_source(ctx)),
         ("blocks.mini_block_interval_ms", mini_block_ms, "--mini-block-ms"),
         ("blocks.evm_block_interval_ms", evm_block_ms, "--evm-block-ms"),
+        ("rpc.frontends", rpc_frontends, "--rpc-frontends"),
     ]
     overrides = [Override(key, value, flag) for key, value, flag in given if value is not None]
     try:

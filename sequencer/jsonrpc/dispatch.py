@@ -88,9 +88,13 @@ class Dispatcher:
     async def handle_body(self, body: bytes | str) -> bytes | None:
         """Answer a request body; ``None`` when nothing is to be sent (only notifications)."""
         try:
-            payload = _decode(body)
+            payload = decode_body(body)
         except orjson.JSONDecodeError as exc:
             return orjson.dumps(error_response(ParseError(f"parse error: {exc}"), None))
+        return await self.handle_payload(payload)
+
+    async def handle_payload(self, payload: Any) -> bytes | None:
+        """Answer a decoded request body (:func:`decode_body`): one request or a batch."""
         if not isinstance(payload, list):
             return self._encode(await self.handle_request(payload), [0])
         if not payload:
@@ -181,8 +185,9 @@ class Dispatcher:
         return None if is_notification else response
 
 
-def _decode(body: bytes | str) -> Any:
-    """The request body; ids exactly as sent (see the module docstring)."""
+def decode_body(body: bytes | str) -> Any:
+    """The request body; ids exactly as sent (see the module docstring). Raises
+    ``orjson.JSONDecodeError`` when it is not JSON."""
     payload = orjson.loads(body)
     requests = payload if isinstance(payload, list) else (payload,)
     if any(isinstance(r, dict) and isinstance(r.get("id"), float) for r in requests):

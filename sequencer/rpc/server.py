@@ -35,6 +35,7 @@ WRONG_CONTENT_TYPE = orjson.dumps(
 )
 BODY_TIMEOUT = orjson.dumps(error_response(InvalidRequest("request body not received in time"), None))
 JSON_CONTENT_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
+FORWARDED_FOR = "X-Forwarded-For"
 
 
 def host_name(header: str) -> str:
@@ -70,10 +71,13 @@ def make_app(
     pacer: Pacer | None = None,
     body_timeout_s: float = 30.0,
     allowed_hosts: tuple[str, ...] | None = None,
+    behind_frontends: bool = False,
 ) -> web.Application:
     """``admin``: a dispatcher with the operator methods and the token that unlocks it on this
     port (``Authorization: Bearer TOKEN``); without the token those methods do not exist here.
-    ``policy``: which browser origins may call (CORS) and open WebSockets."""
+    ``policy``: which browser origins may call (CORS) and open WebSockets.
+    ``behind_frontends``: served on the executor's private socket to the RPC front ends
+    (``frontend/``): the client's address is the one they forward (``X-Forwarded-For``)."""
     policy = policy or RpcPolicy()
     app = web.Application(client_max_size=max_body)
     if allowed_hosts is not None and "*" not in allowed_hosts:
@@ -82,6 +86,11 @@ def make_app(
     hub = hub or SubscriptionHub()
     pacer = pacer or Pacer()  # shared with the fan-out: the audience's share of the loop
     sockets = WebSocketRegistry(app, on_connections)
+
+    def client_of(request: web.Request) -> str | None:
+        if behind_frontends:
+            return request.headers.get(FORWARDED_FOR, request.remote)
+        return request.remote
 
     async def rpc_http(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -98,7 +107,7 @@ def make_app(
             return web.Response(
                 status=408, body=BODY_TIMEOUT, headers={**JSON_HEADERS, "Connection": "close"}
             )
-        client_address.set(request.remote)
+        client_address.set(client_of(request))
         chosen = dispatcher
         if admin is not None and hmac.compare_digest(
             request.headers.get("Authorization", "").encode("utf-8", "surrogateescape"), admin_header
@@ -116,8 +125,9 @@ def make_app(
         ws = web.WebSocketResponse(max_msg_size=max_body, heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
-        client_address.set(request.remote)
-        session = Session(hub, max_subscriptions=max_subscriptions, client=request.remote)
+        client = client_of(request)
+        client_address.set(client)
+        session = Session(hub, max_subscriptions=max_subscriptions, client=client)
         session_dispatcher = dispatcher.with_methods(session.methods())
 
         async def writer() -> None:

@@ -1,0 +1,30 @@
+"""What a front-end process is told when it starts (it is spawned: everything here pickles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sequencer.config import ConnectionLimits, RpcPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendSpec:
+    """One front end: where it listens, where the executor is, and the rules it applies."""
+
+    index: int
+    host: str
+    port: int
+    executor_socket: str
+    """The executor's private Unix socket (in a directory only this user can open)."""
+    data_dir: str
+    """The node's data dir: its store is opened read-only for the reads served here."""
+    chain_id: int
+    allow_unprotected: bool
+    max_body: int
+    max_batch: int
+    max_response_bytes: int
+    limits: ConnectionLimits
+    policy: RpcPolicy
+    parent_pid: int
+    log_level: str = "info"
+    log_format: str = "kv"
