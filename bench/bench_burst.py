@@ -343,6 +343,26 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def listeners(port: int) -> set[int]:
+    """The processes with a socket listening on TCP ``port`` (the RPC front ends, when on)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{cols[9]}]")
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if any(
+                    os.readlink(f"/proc/{entry}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{entry}/fd")
+                ):
+                    out.add(int(entry))
+    return out
+
+
 def tree_cpu(pid: int) -> dict[int, float]:
     """CPU seconds so far of ``pid`` and of each of its descendants."""
     out = {}
@@ -477,7 +497,9 @@ async def run(args: argparse.Namespace, url: str, daemon_pid: int) -> dict[str, 
             assert at is not None, (s_i, n)
             receipt_ms.append((at - t0) * 1000)
     children = {p: cpu1[p] - cpu0.get(p, 0.0) for p in cpu1 if p != daemon_pid}
+    fronts = listeners(int(url.rsplit(":", 1)[1])) - {daemon_pid}
     return {
+        "frontend_cpu": {p: c for p, c in children.items() if p in fronts},
         "total": total,
         "accepted": total / (t_last_ack - t_first),
         "included": total / (t_included - t_first),
@@ -523,7 +545,12 @@ def main() -> None:
         "--burst-seconds", type=float, default=1.5, help="how long --py-spy-burst records from the go"
     )
     ap.add_argument("--daemon-arg", action="append", default=[], help="extra argument to `sequencer run`")
+    ap.add_argument(
+        "--rpc-frontends", type=int, default=0, metavar="N", help="RPC front-end processes (rpc.frontends)"
+    )
     args = ap.parse_args()
+    if args.rpc_frontends:
+        args.daemon_arg += ["--rpc-frontends", str(args.rpc_frontends)]
 
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_daemon(Path(tmp) / "data", *args.daemon_arg)
@@ -569,11 +596,17 @@ def main() -> None:
             + ", ".join(f"{dt:.2f}: {ms:.0f}" for dt, ms in slow[:20])
         )
     print(f"send-and-wait at {PROBE_RATE} tx/s on the idle node: {summary(r['idle_ms'])}")
-    children = r["children_cpu"]
+    fronts = r["frontend_cpu"]
+    children = {p: c for p, c in r["children_cpu"].items() if p not in fronts}
     print(f"CPU per transaction over the burst (go to last inclusion; {total:,} transfers):")
     print(f"  daemon (main process) {r['daemon_cpu'] / total * 1e6:,.0f} us/tx ({r['daemon_cpu']:.2f} s)")
+    if fronts:
+        print(
+            f"  its {len(fronts)} RPC front ends {sum(fronts.values()) / total * 1e6:,.0f} us/tx "
+            f"({', '.join(f'{c:.2f}' for c in sorted(fronts.values(), reverse=True))} s)"
+        )
     print(
-        f"  its {len(children)} child processes {sum(children.values()) / total * 1e6:,.0f} us/tx "
+        f"  its {len(children)} other child processes {sum(children.values()) / total * 1e6:,.0f} us/tx "
         f"({', '.join(f'{c:.2f}' for c in sorted(children.values(), reverse=True))} s)"
     )
     print(

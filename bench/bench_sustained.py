@@ -158,6 +158,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--senders", type=int, default=200)
     ap.add_argument("--erc20-rate", type=int, default=0, help="phase 3 ERC-20 load, tx/s (0: skip)")
+    ap.add_argument(
+        "--rpc-frontends", type=int, default=0, metavar="N", help="RPC front-end processes (rpc.frontends)"
+    )
     args = ap.parse_args()
 
     senders = [Account.create() for _ in range(args.senders)]
@@ -171,7 +174,8 @@ def main() -> None:
     print(f"signed {len(raws):,} transfers in {time.perf_counter() - t_sign:.1f} s", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_daemon(Path(tmp) / "data")
+        frontends = ["--rpc-frontends", str(args.rpc_frontends)] if args.rpc_frontends else []
+        proc, url = start_daemon(Path(tmp) / "data", *frontends)
         _DAEMON_PID.append(proc.pid)
         try:
             asyncio.run(fund_senders(url, senders))

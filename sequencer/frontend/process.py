@@ -146,7 +146,9 @@ def local_methods(spec: FrontendSpec, reads: StoreReads, submissions: Submission
 def answers_here(payload: Any, methods: dict[str, Any]) -> bool:
     """Whether every request of a decoded body is one of ``methods``."""
     requests = payload if isinstance(payload, list) else [payload]
-    return bool(requests) and all(isinstance(r, dict) and r.get("method") in methods for r in requests)
+    return bool(requests) and all(
+        isinstance(r, dict) and isinstance(r.get("method"), str) and r["method"] in methods for r in requests
+    )
 
 
 class FrontEnd:
