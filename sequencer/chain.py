@@ -68,6 +68,9 @@ class Chain:
         self.prev_hashes: deque[bytes] = deque(maxlen=MAX_PREV_HASHES)
         self._mini_cache: OrderedDict[int, MiniBlock] = OrderedDict()
         self.clock = ChainClock()
+        self.nonce_lowered = False
+        """A devnet edit (``anvil_setNonce``) set an account's nonce below its own in this process:
+        an included transaction may then pass admission's nonce rule again (``mempool/admission``)."""
         self.safe_number: int | None = None
         """The newest block derivable from L1 (``safe``); ``None`` without L1 settlement."""
         self.finalized_number: int | None = None

@@ -194,6 +194,7 @@ class DevChain:
             elif edit.kind == "nonce":
                 assert isinstance(edit.value, int)
                 nonce = edit.value
+                self.chain.nonce_lowered |= nonce < account.nonce
             elif edit.kind == "code":
                 assert isinstance(edit.value, bytes)
                 code_hash = keccak(edit.value)

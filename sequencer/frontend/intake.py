@@ -35,6 +35,11 @@ Outcome = dict[str, Any] | None
 
 def add_intake(app: web.Application, submitter: Submitter, metrics: Metrics, translate: Translate) -> None:
     """Add ``POST /frontend/submit`` to the executor's private app."""
+    # each submission counts as one eth_sendRawTransaction request, as on the executor's own port
+    # (the labelled series looked up once: a lookup per transaction was ~2% of the thread)
+    requests = metrics.rpc_requests.labels(METHOD)
+    latency = metrics.rpc_latency.labels(METHOD)
+    errors = metrics.rpc_errors.labels(METHOD)
 
     async def one(tx: SignedTx) -> Outcome:
         started = time.perf_counter()
@@ -52,7 +57,10 @@ def add_intake(app: web.Application, submitter: Submitter, metrics: Metrics, tra
                 answer = InternalError("internal error")
             return answer.as_object()
         finally:
-            metrics.observe_rpc(METHOD, time.perf_counter() - started, ok)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+            if not ok:
+                errors.inc()
 
     async def submit(request: web.Request) -> web.Response:
         txs: list[SignedTx] = pickle.loads(await request.read())

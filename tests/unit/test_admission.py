@@ -45,6 +45,7 @@ class StubChain:
         self.world = WorldState()
         self.world.accounts[SENDER] = AccountRecord(nonce=3, balance=BALANCE, code_hash=EMPTY_SHA3)
         self.store = Store()
+        self.nonce_lowered = False
 
 
 CONFIG = ChainConfig(
@@ -135,6 +136,35 @@ def test_an_included_transaction_is_answered_without_pooling_it(chain: StubChain
     tx_hash = decode_transaction(data, CHAIN_ID, False).hash
     chain.store.included[tx_hash] = TxLocation(1, 1, 0, 0)
     assert submit(chain, pool, data).hash == tx_hash
+    assert len(pool) == 0
+
+
+def test_the_index_is_read_only_for_a_transaction_that_breaks_a_rule(chain: StubChain, pool: Mempool) -> None:
+    asked: list[bytes] = []
+    lookup = chain.store.get_tx_location
+
+    def counting(tx_hash: bytes) -> TxLocation | None:
+        asked.append(tx_hash)
+        return lookup(tx_hash)
+
+    chain.store.get_tx_location = counting  # type: ignore[method-assign]
+    submit(chain, pool, raw())
+    assert asked == []  # a valid new transaction costs no index read
+    included = decode_transaction(
+        raw(nonce=2, maxFeePerGas=1, maxPriorityFeePerGas=0), CHAIN_ID, False
+    )  # underpriced now
+    chain.store.included[included.hash] = TxLocation(1, 1, 0, 0)
+    assert admit(included, cast(Chain, chain), pool, CONFIG, BASE_FEE).new is False
+    assert asked == [included.hash]
+
+
+def test_after_a_devnet_nonce_edit_an_included_transaction_is_still_not_pooled_again(
+    chain: StubChain, pool: Mempool
+) -> None:
+    included = decode_transaction(raw(nonce=3), CHAIN_ID, False)
+    chain.store.included[included.hash] = TxLocation(1, 1, 0, 0)
+    chain.nonce_lowered = True  # anvil_setNonce took the account back to 3: the nonce rule passes
+    assert admit(included, cast(Chain, chain), pool, CONFIG, BASE_FEE).new is False
     assert len(pool) == 0
 
 
