@@ -2,9 +2,10 @@
 
 A front end has parsed the HTTP request and the JSON, decoded each raw transaction and
 recovered its sender; it posts the decoded transactions of one or more client requests as one
-pickled list to ``POST /frontend/submit`` on the executor's private Unix socket. Here each goes
-through admission, the pool journal (group-committed) and the events, in the list's order, as
-:meth:`Submitter.submit` would after decoding; the answer is, per transaction, ``None``
+pickled list to ``POST /frontend/submit`` on the executor's private Unix socket. Here they go
+through admission in the list's order, their pool journal records are written together (one
+group-commit entry) and the events follow, as :meth:`Submitter.submit` does after decoding
+(:meth:`Submitter.submit_decoded`); the answer is, per transaction, ``None``
 (accepted and durable) or the JSON-RPC ``error`` member the front end answers with (the same
 error table as every other method). Only processes of the node's user can reach the socket, so
 the pickles come from the node's own front ends.
@@ -12,7 +13,6 @@ the pickles come from the node's own front ends.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import pickle
 import time
@@ -22,6 +22,7 @@ from aiohttp import web
 
 from sequencer.jsonrpc.dispatch import Translate
 from sequencer.jsonrpc.errors import InternalError, JsonRpcError
+from sequencer.logs import fields
 from sequencer.mempool.submission import Submitter
 from sequencer.metrics import Metrics
 from sequencer.types import SignedTx
@@ -41,31 +42,32 @@ def add_intake(app: web.Application, submitter: Submitter, metrics: Metrics, tra
     latency = metrics.rpc_latency.labels(METHOD)
     errors = metrics.rpc_errors.labels(METHOD)
 
-    async def one(tx: SignedTx) -> Outcome:
-        started = time.perf_counter()
-        ok = False
-        try:
-            await submitter.submit_decoded(tx)
-            ok = True
+    def outcome(error: Exception | None) -> Outcome:
+        if error is None:
             return None
-        except JsonRpcError as exc:
-            return exc.as_object()
-        except Exception as exc:
-            answer = translate(exc)
-            if answer is None:
-                log.exception("internal error admitting a front end's transaction")
-                answer = InternalError("internal error")
-            return answer.as_object()
-        finally:
-            requests.inc()
-            latency.observe(time.perf_counter() - started)
-            if not ok:
-                errors.inc()
+        if isinstance(error, JsonRpcError):
+            return error.as_object()
+        answer = translate(error)
+        if answer is None:
+            log.error(
+                "unanswerable error admitting a front end's transaction", extra=fields(error=repr(error))
+            )
+            answer = InternalError("internal error")
+        return answer.as_object()
 
     async def submit(request: web.Request) -> web.Response:
         txs: list[SignedTx] = pickle.loads(await request.read())
-        # the tasks start in order, and each is admitted before its first wait (the journal)
-        outcomes = await asyncio.gather(*(one(tx) for tx in txs))
-        return web.Response(body=pickle.dumps(outcomes), content_type="application/octet-stream")
+        started = time.perf_counter()
+        refusals = await submitter.submit_decoded(txs)
+        seconds = time.perf_counter() - started
+        requests.inc(len(txs))
+        for _ in txs:
+            latency.observe(seconds)
+        failed = sum(1 for e in refusals if e is not None)
+        if failed:
+            errors.inc(failed)
+        return web.Response(
+            body=pickle.dumps([outcome(e) for e in refusals]), content_type="application/octet-stream"
+        )
 
     app.router.add_post(SUBMIT_PATH, submit)

@@ -98,16 +98,88 @@ class Submitter:
             raise
         return await self._admit(decoded)
 
-    async def submit_decoded(self, tx: SignedTx) -> SignedTx:
-        """:meth:`submit` for a transaction a front end has decoded and signature-checked
-        already (``frontend/``): admission, journal and events, in the order of the calls."""
-        self.metrics.tx_received.inc()
+    async def submit_decoded(self, txs: list[SignedTx]) -> list[Exception | None]:
+        """:meth:`submit` for transactions a front end has decoded and signature-checked already
+        (``frontend/``), as one group: admitted in order, their journal records written in one
+        group-commit entry, answered once that write is durable. Per transaction: ``None``
+        (accepted, or a duplicate of one pooled or included), or why it is refused."""
+        metrics = self.metrics
+        metrics.tx_received.inc(len(txs))
         try:
             self.gate.check_accepting()
         except NodeUnavailable as exc:
-            self.metrics.tx_rejected.labels(exc.reason).inc()
-            raise
-        return await self._admit(tx)
+            metrics.tx_rejected.labels(exc.reason).inc(len(txs))
+            return [exc] * len(txs)
+        outcomes: list[Exception | None] = [None] * len(txs)
+        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        new: list[tuple[int, SignedTx, Admitted]] = []
+        waits: list[tuple[int, asyncio.Future[bool]]] = []
+        base_fee = self.chain.pending_base_fee()
+        for i, tx in enumerate(txs):
+            journaling = self._journaling.get(tx.hash)
+            if journaling is not None:  # its write is under way (maybe in this group): its answer
+                waits.append((i, journaling))
+                continue
+            try:
+                admitted = admit(
+                    tx, self.chain, self.pool, self.config, base_fee, self.max_tx_gas, durable=False
+                )
+            except (InvalidTransaction, NodeUnavailable) as exc:
+                metrics.tx_rejected.labels(exc.reason).inc()
+                outcomes[i] = exc
+                continue
+            if admitted.new:
+                new.append((i, tx, admitted))
+                self._journaling[tx.hash] = written
+        if new:
+            await self._journal_group(new, written)
+            for i, tx, admitted in new:
+                if not written.result():
+                    outcomes[i] = JournalUnavailable()
+                    continue
+                metrics.tx_accepted.inc()
+                for removed in admitted.removed:
+                    metrics.pool_removed("replaced" if removed is admitted.replaced else "evicted")
+                for fn in self._admitted:
+                    fn(tx)
+        for i, journaling in waits:
+            if not await asyncio.shield(journaling):
+                outcomes[i] = JournalUnavailable()
+        for outcome in outcomes:
+            if isinstance(outcome, JournalUnavailable):
+                metrics.tx_rejected.labels(JournalUnavailable.reason).inc()
+        return outcomes
+
+    async def _journal_group(
+        self, new: list[tuple[int, SignedTx, Admitted]], written: asyncio.Future[bool]
+    ) -> None:
+        """Journal a group of admissions in one write (each one's removals first); undo them all,
+        newest first, if it fails. ``written`` says how it went."""
+        pool = self.pool
+
+        def done(error: BaseException | None) -> None:
+            if error is None:
+                for _i, tx, _admitted in new:
+                    pool.mark_durable(tx.hash)
+            else:
+                for _i, tx, admitted in reversed(new):
+                    pool.revert(tx, admitted)
+
+        records: list[PoolRecord] = []
+        for _i, tx, admitted in new:
+            if admitted.removed:
+                records.append(PoolRecord(removed=tuple(t.hash for t in admitted.removed)))
+            records.append(PoolRecord(raw=tx.raw))
+        try:
+            await self.journal.persist(records, done)
+        except StorageError:
+            written.set_result(False)
+        else:
+            written.set_result(True)
+        finally:
+            for _i, tx, _admitted in new:
+                if self._journaling.get(tx.hash) is written:
+                    del self._journaling[tx.hash]
 
     async def _admit(self, tx: SignedTx) -> SignedTx:
         metrics = self.metrics

@@ -16,6 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEVNET = ROOT / "configs" / "devnet.toml"
 START_TIMEOUT_S = 30.0
+FRONTENDS_ENV = "MEGAPY_TEST_RPC_FRONTENDS"
+"""Set to N to run every daemon the tests start behind N RPC front ends (``--rpc-frontends``):
+the whole suite then speaks to the node through them (docs/operations.md)."""
 STOP_TIMEOUT_S = 15.0
 
 
@@ -92,6 +95,8 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
         "0",
         *extra,
     ]
+    if os.environ.get(FRONTENDS_ENV) and "--rpc-frontends" not in extra:
+        args += ["--rpc-frontends", os.environ[FRONTENDS_ENV]]
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
             args,

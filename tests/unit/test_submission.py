@@ -13,10 +13,11 @@ import orjson
 import pytest
 from eth_account import Account
 
-from sequencer.errors import NodeShuttingDown, NonceTooLow
+from sequencer.errors import JournalUnavailable, NodeShuttingDown, NonceTooLow, StorageError
+from sequencer.execution.transactions import decode_transaction
 from sequencer.node import Node
 from tests.support.accounts import DEV_KEYS
-from tests.support.inprocess import in_process_node, signed
+from tests.support.inprocess import CHAIN_ID, GWEI, in_process_node, signed
 
 
 @pytest.fixture
@@ -106,3 +107,59 @@ async def test_a_later_batch_never_overtakes_one_still_decoding_in_the_worker(
     later = asyncio.ensure_future(node.submitter.submit(signed(key, 3)))  # decoded inline at once
     await asyncio.gather(*first, later)
     assert admitted == [0, 1, 2, 3]
+
+
+def decoded(key: str, nonce: int, **fields: Any) -> Any:
+    return decode_transaction(signed(key, nonce, **fields), CHAIN_ID, False)
+
+
+@pytest.mark.asyncio
+async def test_a_front_end_s_group_is_admitted_in_order_and_journaled_in_one_write(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    write = node.journal._write
+
+    async def counting(records: list[Any]) -> None:
+        writes.append(len(records))
+        await write(records)
+
+    monkeypatch.setattr(node.journal, "_write", counting)
+    await node.submitter.submit(signed(DEV_KEYS[5], 0))
+    await node.producer.seal_mini_block_now()
+    writes.clear()
+    group = [
+        decoded(DEV_KEYS[5], 2),
+        decoded(DEV_KEYS[5], 0, value=2),  # nonce too low
+        decoded(DEV_KEYS[5], 1),
+        decoded(DEV_KEYS[5], 1),  # the same transaction again, in the same group
+        decoded(DEV_KEYS[6], 0),
+    ]
+    outcomes = await node.submitter.submit_decoded(group)
+    assert [type(o).__name__ if o else None for o in outcomes] == [None, "NonceTooLow", None, None, None]
+    assert writes == [3]  # one journal write for the three new ones
+    sender = group[0].sender
+    assert [t.nonce for t in node.pool.ready_transactions() if t.sender == sender] == [1, 2]
+    assert count(node, "sequencer_transactions_received_total") == 6
+    assert count(node, "sequencer_transactions_accepted_total") == 4
+    assert count(node, "sequencer_transactions_rejected_total", reason="nonce too low") == 1
+
+
+@pytest.mark.asyncio
+async def test_a_front_end_s_group_whose_write_fails_is_refused_whole_and_the_pool_restored(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = await node.submitter.submit(signed(DEV_KEYS[7], 0))
+
+    async def failing(_records: list[Any]) -> None:
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(node.journal, "_write", failing)
+    replacement = decoded(DEV_KEYS[7], 0, maxPriorityFeePerGas=GWEI, maxFeePerGas=20 * GWEI)
+    outcomes = await node.submitter.submit_decoded([replacement, decoded(DEV_KEYS[7], 1)])
+    assert all(isinstance(o, JournalUnavailable) for o in outcomes)
+    assert [t.hash for t in node.pool.ready_transactions()] == [original.hash]  # as before
+    node.gate.stop_accepting()
+    assert [type(o) for o in await node.submitter.submit_decoded([decoded(DEV_KEYS[7], 1)])] == [
+        NodeShuttingDown
+    ]
