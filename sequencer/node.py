@@ -34,6 +34,7 @@ from sequencer.dashboard.verifiers import VerifierWatch
 from sequencer.errors import ConfigError, StorageError
 from sequencer.feed.faults import FaultInjector
 from sequencer.feed.server import FeedHub, make_feed_app
+from sequencer.frontend.handoff import HandoffReceiver
 from sequencer.frontend.intake import add_intake
 from sequencer.frontend.spec import FrontendSpec
 from sequencer.frontend.supervisor import FrontEnds, logging_setup
@@ -226,6 +227,7 @@ class Node:
             else None
         )
         self._frontend_limits = config.connections
+        self.handoff: HandoffReceiver | None = None
         self.verifier_watch = VerifierWatch(config.dashboard_verifiers if config.dashboard_enabled else ())
 
     def _wire_events(self) -> None:
@@ -363,10 +365,11 @@ class Node:
             self.rpc_address = await serve(rpc_app, cfg.rpc_host, cfg.rpc_port)
         else:  # the front ends own the port; the executor answers them on its private socket
             add_intake(rpc_app, self.submitter, self.metrics, translate)
-            private = replace(
-                limits, max_connections=limits.max_connections * 2, max_per_ip=limits.max_connections * 2
-            )
-            runners.append(await start_unix_server(rpc_app, self.frontends.executor_socket, private))
+            runner = await start_unix_server(rpc_app, self.frontends.executor_socket, limits)
+            runners.append(runner)
+            assert runner.server is not None
+            self.handoff = HandoffReceiver(self.frontends.handoff_socket, runner.server)
+            self.handoff.start()
             self.rpc_address = await self.frontends.start(cfg.rpc_host, cfg.rpc_port)
         self.feed_address = await serve(make_feed_app(self.feed), cfg.feed_host, cfg.feed_port, self.feed_tls)
         if cfg.metrics_port is not None:
@@ -406,6 +409,7 @@ class Node:
             host=host,
             port=port,
             executor_socket=executor_socket,
+            handoff_socket=self.frontends.handoff_socket if self.frontends is not None else "",
             data_dir=str(self.data_dir),
             chain_id=cfg.chain.chain_id,
             allow_unprotected=cfg.chain.allow_unprotected_txs,
@@ -489,6 +493,8 @@ class Node:
                 await self._final_seal()
             if self.frontends is not None:
                 await self.frontends.stop()
+            if self.handoff is not None:
+                self.handoff.close()
             for r in runners:
                 await r.cleanup()
             self.calls.close()

@@ -87,8 +87,11 @@ class ConnectionGuard:
 
     REFUSED_GRACE_S = 1.0
 
-    def __init__(self, limits: ConnectionLimits) -> None:
+    def __init__(self, limits: ConnectionLimits, local_exempt: bool = False) -> None:
+        """``local_exempt``: connections over a Unix socket (the node's own front ends) are not
+        capped per address; TCP connections handed over to this server still are."""
         self.limits = limits
+        self.local_exempt = local_exempt
         self.open = 0
         self.by_ip: Counter[str] = Counter()
         self.refused = 0
@@ -108,6 +111,8 @@ class ConnectionGuard:
             made(handler, transport)
             peer = transport.get_extra_info("peername")
             ip = str(peer[0]) if peer else "?"
+            if not peer and self.local_exempt:
+                return
             if self.open >= self.limits.max_connections:
                 self._refuse(handler, transport, ip, "rpc.max_connections")
             elif self.by_ip[ip] >= self.limits.max_per_ip:
@@ -173,15 +178,18 @@ async def start_server(
 
 
 async def start_unix_server(app: web.Application, path: str, limits: ConnectionLimits) -> web.AppRunner:
-    """Serve ``app`` on the Unix socket ``path`` (the executor's side of the RPC front ends)."""
-    runner = await _guarded_runner(app, limits)
+    """Serve ``app`` on the Unix socket ``path`` (the executor's side of the RPC front ends):
+    its own connections are not capped; the TCP connections handed over to it are, by ``limits``."""
+    runner = await _guarded_runner(app, limits, local_exempt=True)
     await web.UnixSite(runner, path).start()
     return runner
 
 
-async def _guarded_runner(app: web.Application, limits: ConnectionLimits | None) -> web.AppRunner:
+async def _guarded_runner(
+    app: web.Application, limits: ConnectionLimits | None, local_exempt: bool = False
+) -> web.AppRunner:
     limits = limits or ConnectionLimits()
-    guard = ConnectionGuard(limits)
+    guard = ConnectionGuard(limits, local_exempt)
     guard.install(app)
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout_s

@@ -9,9 +9,10 @@ list (``intake.py``), which admits and journals them and answers once they are d
 reads clients poll hardest are answered from the store here (``reads.py``).
 
 A body is answered here when every request in it is one of those methods; anything else
-(other methods, a mixed batch, admin calls, browser requests with an ``Origin``, WebSocket
-connections, the dashboard) is passed to the executor unchanged, with the client's address in
-``X-Forwarded-For``, and its answer passed back: so each method is answered by one code path.
+(other methods, a mixed batch, admin calls, browser requests with an ``Origin``, the dashboard)
+is passed to the executor unchanged, with the client's address in ``X-Forwarded-For``, and its
+answer passed back: so each method is answered by one code path. A WebSocket connection is handed
+to the executor whole (``handoff.py``).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from multidict import CIMultiDict
 
 from sequencer.execution.transactions import decode_transaction
+from sequencer.frontend.handoff import HandoffSender
 from sequencer.frontend.intake import SUBMIT_PATH, Outcome
 from sequencer.frontend.reads import StoreReads
 from sequencer.frontend.spec import FrontendSpec
@@ -68,9 +70,6 @@ HOP_BY_HOP = frozenset(
         "Upgrade",
         "Content-Length",
     )
-)
-WS_HANDSHAKE = frozenset(
-    h.lower() for h in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions")
 )
 MAX_COALESCED = 1024
 MAX_COALESCE_WAIT_S = 0.002
@@ -154,9 +153,12 @@ def answers_here(payload: Any, methods: dict[str, Any]) -> bool:
 class FrontEnd:
     """One front end's app: local answers, and the pass-through to the executor."""
 
-    def __init__(self, spec: FrontendSpec, session: aiohttp.ClientSession, store: ChainStore) -> None:
+    def __init__(
+        self, spec: FrontendSpec, session: aiohttp.ClientSession, store: ChainStore, handoff: HandoffSender
+    ) -> None:
         self.spec = spec
         self.session = session
+        self.handoff = handoff
         self.submissions = Submissions(session)
         self.methods = local_methods(spec, StoreReads(store, spec.chain_id), self.submissions)
         self.dispatcher = Dispatcher(
@@ -175,7 +177,7 @@ class FrontEnd:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """One request: a body of local methods answered here, anything else passed on."""
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self.pass_websocket(request)
+            return self.hand_over_websocket(request)
         try:
             body = await asyncio.wait_for(request.read(), self.spec.limits.body_timeout_s)
         except web.HTTPRequestEntityTooLarge:
@@ -226,56 +228,12 @@ class FrontEnd:
                 status=503, body=orjson.dumps(error_response(EXECUTOR_GONE, None)), headers=JSON_HEADERS
             )
 
-    async def pass_websocket(self, request: web.Request) -> web.StreamResponse:
-        """A WebSocket connection joined to one of the executor's, message for message."""
-        origin = request.headers.get("Origin")
-        if origin != f"{request.scheme}://{request.host}" and not self.spec.policy.allows_ws_origin(origin):
-            return web.json_response({"error": "origin not allowed (rpc.ws_origins)"}, status=403)
-        try:
-            upstream = await self.session.ws_connect(
-                EXECUTOR + request.path_qs,
-                headers=self._forwarded(request, HOP_BY_HOP | WS_HANDSHAKE),
-                max_msg_size=self.spec.max_body,
-                autoping=True,
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            return web.json_response({"error": exc.message}, status=exc.status)
-        except (aiohttp.ClientError, OSError):
-            return web.json_response({"error": "the executor did not answer"}, status=503)
-        ws = web.WebSocketResponse(max_msg_size=self.spec.max_body, heartbeat=30)
-        try:
-            await ws.prepare(request)
-            await _join(ws, upstream)
-        finally:
-            await upstream.close()
-        return ws
-
-
-async def _join(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """Pass messages both ways until either side closes; the other is closed with its code."""
-
-    async def down() -> None:
-        async for msg in upstream:
-            if msg.type == WSMsgType.TEXT:
-                await client.send_str(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await client.send_bytes(msg.data)
-        await client.close(code=upstream.close_code or 1000, message=b"")
-
-    async def up() -> None:
-        async for msg in client:
-            if msg.type == WSMsgType.TEXT:
-                await upstream.send_str(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await upstream.send_bytes(msg.data)
-
-    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def hand_over_websocket(self, request: web.Request) -> web.StreamResponse:
+        """A WebSocket upgrade: the connection is handed to the executor (``handoff.py``), which
+        answers the handshake itself; nothing more is written here."""
+        if self.handoff.hand_over(request):
+            return web.Response(status=101)  # never sent: the connection is not ours any more
+        return web.json_response({"error": "the node did not take the connection; retry"}, status=503)
 
 
 async def serve(spec: FrontendSpec, conn: Connection) -> None:
@@ -288,14 +246,16 @@ async def serve(spec: FrontendSpec, conn: Connection) -> None:
     session = aiohttp.ClientSession(
         connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout()
     )
+    handoff = HandoffSender(spec.handoff_socket)
     try:
-        front = FrontEnd(spec, session, store)
+        front = FrontEnd(spec, session, store, handoff)
         runner, _address = await start_server(front.app(), spec.host, spec.port, spec.limits, reuse_port=True)
         conn.send(READY)
         await stop.wait()
         await asyncio.wait_for(runner.cleanup(), STOP_GRACE_S)
     finally:
         await session.close()
+        handoff.close()
         store.close()
 
 

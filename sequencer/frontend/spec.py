@@ -16,6 +16,8 @@ class FrontendSpec:
     port: int
     executor_socket: str
     """The executor's private Unix socket (in a directory only this user can open)."""
+    handoff_socket: str
+    """Where WebSocket connections are handed to the executor (``handoff.py``)."""
     data_dir: str
     """The node's data dir: its store is opened read-only for the reads served here."""
     chain_id: int

@@ -84,6 +84,7 @@ class FrontEnds:
         self._reserved: socket.socket | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="megapy-rpc-"))  # mode 0700: this user only
         self.executor_socket = str(self._dir / "executor.sock")
+        self.handoff_socket = str(self._dir / "handoff.sock")
         self.address: BoundAddress | None = None
         self._stopping = False
 
