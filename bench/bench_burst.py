@@ -557,6 +557,7 @@ def main() -> None:
         try:
             r = asyncio.run(run(args, url, proc.pid))
             rss = peak_rss_mib(proc.pid)
+            front_rss = [peak_rss_mib(p) for p in r["frontend_cpu"]]
         finally:
             proc.terminate()
             proc.wait(30)
@@ -613,7 +614,10 @@ def main() -> None:
         f"  load generator {r['generator_cpu'] / total * 1e6:,.0f} us/tx "
         f"({r['generator_cpu']:.2f} s in the burst)"
     )
-    print(f"daemon peak RSS {rss:,.0f} MiB")
+    print(
+        f"daemon peak RSS {rss:,.0f} MiB"
+        + (f"; front ends {', '.join(f'{m:,.0f}' for m in front_rss)} MiB" if front_rss else "")
+    )
     print(
         f"naive py-evm chain API ({len(raws):,} transfers, one process): {naive:,.0f} tx/s; "
         f"burst included / naive {r['included'] / naive:.2f}x"
