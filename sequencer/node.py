@@ -478,6 +478,8 @@ class Node:
                 if self.frontends is not None:
                     frontends_task = tg.create_task(self.frontends.run(), name="rpc-frontends")
                 await self._stop.wait()
+                if self.frontends is not None:  # a front end stopped with us is not restarted
+                    frontends_task.cancel()
                 expiry_task.cancel()
                 watch_task.cancel()
                 self.gate.stop_accepting()
@@ -486,8 +488,6 @@ class Node:
                 self.producer.stop()
                 await asyncio.wait_for(asyncio.shield(producer_task), SHUTDOWN_TIMEOUT_S)
                 fanout_task.cancel()
-                if self.frontends is not None:
-                    frontends_task.cancel()
         finally:
             if self._running:
                 await self._final_seal()
