@@ -34,9 +34,10 @@ from sequencer.metrics import Metrics
 from sequencer.serving import BoundAddress
 
 log = logging.getLogger("sequencer.frontend")
-START_TIMEOUT_S = 60.0
-"""A front end that has not said it listens by then is a failed start (spawning a Python
-process with py-evm takes about a second; a loaded machine may take many)."""
+START_TIMEOUT_S = 20.0
+"""A front end that has not said it listens by then is killed and started again (spawning a
+Python process with py-evm takes about a second; a loaded machine may take several)."""
+START_ATTEMPTS = 3
 WATCH_EVERY_S = 0.5
 RESTART_BACKOFF_S = 1.0
 STOP_TIMEOUT_S = 8.0
@@ -101,6 +102,20 @@ class FrontEnds:
         return self.address
 
     async def _spawn(self, index: int) -> None:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            said = await self._start_one(index)
+            if said == READY:
+                return
+            if attempt == START_ATTEMPTS:
+                raise FrontendStartFailed(f"RPC front end {index} did not start: {said}")
+            log.warning(
+                "RPC front end did not start: starting it again",
+                extra=fields(frontend=index, attempt=attempt, why=said),
+            )
+
+    async def _start_one(self, index: int) -> str:
+        """Start front end ``index``; what it said (``READY``), or why it said nothing (it is
+        killed then)."""
         receive, send = self._context.Pipe(duplex=False)
         spec = replace(self._specs[index], parent_pid=os.getpid())
         process = self._context.Process(
@@ -115,9 +130,11 @@ class FrontEnds:
             receive.close()
         if said != READY:
             process.kill()
-            raise FrontendStartFailed(f"RPC front end {index} did not start: {said}")
+            process.join(1.0)
+            return said
         log.info("RPC front end started", extra=fields(frontend=index, pid=process.pid))
         self._report()
+        return said
 
     def _report(self) -> None:
         self.metrics.frontends.set(sum(1 for p in self._processes if p is not None and p.is_alive()))

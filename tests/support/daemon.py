@@ -107,7 +107,8 @@ def start_daemon(data_dir: Path, *extra: str, config: Path = DEVNET) -> Daemon:
             preexec_fn=die_with_parent,
         )
     assert proc.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT_S
+    # front ends are started (and, if one hangs, started again) before the node says it listens
+    deadline = time.monotonic() + START_TIMEOUT_S * (3 if "--rpc-frontends" in args else 1)
     url = None
     os.set_blocking(proc.stdout.fileno(), False)
     buf = b""

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import select
 import socket
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 import pytest
 
-from sequencer.frontend.process import answers_here
+from sequencer.config import ConnectionLimits, RpcPolicy
+from sequencer.frontend import supervisor
+from sequencer.frontend.process import READY, answers_here
+from sequencer.frontend.spec import FrontendSpec
 from sequencer.frontend.supervisor import reserve_port
+from sequencer.metrics import Metrics
 
 LOCAL = {"eth_sendRawTransaction": None, "eth_getTransactionReceipt": None}
 
@@ -67,3 +74,48 @@ def test_the_held_port_gives_every_connection_to_the_listening_front_ends() -> N
         for front in fronts:
             front.close()
         held.close()
+
+
+def hang_first_time(spec: FrontendSpec, conn: Connection) -> None:
+    """A front end's entry point whose first start hangs (as a spawn stuck at start-up did)."""
+    marker = Path(spec.data_dir) / f"started-{spec.index}"
+    if not marker.exists():
+        marker.touch()
+        time.sleep(60)
+    conn.send(READY)
+    time.sleep(60)  # "serving" until killed
+
+
+@pytest.mark.asyncio
+async def test_a_front_end_that_hangs_at_start_is_killed_and_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor, "frontend_main", hang_first_time)
+    monkeypatch.setattr(supervisor, "START_TIMEOUT_S", 3.0)
+
+    def spec(index: int, host: str, port: int, executor_socket: str) -> FrontendSpec:
+        return FrontendSpec(
+            index=index,
+            host=host,
+            port=port,
+            executor_socket=executor_socket,
+            handoff_socket="",
+            data_dir=str(tmp_path),
+            chain_id=1337,
+            allow_unprotected=False,
+            max_body=1024,
+            max_batch=10,
+            max_response_bytes=1024,
+            limits=ConnectionLimits(),
+            policy=RpcPolicy(),
+            parent_pid=0,
+        )
+
+    fronts = supervisor.FrontEnds(1, spec, Metrics())
+    try:
+        await fronts.start("127.0.0.1", 0)
+        assert fronts.alive() == 1
+        assert (tmp_path / "started-0").exists()  # the first, hung start happened
+    finally:
+        await fronts.stop()
+    assert fronts.alive() == 0
