@@ -2,7 +2,8 @@
 
 A front end has parsed the HTTP request and the JSON, decoded each raw transaction and
 recovered its sender; it posts the decoded transactions of one or more client requests as one
-pickled list to ``POST /frontend/submit`` on the executor's private Unix socket. Here they go
+pickled list to ``POST /frontend/submit`` on the executor's private Unix socket, with the
+reasons of those it refused itself (counted here, so the node's metrics see every submission). Here they go
 through admission in the list's order, their pool journal records are written together (one
 group-commit entry) and the events follow, as :meth:`Submitter.submit` does after decoding
 (:meth:`Submitter.submit_decoded`); the answer is, per transaction, ``None``
@@ -56,9 +57,12 @@ def add_intake(app: web.Application, submitter: Submitter, metrics: Metrics, tra
         return answer.as_object()
 
     async def submit(request: web.Request) -> web.Response:
-        txs: list[SignedTx] = pickle.loads(await request.read())
+        txs: list[SignedTx]
+        refused_there: list[str]
+        txs, refused_there = pickle.loads(await request.read())
+        submitter.count_refused(refused_there)
         started = time.perf_counter()
-        refusals = await submitter.submit_decoded(txs)
+        refusals = await submitter.submit_decoded(txs) if txs else []
         seconds = time.perf_counter() - started
         requests.inc(len(txs))
         for _ in txs:

@@ -30,6 +30,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from sequencer.errors import InvalidTransaction
 from sequencer.execution.transactions import decode_transaction
 from sequencer.frontend.handoff import HandoffSender
 from sequencer.frontend.intake import SUBMIT_PATH, Outcome
@@ -84,23 +85,34 @@ class Submissions:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
         self._waiting: list[tuple[SignedTx, asyncio.Future[Outcome]]] = []
+        self._refusals: list[str] = []
+        self._scheduled = False
         self._first_at = 0.0
         self._seen = 0
         self._posts: set[asyncio.Task[None]] = set()
 
     async def submit(self, tx: SignedTx) -> Outcome:
         """The executor's answer for ``tx``: ``None`` once it is durable, else the error."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Outcome] = loop.create_future()
-        if not self._waiting:
-            self._first_at = time.monotonic()
-            self._seen = 0
-            loop.call_soon(self._post_when_quiet)
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._schedule()
         self._waiting.append((tx, fut))
         return await fut
 
+    def refused(self, reason: str) -> None:
+        """A transaction refused here (undecodable, another chain, a bad signature...): the
+        executor counts it with the next post (``sequencer_transactions_rejected_total``)."""
+        self._schedule()
+        self._refusals.append(reason)
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._first_at = time.monotonic()
+            self._seen = 0
+            asyncio.get_running_loop().call_soon(self._post_when_quiet)
+
     def _post_when_quiet(self) -> None:
-        waiting = len(self._waiting)
+        waiting = len(self._waiting) + len(self._refusals)
         if (
             waiting > self._seen
             and waiting < MAX_COALESCED
@@ -110,12 +122,14 @@ class Submissions:
             asyncio.get_running_loop().call_soon(self._post_when_quiet)
             return
         batch, self._waiting = self._waiting, []
-        task = asyncio.ensure_future(self._post(batch))
+        refusals, self._refusals = self._refusals, []
+        self._scheduled = False
+        task = asyncio.ensure_future(self._post(batch, refusals))
         self._posts.add(task)
         task.add_done_callback(self._posts.discard)
 
-    async def _post(self, batch: list[tuple[SignedTx, asyncio.Future[Outcome]]]) -> None:
-        body = pickle.dumps([tx for tx, _ in batch])
+    async def _post(self, batch: list[tuple[SignedTx, asyncio.Future[Outcome]]], refusals: list[str]) -> None:
+        body = pickle.dumps(([tx for tx, _ in batch], refusals))
         try:
             async with self.session.post(EXECUTOR + SUBMIT_PATH, data=body) as response:
                 response.raise_for_status()
@@ -133,7 +147,12 @@ def local_methods(spec: FrontendSpec, reads: StoreReads, submissions: Submission
 
     async def eth_send_raw_transaction(params: list[Any]) -> str:
         (raw_hex,) = params_list(params, "eth_sendRawTransaction", 1, 1)
-        tx = decode_transaction(parse_raw_transaction(raw_hex), spec.chain_id, spec.allow_unprotected)
+        raw = parse_raw_transaction(raw_hex)
+        try:
+            tx = decode_transaction(raw, spec.chain_id, spec.allow_unprotected)
+        except InvalidTransaction as exc:
+            submissions.refused(exc.reason)
+            raise
         error = await submissions.submit(tx)
         if error is not None:
             raise JsonRpcError(error["message"], error.get("data"), code=error["code"])

@@ -150,6 +150,12 @@ class Submitter:
                 metrics.tx_rejected.labels(JournalUnavailable.reason).inc()
         return outcomes
 
+    def count_refused(self, reasons: list[str]) -> None:
+        """Count submissions a front end refused before they reached the node, by rule."""
+        for reason in reasons:
+            self.metrics.tx_received.inc()
+            self.metrics.tx_rejected.labels(reason).inc()
+
     async def _journal_group(
         self, new: list[tuple[int, SignedTx, Admitted]], written: asyncio.Future[bool]
     ) -> None:

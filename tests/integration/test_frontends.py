@@ -79,7 +79,14 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    d = start_daemon(tmp_path_factory.mktemp("frontends") / "data", *FRONTENDS, "--evm-block-ms", "250")
+    d = start_daemon(
+        tmp_path_factory.mktemp("frontends") / "data",
+        *FRONTENDS,
+        "--evm-block-ms",
+        "250",
+        "--metrics-port",
+        "0",
+    )
     try:
         yield d
         assert d.stop() == 0, d.log()
@@ -123,6 +130,28 @@ def test_submissions_answer_exactly_as_the_executor_answers_them(node: Daemon) -
         == by_executor(w3, "eth_sendRawTransaction", [good[-1]])["result"]
         == answers[-1]["result"]
     )
+
+
+def metric(d: Daemon, sample: str) -> float:
+    url = re.search(r"metrics=(http://[^\s\"]+)", d.log())
+    assert url, d.log()
+    found = re.search(
+        rf"^{re.escape(sample)} ([0-9.e+]+)$", requests.get(url.group(1) + "/metrics", timeout=5).text, re.M
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_node_s_metrics_count_what_the_front_ends_refused_and_accepted(node: Daemon) -> None:
+    w3 = Web3(Web3.HTTPProvider(node.url))
+    refused = 'sequencer_transactions_rejected_total{reason="transaction type not supported"}'
+    before = metric(node, refused), metric(node, "sequencer_transactions_accepted_total")
+    acct = Account.from_key(DEV_KEYS[8])
+    assert "error" in request(w3, "eth_sendRawTransaction", ["0x1234"])  # refused by the front end
+    assert "result" in request(
+        w3, "eth_sendRawTransaction", [signed(acct, w3.eth.get_transaction_count(acct.address))]
+    )
+    wait_until(lambda: metric(node, refused) == before[0] + 1, 5, "the front end's refusal is not counted")
+    assert metric(node, "sequencer_transactions_accepted_total") == before[1] + 1
 
 
 def test_reads_served_by_the_front_end_equal_the_executor_s(node: Daemon) -> None:
