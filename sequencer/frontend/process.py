@@ -21,7 +21,6 @@ import asyncio
 import logging
 import pickle
 import signal
-import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -40,6 +39,7 @@ from sequencer.jsonrpc.dispatch import Dispatcher, decode_body, error_response
 from sequencer.jsonrpc.encoding import d, params_list
 from sequencer.jsonrpc.errors import JsonRpcError
 from sequencer.logs import fields, setup_logging
+from sequencer.mempool.coalescing import Coalescer
 from sequencer.mempool.ingress import watch_parent
 from sequencer.rpc.errors import translate
 from sequencer.rpc.server import (
@@ -72,58 +72,34 @@ HOP_BY_HOP = frozenset(
         "Content-Length",
     )
 )
-MAX_COALESCED = 1024
-MAX_COALESCE_WAIT_S = 0.002
 EXECUTOR_GONE = JsonRpcError("node unavailable: the executor did not answer; retry", code=-32000)
 STOP_GRACE_S = 5.0
 
 
 class Submissions:
     """Decoded transactions on their way to the executor: those that arrive together (a batch's
-    requests start one loop iteration apart) go in one post, in arrival order."""
+    requests start one loop iteration apart) go in one post, in arrival order, with the reasons of
+    the submissions refused here meanwhile (``mempool/coalescing.py``)."""
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
-        self._waiting: list[tuple[SignedTx, asyncio.Future[Outcome]]] = []
-        self._refusals: list[str] = []
-        self._scheduled = False
-        self._first_at = 0.0
-        self._seen = 0
+        self._coalescer: Coalescer[tuple[SignedTx, asyncio.Future[Outcome]] | str] = Coalescer(self._group)
         self._posts: set[asyncio.Task[None]] = set()
 
     async def submit(self, tx: SignedTx) -> Outcome:
         """The executor's answer for ``tx``: ``None`` once it is durable, else the error."""
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._schedule()
-        self._waiting.append((tx, fut))
+        self._coalescer.add((tx, fut))
         return await fut
 
     def refused(self, reason: str) -> None:
         """A transaction refused here (undecodable, another chain, a bad signature...): the
         executor counts it with the next post (``sequencer_transactions_rejected_total``)."""
-        self._schedule()
-        self._refusals.append(reason)
+        self._coalescer.add(reason)
 
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            self._first_at = time.monotonic()
-            self._seen = 0
-            asyncio.get_running_loop().call_soon(self._post_when_quiet)
-
-    def _post_when_quiet(self) -> None:
-        waiting = len(self._waiting) + len(self._refusals)
-        if (
-            waiting > self._seen
-            and waiting < MAX_COALESCED
-            and time.monotonic() - self._first_at < MAX_COALESCE_WAIT_S
-        ):
-            self._seen = waiting
-            asyncio.get_running_loop().call_soon(self._post_when_quiet)
-            return
-        batch, self._waiting = self._waiting, []
-        refusals, self._refusals = self._refusals, []
-        self._scheduled = False
+    def _group(self, items: list[tuple[SignedTx, asyncio.Future[Outcome]] | str]) -> None:
+        batch = [item for item in items if not isinstance(item, str)]
+        refusals = [item for item in items if isinstance(item, str)]
         task = asyncio.ensure_future(self._post(batch, refusals))
         self._posts.add(task)
         task.add_done_callback(self._posts.discard)

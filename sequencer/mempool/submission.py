@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from sequencer.execution.transactions import decode_transaction
 from sequencer.health import HealthGate
 from sequencer.logs import fields
 from sequencer.mempool.admission import admit
+from sequencer.mempool.coalescing import Coalescer
 from sequencer.mempool.ingress import Decoded, IngressDecoder
 from sequencer.mempool.journal import PoolJournal
 from sequencer.mempool.pool import Admitted, Mempool
@@ -42,10 +42,6 @@ from sequencer.storage.durable import PoolRecord
 from sequencer.types import SignedTx
 
 log = logging.getLogger("sequencer.mempool")
-MAX_COALESCED = 1024
-"""At most this many submissions are decoded in one call."""
-MAX_COALESCE_WAIT_S = 0.002
-"""A submission waits at most this long for others to join it."""
 
 
 class Submitter:
@@ -71,11 +67,9 @@ class Submitter:
         self.ingress = ingress
         self.metrics = metrics
         self._admitted: list[Callable[[SignedTx], None]] = []
-        self._waiting: list[tuple[bytes, asyncio.Future[Decoded]]] = []
+        self._coalescer: Coalescer[tuple[bytes, asyncio.Future[Decoded]]] = Coalescer(self._decode_group)
         self._decoding: set[asyncio.Task[None]] = set()
         self._in_order: deque[_Decoding] = deque()
-        self._first_at = 0.0
-        self._seen = 0
         self._journaling: dict[bytes, asyncio.Future[bool]] = {}  # tx hash -> its write went well
 
     def on_admitted(self, fn: Callable[[SignedTx], None]) -> None:
@@ -285,28 +279,12 @@ class Submitter:
 
     # -- coalesced decoding ---------------------------------------------------------------------
     async def _decode(self, raw: bytes) -> Decoded:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Decoded] = loop.create_future()
-        if not self._waiting:
-            self._first_at = time.monotonic()
-            self._seen = 0
-            loop.call_soon(self._decode_when_quiet)
-        self._waiting.append((raw, fut))
+        fut: asyncio.Future[Decoded] = asyncio.get_running_loop().create_future()
+        self._coalescer.add((raw, fut))
         return await fut
 
-    def _decode_when_quiet(self) -> None:
-        """Decode what waits once a loop iteration passes without a new submission (a batch's
-        requests start one iteration apart), or when enough waits or it has waited long enough."""
-        waiting = len(self._waiting)
-        if (
-            waiting > self._seen
-            and waiting < MAX_COALESCED
-            and time.monotonic() - self._first_at < MAX_COALESCE_WAIT_S
-        ):
-            self._seen = waiting
-            asyncio.get_running_loop().call_soon(self._decode_when_quiet)
-            return
-        batch, self._waiting = self._waiting, []
+    def _decode_group(self, batch: list[tuple[bytes, asyncio.Future[Decoded]]]) -> None:
+        """Decode a group of submissions that arrived together (``coalescing.py``)."""
         raws = [raw for raw, _ in batch]
         # batches are admitted in the order they arrived, however long each one's decoding takes
         slot = _Decoding(batch)
