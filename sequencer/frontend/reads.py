@@ -16,6 +16,7 @@ from typing import Any
 from sequencer.jsonrpc.dispatch import Handler
 from sequencer.jsonrpc.encoding import params_list, parse_hash, q
 from sequencer.rpc.formatting import format_receipt
+from sequencer.rpc.node_info import chain_id_methods
 from sequencer.storage.store import ChainStore
 from sequencer.types import PENDING_HASH, MiniBlock
 
@@ -61,15 +62,6 @@ class StoreReads:
 
     def methods(self) -> dict[str, Handler]:
         """The handlers, by JSON-RPC method name."""
-        chain_id = self.chain_id
-
-        def eth_chain_id(params: list[Any]) -> str:
-            params_list(params, "eth_chainId", 0, 0)
-            return q(chain_id)
-
-        def net_version(params: list[Any]) -> str:
-            params_list(params, "net_version", 0, 0)
-            return str(chain_id)
 
         def eth_block_number(params: list[Any]) -> str:
             params_list(params, "eth_blockNumber", 0, 0)
@@ -80,8 +72,7 @@ class StoreReads:
             return self.receipt(parse_hash(h, "transaction hash"))
 
         return {
-            "eth_chainId": eth_chain_id,
-            "net_version": net_version,
+            **chain_id_methods(self.chain_id),
             "eth_blockNumber": eth_block_number,
             "eth_getTransactionReceipt": eth_get_transaction_receipt,
         }

@@ -24,6 +24,20 @@ whose version does not start with ``anvil``, ``hardhat`` or ``zksync``; this nod
 dev-chain methods, so it says so first."""
 
 
+def chain_id_methods(chain_id: int) -> dict[str, Handler]:
+    """``eth_chainId`` and ``net_version`` (the RPC front ends answer them too)."""
+
+    def net_version(params: list[Any]) -> str:
+        params_list(params, "net_version", 0, 0)
+        return str(chain_id)
+
+    def eth_chain_id(params: list[Any]) -> str:
+        params_list(params, "eth_chainId", 0, 0)
+        return q(chain_id)
+
+    return {"net_version": net_version, "eth_chainId": eth_chain_id}
+
+
 def node_methods(ctx: RpcContext) -> dict[str, Handler]:
     """The ``web3_``/``net_`` handlers and the node's own ones over ``ctx``."""
     chain_id = ctx.chain.chain_id
@@ -36,14 +50,6 @@ def node_methods(ctx: RpcContext) -> dict[str, Handler]:
     def web3_sha3(params: list[Any]) -> str:
         (data,) = params_list(params, "web3_sha3", 1, 1)
         return d(keccak(parse_data(data, "data")))
-
-    def net_version(params: list[Any]) -> str:
-        params_list(params, "net_version", 0, 0)
-        return str(chain_id)
-
-    def eth_chain_id(params: list[Any]) -> str:
-        params_list(params, "eth_chainId", 0, 0)
-        return q(chain_id)
 
     def eth_syncing(params: list[Any]) -> bool:
         params_list(params, "eth_syncing", 0, 0)
@@ -64,8 +70,7 @@ def node_methods(ctx: RpcContext) -> dict[str, Handler]:
     return {
         "web3_clientVersion": web3_client_version,
         "web3_sha3": web3_sha3,
-        "net_version": net_version,
-        "eth_chainId": eth_chain_id,
+        **chain_id_methods(chain_id),
         "eth_syncing": eth_syncing,
         "net_listening": net_listening,
         "net_peerCount": net_peer_count,
