@@ -399,17 +399,13 @@ class Node:
                 add_dashboard(app, self.dashboard_view)
                 self.dashboard_address = await serve(app, cfg.dashboard_host, cfg.dashboard_port)
 
-    def _frontend_spec(self, index: int, host: str, port: int, executor_socket: str) -> FrontendSpec:
+    def _frontend_spec(self, index: int) -> FrontendSpec:
         """Front end ``index``'s spec: the port's rules, its share of the connection caps."""
         cfg, count = self.config, self.config.rpc_frontends
         limits = self._frontend_limits
         level, fmt = logging_setup()
         return FrontendSpec(
             index=index,
-            host=host,
-            port=port,
-            executor_socket=executor_socket,
-            handoff_socket=self.frontends.handoff_socket if self.frontends is not None else "",
             data_dir=str(self.data_dir),
             chain_id=cfg.chain.chain_id,
             allow_unprotected=cfg.chain.allow_unprotected_txs,
@@ -422,7 +418,6 @@ class Node:
                 max_per_ip=max(1, -(-limits.max_per_ip // count)),
             ),
             policy=cfg.rpc_policy,
-            parent_pid=os.getpid(),
             log_level=level,
             log_format=fmt,
         )

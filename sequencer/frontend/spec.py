@@ -12,12 +12,6 @@ class FrontendSpec:
     """One front end: where it listens, where the executor is, and the rules it applies."""
 
     index: int
-    host: str
-    port: int
-    executor_socket: str
-    """The executor's private Unix socket (in a directory only this user can open)."""
-    handoff_socket: str
-    """Where WebSocket connections are handed to the executor (``handoff.py``)."""
     data_dir: str
     """The node's data dir: its store is opened read-only for the reads served here."""
     chain_id: int
@@ -27,6 +21,13 @@ class FrontendSpec:
     max_response_bytes: int
     limits: ConnectionLimits
     policy: RpcPolicy
-    parent_pid: int
     log_level: str = "info"
     log_format: str = "kv"
+    # filled in by the supervisor when it starts the front end:
+    host: str = ""
+    port: int = 0
+    executor_socket: str = ""
+    """The executor's private Unix socket (in a directory only this user can open)."""
+    handoff_socket: str = ""
+    """Where WebSocket connections are handed to the executor (``handoff.py``)."""
+    parent_pid: int = 0

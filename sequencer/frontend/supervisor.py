@@ -72,10 +72,9 @@ def reserve_port(host: str, port: int) -> socket.socket:
 class FrontEnds:
     """N front-end processes serving the RPC port for this executor."""
 
-    def __init__(
-        self, count: int, make_spec: Callable[[int, str, int, str], FrontendSpec], metrics: Metrics
-    ) -> None:
-        """``make_spec(index, host, port, executor_socket)``: front end ``index``'s spec."""
+    def __init__(self, count: int, make_spec: Callable[[int], FrontendSpec], metrics: Metrics) -> None:
+        """``make_spec(index)``: front end ``index``'s rules (where it listens and where the
+        executor is are filled in here)."""
         self.count = count
         self._make_spec = make_spec
         self.metrics = metrics
@@ -94,7 +93,14 @@ class FrontEnds:
         self._reserved = reserve_port(host, port)
         bound_host, bound_port = self._reserved.getsockname()[:2]
         self._specs = [
-            self._make_spec(i, bound_host, bound_port, self.executor_socket) for i in range(self.count)
+            replace(
+                self._make_spec(i),
+                host=bound_host,
+                port=bound_port,
+                executor_socket=self.executor_socket,
+                handoff_socket=self.handoff_socket,
+            )
+            for i in range(self.count)
         ]
         await asyncio.gather(*(self._spawn(i) for i in range(self.count)))
         self.address = BoundAddress(bound_host, bound_port)
@@ -137,7 +143,7 @@ class FrontEnds:
         return said
 
     def _report(self) -> None:
-        self.metrics.frontends.set(sum(1 for p in self._processes if p is not None and p.is_alive()))
+        self.metrics.frontends.set(self.alive())
 
     def alive(self) -> int:
         """How many front ends are running."""

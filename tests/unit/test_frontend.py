@@ -93,13 +93,9 @@ async def test_a_front_end_that_hangs_at_start_is_killed_and_started_again(
     monkeypatch.setattr(supervisor, "frontend_main", hang_first_time)
     monkeypatch.setattr(supervisor, "START_TIMEOUT_S", 3.0)
 
-    def spec(index: int, host: str, port: int, executor_socket: str) -> FrontendSpec:
+    def spec(index: int) -> FrontendSpec:
         return FrontendSpec(
             index=index,
-            host=host,
-            port=port,
-            executor_socket=executor_socket,
-            handoff_socket="",
             data_dir=str(tmp_path),
             chain_id=1337,
             allow_unprotected=False,
@@ -108,7 +104,6 @@ async def test_a_front_end_that_hangs_at_start_is_killed_and_started_again(
             max_response_bytes=1024,
             limits=ConnectionLimits(),
             policy=RpcPolicy(),
-            parent_pid=0,
         )
 
     fronts = supervisor.FrontEnds(1, spec, Metrics())
