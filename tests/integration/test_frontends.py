@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from web3 import Web3
 from tests.support.accounts import DEV_KEYS
 from tests.support.daemon import Daemon, start_daemon
 from tests.support.rpc import batch, request
+from tests.support.settlement import wait_until
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -60,13 +60,6 @@ def frontend_pids(d: Daemon) -> dict[int, int]:
         int(i): int(pid)
         for i, pid in re.findall(r'msg="RPC front end started" frontend=(\d+) pid=(\d+)', d.log())
     }
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:
