@@ -14,6 +14,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,13 @@ def test_everything_else_is_the_executor_s_with_the_transport_rules_intact(node:
     assert parse.json()["error"]["code"] == -32700
     empty = requests.post(node.url, data="[]", headers={"Content-Type": "application/json"}, timeout=5)
     assert empty.json()["error"]["code"] == -32600
+    too_large = requests.post(
+        node.url,
+        data=b"[" + b" " * (6 * 1024 * 1024) + b"]",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert too_large.status_code == 413 and too_large.json()["error"]["code"] == -32600
     unknown = request(w3, "eth_noSuchMethod", [])
     assert unknown["error"]["code"] == -32601
 
@@ -257,3 +266,24 @@ def test_nothing_acknowledged_through_a_front_end_is_lost_when_the_node_is_kille
         assert again.stop() == 0
     finally:
         again.kill()
+
+
+def test_a_front_end_count_out_of_range_is_refused_naming_the_flag(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "run",
+            "--dev",
+            "--data-dir",
+            str(tmp_path),
+            "--rpc-frontends",
+            "65",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "Invalid value for '--rpc-frontends': 65 is not in the range 0<=x<=64" in run.stderr

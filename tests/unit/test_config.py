@@ -571,6 +571,18 @@ def test_ingress_workers_default_to_one_and_are_range_checked() -> None:
     expect_error(doc, "rpc.ingress_workers", "between 0 and 64")
 
 
+def test_rpc_frontends_default_to_none_and_are_range_checked() -> None:
+    assert parse_config(minimal()).rpc_frontends == 0
+    doc = minimal()
+    doc["rpc"] = {"frontends": 4}
+    assert parse_config(doc).rpc_frontends == 4
+    for bad in (-1, 65):
+        doc["rpc"] = {"frontends": bad}
+        expect_error(doc, "rpc.frontends", "between 0 and 64")
+    doc["rpc"] = {"frontends": "two"}
+    expect_error(doc, "rpc.frontends")
+
+
 def test_execution_limits_default_and_are_range_checked() -> None:
     cfg = parse_config(minimal())
     assert (cfg.tx_time_budget_ms, cfg.max_tx_gas) == (150.0, 16_777_216)
