@@ -197,8 +197,8 @@ class FrontEnd:
                 return web.Response(status=200, body=answer or b"", headers=JSON_HEADERS)
         return await self.pass_http(request, body)
 
-    def _forwarded(self, request: web.Request, drop: frozenset[str] = HOP_BY_HOP) -> CIMultiDict[str]:
-        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in drop)
+    def _forwarded(self, request: web.Request) -> CIMultiDict[str]:
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP)
         headers[FORWARDED_FOR] = request.remote or ""
         return headers
 
